@@ -1,0 +1,3 @@
+"""callflow: a contact-center engine on Asterisk, driven over ARI."""
+
+__version__ = "0.1.0"

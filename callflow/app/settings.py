@@ -1,0 +1,132 @@
+"""Load and check callflow's settings file (YAML): where Asterisk is, which flows to run."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class SettingsError(Exception):
+    """The settings file is missing or wrong; the message says where and why."""
+
+
+@dataclass(frozen=True)
+class AriSettings:
+    """How to reach Asterisk's ARI."""
+
+    url: str = "http://127.0.0.1:8088"
+    username: str = "callflow"
+    password: str = field(default="", repr=False)
+    app: str = "callflow"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything ``callflow run`` needs."""
+
+    ari: AriSettings
+    flows: tuple[Path, ...]
+    log_format: str = "text"
+    log_level: str = "info"
+    source: Path | None = None
+
+
+_TOP_KEYS = {"ari", "flows", "log"}
+_ARI_KEYS = {"url", "username", "password", "password_env", "app"}
+_LOG_KEYS = {"format", "level"}
+
+
+def _where(path: Path, node: yaml.Node | None) -> str:
+    if node is None:
+        return str(path)
+    return f"{path}:{node.start_mark.line + 1}:{node.start_mark.column + 1}"
+
+
+def _mapping(path: Path, node: yaml.Node, what: str, allowed: set[str]) -> dict[str, yaml.Node]:
+    if not isinstance(node, yaml.MappingNode):
+        raise SettingsError(f"{_where(path, node)}: {what} must be a mapping")
+    out: dict[str, yaml.Node] = {}
+    for key_node, value_node in node.value:
+        key = key_node.value
+        if key not in allowed:
+            import difflib
+
+            near = difflib.get_close_matches(str(key), sorted(allowed), n=1)
+            hint = f"; did you mean {near[0]!r}?" if near else ""
+            raise SettingsError(
+                f"{_where(path, key_node)}: unknown key {key!r} in {what} "
+                f"(expected one of: {', '.join(sorted(allowed))}){hint}"
+            )
+        if key in out:
+            raise SettingsError(f"{_where(path, key_node)}: duplicate key {key!r} in {what}")
+        out[key] = value_node
+    return out
+
+
+def _scalar(path: Path, node: yaml.Node, what: str) -> str:
+    if not isinstance(node, yaml.ScalarNode):
+        raise SettingsError(f"{_where(path, node)}: {what} must be a single value")
+    return str(node.value)
+
+
+def load_settings(path: Path) -> Settings:
+    """Read the settings file; every mistake is reported as ``file:line:column: what``."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise SettingsError(f"{path}: settings file not found") from None
+    except OSError as exc:
+        raise SettingsError(f"{path}: cannot read settings file: {exc.strerror}") from None
+    try:
+        root = yaml.compose(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        raise SettingsError(f"{where}: invalid YAML: {exc.problem}") from None
+    if root is None:
+        raise SettingsError(f"{path}: settings file is empty")
+    top = _mapping(path, root, "the settings", _TOP_KEYS)
+    ari_values: dict[str, Any] = {}
+    if "ari" in top:
+        ari = _mapping(path, top["ari"], "'ari'", _ARI_KEYS)
+        for key, node in ari.items():
+            ari_values[key] = _scalar(path, node, f"ari.{key}")
+        url = ari_values.get("url", AriSettings.url)
+        if not url.startswith(("http://", "https://")):
+            raise SettingsError(
+                f"{_where(path, ari.get('url'))}: ari.url must start with http:// or https://"
+            )
+        if "@" in url.split("//", 1)[1].split("/", 1)[0]:
+            raise SettingsError(
+                f"{_where(path, ari.get('url'))}: ari.url must not hold credentials; "
+                "use ari.username and ari.password (or password_env)"
+            )
+    env_name = ari_values.pop("password_env", "CALLFLOW_ARI_PASSWORD")
+    if env_name in os.environ:
+        ari_values["password"] = os.environ[env_name]
+    flows: list[Path] = []
+    if "flows" in top:
+        node = top["flows"]
+        items = node.value if isinstance(node, yaml.SequenceNode) else [node]
+        for item in items:
+            flow_path = Path(_scalar(path, item, "flows entry"))
+            if not flow_path.is_absolute():
+                flow_path = (path.parent / flow_path).resolve()
+            flows.append(flow_path)
+    log_values: dict[str, str] = {}
+    if "log" in top:
+        for key, node in _mapping(path, top["log"], "'log'", _LOG_KEYS).items():
+            log_values[key] = _scalar(path, node, f"log.{key}")
+        if log_values.get("format", "text") not in ("text", "json"):
+            raise SettingsError(f"{path}: log.format must be 'text' or 'json'")
+    return Settings(
+        ari=AriSettings(**ari_values),
+        flows=tuple(flows),
+        log_format=log_values.get("format", "text"),
+        log_level=log_values.get("level", "info"),
+        source=path,
+    )

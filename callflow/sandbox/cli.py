@@ -1,0 +1,120 @@
+"""`callflow sandbox up|down|status|provision|rx`: the sandbox Asterisk from the shell."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import asdict
+
+from callflow.sandbox.instance import Sandbox, SandboxError, rx
+from callflow.sandbox.rootfs import RootfsError, provision_rootfs, rootfs_path
+
+
+def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``callflow sandbox ...``."""
+    parser = subparsers.add_parser("sandbox", help="a real Asterisk 22 on loopback (needs root)")
+    sub = parser.add_subparsers(dest="sandbox_command", metavar="ACTION", required=True)
+
+    up = sub.add_parser("up", help="provision if needed and start Asterisk")
+    up.add_argument("--name", default="default")
+    up.add_argument("--app", default="callflow", help="ARI application name")
+    up.add_argument("--http-port", type=int, default=0, help="ARI/HTTP port (0: a free one)")
+    up.add_argument("--sip-port", type=int, default=0, help="SIP UDP port (0: a free one)")
+    up.add_argument("--json", action="store_true", help="print the sandbox as JSON")
+    up.set_defaults(func=_up)
+
+    down = sub.add_parser("down", help="stop Asterisk and unmount")
+    down.add_argument("--name", default="default")
+    down.set_defaults(func=_down)
+
+    status = sub.add_parser("status", help="is it running, and where")
+    status.add_argument("--name", default="default")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(func=_status)
+
+    provision = sub.add_parser("provision", help="build the Debian sid rootfs (cached)")
+    provision.set_defaults(func=_provision)
+
+    cli = sub.add_parser("rx", help="run an Asterisk CLI command in the sandbox")
+    cli.add_argument("--name", default="default")
+    cli.add_argument("cli_command", help='e.g. "pjsip show endpoints"')
+    cli.set_defaults(func=_rx)
+
+
+def _describe(info_json: dict[str, object]) -> str:
+    phones = info_json.get("phones", [])
+    lines = [
+        f"sandbox {info_json['name']}: Asterisk pid {info_json['pid']}",
+        f"  ARI      http://{info_json['bind']}:{info_json['http_port']}  "
+        f"user {info_json['ari_user']}  app {info_json['app']}",
+        f"  SIP      udp {info_json['bind']}:{info_json['sip_port']}",
+        f"  RTP      {info_json['rtp_start']}-{info_json['rtp_end']}",
+        f"  log      {info_json['home']}/state/log/messages.log",
+    ]
+    if isinstance(phones, list):
+        for p in phones:
+            if isinstance(p, dict) and p.get("name") == "softphone":
+                lines.append(
+                    f"  phone    user {p['name']} password {p['password']} "
+                    f"at {info_json['bind']}:{info_json['sip_port']} (dial 100 or 700)"
+                )
+    return "\n".join(lines)
+
+
+def _up(args: argparse.Namespace) -> int:
+    try:
+        info = Sandbox(
+            args.name, app=args.app, http_port=args.http_port, sip_port=args.sip_port
+        ).up()
+    except (SandboxError, RootfsError) as exc:
+        print(f"callflow sandbox: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(asdict(info)) if args.json else _describe(asdict(info)))
+    return 0
+
+
+def _down(args: argparse.Namespace) -> int:
+    info = Sandbox.load(args.name)
+    if info is None:
+        print(f"sandbox {args.name} is not running")
+        return 0
+    Sandbox(args.name).down()
+    print(f"sandbox {args.name} stopped (pid {info.pid})")
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    info = Sandbox.load(args.name)
+    if info is None:
+        print(json.dumps(None) if args.json else f"sandbox {args.name} is not running")
+        return 3
+    print(json.dumps(asdict(info)) if args.json else _describe(asdict(info)))
+    return 0
+
+
+def _provision(args: argparse.Namespace) -> int:
+    cached = rootfs_path().exists()
+    started = time.monotonic()
+    try:
+        path = provision_rootfs()
+    except RootfsError as exc:
+        print(f"callflow sandbox: {exc}", file=sys.stderr)
+        return 1
+    state = "cached" if cached else "built"
+    print(f"rootfs {state} in {time.monotonic() - started:.1f} s: {path}")
+    return 0
+
+
+def _rx(args: argparse.Namespace) -> int:
+    info = Sandbox.load(args.name)
+    if info is None:
+        print(f"callflow sandbox: sandbox {args.name} is not running", file=sys.stderr)
+        return 1
+    try:
+        print(rx(info, args.cli_command), end="")
+    except SandboxError as exc:
+        print(f"callflow sandbox: {exc}", file=sys.stderr)
+        return 1
+    return 0

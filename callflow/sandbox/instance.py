@@ -1,0 +1,387 @@
+"""Start, stop and describe one sandbox Asterisk: rendered config, bind mounts, a PID.
+
+Each sandbox has a name; its state (PID, ports, ARI credentials) is written to
+``<cache>/instances/<name>.json`` so that ``callflow sandbox down`` from another process can
+stop it. Everything it mounts is unmounted when the last sandbox on that rootfs stops.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import logging
+import os
+import random
+import secrets
+import shutil
+import signal
+import socket
+import string
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from callflow.sandbox.recipe import DIALPLAN_DIR, ETC_TEMPLATES, cache_dir
+from callflow.sandbox.rootfs import provision_rootfs
+
+log = logging.getLogger(__name__)
+
+ASTERISK = "/usr/sbin/asterisk"
+MOUNTS = (("proc", ["-t", "proc", "proc"]), ("dev", ["--bind", "/dev"]))
+
+
+class SandboxError(Exception):
+    """The sandbox Asterisk could not be started, reached or stopped."""
+
+
+@dataclass(frozen=True)
+class Phone:
+    """A SIP phone the sandbox knows: a PJSIP endpoint with digest auth and one contact."""
+
+    name: str
+    password: str
+    context: str
+    caller_id: str = ""
+
+
+def default_phones() -> list[Phone]:
+    """The phones of the sandbox: 8 test callers, 6 agents and one for a person's softphone."""
+    phones = [
+        Phone(f"caller{i}", f"caller{i}-pw", "callflow-inbound", f"+1555000{i:04d}")
+        for i in range(1, 9)
+    ]
+    phones += [Phone(f"agent{i}", f"agent{i}-pw", "callflow-agents") for i in range(1, 7)]
+    phones.append(Phone("softphone", "callflow", "callflow-inbound", "+15550009999"))
+    return phones
+
+
+@dataclass
+class SandboxInfo:
+    """What a running sandbox listens on and how to reach it."""
+
+    name: str
+    rootfs: str
+    pid: int
+    bind: str
+    http_port: int
+    sip_port: int
+    rtp_start: int
+    rtp_end: int
+    ari_user: str
+    ari_password: str
+    app: str
+    home: str  # the instance folder, as seen from the host
+    phones: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def ari_url(self) -> str:
+        """The base URL of ARI's REST interface (no credentials in it)."""
+        return f"http://{self.bind}:{self.http_port}"
+
+    @property
+    def log_file(self) -> Path:
+        """Asterisk's own log of this sandbox."""
+        return Path(self.home) / "state" / "log" / "messages.log"
+
+    @property
+    def console_file(self) -> Path:
+        """What Asterisk printed on stdout and stderr."""
+        return Path(self.home) / "console.log"
+
+    def phone(self, name: str) -> Phone:
+        """The phone of that name."""
+        for p in self.phones:
+            if p["name"] == name:
+                return Phone(**p)
+        raise KeyError(name)
+
+    def log_tail(self, lines: int = 200) -> str:
+        """The last lines of Asterisk's log, for a failing test or a failed start."""
+        chunks = []
+        for path in (self.console_file, self.log_file):
+            if path.exists():
+                text = path.read_text(errors="replace").splitlines()[-lines:]
+                chunks.append(f"==> {path} <==\n" + "\n".join(text))
+        return "\n".join(chunks)
+
+
+def _free_port(kind: int) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _rtp_range(size: int = 200) -> tuple[int, int]:
+    """A range of UDP ports that is free now, for Asterisk's RTP."""
+    for _ in range(50):
+        start = random.randrange(20000, 60000 - size, 2)
+        try:
+            for port in (start, start + size // 2, start + size - 1):
+                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                    s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return start, start + size - 1
+    raise SandboxError("no free UDP port range for RTP")
+
+
+def _instances_dir() -> Path:
+    return cache_dir() / "instances"
+
+
+def _pid_is_our_asterisk(pid: int, name: str) -> bool:
+    """True if that PID is still the Asterisk of that sandbox (PIDs get reused)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    conf = f"/srv/callflow/{name}/etc/asterisk.conf".encode()
+    return bool(cmdline) and cmdline[0].endswith(b"asterisk") and conf in cmdline
+
+
+class Sandbox:
+    """One Asterisk in the chroot, with its own ports, config and state."""
+
+    def __init__(
+        self,
+        name: str = "default",
+        *,
+        app: str = "callflow",
+        bind: str = "127.0.0.1",
+        http_port: int = 0,
+        sip_port: int = 0,
+        phones: list[Phone] | None = None,
+        base: Path | None = None,
+    ) -> None:
+        if not name or any(c not in string.ascii_letters + string.digits + "-_" for c in name):
+            raise SandboxError(f"invalid sandbox name {name!r}: use letters, digits, - and _")
+        self.name = name
+        self.app = app
+        self.bind = bind
+        self.http_port = http_port
+        self.sip_port = sip_port
+        self.phones = phones if phones is not None else default_phones()
+        self.base = base
+        self.info: SandboxInfo | None = None
+
+    # -- state file ---------------------------------------------------------------------
+
+    @staticmethod
+    def state_file(name: str) -> Path:
+        """Where the running sandbox of that name is described."""
+        return _instances_dir() / f"{name}.json"
+
+    @classmethod
+    def load(cls, name: str = "default") -> SandboxInfo | None:
+        """The running sandbox of that name, or None (a stale state file is removed)."""
+        path = cls.state_file(name)
+        try:
+            info = SandboxInfo(**json.loads(path.read_text()))
+        except (OSError, ValueError, TypeError):
+            return None
+        if not _pid_is_our_asterisk(info.pid, info.name):
+            path.unlink(missing_ok=True)
+            return None
+        return info
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def up(self, timeout: float = 60.0) -> SandboxInfo:
+        """Provision if needed, render the config, mount, start Asterisk, wait for ARI."""
+        if os.geteuid() != 0:
+            raise SandboxError("the Asterisk sandbox needs root (chroot and mount)")
+        running = self.load(self.name)
+        if running is not None:
+            raise SandboxError(
+                f"sandbox {self.name!r} is already running (pid {running.pid}); "
+                f"run 'callflow sandbox down --name {self.name}' first"
+            )
+        rootfs = provision_rootfs(self.base)
+        home_in_chroot = f"/srv/callflow/{self.name}"
+        home = rootfs / home_in_chroot.lstrip("/")
+        if home.exists():
+            shutil.rmtree(home)
+        rtp_start, rtp_end = _rtp_range()
+        info = SandboxInfo(
+            name=self.name,
+            rootfs=str(rootfs),
+            pid=0,
+            bind=self.bind,
+            http_port=self.http_port or _free_port(socket.SOCK_STREAM),
+            sip_port=self.sip_port or _free_port(socket.SOCK_DGRAM),
+            rtp_start=rtp_start,
+            rtp_end=rtp_end,
+            ari_user="callflow",
+            ari_password=secrets.token_urlsafe(18),
+            app=self.app,
+            home=str(home),
+            phones=[asdict(p) for p in self.phones],
+        )
+        self._render(info, home, home_in_chroot)
+        self._mount(rootfs)
+        conf_in_chroot = f"{home_in_chroot}/etc/asterisk.conf"
+        console = (home / "console.log").open("wb")
+        try:
+            proc = subprocess.Popen(
+                ["chroot", str(rootfs), ASTERISK, "-f", "-C", conf_in_chroot],
+                stdin=subprocess.DEVNULL,
+                stdout=console,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        finally:
+            console.close()
+        info.pid = proc.pid
+        self.info = info
+        state = self.state_file(self.name)
+        state.parent.mkdir(parents=True, exist_ok=True)
+        state.touch(mode=0o600)
+        state.write_text(json.dumps(asdict(info), indent=2))
+        try:
+            self._wait_ready(info, proc, timeout)
+        except BaseException:
+            self.down()
+            raise
+        return info
+
+    def down(self) -> None:
+        """Stop this sandbox's Asterisk by its PID and unmount what is no longer used."""
+        info = self.info or self.load(self.name)
+        if info is None:
+            return
+        stop(info)
+        self.info = None
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _render(self, info: SandboxInfo, home: Path, home_in_chroot: str) -> None:
+        etc = home / "etc"
+        for sub in ("etc/dialplan", "state/db", "state/spool", "state/run", "state/log"):
+            (home / sub).mkdir(parents=True, exist_ok=True)
+        values = {
+            "ETC_DIR": f"{home_in_chroot}/etc",
+            "STATE_DIR": f"{home_in_chroot}/state",
+            "BIND_ADDR": info.bind,
+            "HTTP_PORT": str(info.http_port),
+            "SIP_PORT": str(info.sip_port),
+            "RTP_START": str(info.rtp_start),
+            "RTP_END": str(info.rtp_end),
+            "ARI_USER": info.ari_user,
+            "ARI_PASSWORD": info.ari_password,
+            "ARI_APP": info.app,
+        }
+        for template in sorted(ETC_TEMPLATES.glob("*.conf")):
+            try:
+                text = string.Template(template.read_text()).substitute(values)
+            except (KeyError, ValueError) as exc:
+                raise SandboxError(f"{template}: unknown placeholder {exc}") from None
+            (etc / template.name).write_text(text)
+        for dialplan in sorted(DIALPLAN_DIR.glob("*.conf")):
+            shutil.copy(dialplan, etc / "dialplan" / dialplan.name)
+        (etc / "pjsip_phones.conf").write_text(render_phones(self.phones))
+        (etc / "ari.conf").chmod(0o600)
+
+    @staticmethod
+    def _mount(rootfs: Path) -> None:
+        for sub, args in MOUNTS:
+            point = rootfs / sub
+            if not os.path.ismount(point):
+                subprocess.run(["mount", *args, str(point)], check=True)
+
+    @staticmethod
+    def _wait_ready(info: SandboxInfo, proc: subprocess.Popen[bytes], timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        auth = base64.b64encode(f"{info.ari_user}:{info.ari_password}".encode()).decode()
+        request = urllib.request.Request(
+            f"{info.ari_url}/ari/asterisk/ping", headers={"Authorization": f"Basic {auth}"}
+        )
+        while True:
+            if proc.poll() is not None:
+                raise SandboxError(
+                    f"Asterisk exited with code {proc.returncode} during start\n{info.log_tail(40)}"
+                )
+            try:
+                with urllib.request.urlopen(request, timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except (urllib.error.URLError, OSError):
+                pass
+            if time.monotonic() > deadline:
+                raise SandboxError(
+                    f"ARI did not answer within {timeout:.0f} s\n{info.log_tail(40)}"
+                )
+            time.sleep(0.2)
+        rx(info, "core waitfullybooted")
+
+
+def render_phones(phones: list[Phone]) -> str:
+    """PJSIP sections (endpoint, auth, aor) for each phone, from the templates in pjsip.conf."""
+    out = []
+    for p in phones:
+        callerid = f"callerid = {p.caller_id} <{p.caller_id}>\n" if p.caller_id else ""
+        out.append(
+            f"[{p.name}](phone-endpoint)\ncontext = {p.context}\nauth = {p.name}\n"
+            f"aors = {p.name}\n{callerid}\n"
+            f"[{p.name}](phone-auth)\nusername = {p.name}\npassword = {p.password}\n\n"
+            f"[{p.name}](phone-aor)\n\n"
+        )
+    return "".join(out)
+
+
+def rx(info: SandboxInfo, command: str, timeout: float = 30.0) -> str:
+    """Run one Asterisk CLI command in the sandbox and return what it printed."""
+    result = subprocess.run(
+        ["chroot", info.rootfs, ASTERISK, "-C", _conf_in_chroot(info), "-rx", command],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise SandboxError(f"asterisk -rx {command!r} failed: {result.stderr.strip()}")
+    return result.stdout
+
+
+def _conf_in_chroot(info: SandboxInfo) -> str:
+    return "/" + str(Path(info.home).relative_to(info.rootfs)) + "/etc/asterisk.conf"
+
+
+def stop(info: SandboxInfo, timeout: float = 15.0) -> None:
+    """Stop Asterisk by its PID (TERM, then KILL); unmount if no sandbox still uses the rootfs."""
+    if _pid_is_our_asterisk(info.pid, info.name):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(info.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while _pid_is_our_asterisk(info.pid, info.name) and time.monotonic() < deadline:
+            _reap(info.pid)
+            time.sleep(0.1)
+        if _pid_is_our_asterisk(info.pid, info.name):
+            log.warning("Asterisk (pid %d) ignored SIGTERM; killing it", info.pid)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(info.pid, signal.SIGKILL)
+            time.sleep(0.2)
+        _reap(info.pid)
+    Sandbox.state_file(info.name).unlink(missing_ok=True)
+    others = [
+        other
+        for path in _instances_dir().glob("*.json")
+        if (other := Sandbox.load(path.stem)) is not None and other.rootfs == info.rootfs
+    ]
+    if not others:
+        for sub, _ in reversed(MOUNTS):
+            point = Path(info.rootfs) / sub
+            if os.path.ismount(point):
+                subprocess.run(["umount", str(point)], check=False)
+                if os.path.ismount(point):
+                    subprocess.run(["umount", "-l", str(point)], check=False)
+
+
+def _reap(pid: int) -> None:
+    """Collect the exit status if the process is our child, so it leaves no zombie."""
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)

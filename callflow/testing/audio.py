@@ -1,0 +1,65 @@
+"""Measure what a softphone heard: level of a 16-bit PCM WAV file, silence or not."""
+
+from __future__ import annotations
+
+import math
+import wave
+from array import array
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class AudioLevel:
+    """Loudness of a recording."""
+
+    seconds: float
+    rms: float  # 0..32767
+    peak: int
+    voiced_seconds: float  # time spent in 20 ms frames louder than the silence threshold
+
+    @property
+    def dbfs(self) -> float:
+        """RMS level relative to full scale (-inf for digital silence)."""
+        return 20 * math.log10(self.rms / 32767) if self.rms > 0 else float("-inf")
+
+
+def measure(path: Path, threshold: int = 300) -> AudioLevel:
+    """Read a mono or stereo 16-bit WAV file and measure it in 20 ms frames."""
+    with wave.open(str(path), "rb") as wav:
+        if wav.getsampwidth() != 2:
+            raise ValueError(f"{path}: expected 16-bit PCM, got {8 * wav.getsampwidth()}-bit")
+        rate = wav.getframerate()
+        samples = array("h")
+        samples.frombytes(wav.readframes(wav.getnframes()))
+        channels = wav.getnchannels()
+    if not samples:
+        return AudioLevel(0.0, 0.0, 0, 0.0)
+    frame = max(1, rate * channels // 50)
+    voiced = 0
+    total = 0.0
+    for start in range(0, len(samples), frame):
+        chunk = samples[start : start + frame]
+        energy = sum(s * s for s in chunk)
+        total += energy
+        if math.sqrt(energy / len(chunk)) > threshold:
+            voiced += 1
+    rms = math.sqrt(total / len(samples))
+    return AudioLevel(
+        seconds=len(samples) / channels / rate,
+        rms=rms,
+        peak=max(abs(min(samples)), abs(max(samples))),
+        voiced_seconds=voiced / 50,
+    )
+
+
+def write_tone(path: Path, seconds: float, freq: float = 440.0, rate: int = 8000) -> Path:
+    """Write a mono 16-bit sine tone: a microphone signal for a test phone."""
+    n = int(seconds * rate)
+    samples = array("h", (int(8000 * math.sin(2 * math.pi * freq * i / rate)) for i in range(n)))
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(rate)
+        wav.writeframes(samples.tobytes())
+    return path
