@@ -30,12 +30,13 @@ class Settings:
 
     ari: AriSettings
     flows: tuple[Path, ...]
+    store: Path = Path("var/callflow.sqlite3")
     log_format: str = "text"
     log_level: str = "info"
     source: Path | None = None
 
 
-_TOP_KEYS = {"ari", "flows", "log"}
+_TOP_KEYS = {"ari", "flows", "log", "store"}
 _ARI_KEYS = {"url", "username", "password", "password_env", "app"}
 _LOG_KEYS = {"format", "level"}
 
@@ -123,9 +124,13 @@ def load_settings(path: Path) -> Settings:
             log_values[key] = _scalar(path, node, f"log.{key}")
         if log_values.get("format", "text") not in ("text", "json"):
             raise SettingsError(f"{path}: log.format must be 'text' or 'json'")
+    store = Path(_scalar(path, top["store"], "store")) if "store" in top else Settings.store
+    if not store.is_absolute():
+        store = (path.parent / store).resolve()
     return Settings(
         ari=AriSettings(**ari_values),
         flows=tuple(flows),
+        store=store,
         log_format=log_values.get("format", "text"),
         log_level=log_values.get("level", "info"),
         source=path,

@@ -48,6 +48,19 @@ def _free_port(kind: int) -> int:
         return port
 
 
+def _free_sip_port() -> int:
+    """A port free for both UDP and TCP: baresip 1.0 binds its SIP port on both."""
+    for _ in range(100):
+        port = _free_port(socket.SOCK_DGRAM)
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return port
+    raise SoftphoneError("no free port for the softphone's SIP")
+
+
 def _wav_rate(path: Path) -> int:
     with wave.open(str(path), "rb") as wav:
         if wav.getsampwidth() != 2 or wav.getnchannels() != 1:
@@ -146,7 +159,7 @@ snd_path {self.recordings_dir}
         """Start baresip, connect to its control socket, and wait for registration."""
         if shutil.which(BARESIP) is None:
             raise SoftphoneError("baresip is not installed: apt-get install baresip")
-        sip_port = _free_port(socket.SOCK_DGRAM)
+        sip_port = _free_sip_port()
         ctrl_port = _free_port(socket.SOCK_STREAM)
         self._write_config(sip_port, ctrl_port)
         log_file = (self.workdir / "baresip.log").open("wb")

@@ -1,0 +1,225 @@
+"""One live call over ARI: answer, play with barge-in, collect digits, hang up.
+
+A :class:`Call` is driven from the call's own task and reads that channel's ordered event
+queue itself, so there is no second task per call and no lock. Keys pressed while nothing
+is collecting are kept (type-ahead) for the next prompt or collection. Once the caller hangs
+up, every primitive raises :class:`CallerHangup` and the call's task unwinds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from callflow.ari import errors as ari_errors
+from callflow.ari.dispatch import EventQueue
+from callflow.ari.events import (
+    ChannelDestroyed,
+    ChannelDtmfReceived,
+    ChannelHangupRequest,
+    Event,
+    PlaybackFinished,
+    RecordingFailed,
+    RecordingFinished,
+    StasisEnd,
+    StasisStart,
+)
+from callflow.ari.rest import AriClient, HangupReason, TerminateOn
+
+log = logging.getLogger(__name__)
+
+
+class CallerHangup(Exception):
+    """The caller's channel is gone; the call's task should end."""
+
+
+@dataclass(frozen=True)
+class Collected:
+    """Digits a caller typed, and whether the terminator key ended them."""
+
+    digits: str
+    terminated: bool
+    timed_out: bool
+
+
+class Call:
+    """The live side of one caller's channel in our Stasis app."""
+
+    def __init__(self, ari: AriClient, start: StasisStart, events: EventQueue) -> None:
+        self.ari = ari
+        self.start = start
+        self.events = events
+        self.id = start.channel.id
+        self.caller_number = start.channel.caller.number
+        self.dialled = start.args[1] if len(start.args) > 1 else start.channel.dialplan.exten
+        self.entry = start.args[0] if start.args else ""
+        self.digits: deque[str] = deque()
+        self.hung_up = False
+        self.handed_off = False  # left our app for the dialplan: not ours to hang up
+        self.playbacks_finished: list[str] = []
+        self.recordings_done: dict[str, str] = {}  # name -> "finished" | "failed"
+
+    def __repr__(self) -> str:
+        return f"Call({self.id!r}, caller={self.caller_number!r}, dialled={self.dialled!r})"
+
+    # -- event reading ------------------------------------------------------------------
+
+    def _absorb(self, event: Event) -> None:
+        """Book-keeping every event gets, whoever is waiting."""
+        if isinstance(event, ChannelDtmfReceived):
+            self.digits.append(event.digit)
+        elif isinstance(event, PlaybackFinished):
+            self.playbacks_finished.append(event.playback.id)
+        elif isinstance(event, RecordingFinished):
+            self.recordings_done[event.recording.name] = "finished"
+        elif isinstance(event, RecordingFailed):
+            self.recordings_done[event.recording.name] = "failed"
+        elif isinstance(event, ChannelHangupRequest | ChannelDestroyed | StasisEnd):
+            self.hung_up = True
+
+    async def _next(self, timeout: float | None) -> Event | None:
+        """The next event of this channel, or None on timeout; raises once the caller is gone."""
+        if self.hung_up:
+            raise CallerHangup(self.id)
+        try:
+            async with asyncio.timeout(timeout):
+                event = await self.events.get()
+        except TimeoutError:
+            return None
+        if event is None:
+            self.hung_up = True
+            raise CallerHangup(self.id)
+        self._absorb(event)
+        if self.hung_up:
+            raise CallerHangup(self.id)
+        return event
+
+    async def wait_for(
+        self, predicate: Callable[[], bool], timeout: float | None = None
+    ) -> bool:
+        """Read events until ``predicate()`` holds (True) or the timeout passes (False)."""
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        while not predicate():
+            remaining = None if deadline is None else deadline - loop.time()
+            if remaining is not None and remaining <= 0:
+                return False
+            await self._next(remaining)
+        return True
+
+    # -- primitives ---------------------------------------------------------------------
+
+    async def _ari(self, request: Awaitable[object]) -> None:
+        """Run an ARI request; a channel that vanished under us is the caller hanging up."""
+        try:
+            await request
+        except (ari_errors.NotFound, ari_errors.NotInStasis) as exc:
+            self.hung_up = True
+            raise CallerHangup(self.id) from exc
+
+    async def answer(self) -> None:
+        """Answer the channel."""
+        await self._ari(self.ari.channels.answer(self.id))
+
+    async def play(self, media: Sequence[str], *, barge_in: bool = False) -> str | None:
+        """Play media in order; with barge-in, a key press stops it and is returned.
+
+        The key stays in the type-ahead buffer so a following collection counts it.
+        """
+        if barge_in and self.digits:
+            return self.digits[0]
+        if not media:
+            return None
+        playback_id = f"pb-{uuid.uuid4()}"
+        keys_before = len(self.digits)
+        await self._ari(self.ari.channels.play(self.id, list(media), playback_id=playback_id))
+        try:
+            await self.wait_for(
+                lambda: playback_id in self.playbacks_finished
+                or (barge_in and len(self.digits) > keys_before)
+            )
+        finally:
+            if playback_id not in self.playbacks_finished and not self.hung_up:
+                with contextlib.suppress(ari_errors.AriError):
+                    await self.ari.playbacks.stop(playback_id)
+        if barge_in and len(self.digits) > keys_before:
+            return self.digits[keys_before]
+        return None
+
+    async def collect(
+        self,
+        *,
+        max_digits: int,
+        terminator: str = "#",
+        first_timeout: float = 5.0,
+        inter_digit_timeout: float = 3.0,
+    ) -> Collected:
+        """Collect keys until the terminator, ``max_digits`` keys, or a timeout.
+
+        Keys typed ahead (during a prompt) count. The terminator is not part of the digits.
+        """
+        got: list[str] = []
+        timeout = first_timeout
+        while True:
+            while self.digits:
+                key = self.digits.popleft()
+                if terminator and key == terminator:
+                    return Collected("".join(got), terminated=True, timed_out=False)
+                got.append(key)
+                if len(got) >= max_digits:
+                    return Collected("".join(got), terminated=False, timed_out=False)
+                timeout = inter_digit_timeout
+            if not await self.wait_for(lambda: bool(self.digits), timeout):
+                return Collected("".join(got), terminated=False, timed_out=True)
+
+    async def record(
+        self, name: str, *, max_duration: int, beep: bool, terminate_on: TerminateOn = "#"
+    ) -> bool:
+        """Record the caller into stored recording ``name``; True if a recording was kept."""
+        await self._ari(
+            self.ari.channels.record(
+                self.id,
+                name,
+                format="wav",
+                max_duration=max_duration,
+                max_silence=10,
+                beep=beep,
+                terminate_on=terminate_on,
+                if_exists="overwrite",
+            )
+        )
+        try:
+            await self.wait_for(lambda: name in self.recordings_done)
+        except CallerHangup:
+            # Hanging up is how most people end a voicemail; Asterisk keeps what was said.
+            return True
+        return self.recordings_done[name] == "finished"
+
+    async def continue_in_dialplan(self, context: str, extension: str) -> None:
+        """Hand the channel back to the dialplan; it leaves our app."""
+        await self._ari(
+            self.ari.channels.continue_in_dialplan(
+                self.id, context=context, extension=extension, priority=1
+            )
+        )
+        self.handed_off = True
+
+    async def hangup(self, reason: HangupReason = "normal") -> None:
+        """Hang up the caller (a channel that is already gone is fine)."""
+        if self.hung_up or self.handed_off:
+            return
+        self.hung_up = True
+        with contextlib.suppress(ari_errors.NotFound, ari_errors.NotInStasis):
+            await self.ari.channels.hangup(self.id, reason=reason)
+
+    async def drain(self, timeout: float = 5.0) -> None:
+        """After hanging up, read the channel's last events until its queue closes."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                while await self.events.get() is not None:
+                    pass

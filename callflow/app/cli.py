@@ -1,0 +1,68 @@
+"""`callflow run` (serve calls) and `callflow demo` (a real call through the sample flow)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from callflow.app import logs
+from callflow.app.main import App
+from callflow.app.service import ServiceError
+from callflow.app.settings import SettingsError, load_settings
+
+
+def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``callflow run`` and ``callflow demo``."""
+    run = subparsers.add_parser("run", help="connect to Asterisk and serve calls")
+    run.add_argument("--config", required=True, type=Path, help="settings file (YAML)")
+    run.add_argument("--log-format", choices=("text", "json"), help="override log.format")
+    run.add_argument("--log-level", help="override log.level (debug, info, warning...)")
+    run.set_defaults(func=_run)
+
+    demo = subparsers.add_parser(
+        "demo", help="start the sandbox Asterisk and place a real call through the sample flow"
+    )
+    demo.add_argument("--flow", type=Path, default=None, help="flow file (default: the sample)")
+    demo.add_argument("--number", default="700", help="number the softphone dials")
+    demo.add_argument("--keys", default="123#", help="keys the caller presses")
+    demo.add_argument("--keep", action="store_true", help="leave the sandbox running")
+    demo.set_defaults(func=_demo)
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
+        settings = load_settings(args.config)
+    except SettingsError as exc:
+        print(f"callflow: {exc}", file=sys.stderr)
+        return 2
+    logs.configure(args.log_level or settings.log_level, args.log_format or settings.log_format)
+    if not settings.ari.password:
+        print(
+            f"callflow: {args.config}: no ARI password (set ari.password, or the environment "
+            "variable named by ari.password_env, CALLFLOW_ARI_PASSWORD by default)",
+            file=sys.stderr,
+        )
+        return 2
+    app = App(settings)
+    loaded = app.load_flows()
+    for diagnostic in loaded.diagnostics:
+        print(diagnostic, file=sys.stderr)
+    if not loaded.applied:
+        print("callflow: the flows have errors; not starting", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(app.run())
+    except ServiceError as exc:
+        print(f"callflow: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from callflow.app.demo import run_demo
+
+    return run_demo(flow=args.flow, number=args.number, keys=args.keys, keep=args.keep)

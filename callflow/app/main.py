@@ -1,0 +1,74 @@
+"""Assemble callflow: settings → flows, store, ARI service; signals and hot reload."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+from callflow.app.service import Service
+from callflow.app.settings import Settings
+from callflow.ari import AriConfig
+from callflow.engine import FlowRegistry, FlowRunner, ReloadResult
+from callflow.store import SqliteStore
+
+log = logging.getLogger(__name__)
+
+
+class App:
+    """One running callflow: its flows, its store and its connection to Asterisk."""
+
+    def __init__(self, settings: Settings, *, watch_interval: float = 1.0) -> None:
+        self.settings = settings
+        self.flows = FlowRegistry(settings.flows)
+        self.store = SqliteStore(settings.store)
+        self.watch_interval = watch_interval
+        self.service = Service(
+            AriConfig(
+                base_url=settings.ari.url,
+                username=settings.ari.username,
+                password=settings.ari.password,
+                apps=(settings.ari.app,),
+            ),
+            FlowRunner(self.flows, self.store),
+        )
+
+    def load_flows(self) -> ReloadResult:
+        """The first load of the flows; the caller refuses to start if it failed."""
+        return self.flows.load()
+
+    async def run(self, *, install_signals: bool = True) -> None:
+        """Serve until stopped; SIGHUP or an edited flow file reloads the flows."""
+        loop = asyncio.get_running_loop()
+        if install_signals:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, self._on_stop_signal, sig)
+            loop.add_signal_handler(signal.SIGHUP, lambda: self.flows.reload("SIGHUP"))
+        watcher = asyncio.create_task(self._watch_flows(), name="flow-watcher")
+        try:
+            await self.service.run()
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+            if install_signals:
+                for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                    loop.remove_signal_handler(sig)
+            self.store.close()
+
+    async def stop(self) -> None:
+        """Stop serving (calls in progress get a short grace period)."""
+        await self.service.stop()
+
+    def _on_stop_signal(self, sig: signal.Signals) -> None:
+        log.info("%s received: stopping", sig.name)
+        asyncio.get_running_loop().create_task(self.stop())
+
+    async def _watch_flows(self) -> None:
+        # Polling the files' mtimes: portable, no extra dependency, and a second is plenty
+        # for a person saving a file.
+        while True:
+            await asyncio.sleep(self.watch_interval)
+            if self.flows.changed():
+                self.flows.reload("file changed")

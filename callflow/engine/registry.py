@@ -1,0 +1,108 @@
+"""The flows in service, by number dialled; reloaded only when the new files are valid.
+
+A call takes a reference to the Flow it starts on and keeps it, so a reload never changes a
+call in progress: new calls get the new flow, running ones finish on the old one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from callflow.flow import model as m
+from callflow.flow.diagnostics import Diagnostic
+from callflow.flow.loader import load_flow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ReloadResult:
+    """What a (re)load did: applied or refused, and every diagnostic."""
+
+    applied: bool
+    diagnostics: tuple[Diagnostic, ...]
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        """The diagnostics that refused the load."""
+        return [d for d in self.diagnostics if d.is_error]
+
+
+class FlowRegistry:
+    """Flow files in service and the number → flow table built from them."""
+
+    def __init__(self, paths: Sequence[Path], *, sounds: Collection[str] | None = None) -> None:
+        self.paths = tuple(paths)
+        self.sounds = sounds
+        self._by_number: dict[str, m.Flow] = {}
+        self._mtimes: dict[str, float] = {}
+        self.generation = 0
+
+    def flow_for(self, dialled: str) -> m.Flow | None:
+        """The flow that serves this number now."""
+        return self._by_number.get(dialled)
+
+    @property
+    def numbers(self) -> list[str]:
+        """Every number or extension some flow serves."""
+        return sorted(self._by_number)
+
+    def load(self) -> ReloadResult:
+        """Validate every file; swap the table in only if all of them are free of errors."""
+        table: dict[str, m.Flow] = {}
+        diagnostics: list[Diagnostic] = []
+        ok = True
+        files: set[str] = set()
+        for path in self.paths:
+            flow, found = load_flow(str(path), self.sounds)
+            diagnostics.extend(found)
+            if flow is None:
+                ok = False
+                continue
+            files.update(flow.files or (str(path),))
+            for number in flow.entries:
+                if number in table:
+                    ok = False
+                    other = table[number].path
+                    log.error("%s: number %s is also served by %s", path, number, other)
+                table[number] = flow
+        if ok:
+            self._by_number = table
+            self._mtimes = self._stat(files)
+            self.generation += 1
+        return ReloadResult(applied=ok, diagnostics=tuple(diagnostics))
+
+    def changed(self) -> bool:
+        """True if any file of the flows in service (includes too) changed on disk."""
+        return bool(self._mtimes) and self._stat(self._mtimes) != self._mtimes
+
+    def reload(self, reason: str) -> ReloadResult:
+        """Reload and log the outcome: applied, or refused with each error."""
+        result = self.load()
+        if result.applied:
+            log.info(
+                "flows reloaded (%s): generation %d, numbers %s",
+                reason,
+                self.generation,
+                ", ".join(self.numbers),
+            )
+        else:
+            for diagnostic in result.errors:
+                log.error("flow reload refused (%s): %s", reason, diagnostic)
+            log.error("the flows in service stay unchanged (generation %d)", self.generation)
+            # Remember the broken files' times so a refused edit is not retried every second.
+            self._mtimes = self._stat(self._mtimes)
+        return result
+
+    @staticmethod
+    def _stat(files: Collection[str]) -> dict[str, float]:
+        out = {}
+        for name in files:
+            try:
+                out[name] = Path(name).stat().st_mtime
+            except OSError:
+                out[name] = -1.0
+        return out

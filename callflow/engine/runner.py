@@ -1,0 +1,150 @@
+"""Run each call through its flow: the live driver of :class:`~callflow.flow.machine.FlowMachine`.
+
+The machine decides (sans-I/O); this module only performs its actions on a live
+:class:`~callflow.app.call.Call` and feeds the results back, writing every step to the event
+log. Anything that reaches a dial string (transfer targets, mailbox names) is checked here
+first, since flow variables may hold what a caller typed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+
+from callflow.app.call import Call, CallerHangup
+from callflow.engine.registry import FlowRegistry
+from callflow.flow import machine as fm
+from callflow.store import SqliteStore
+
+log = logging.getLogger(__name__)
+
+TRANSFER_CONTEXT = "callflow-transfer"
+_ENDPOINT = re.compile(r"(?:PJSIP|SIP|IAX2)/[A-Za-z0-9_.+-]{1,64}")
+_EXTENSION = re.compile(r"[0-9*#+]{1,32}|[A-Za-z0-9_-]{1,32}")
+_MAILBOX = re.compile(r"[0-9A-Za-z_-]{1,32}")
+
+
+class FlowRunner:
+    """The call handler that walks a call through the flow for the number it dialled."""
+
+    def __init__(self, flows: FlowRegistry, store: SqliteStore) -> None:
+        self.flows = flows
+        self.store = store
+
+    async def __call__(self, call: Call) -> None:
+        flow = self.flows.flow_for(call.dialled)
+        if flow is None:
+            log.warning("call %s: no flow serves %r", call.id, call.dialled)
+            self.store.append("call.rejected", call.id, {"dialled": call.dialled})
+            await call.answer()
+            await call.play(["sound:ss-noservice"])
+            return
+        machine = fm.FlowMachine(
+            flow,
+            entry=call.dialled,
+            call_id=call.id,
+            call_vars={"caller_id": call.caller_number},
+        )
+        self.store.append(
+            "call.start",
+            call.id,
+            {"caller": call.caller_number, "dialled": call.dialled, "flow": flow.path},
+        )
+        outcome = "unknown"
+        try:
+            await call.answer()
+            action = machine.start()
+            self._log_steps(machine)
+            while not isinstance(action, fm.Hangup | fm.Finish):
+                result = await self._perform(call, action)
+                action = machine.send(result)
+                self._log_steps(machine)
+            if isinstance(action, fm.Hangup):
+                await call.play(action.media)
+                outcome = f"hangup:{action.reason}"
+            else:
+                outcome = f"finish:{action.reason}"
+        except CallerHangup:
+            if not machine.finished:
+                machine.send(fm.CallerHangup())
+                self._log_steps(machine)
+            outcome = "caller_hangup"
+            raise
+        finally:
+            self.store.append("call.end", call.id, {"outcome": outcome})
+
+    def _log_steps(self, machine: fm.FlowMachine) -> None:
+        for step in machine.pop_steps():
+            self.store.append(
+                "flow.step",
+                step.call_id,
+                {
+                    "node": step.node,
+                    "type": step.node_type,
+                    "input": step.input,
+                    "outcome": step.outcome,
+                },
+                at=step.at,
+            )
+
+    async def _perform(self, call: Call, action: fm.Action) -> fm.Result:
+        if isinstance(action, fm.Play):
+            digit = await call.play(action.media, barge_in=action.barge_in)
+            if digit is None:
+                return fm.PlayDone()
+            call.digits.popleft()  # the machine counts it as input itself
+            return fm.PlayInterrupted(digit)
+        if isinstance(action, fm.Collect):
+            await call.play(action.media, barge_in=action.barge_in)
+            got = await call.collect(
+                max_digits=action.max_length,
+                terminator=action.terminator or "",
+                first_timeout=action.timeout,
+                inter_digit_timeout=action.digit_timeout,
+            )
+            if not got.digits and not got.terminated:
+                return fm.Timeout()
+            return fm.Digits(got.digits, terminated=got.terminated)
+        if isinstance(action, fm.Transfer):
+            return await self._transfer(call, action)
+        if isinstance(action, fm.Voicemail):
+            return await self._voicemail(call, action)
+        if isinstance(action, fm.EnterQueue):
+            await call.play(action.media)
+            # Queues are wired to the engine by the queue service; without it, the flow's
+            # on_failure path is taken rather than leaving the caller in silence.
+            return fm.Failed("queue_unavailable")
+        raise TypeError(f"unexpected action {action!r}")
+
+    async def _transfer(self, call: Call, action: fm.Transfer) -> fm.Result:
+        if action.endpoint is not None:
+            target = action.endpoint
+            if not _ENDPOINT.fullmatch(target):
+                log.warning("call %s: refusing transfer to invalid endpoint %r", call.id, target)
+                return fm.Failed("invalid_target")
+            await call.play(action.media)
+            await call.ari.channels.set_variable(call.id, "CALLFLOW_TRANSFER_TARGET", target)
+            await call.continue_in_dialplan(TRANSFER_CONTEXT, "endpoint")
+        else:
+            extension = action.extension or ""
+            if not _EXTENSION.fullmatch(extension):
+                log.warning("call %s: refusing transfer to extension %r", call.id, extension)
+                return fm.Failed("invalid_target")
+            await call.play(action.media)
+            await call.continue_in_dialplan(action.context, extension)
+        return fm.Completed("handed_to_dialplan")
+
+    async def _voicemail(self, call: Call, action: fm.Voicemail) -> fm.Result:
+        if not _MAILBOX.fullmatch(action.mailbox):
+            return fm.Failed("invalid_mailbox")
+        await call.play(action.media)
+        at = dt.datetime.now(dt.UTC)
+        name = f"voicemail/{action.mailbox}/{at:%Y%m%dT%H%M%S}-{call.id}"
+        kept = await call.record(name, max_duration=action.max_length, beep=action.beep)
+        self.store.append(
+            "voicemail.message",
+            call.id,
+            {"mailbox": action.mailbox, "caller": call.caller_number, "recording": name, "at": at},
+        )
+        return fm.Completed(name) if kept else fm.Failed("recording_failed")
