@@ -1,0 +1,788 @@
+"""The ARI REST client: typed async calls on channels, bridges, playbacks and friends.
+
+One :class:`aiohttp.ClientSession` per client, Basic auth on the session (never in a
+URL), every failure translated into :mod:`callflow.ari.errors`. Parameters go in the
+query string as ARI documents them, booleans as ``true``/``false``; only channel
+``variables`` travel in a JSON body, which is where ARI reads them for originate,
+create and externalMedia.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import Any, Literal, Self
+from urllib.parse import quote
+
+import aiohttp
+from yarl import URL
+
+from .config import AriConfig
+from .errors import AriError, AsteriskUnreachable, InvalidResponse, error_for_status
+from .models import (
+    Application,
+    AsteriskInfo,
+    AsteriskPing,
+    Bridge,
+    Channel,
+    Endpoint,
+    LiveRecording,
+    Playback,
+    Snapshot,
+    StoredRecording,
+)
+
+__all__ = [
+    "Applications",
+    "AriClient",
+    "AsteriskResource",
+    "Bridges",
+    "Channels",
+    "Endpoints",
+    "Playbacks",
+    "Recordings",
+]
+
+logger = logging.getLogger(__name__)
+
+QueryValue = str | int | float | bool | Sequence[str] | None
+HangupReason = Literal[
+    "normal",
+    "busy",
+    "congestion",
+    "no_answer",
+    "timeout",
+    "rejected",
+    "unallocated",
+    "normal_unspecified",
+    "number_incomplete",
+    "codec_mismatch",
+    "interworking",
+    "failure",
+    "answered_elsewhere",
+]
+IfExists = Literal["fail", "overwrite", "append"]
+TerminateOn = Literal["none", "any", "*", "#"]
+Direction = Literal["both", "in", "out"]
+SpyDirection = Literal["none", "both", "out", "in"]
+PlaybackOperation = Literal["restart", "pause", "unpause", "reverse", "forward"]
+BridgeRole = str
+
+
+def _query(params: Mapping[str, QueryValue]) -> dict[str, str]:
+    """Render ARI query parameters: drop None, booleans as true/false, lists comma-joined."""
+    rendered: dict[str, str] = {}
+    for key, value in params.items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            rendered[key] = "true" if value else "false"
+        elif isinstance(value, str):
+            rendered[key] = value
+        elif isinstance(value, int | float):
+            rendered[key] = str(value)
+        else:
+            # ARI splits allowMultiple parameters (media, channel, eventSource) on commas.
+            rendered[key] = ",".join(value)
+    return rendered
+
+
+def _args(app_args: str | Sequence[str] | None) -> str | None:
+    if app_args is None or isinstance(app_args, str):
+        return app_args
+    return ",".join(app_args)
+
+
+def _variables(variables: Mapping[str, str] | None) -> dict[str, Any] | None:
+    return {"variables": dict(variables)} if variables else None
+
+
+def _path(*segments: str) -> str:
+    return "/" + "/".join(quote(segment, safe="") for segment in segments)
+
+
+def _list(data: object, kind: str) -> list[Any]:
+    if not isinstance(data, list):
+        raise InvalidResponse(f"expected a JSON list of {kind}, got {type(data).__name__}")
+    return data
+
+
+def _value(data: object) -> str:
+    if isinstance(data, Mapping) and isinstance(data.get("value"), str):
+        return str(data["value"])
+    raise InvalidResponse("expected a Variable JSON object with a 'value'")
+
+
+def _error_message(text: str, reason: str) -> str:
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return reason
+    if isinstance(body, Mapping):
+        # Asterisk puts the reason in "message"; its 401 answer uses "error".
+        for key in ("message", "error"):
+            if isinstance(body.get(key), str):
+                return str(body[key])
+    return reason
+
+
+class AriClient:
+    """An ARI REST client; use ``async with AriClient(config) as client:``.
+
+    Resources hang off the client: ``client.channels.answer(channel_id)``,
+    ``client.bridges.add_channel(bridge_id, channel_id)``...
+    """
+
+    def __init__(self, config: AriConfig) -> None:
+        self.config = config
+        self._session: aiohttp.ClientSession | None = None
+        self.channels = Channels(self)
+        self.bridges = Bridges(self)
+        self.playbacks = Playbacks(self)
+        self.recordings = Recordings(self)
+        self.endpoints = Endpoints(self)
+        self.applications = Applications(self)
+        self.asterisk = AsteriskResource(self)
+
+    def __repr__(self) -> str:
+        return f"AriClient(base_url={self.config.base_url!r}, apps={self.config.apps!r})"
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the HTTP session; the client can be reopened by the next request."""
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            # Created lazily: aiohttp wants its session built inside the running loop.
+            # A default header rather than auth=BasicAuth, deprecated since aiohttp 3.14.
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(
+                    total=self.config.request_timeout, connect=self.config.connect_timeout
+                ),
+                headers={
+                    "Accept": "application/json",
+                    "Authorization": self.config.authorization(),
+                },
+            )
+        return self._session
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, QueryValue] | None = None,
+        body: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """Send one ARI request and return its decoded JSON (None for an empty answer).
+
+        ``path`` is relative to ``/ari`` and already quoted. Raises an
+        :class:`~callflow.ari.errors.AriHttpError` subclass for an error status and
+        :class:`~callflow.ari.errors.AsteriskUnreachable` when Asterisk cannot be reached.
+        """
+        url = URL(self.config.rest_url + path, encoded=True)
+        query = _query(params or {})
+        try:
+            async with self._get_session().request(
+                method, url, params=query or None, json=body
+            ) as response:
+                status, reason = response.status, response.reason or ""
+                text = await response.text()
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            raise AsteriskUnreachable(
+                f"{method} {path}: cannot reach Asterisk at {url.host}:{url.port} "
+                f"({type(exc).__name__})"
+            ) from exc
+        logger.debug("ARI %s %s -> %d", method, path, status)
+        if status >= 400:
+            raise error_for_status(status, _error_message(text, reason), method=method, path=path)
+        if not text.strip():
+            return None
+        try:
+            return json.loads(text)
+        except ValueError as exc:
+            raise InvalidResponse(f"{method} {path}: answer is not JSON") from exc
+
+    async def resync(self) -> Snapshot:
+        """Read the channels, bridges and our apps' subscriptions, to catch up after a reconnect."""
+        channels = await self.channels.list()
+        bridges = await self.bridges.list()
+        applications: list[Application] = []
+        for app in self.config.apps:
+            try:
+                applications.append(await self.applications.get(app))
+            except AriError as exc:
+                # The app may not be registered yet while the WebSocket reconnects.
+                logger.info("resync: cannot read ARI application %r: %s", app, exc)
+        return Snapshot(
+            channels=tuple(channels), bridges=tuple(bridges), applications=tuple(applications)
+        )
+
+
+class _Resource:
+    def __init__(self, client: AriClient) -> None:
+        self._client = client
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, QueryValue] | None = None,
+        body: Mapping[str, Any] | None = None,
+    ) -> Any:
+        return await self._client.request(method, path, params=params, body=body)
+
+
+class Channels(_Resource):
+    """``/channels``: the legs of calls."""
+
+    async def list(self) -> list[Channel]:
+        """All active channels (in any app, or none)."""
+        return [
+            Channel.from_json(c) for c in _list(await self._call("GET", "/channels"), "Channel")
+        ]
+
+    async def get(self, channel_id: str) -> Channel:
+        """One channel's current snapshot."""
+        return Channel.from_json(await self._call("GET", _path("channels", channel_id)))
+
+    async def originate(
+        self,
+        endpoint: str,
+        *,
+        app: str | None = None,
+        app_args: str | Sequence[str] | None = None,
+        extension: str | None = None,
+        context: str | None = None,
+        priority: int | None = None,
+        label: str | None = None,
+        caller_id: str | None = None,
+        ring_timeout: int | None = None,
+        variables: Mapping[str, str] | None = None,
+        channel_id: str | None = None,
+        other_channel_id: str | None = None,
+        originator: str | None = None,
+        formats: str | Sequence[str] | None = None,
+    ) -> Channel:
+        """Dial ``endpoint`` and, once answered, put it into ``app`` or the dialplan.
+
+        Pass ``channel_id`` (and watch it in the dispatcher first) to receive every
+        event of the new channel, including those before it enters Stasis.
+        """
+        if app is None and extension is None and context is None:
+            raise ValueError("originate needs app= or an extension/context")
+        params: dict[str, QueryValue] = {
+            "endpoint": endpoint,
+            "app": app,
+            "appArgs": _args(app_args),
+            "extension": extension,
+            "context": context,
+            "priority": priority,
+            "label": label,
+            "callerId": caller_id,
+            # Asterisk's own "timeout": seconds to ring before giving up.
+            "timeout": ring_timeout,
+            "channelId": channel_id,
+            "otherChannelId": other_channel_id,
+            "originator": originator,
+            "formats": formats,
+        }
+        data = await self._call("POST", "/channels", params, _variables(variables))
+        return Channel.from_json(data)
+
+    async def create(
+        self,
+        endpoint: str,
+        app: str,
+        *,
+        app_args: str | Sequence[str] | None = None,
+        channel_id: str | None = None,
+        other_channel_id: str | None = None,
+        originator: str | None = None,
+        formats: str | Sequence[str] | None = None,
+        variables: Mapping[str, str] | None = None,
+    ) -> Channel:
+        """Create a channel in ``app`` without dialing it; ``dial()`` it later."""
+        params: dict[str, QueryValue] = {
+            "endpoint": endpoint,
+            "app": app,
+            "appArgs": _args(app_args),
+            "channelId": channel_id,
+            "otherChannelId": other_channel_id,
+            "originator": originator,
+            "formats": formats,
+        }
+        data = await self._call("POST", "/channels/create", params, _variables(variables))
+        return Channel.from_json(data)
+
+    async def dial(
+        self, channel_id: str, *, caller: str | None = None, ring_timeout: int | None = None
+    ) -> None:
+        """Dial a channel made by ``create()``; ``caller`` is the channel dialing it."""
+        params: dict[str, QueryValue] = {"caller": caller, "timeout": ring_timeout}
+        await self._call("POST", _path("channels", channel_id, "dial"), params)
+
+    async def hangup(
+        self,
+        channel_id: str,
+        *,
+        reason: HangupReason | None = None,
+        reason_code: int | None = None,
+    ) -> None:
+        """Hang up a channel, optionally with a reason or a Q.850 cause code."""
+        params: dict[str, QueryValue] = {"reason": reason, "reason_code": reason_code}
+        await self._call("DELETE", _path("channels", channel_id), params)
+
+    async def answer(self, channel_id: str) -> None:
+        """Answer a ringing channel."""
+        await self._call("POST", _path("channels", channel_id, "answer"))
+
+    async def ring(self, channel_id: str) -> None:
+        """Send ringing to the caller."""
+        await self._call("POST", _path("channels", channel_id, "ring"))
+
+    async def ring_stop(self, channel_id: str) -> None:
+        """Stop sending ringing."""
+        await self._call("DELETE", _path("channels", channel_id, "ring"))
+
+    async def play(
+        self,
+        channel_id: str,
+        media: str | Sequence[str],
+        *,
+        playback_id: str | None = None,
+        lang: str | None = None,
+        offsetms: int | None = None,
+        skipms: int | None = None,
+    ) -> Playback:
+        """Play one or more media URIs (``sound:``, ``recording:``, ``tone:``...) in order."""
+        params: dict[str, QueryValue] = {
+            "media": [media] if isinstance(media, str) else media,
+            "lang": lang,
+            "offsetms": offsetms,
+            "skipms": skipms,
+            "playbackId": playback_id,
+        }
+        data = await self._call("POST", _path("channels", channel_id, "play"), params)
+        return Playback.from_json(data)
+
+    async def stop_playback(self, playback_id: str) -> None:
+        """Stop a playback started with ``play()``."""
+        await self._call("DELETE", _path("playbacks", playback_id))
+
+    async def record(
+        self,
+        channel_id: str,
+        name: str,
+        *,
+        format: str = "wav",
+        max_duration: int | None = None,
+        max_silence: int | None = None,
+        beep: bool | None = None,
+        terminate_on: TerminateOn | None = None,
+        if_exists: IfExists | None = None,
+    ) -> LiveRecording:
+        """Record the channel to stored recording ``name``; durations in seconds."""
+        params: dict[str, QueryValue] = {
+            "name": name,
+            "format": format,
+            "maxDurationSeconds": max_duration,
+            "maxSilenceSeconds": max_silence,
+            "beep": beep,
+            "terminateOn": terminate_on,
+            "ifExists": if_exists,
+        }
+        data = await self._call("POST", _path("channels", channel_id, "record"), params)
+        return LiveRecording.from_json(data)
+
+    async def continue_in_dialplan(
+        self,
+        channel_id: str,
+        *,
+        context: str | None = None,
+        extension: str | None = None,
+        priority: int | None = None,
+        label: str | None = None,
+    ) -> None:
+        """Leave Stasis and continue in the dialplan (StasisEnd follows)."""
+        params: dict[str, QueryValue] = {
+            "context": context,
+            "extension": extension,
+            "priority": priority,
+            "label": label,
+        }
+        await self._call("POST", _path("channels", channel_id, "continue"), params)
+
+    async def move(
+        self, channel_id: str, app: str, *, app_args: str | Sequence[str] | None = None
+    ) -> None:
+        """Move the channel to another Stasis app."""
+        params: dict[str, QueryValue] = {"app": app, "appArgs": _args(app_args)}
+        await self._call("POST", _path("channels", channel_id, "move"), params)
+
+    async def redirect(self, channel_id: str, endpoint: str) -> None:
+        """Redirect the channel to another endpoint (a SIP 302 for PJSIP)."""
+        await self._call("POST", _path("channels", channel_id, "redirect"), {"endpoint": endpoint})
+
+    async def get_variable(self, channel_id: str, variable: str) -> str:
+        """Read a channel variable or function, e.g. ``CALLERID(num)``."""
+        path = _path("channels", channel_id, "variable")
+        return _value(await self._call("GET", path, {"variable": variable}))
+
+    async def set_variable(self, channel_id: str, variable: str, value: str) -> None:
+        """Set a channel variable or function."""
+        path = _path("channels", channel_id, "variable")
+        await self._call("POST", path, {"variable": variable, "value": value})
+
+    async def start_moh(self, channel_id: str, moh_class: str | None = None) -> None:
+        """Play music on hold to the channel."""
+        await self._call("POST", _path("channels", channel_id, "moh"), {"mohClass": moh_class})
+
+    async def stop_moh(self, channel_id: str) -> None:
+        """Stop music on hold."""
+        await self._call("DELETE", _path("channels", channel_id, "moh"))
+
+    async def start_silence(self, channel_id: str) -> None:
+        """Play silence to the channel (keeps some endpoints from hanging up)."""
+        await self._call("POST", _path("channels", channel_id, "silence"))
+
+    async def stop_silence(self, channel_id: str) -> None:
+        """Stop playing silence."""
+        await self._call("DELETE", _path("channels", channel_id, "silence"))
+
+    async def send_dtmf(
+        self,
+        channel_id: str,
+        dtmf: str,
+        *,
+        before: int | None = None,
+        between: int | None = None,
+        duration: int | None = None,
+        after: int | None = None,
+    ) -> None:
+        """Send DTMF digits; timings in milliseconds."""
+        params: dict[str, QueryValue] = {
+            "dtmf": dtmf,
+            "before": before,
+            "between": between,
+            "duration": duration,
+            "after": after,
+        }
+        await self._call("POST", _path("channels", channel_id, "dtmf"), params)
+
+    async def mute(self, channel_id: str, direction: Direction = "both") -> None:
+        """Mute the channel's audio in one or both directions."""
+        await self._call("POST", _path("channels", channel_id, "mute"), {"direction": direction})
+
+    async def unmute(self, channel_id: str, direction: Direction = "both") -> None:
+        """Unmute the channel's audio."""
+        await self._call("DELETE", _path("channels", channel_id, "mute"), {"direction": direction})
+
+    async def hold(self, channel_id: str) -> None:
+        """Put the channel on hold (the other party hears hold indication)."""
+        await self._call("POST", _path("channels", channel_id, "hold"))
+
+    async def unhold(self, channel_id: str) -> None:
+        """Take the channel off hold."""
+        await self._call("DELETE", _path("channels", channel_id, "hold"))
+
+    async def snoop(
+        self,
+        channel_id: str,
+        app: str,
+        *,
+        spy: SpyDirection | None = None,
+        whisper: SpyDirection | None = None,
+        app_args: str | Sequence[str] | None = None,
+        snoop_id: str | None = None,
+    ) -> Channel:
+        """Create a snoop channel in ``app`` that listens to and/or whispers into a call."""
+        params: dict[str, QueryValue] = {
+            "app": app,
+            "spy": spy,
+            "whisper": whisper,
+            "appArgs": _args(app_args),
+            "snoopId": snoop_id,
+        }
+        data = await self._call("POST", _path("channels", channel_id, "snoop"), params)
+        return Channel.from_json(data)
+
+    async def external_media(
+        self,
+        app: str,
+        external_host: str,
+        format: str,
+        *,
+        channel_id: str | None = None,
+        encapsulation: str | None = None,
+        transport: str | None = None,
+        connection_type: str | None = None,
+        direction: str | None = None,
+        data: str | None = None,
+        variables: Mapping[str, str] | None = None,
+    ) -> Channel:
+        """Create a channel that streams media to/from ``external_host`` (host:port)."""
+        params: dict[str, QueryValue] = {
+            "app": app,
+            "external_host": external_host,
+            "format": format,
+            "channelId": channel_id,
+            "encapsulation": encapsulation,
+            "transport": transport,
+            "connection_type": connection_type,
+            "direction": direction,
+            "data": data,
+        }
+        answer = await self._call("POST", "/channels/externalMedia", params, _variables(variables))
+        return Channel.from_json(answer)
+
+
+class Bridges(_Resource):
+    """``/bridges``: where channels talk (mixing) or wait (holding)."""
+
+    async def list(self) -> list[Bridge]:
+        """All bridges."""
+        return [Bridge.from_json(b) for b in _list(await self._call("GET", "/bridges"), "Bridge")]
+
+    async def get(self, bridge_id: str) -> Bridge:
+        """One bridge's current snapshot."""
+        return Bridge.from_json(await self._call("GET", _path("bridges", bridge_id)))
+
+    async def create(
+        self,
+        type: str | Sequence[str] = "mixing",
+        *,
+        bridge_id: str | None = None,
+        name: str | None = None,
+    ) -> Bridge:
+        """Create a bridge; ``type`` is e.g. ``mixing``, ``holding`` or ``mixing,dtmf_events``."""
+        params: dict[str, QueryValue] = {"type": type, "bridgeId": bridge_id, "name": name}
+        return Bridge.from_json(await self._call("POST", "/bridges", params))
+
+    async def destroy(self, bridge_id: str) -> None:
+        """Destroy a bridge; its channels stay up, back in Stasis."""
+        await self._call("DELETE", _path("bridges", bridge_id))
+
+    async def add_channel(
+        self,
+        bridge_id: str,
+        channel: str | Sequence[str],
+        *,
+        role: BridgeRole | None = None,
+        absorb_dtmf: bool | None = None,
+        mute: bool | None = None,
+        inhibit_connected_line_updates: bool | None = None,
+    ) -> None:
+        """Add one or more channels; ``role`` e.g. ``announcer`` or ``participant``."""
+        params: dict[str, QueryValue] = {
+            "channel": [channel] if isinstance(channel, str) else channel,
+            "role": role,
+            "absorbDTMF": absorb_dtmf,
+            "mute": mute,
+            "inhibitConnectedLineUpdates": inhibit_connected_line_updates,
+        }
+        await self._call("POST", _path("bridges", bridge_id, "addChannel"), params)
+
+    async def remove_channel(self, bridge_id: str, channel: str | Sequence[str]) -> None:
+        """Remove one or more channels from the bridge."""
+        params: dict[str, QueryValue] = {
+            "channel": [channel] if isinstance(channel, str) else channel
+        }
+        await self._call("POST", _path("bridges", bridge_id, "removeChannel"), params)
+
+    async def start_moh(self, bridge_id: str, moh_class: str | None = None) -> None:
+        """Play music on hold to everyone in the bridge."""
+        await self._call("POST", _path("bridges", bridge_id, "moh"), {"mohClass": moh_class})
+
+    async def stop_moh(self, bridge_id: str) -> None:
+        """Stop the bridge's music on hold."""
+        await self._call("DELETE", _path("bridges", bridge_id, "moh"))
+
+    async def play(
+        self,
+        bridge_id: str,
+        media: str | Sequence[str],
+        *,
+        playback_id: str | None = None,
+        lang: str | None = None,
+        offsetms: int | None = None,
+        skipms: int | None = None,
+    ) -> Playback:
+        """Play media to everyone in the bridge."""
+        params: dict[str, QueryValue] = {
+            "media": [media] if isinstance(media, str) else media,
+            "lang": lang,
+            "offsetms": offsetms,
+            "skipms": skipms,
+            "playbackId": playback_id,
+        }
+        data = await self._call("POST", _path("bridges", bridge_id, "play"), params)
+        return Playback.from_json(data)
+
+    async def record(
+        self,
+        bridge_id: str,
+        name: str,
+        *,
+        format: str = "wav",
+        max_duration: int | None = None,
+        max_silence: int | None = None,
+        beep: bool | None = None,
+        terminate_on: TerminateOn | None = None,
+        if_exists: IfExists | None = None,
+    ) -> LiveRecording:
+        """Record the bridge's mixed audio to stored recording ``name``."""
+        params: dict[str, QueryValue] = {
+            "name": name,
+            "format": format,
+            "maxDurationSeconds": max_duration,
+            "maxSilenceSeconds": max_silence,
+            "beep": beep,
+            "terminateOn": terminate_on,
+            "ifExists": if_exists,
+        }
+        data = await self._call("POST", _path("bridges", bridge_id, "record"), params)
+        return LiveRecording.from_json(data)
+
+
+class Playbacks(_Resource):
+    """``/playbacks``: media being played."""
+
+    async def get(self, playback_id: str) -> Playback:
+        """One playback's current state."""
+        return Playback.from_json(await self._call("GET", _path("playbacks", playback_id)))
+
+    async def stop(self, playback_id: str) -> None:
+        """Stop a playback (PlaybackFinished follows)."""
+        await self._call("DELETE", _path("playbacks", playback_id))
+
+    async def control(self, playback_id: str, operation: PlaybackOperation) -> None:
+        """Pause, unpause, restart, rewind or fast-forward a playback."""
+        path = _path("playbacks", playback_id, "control")
+        await self._call("POST", path, {"operation": operation})
+
+
+class Recordings(_Resource):
+    """``/recordings``: live recordings in progress and stored ones on disk."""
+
+    async def list_stored(self) -> list[StoredRecording]:
+        """All stored recordings."""
+        data = await self._call("GET", "/recordings/stored")
+        return [StoredRecording.from_json(r) for r in _list(data, "StoredRecording")]
+
+    async def get_stored(self, name: str) -> StoredRecording:
+        """One stored recording."""
+        return StoredRecording.from_json(
+            await self._call("GET", _path("recordings", "stored", name))
+        )
+
+    async def delete_stored(self, name: str) -> None:
+        """Delete a stored recording."""
+        await self._call("DELETE", _path("recordings", "stored", name))
+
+    async def copy_stored(self, name: str, destination: str) -> StoredRecording:
+        """Copy a stored recording to ``destination``."""
+        path = _path("recordings", "stored", name, "copy")
+        data = await self._call("POST", path, {"destinationRecordingName": destination})
+        return StoredRecording.from_json(data)
+
+    async def get_live(self, name: str) -> LiveRecording:
+        """A live recording's current state."""
+        return LiveRecording.from_json(await self._call("GET", _path("recordings", "live", name)))
+
+    async def stop(self, name: str) -> None:
+        """Stop a live recording and keep it."""
+        await self._call("POST", _path("recordings", "live", name, "stop"))
+
+    async def cancel(self, name: str) -> None:
+        """Stop a live recording and discard it."""
+        await self._call("DELETE", _path("recordings", "live", name))
+
+    async def pause(self, name: str) -> None:
+        """Pause a live recording (e.g. while the caller reads a card number)."""
+        await self._call("POST", _path("recordings", "live", name, "pause"))
+
+    async def unpause(self, name: str) -> None:
+        """Resume a paused live recording."""
+        await self._call("DELETE", _path("recordings", "live", name, "pause"))
+
+    async def mute(self, name: str) -> None:
+        """Record silence instead of audio until unmuted."""
+        await self._call("POST", _path("recordings", "live", name, "mute"))
+
+    async def unmute(self, name: str) -> None:
+        """Record audio again."""
+        await self._call("DELETE", _path("recordings", "live", name, "mute"))
+
+
+class Endpoints(_Resource):
+    """``/endpoints``: devices and trunks."""
+
+    async def list(self, technology: str | None = None) -> list[Endpoint]:
+        """All endpoints, or those of one technology (e.g. ``PJSIP``)."""
+        path = _path("endpoints", technology) if technology else "/endpoints"
+        return [Endpoint.from_json(e) for e in _list(await self._call("GET", path), "Endpoint")]
+
+    async def get(self, technology: str, resource: str) -> Endpoint:
+        """One endpoint, e.g. ``get("PJSIP", "agent-1001")``."""
+        return Endpoint.from_json(await self._call("GET", _path("endpoints", technology, resource)))
+
+
+class Applications(_Resource):
+    """``/applications``: Stasis apps and their event subscriptions."""
+
+    async def list(self) -> list[Application]:
+        """All Stasis apps registered on this Asterisk."""
+        data = await self._call("GET", "/applications")
+        return [Application.from_json(a) for a in _list(data, "Application")]
+
+    async def get(self, name: str) -> Application:
+        """One app and what it is subscribed to."""
+        return Application.from_json(await self._call("GET", _path("applications", name)))
+
+    async def subscribe(self, name: str, event_source: str | Sequence[str]) -> Application:
+        """Subscribe the app to e.g. ``channel:<id>``, ``bridge:<id>``, ``endpoint:PJSIP/x``."""
+        sources = [event_source] if isinstance(event_source, str) else event_source
+        path = _path("applications", name, "subscription")
+        return Application.from_json(await self._call("POST", path, {"eventSource": sources}))
+
+    async def unsubscribe(self, name: str, event_source: str | Sequence[str]) -> Application:
+        """Undo ``subscribe()``."""
+        sources = [event_source] if isinstance(event_source, str) else event_source
+        path = _path("applications", name, "subscription")
+        return Application.from_json(await self._call("DELETE", path, {"eventSource": sources}))
+
+
+class AsteriskResource(_Resource):
+    """``/asterisk``: the server itself and its global variables."""
+
+    async def info(self, only: str | Sequence[str] | None = None) -> AsteriskInfo:
+        """Version, entity id and uptimes; ``only`` limits to build/system/config/status."""
+        return AsteriskInfo.from_json(await self._call("GET", "/asterisk/info", {"only": only}))
+
+    async def ping(self) -> AsteriskPing:
+        """A cheap liveness check."""
+        return AsteriskPing.from_json(await self._call("GET", "/asterisk/ping"))
+
+    async def get_global_variable(self, variable: str) -> str:
+        """Read a global dialplan variable."""
+        return _value(await self._call("GET", "/asterisk/variable", {"variable": variable}))
+
+    async def set_global_variable(self, variable: str, value: str) -> None:
+        """Set a global dialplan variable."""
+        await self._call("POST", "/asterisk/variable", {"variable": variable, "value": value})
