@@ -1,0 +1,158 @@
+"""Prompts: turn flow prompts into Asterisk media URIs, and name cached text-to-speech sounds.
+
+ARI's ``play`` understands ``sound:``, ``digits:`` and ``number:`` media but has no way
+to say a date or a time, so dates and times are spelt out here with the core
+``digits/*`` sounds, the way Asterisk's ``SayUnixTime()`` does for English.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import re
+from collections.abc import Callable, Iterable
+
+from callflow.flow.model import Prompt, Say, SayDate, SayDigits, SayNumber, SayTime, Sound
+
+# Formats Asterisk can play a sound from; a sound exists if any of these files does.
+SOUND_EXTENSIONS = (
+    "wav",
+    "WAV",
+    "wav16",
+    "gsm",
+    "ulaw",
+    "alaw",
+    "sln",
+    "sln16",
+    "sln48",
+    "g722",
+    "g729",
+    "ogg",
+    "siren7",
+    "siren14",
+    "h264",
+)
+
+TTS_DIR = "callflow-tts"
+_VARIABLE = re.compile(r"\$\{([^}]*)\}")
+
+
+def tts_sound_name(text: str, voice: str) -> str:
+    """The prompt-cache sound name for ``text`` spoken by ``voice``: ``callflow-tts/<hash>``.
+
+    The cache builder writes the rendered audio under this name (plus an extension) in
+    the sounds directory, and the engine plays it as ``sound:<name>``.
+    """
+    digest = hashlib.sha1(f"{voice}\n{text}".encode(), usedforsecurity=False).hexdigest()
+    return f"{TTS_DIR}/{digest[:16]}"
+
+
+def variable_references(text: str) -> list[tuple[int, str]]:
+    """Each ``${name}`` in ``text`` as (offset, name)."""
+    return [(m.start(), m.group(1)) for m in _VARIABLE.finditer(text)]
+
+
+def interpolate(text: str, lookup: Callable[[str], str | None]) -> str:
+    """Replace each ``${name}`` with its value; unknown names become empty text."""
+    return _VARIABLE.sub(lambda m: lookup(m.group(1).strip()) or "", text)
+
+
+def media_for(
+    prompts: Iterable[Prompt], voice: str, lookup: Callable[[str], str | None]
+) -> tuple[str, ...]:
+    """ARI media URIs for prompts, with variables filled in; empty values are skipped."""
+    media: list[str] = []
+    for prompt in prompts:
+        if isinstance(prompt, Sound):
+            name = interpolate(prompt.name, lookup)
+            if name:
+                media.append(f"sound:{name}")
+        elif isinstance(prompt, Say):
+            text = interpolate(prompt.text, lookup)
+            if text:
+                media.append(f"sound:{tts_sound_name(text, prompt.voice or voice)}")
+        elif isinstance(prompt, SayDigits):
+            value = "".join(c for c in interpolate(prompt.value, lookup) if c in "0123456789*#")
+            if value:
+                media.append(f"digits:{value}")
+        elif isinstance(prompt, SayNumber):
+            value = interpolate(prompt.value, lookup).strip()
+            if re.fullmatch(r"-?\d+", value):
+                media.append(f"number:{int(value)}")
+        elif isinstance(prompt, SayDate):
+            media.extend(f"sound:{s}" for s in date_sounds(interpolate(prompt.value, lookup)))
+        elif isinstance(prompt, SayTime):
+            media.extend(f"sound:{s}" for s in time_sounds(interpolate(prompt.value, lookup)))
+    return tuple(media)
+
+
+def date_sounds(value: str) -> list[str]:
+    """Sounds saying an ISO date: weekday, month, ordinal day, year; [] if not a date."""
+    try:
+        day = dt.date.fromisoformat(value.strip())
+    except ValueError:
+        return []
+    sounds = [f"digits/day-{(day.weekday() + 1) % 7}", f"digits/mon-{day.month - 1}"]
+    sounds += _ordinal(day.day)
+    century, rest = divmod(day.year, 100)
+    if century % 10 == 0 and rest < 10:  # 2005: "two thousand five"
+        sounds += _number(century // 10) + ["digits/thousand"] + (_number(rest) if rest else [])
+    else:  # 1999: "nineteen ninety nine"; 2025: "twenty twenty five"
+        sounds += _number(century) + _under_hundred_with_oh(rest)
+    return sounds
+
+
+def time_sounds(value: str) -> list[str]:
+    """Sounds saying ``HH:MM`` on a 12-hour clock: "two oh five p m"; [] if not a time."""
+    match = re.fullmatch(r"\s*(\d{1,2}):(\d{2})(?::\d{2})?\s*", value)
+    if match is None:
+        return []
+    hour, minute = int(match.group(1)), int(match.group(2))
+    if hour > 23 or minute > 59:
+        return []
+    sounds = [f"digits/{hour % 12 or 12}"]
+    sounds += ["digits/oclock"] if minute == 0 else _under_hundred_with_oh(minute)
+    sounds.append("digits/a-m" if hour < 12 else "digits/p-m")
+    return sounds
+
+
+def _number(n: int) -> list[str]:
+    if n < 20:
+        return [f"digits/{n}"]
+    tens, units = divmod(n, 10)
+    return [f"digits/{tens * 10}"] + ([f"digits/{units}"] if units else [])
+
+
+def _under_hundred_with_oh(n: int) -> list[str]:
+    return ["digits/oh", f"digits/{n}"] if n < 10 else _number(n)
+
+
+def _ordinal(n: int) -> list[str]:
+    # Asterisk's core sounds have h-1..h-20 and h-30; 21st is "twenty" + "first".
+    if n <= 20 or n % 10 == 0:
+        return [f"digits/h-{n}"]
+    return [f"digits/{n - n % 10}", f"digits/h-{n % 10}"]
+
+
+def scan_sounds(directories: Iterable[str], language: str | None = None) -> frozenset[str]:
+    """Names of every sound under the directories, as ``sound:`` would name them.
+
+    For a root like ``/usr/share/asterisk/sounds`` both ``<root>/<language>/x`` and
+    ``<root>/x`` count as sound ``x``, matching how Asterisk looks a sound up.
+    """
+    names: set[str] = set()
+    suffixes = tuple(f".{ext}" for ext in SOUND_EXTENSIONS)
+    for directory in directories:
+        bases = [directory]
+        if language:
+            bases.append(os.path.join(directory, language))
+        for base in bases:
+            for folder, _dirs, files in os.walk(base, followlinks=True):
+                relative = os.path.relpath(folder, base)
+                for file in files:
+                    if file.endswith(suffixes):
+                        stem = file.rsplit(".", 1)[0]
+                        name = stem if relative == "." else f"{relative}/{stem}"
+                        names.add(name.replace(os.sep, "/"))
+    return frozenset(names)

@@ -1,0 +1,125 @@
+"""Source: read one YAML flow file into position-carrying nodes, reporting syntax errors.
+
+PyYAML's ``compose`` keeps every node's ``start_mark`` (0-based), so each later check can
+point at the exact line and column. Duplicate keys, which ``yaml.safe_load`` silently
+resolves to the last value, are reported here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from callflow.flow.diagnostics import Diagnostic, Location, Severity
+
+STR = "tag:yaml.org,2002:str"
+INT = "tag:yaml.org,2002:int"
+FLOAT = "tag:yaml.org,2002:float"
+BOOL = "tag:yaml.org,2002:bool"
+NULL = "tag:yaml.org,2002:null"
+TIMESTAMP = "tag:yaml.org,2002:timestamp"
+
+# PyYAML's words for the mistakes people make most, with what usually causes them.
+_HINTS = {
+    "mapping values are not allowed here": "is this line indented too far, or does a value"
+    " containing ': ' need quotes?",
+    "found character '\\t' that cannot start any token": "indent with spaces, not tabs",
+    "found undefined alias": "quote a value that starts with '*', e.g. \"*\"",
+    "while scanning an alias": "quote a key or value that starts with '*', e.g. \"*\"",
+}
+
+
+@dataclass
+class Source:
+    """One parsed file: its root node (None if unreadable) and the problems found so far."""
+
+    path: str
+    root: Node | None
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+
+def where(path: str, node: Node) -> Location:
+    """The 1-based location of a YAML node."""
+    return Location(path, node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+def describe(node: Node) -> str:
+    """Name a YAML value's type the way a flow author would, e.g. "string 'five'"."""
+    if isinstance(node, MappingNode):
+        return "a mapping"
+    if isinstance(node, SequenceNode):
+        return "a list"
+    assert isinstance(node, ScalarNode)
+    kind = {
+        STR: "string",
+        INT: "whole number",
+        FLOAT: "number",
+        BOOL: "true/false",
+        NULL: "nothing",
+        TIMESTAMP: "date",
+    }.get(node.tag, "value")
+    if node.tag == NULL:
+        return "nothing (empty value)"
+    return f"{kind} '{node.value}'"
+
+
+def read_source(path: str, text: str) -> Source:
+    """Compose YAML text into nodes; syntax errors and duplicate keys become diagnostics."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problem = exc.problem or exc.context or "unreadable YAML"
+        if "end of stream" in problem and exc.context_mark is not None:
+            # An unclosed quote or bracket: point at where it opened, not at the file's end.
+            mark = exc.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+        message = f"YAML syntax error: {problem}"
+        if exc.context and exc.problem:
+            message += f" ({exc.context})"
+        hint = _HINTS.get(problem) or _HINTS.get(exc.context or "")
+        if hint:
+            message += f"; {hint}"
+        diag = Diagnostic(Location(path, line, column), Severity.ERROR, message)
+        return Source(path, None, [diag])
+    except yaml.YAMLError as exc:  # reader errors (bad bytes) carry no mark
+        diag = Diagnostic(Location(path, 1, 1), Severity.ERROR, f"YAML error: {exc}")
+        return Source(path, None, [diag])
+    source = Source(path, root)
+    if root is None:
+        source.diagnostics.append(
+            Diagnostic(Location(path, 1, 1), Severity.ERROR, "the flow file is empty")
+        )
+        return source
+    _find_duplicate_keys(source, root, set())
+    return source
+
+
+def _find_duplicate_keys(source: Source, node: Node, seen: set[int]) -> None:
+    # Aliases make the node graph a DAG; visit each node once.
+    if id(node) in seen:
+        return
+    seen.add(id(node))
+    if isinstance(node, MappingNode):
+        first: dict[str, Node] = {}
+        for key, value in node.value:
+            if isinstance(key, ScalarNode):
+                earlier = first.get(key.value)
+                if earlier is not None:
+                    at = where(source.path, earlier)
+                    source.diagnostics.append(
+                        Diagnostic(
+                            where(source.path, key),
+                            Severity.ERROR,
+                            f"duplicate key '{key.value}' (first defined at line {at.line}, "
+                            f"column {at.column})",
+                        )
+                    )
+                else:
+                    first[key.value] = key
+            _find_duplicate_keys(source, value, seen)
+    elif isinstance(node, SequenceNode):
+        for item in node.value:
+            _find_duplicate_keys(source, item, seen)

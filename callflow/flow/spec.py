@@ -1,0 +1,214 @@
+"""Spec: the vocabulary of the flow language — every key, its kind and its meaning.
+
+The one table both the checker (:mod:`callflow.flow.loader`) and the JSON Schema
+(:mod:`callflow.flow.schema`) read, so the editor's completion and ``callflow check``
+never disagree.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class Kind(enum.Enum):
+    """What a key's value must look like."""
+
+    TEXT = "text"  # any scalar, kept as written; ${name} is interpolated at run time
+    NAME = "name"  # a variable name: letters, digits, underscore
+    INTEGER = "integer"  # a whole number >= minimum
+    SECONDS = "seconds"  # a positive number of seconds
+    BOOLEAN = "boolean"
+    NODE = "node"  # the name of a node to go to
+    PROMPTS = "prompts"  # one prompt or a list of prompts
+    KEY = "key"  # one phone key: 0-9, * or #
+    OPTIONS = "options"  # phone key -> node
+    REGEX = "regex"
+    TIMEZONE = "timezone"
+    WEEKLY = "weekly"  # days -> "HH:MM-HH:MM" or a list of them
+    DATES = "dates"  # dates, {date, name} or {from, to, name}
+    VARIABLES = "variables"  # name -> value
+    RULES = "rules"  # list of {if: condition, next: node}
+    STRINGS = "strings"  # a list of text
+    ENTRIES = "entries"  # dialled number/extension -> node
+    INCLUDES = "includes"  # relative paths of sub-flow files
+    SETTINGS = "settings"
+    NODES = "nodes"
+
+
+@dataclass(frozen=True)
+class Field:
+    """One key allowed in a mapping."""
+
+    name: str
+    kind: Kind
+    doc: str
+    required: bool = False
+    minimum: int = 0
+
+
+TYPE = Field("type", Kind.TEXT, "What the node does.", required=True)
+DESCRIPTION = Field("description", Kind.TEXT, "A note for people reading the flow.")
+PROMPT = Field("prompt", Kind.PROMPTS, "What the caller hears: a prompt or a list of prompts.")
+BARGE_IN = Field("barge_in", Kind.BOOLEAN, "Whether a key press stops the prompt.")
+TIMEOUT = Field("timeout", Kind.SECONDS, "Seconds to wait for the caller to press a key.")
+RETRIES = Field(
+    "retries", Kind.INTEGER, "How many more times to ask after a wrong or missing answer."
+)
+INVALID = Field("invalid_prompt", Kind.PROMPTS, "Played before asking again after a wrong key.")
+TIMED_OUT = Field("timeout_prompt", Kind.PROMPTS, "Played before asking again after silence.")
+ON_FAILURE = Field(
+    "on_failure", Kind.NODE, "Where to go when the caller never gives a valid answer."
+)
+
+NODE_TYPES: dict[str, tuple[Field, ...]] = {
+    "play": (
+        Field("prompt", Kind.PROMPTS, PROMPT.doc, required=True),
+        BARGE_IN,
+        Field("next", Kind.NODE, "Where to go after the prompts.", required=True),
+    ),
+    "menu": (
+        Field("prompt", Kind.PROMPTS, PROMPT.doc, required=True),
+        Field("options", Kind.OPTIONS, "Phone key -> node to go to.", required=True),
+        Field("repeat", Kind.KEY, "The key that plays the menu again, usually '*'."),
+        TIMEOUT,
+        RETRIES,
+        INVALID,
+        TIMED_OUT,
+        Field("on_failure", Kind.NODE, ON_FAILURE.doc, required=True),
+        BARGE_IN,
+    ),
+    "input": (
+        Field("variable", Kind.NAME, "The variable that receives the digits.", required=True),
+        Field("prompt", Kind.PROMPTS, PROMPT.doc, required=True),
+        Field("min_length", Kind.INTEGER, "Fewest digits accepted (default 1).", minimum=1),
+        Field("max_length", Kind.INTEGER, "Most digits accepted (default 20).", minimum=1),
+        Field("terminator", Kind.KEY, "The key that ends the entry (default '#')."),
+        Field("pattern", Kind.REGEX, "A regular expression the whole entry must match."),
+        TIMEOUT,
+        RETRIES,
+        INVALID,
+        TIMED_OUT,
+        Field("next", Kind.NODE, "Where to go with a valid entry.", required=True),
+        Field("on_failure", Kind.NODE, ON_FAILURE.doc, required=True),
+        BARGE_IN,
+    ),
+    "hours": (
+        Field("timezone", Kind.TIMEZONE, "IANA timezone, e.g. Europe/London (default: settings)."),
+        Field("weekly", Kind.WEEKLY, "Opening hours per day: mon-fri: '08:00-18:00'.", True),
+        Field("holidays", Kind.DATES, "Dates or date ranges on which the holiday branch is taken."),
+        Field("closures", Kind.DATES, "Other dates or date ranges on which it is closed."),
+        Field("open", Kind.NODE, "Where to go while open.", required=True),
+        Field("closed", Kind.NODE, "Where to go while closed.", required=True),
+        Field("holiday", Kind.NODE, "Where to go on a holiday (default: closed)."),
+    ),
+    "set": (
+        Field("variables", Kind.VARIABLES, "Variables to set: name: value.", required=True),
+        Field("next", Kind.NODE, "Where to go next.", required=True),
+    ),
+    "branch": (
+        Field("conditions", Kind.RULES, "Checked in order; the first true one wins.", True),
+        Field("else", Kind.NODE, "Where to go when no condition is true.", required=True),
+    ),
+    "transfer": (
+        Field("endpoint", Kind.TEXT, "A device to ring, e.g. PJSIP/agent1."),
+        Field("extension", Kind.TEXT, "A dialplan extension to send the caller to."),
+        Field("context", Kind.TEXT, "Dialplan context of the extension (default 'default')."),
+        Field("timeout", Kind.SECONDS, "Seconds to ring before giving up (default 30)."),
+        Field("prompt", Kind.PROMPTS, "Played before connecting, e.g. pls-hold-while-try."),
+        Field("on_failure", Kind.NODE, "Where to go when nobody answers (default: hang up)."),
+    ),
+    "voicemail": (
+        Field("mailbox", Kind.TEXT, "The mailbox, e.g. 1000@default.", required=True),
+        Field("prompt", Kind.PROMPTS, "The greeting played before the beep."),
+        Field("beep", Kind.BOOLEAN, "Play a beep before recording (default true)."),
+        Field("max_length", Kind.INTEGER, "Longest message in seconds (default 120).", minimum=1),
+        Field("next", Kind.NODE, "Where to go after the message (default: hang up)."),
+    ),
+    "queue": (
+        Field("queue", Kind.TEXT, "The queue to wait in.", required=True),
+        Field("skills", Kind.STRINGS, "Skills the agent needs, e.g. [spanish, billing]."),
+        Field("priority", Kind.INTEGER, "Higher is answered sooner (default 0)."),
+        Field("prompt", Kind.PROMPTS, "Played before joining the queue."),
+        Field("on_failure", Kind.NODE, "Where to go if the queue cannot take the caller."),
+    ),
+    "goto": (Field("target", Kind.NODE, "The node to jump to.", required=True),),
+    "hangup": (
+        Field("prompt", Kind.PROMPTS, "Played before hanging up, e.g. goodbye."),
+        Field("reason", Kind.TEXT, "Why the call ends, for the event log."),
+    ),
+}
+
+SETTINGS: tuple[Field, ...] = (
+    Field("language", Kind.TEXT, "Language of recorded prompts (default 'en')."),
+    Field("voice", Kind.TEXT, "Text-to-speech voice for say: prompts (default 'en-us')."),
+    Field("sounds_dir", Kind.TEXT, "Directory holding the sound files, for the checker."),
+    Field("timezone", Kind.TIMEZONE, "Timezone for hours nodes and now.* variables (UTC)."),
+    Field("timeout", Kind.SECONDS, "Default seconds to wait for a key (default 5)."),
+    Field("retries", Kind.INTEGER, "Default number of retries in menus and inputs (2)."),
+    Field("digit_timeout", Kind.SECONDS, "Seconds allowed between digits of an input (3)."),
+)
+
+TOP_LEVEL: tuple[Field, ...] = (
+    Field("description", Kind.TEXT, "What this flow is for."),
+    Field("settings", Kind.SETTINGS, "Flow-wide defaults."),
+    Field("entry", Kind.ENTRIES, "Dialled number or extension -> first node."),
+    Field("include", Kind.INCLUDES, "Sub-flow files (paths relative to this file)."),
+    Field("variables", Kind.VARIABLES, "Variables the call starts with: name: default."),
+    Field("nodes", Kind.NODES, "The flow's nodes by name.", required=True),
+)
+
+# Keys an included sub-flow may have: no settings or entries of its own.
+SUB_FLOW: tuple[Field, ...] = tuple(f for f in TOP_LEVEL if f.name not in ("settings", "entry"))
+
+PROMPT_KINDS: dict[str, str] = {
+    "sound": "A sound file, e.g. custom/welcome or hello-world.",
+    "say": "Text spoken by the text-to-speech voice.",
+    "digits": "A value read digit by digit.",
+    "number": "A value read as a number.",
+    "date": "A date (YYYY-MM-DD) read out.",
+    "time": "A time (HH:MM) read out.",
+}
+
+# Operators of a condition and the kind of value each takes.
+OPERATORS: dict[str, str] = {
+    "equals": "text",
+    "not_equals": "text",
+    "starts_with": "text",
+    "ends_with": "text",
+    "contains": "text",
+    "matches": "regex",
+    "in": "list",
+    "not_in": "list",
+    "greater_than": "number",
+    "less_than": "number",
+    "at_least": "number",
+    "at_most": "number",
+    "between": "pair",
+    "is_set": "boolean",
+}
+COMBINATORS = ("all", "any", "not")
+
+# Figures the runtime supplies about a queue; a condition on them names the queue.
+QUEUE_FIGURES = ("queue.estimated_wait", "queue.callers_waiting", "queue.agents_available")
+
+# Variables every call has.
+BUILTIN_VARIABLES = (
+    "call_id",
+    "caller_id",
+    "caller_name",
+    "dialed",
+    "language",
+    "now.date",
+    "now.time",
+    "now.weekday",
+    "now.hour",
+)
+
+# Node types whose nodes wait for the caller (or end the flow's turn), so a loop through
+# one of them cannot spin without the caller's involvement.
+WAITING_TYPES = frozenset({"menu", "input", "voicemail", "queue", "transfer", "hangup"})
+# Node types that hand the caller to a person.
+PERSON_TYPES = frozenset({"transfer", "queue"})
+
+PHONE_KEYS = "0123456789*#"

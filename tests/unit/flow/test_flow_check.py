@@ -1,0 +1,204 @@
+"""Tests for the flow checker: the broken-flow corpus, the sample flow, and the schema."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from callflow.flow import check, flow_schema, load_flow, scan_sounds, tts_sound_name
+from callflow.flow.model import MenuNode, Say, Sound
+
+HERE = Path(__file__).parent
+BROKEN = HERE / "broken"
+REPO = HERE.parents[2]
+SAMPLE = REPO / "config" / "flows" / "main.yaml"
+PROBE_SOUNDS = Path("/var/cache/callflow/probe-rootfs/usr/share/asterisk/sounds/en_US_f_Allison")
+# The sounds the broken corpus may use; anything else is a missing sound.
+CORPUS_SOUNDS = frozenset({"hello-world", "goodbye", "beep", "you-entered"})
+
+
+def _expected(path: Path) -> list[str]:
+    lines = path.read_text().splitlines()
+    expected = [line.removeprefix("# expect: ") for line in lines if line.startswith("# expect: ")]
+    return [e.replace("{file}", str(path)).replace("{dir}", str(BROKEN)) for e in expected]
+
+
+BROKEN_FILES = sorted(BROKEN.glob("*.yaml"))
+
+
+def test_corpus_is_large_enough() -> None:
+    """The broken-flow corpus holds at least thirty files, each stating what it expects."""
+    assert len(BROKEN_FILES) >= 30
+    assert all(_expected(path) for path in BROKEN_FILES)
+
+
+@pytest.mark.parametrize("path", BROKEN_FILES, ids=[p.stem for p in BROKEN_FILES])
+def test_broken_flow_reports_exact_diagnostics(path: Path) -> None:
+    """Each broken flow yields exactly the diagnostics written at its end, place and wording."""
+    found = [str(d) for d in check([str(path)], CORPUS_SOUNDS)]
+    assert found == _expected(path)
+
+
+def test_broken_flow_does_not_load() -> None:
+    """load_flow returns no Flow when the file has an error, but still all diagnostics."""
+    flow, diagnostics = load_flow(str(BROKEN / "misspelt_key.yaml"))
+    assert flow is None
+    assert [d.suggestion for d in diagnostics] == ["timeout"]
+
+
+def test_every_problem_is_reported_not_just_the_first(tmp_path: Path) -> None:
+    """A file with several mistakes gets one diagnostic per mistake, errors before warnings."""
+    path = tmp_path / "many.yaml"
+    path.write_text(
+        "entry:\n"
+        '  "100": start\n'
+        "nodes:\n"
+        "  start:\n"
+        "    type: menu\n"
+        "    promt: hello-world\n"
+        "    options: {1: nowhere}\n"
+        "    retries: lots\n"
+        "    on_failure: start\n"
+        "  spare:\n"
+        "    type: hangup\n"
+    )
+    found = [str(d).removeprefix(f"{path}:") for d in check([str(path)])]
+    assert found == [
+        "6:5: error: unknown key 'promt' in menu node 'start' (expected one of: type, "
+        "description, prompt, options, repeat, timeout, retries, invalid_prompt, "
+        "timeout_prompt, on_failure, barge_in); did you mean 'prompt'?",
+        "7:18: error: option '1' in menu node 'start' goes to unknown node 'nowhere'",
+        "8:14: error: 'retries' in menu node 'start' must be a whole number, not string 'lots'",
+        "10:3: warning: node 'spare' is never reached (no entry or transition leads to it)",
+    ]
+
+
+def test_shared_include_checked_from_two_flows_reports_once(tmp_path: Path) -> None:
+    """A mistake in a sub-flow included by two checked flows is reported a single time."""
+    (tmp_path / "lib.yaml").write_text("nodes:\n  agent:\n    type: transfer\n    endpont: x\n")
+    for name in ("a.yaml", "b.yaml"):
+        (tmp_path / name).write_text(
+            'entry: {"1": agent}\ninclude: [lib.yaml]\nnodes:\n  other:\n    type: goto\n'
+            "    target: agent\n"
+        )
+    found = check([str(tmp_path / "a.yaml"), str(tmp_path / "b.yaml")])
+    assert sum("endpont" in d.message for d in found) == 1
+
+
+def test_sample_flow_checks_clean_without_sounds() -> None:
+    """The shipped sample flow has no errors and no warnings."""
+    assert check([str(SAMPLE)]) == []
+
+
+@pytest.mark.skipif(not PROBE_SOUNDS.is_dir(), reason="Asterisk core sounds not unpacked")
+def test_sample_flow_sounds_exist_in_asterisk_core_sounds() -> None:
+    """Every sound the sample flow plays is one of Asterisk's English core sounds."""
+    sounds = scan_sounds([str(PROBE_SOUNDS)])
+    assert "digits/1" in sounds
+    assert check([str(SAMPLE)], sounds) == []
+
+
+def test_sound_names_found_under_language_directory(tmp_path: Path) -> None:
+    """A sounds root is searched both directly and under its language folder, any format."""
+    (tmp_path / "en" / "custom").mkdir(parents=True)
+    (tmp_path / "en" / "custom" / "welcome.sln16").write_bytes(b"")
+    (tmp_path / "beep.gsm").write_bytes(b"")
+    (tmp_path / "notes.txt").write_text("")
+    assert scan_sounds([str(tmp_path)], "en") >= {"custom/welcome", "beep"}
+    assert "notes" not in scan_sounds([str(tmp_path)], "en")
+
+
+def test_settings_sounds_dir_is_used_when_present(tmp_path: Path) -> None:
+    """Without explicit sounds, the flow's own sounds_dir is scanned if it exists here."""
+    (tmp_path / "sounds").mkdir()
+    (tmp_path / "sounds" / "hello-world.wav").write_bytes(b"")
+    path = tmp_path / "flow.yaml"
+    path.write_text(
+        "settings: {sounds_dir: sounds}\nentry: {'1': a}\nnodes:\n"
+        "  a: {type: hangup, prompt: [hello-world, missing-one]}\n"
+    )
+    assert [d.message.split(" not found")[0] for d in check([str(path)])] == ["sound 'missing-one'"]
+
+
+def test_sample_flow_loads_into_model() -> None:
+    """The sample flow loads into an immutable model with both entries and its sub-flow."""
+    flow, diagnostics = load_flow(str(SAMPLE))
+    assert diagnostics == []
+    assert flow is not None
+    assert dict(flow.entries) == {"100": "welcome", "700": "test_intro"}
+    assert flow.files[1].endswith("shared/people.yaml")
+    menu = flow.nodes["main_menu"]
+    assert isinstance(menu, MenuNode)
+    assert dict(menu.options) == {
+        "1": "sales",
+        "2": "support",
+        "3": "billing",
+        "4": "account_number",
+        "0": "operator",
+    }
+    assert menu.repeat == "*"
+    assert menu.invalid_prompts == (Sound("pbx-invalid"),)
+    assert isinstance(menu.prompts[0], Say)
+    with pytest.raises(TypeError):
+        flow.nodes["x"] = menu  # type: ignore[index]
+    texts = flow.say_texts()
+    assert ("Thank you for calling Acme.", "en-us") in texts
+
+
+def test_tts_sound_name_is_stable_and_voice_specific() -> None:
+    """The prompt-cache name depends on text and voice only, and lives under callflow-tts/."""
+    name = tts_sound_name("Welcome to Acme", "en-us")
+    assert name == tts_sound_name("Welcome to Acme", "en-us")
+    assert name.startswith("callflow-tts/") and len(name) == len("callflow-tts/") + 16
+    assert name != tts_sound_name("Welcome to Acme", "en-gb")
+
+
+def test_schema_is_draft_2020_12_and_mirrors_node_types() -> None:
+    """The schema declares draft 2020-12 and one definition per node type."""
+    schema = flow_schema()
+    json.dumps(schema)
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert schema["required"] == ["nodes"]
+    assert schema["$defs"]["menu_node"]["properties"]["timeout"]["type"] == "number"
+    assert schema["$defs"]["hours_node"]["properties"]["open"] == {
+        "$ref": "#/$defs/node_name",
+        "description": "Where to go while open.",
+    }
+
+
+def test_committed_schema_file_is_current() -> None:
+    """config/flows/flow.schema.json, used by the flows' modelines, matches `callflow schema`."""
+    committed = json.loads((REPO / "config" / "flows" / "flow.schema.json").read_text())
+    assert committed == flow_schema()
+
+
+def test_schema_accepts_sample_and_rejects_misspelt_key(tmp_path: Path) -> None:
+    """A JSON Schema validator accepts the sample flow and rejects a misspelt key."""
+    jsonschema = pytest.importorskip("jsonschema")
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        """YAML 1.2-like: dates stay text, as in the YAML language server."""
+
+    Loader.yaml_implicit_resolvers = {
+        key: [(tag, rx) for tag, rx in resolvers if not tag.endswith(":timestamp")]
+        for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+
+    def stringify(value: object) -> object:
+        if isinstance(value, dict):
+            return {str(k): stringify(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [stringify(v) for v in value]
+        return value
+
+    validator = jsonschema.Draft202012Validator(flow_schema())
+    sample = stringify(yaml.load(SAMPLE.read_text(), Loader=Loader))
+    assert list(validator.iter_errors(sample)) == []
+    copy = tmp_path / "main.yaml"
+    shutil.copy(SAMPLE, copy)
+    broken = stringify(yaml.load(copy.read_text().replace("repeat:", "repet:", 1), Loader=Loader))
+    assert list(validator.iter_errors(broken))

@@ -1,0 +1,95 @@
+"""Tests for the `callflow check` and `callflow schema` commands, run through callflow.cli."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from callflow.cli import main
+
+REPO = Path(__file__).parents[3]
+FLOWS = REPO / "config" / "flows"
+
+
+def test_check_sample_flows_exits_zero(capsys: pytest.CaptureFixture[str]) -> None:
+    """`callflow check config/flows/*.yaml` passes with no errors or warnings."""
+    files = [str(p) for p in sorted(FLOWS.glob("*.yaml"))]
+    assert files
+    assert main(["check", *files]) == 0
+    assert capsys.readouterr().out.endswith("checked: 0 errors, 0 warnings\n")
+
+
+def test_check_misspelt_key_exits_one_with_place_and_suggestion(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The sample with one key misspelt fails with its line, column and the right suggestion."""
+    shutil.copytree(FLOWS, tmp_path / "flows")
+    path = tmp_path / "flows" / "main.yaml"
+    lines = path.read_text().splitlines(keepends=True)
+    number = next(i for i, line in enumerate(lines) if line.startswith("    repeat:"))
+    lines[number] = lines[number].replace("repeat:", "repet:")
+    path.write_text("".join(lines))
+    assert main(["check", str(path)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out == [
+        f"{path}:{number + 1}:5: error: unknown key 'repet' in menu node 'main_menu' "
+        "(expected one of: type, description, prompt, options, repeat, timeout, retries, "
+        "invalid_prompt, timeout_prompt, on_failure, barge_in); did you mean 'repeat'?",
+        "1 file checked: 1 error, 0 warnings",
+    ]
+
+
+def test_check_prints_errors_before_warnings(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Errors come first even when a warning is earlier in the file, then the counts."""
+    path = tmp_path / "flow.yaml"
+    path.write_text(
+        "entry: {'1': a}\nnodes:\n  spare: {type: hangup}\n  a: {type: play, prompt: x, next: b}\n"
+    )
+    assert main(["check", str(path)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split(": ")[1] for line in out[:2]] == ["error", "warning"]
+    assert out[-1] == "1 file checked: 1 error, 1 warning"
+
+
+def test_check_warnings_alone_exit_zero(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A flow with only warnings (a menu with no way to a person) still exits 0."""
+    path = tmp_path / "flow.yaml"
+    path.write_text(
+        "entry: {'1': m}\nnodes:\n  m:\n    type: menu\n    prompt: x\n    options: {1: bye}\n"
+        "    on_failure: bye\n  bye: {type: hangup}\n"
+    )
+    assert main(["check", str(path)]) == 0
+    assert "1 warning" in capsys.readouterr().out
+
+
+def test_check_with_sounds_directory_reports_missing_sound(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--sounds DIR makes sound: prompts be checked against that directory."""
+    (tmp_path / "sounds").mkdir()
+    (tmp_path / "sounds" / "hello-world.wav").write_bytes(b"")
+    path = tmp_path / "flow.yaml"
+    path.write_text("entry: {'1': a}\nnodes:\n  a: {type: hangup, prompt: hello-wold}\n")
+    assert main(["check", "--sounds", str(tmp_path / "sounds"), str(path)]) == 1
+    assert "did you mean 'hello-world'?" in capsys.readouterr().out
+
+
+def test_check_unreadable_file_is_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A file that does not exist is reported at 1:1 rather than crashing."""
+    assert main(["check", str(tmp_path / "missing.yaml")]) == 1
+    assert "missing.yaml:1:1: error: cannot read file" in capsys.readouterr().out
+
+
+def test_schema_prints_json_schema(capsys: pytest.CaptureFixture[str]) -> None:
+    """`callflow schema` prints a draft 2020-12 JSON Schema."""
+    assert main(["schema"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert "menu_node" in schema["$defs"]
