@@ -13,6 +13,8 @@ COMMAND_MODULES = (
     "callflow.app.cli",
     "callflow.sandbox.cli",
     "callflow.flow.cli",
+    "callflow.flow.graph",
+    "callflow.prompts.cli",
     "callflow.bench.cli",
 )
 

@@ -63,6 +63,7 @@ class Call:
         self.handed_off = False  # left our app for the dialplan: not ours to hang up
         self.playbacks_finished: list[str] = []
         self.recordings_done: dict[str, str] = {}  # name -> "finished" | "failed"
+        self.on_event: Callable[[Event], None] | None = None  # e.g. to write the event log
 
     def __repr__(self) -> str:
         return f"Call({self.id!r}, caller={self.caller_number!r}, dialled={self.dialled!r})"
@@ -71,6 +72,8 @@ class Call:
 
     def _absorb(self, event: Event) -> None:
         """Book-keeping every event gets, whoever is waiting."""
+        if self.on_event is not None:
+            self.on_event(event)
         if isinstance(event, ChannelDtmfReceived):
             self.digits.append(event.digit)
         elif isinstance(event, PlaybackFinished):

@@ -49,6 +49,8 @@ def _run(args: argparse.Namespace) -> int:
     loaded = app.load_flows()
     for diagnostic in loaded.diagnostics:
         print(diagnostic, file=sys.stderr)
+    for problem in loaded.problems:
+        print(f"callflow: {problem}", file=sys.stderr)
     if not loaded.applied:
         print("callflow: the flows have errors; not starting", file=sys.stderr)
         return 2

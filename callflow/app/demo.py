@@ -17,6 +17,8 @@ from pathlib import Path
 from callflow.app import logs
 from callflow.app.main import App
 from callflow.app.settings import AriSettings, Settings
+from callflow.flow.loader import load_flow
+from callflow.prompts import build_prompts
 from callflow.sandbox import Sandbox, SandboxError, SandboxInfo
 from callflow.sandbox.recipe import REPO_ROOT
 from callflow.sandbox.rootfs import RootfsError
@@ -24,6 +26,7 @@ from callflow.testing.audio import measure
 from callflow.testing.softphone import SipServer, Softphone, SoftphoneError
 
 SAMPLE_FLOW = REPO_ROOT / "config" / "flows" / "main.yaml"
+
 
 
 def run_demo(*, flow: Path | None, number: str, keys: str, keep: bool) -> int:
@@ -56,11 +59,16 @@ async def _call(info: SandboxInfo, flow: Path, number: str, keys: str, tmp: Path
         ),
         flows=(flow,),
         store=tmp / "callflow.sqlite3",
+        sounds_dir=info.sounds_dir,
     )
     app = App(settings)
+    parsed, _ = load_flow(str(flow))
+    if parsed is not None:
+        report = build_prompts([parsed], info.sounds_dir)
+        print(f"prompts: {report.summary()} (espeak-ng)")
     loaded = app.load_flows()
-    for diagnostic in loaded.diagnostics:
-        print(f"  {diagnostic}")
+    for line in [str(d) for d in loaded.diagnostics] + list(loaded.problems):
+        print(f"  {line}")
     if not loaded.applied:
         print("callflow demo: the flow has errors", file=sys.stderr)
         return 2

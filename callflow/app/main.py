@@ -21,7 +21,7 @@ class App:
 
     def __init__(self, settings: Settings, *, watch_interval: float = 1.0) -> None:
         self.settings = settings
-        self.flows = FlowRegistry(settings.flows)
+        self.flows = FlowRegistry(settings.flows, prompts_dir=settings.sounds_dir)
         self.store = SqliteStore(settings.store)
         self.watch_interval = watch_interval
         self.service = Service(

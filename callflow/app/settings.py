@@ -31,12 +31,13 @@ class Settings:
     ari: AriSettings
     flows: tuple[Path, ...]
     store: Path = Path("var/callflow.sqlite3")
+    sounds_dir: Path | None = None  # Asterisk's sounds, as callflow sees them
     log_format: str = "text"
     log_level: str = "info"
     source: Path | None = None
 
 
-_TOP_KEYS = {"ari", "flows", "log", "store"}
+_TOP_KEYS = {"ari", "flows", "log", "store", "sounds_dir"}
 _ARI_KEYS = {"url", "username", "password", "password_env", "app"}
 _LOG_KEYS = {"format", "level"}
 
@@ -127,10 +128,14 @@ def load_settings(path: Path) -> Settings:
     store = Path(_scalar(path, top["store"], "store")) if "store" in top else Settings.store
     if not store.is_absolute():
         store = (path.parent / store).resolve()
+    sounds_dir = None
+    if "sounds_dir" in top:
+        sounds_dir = (path.parent / _scalar(path, top["sounds_dir"], "sounds_dir")).resolve()
     return Settings(
         ari=AriSettings(**ari_values),
         flows=tuple(flows),
         store=store,
+        sounds_dir=sounds_dir,
         log_format=log_values.get("format", "text"),
         log_level=log_values.get("level", "info"),
         source=path,

@@ -14,6 +14,7 @@ from pathlib import Path
 from callflow.flow import model as m
 from callflow.flow.diagnostics import Diagnostic
 from callflow.flow.loader import load_flow
+from callflow.prompts import missing_prompts
 
 log = logging.getLogger(__name__)
 
@@ -24,19 +25,27 @@ class ReloadResult:
 
     applied: bool
     diagnostics: tuple[Diagnostic, ...]
+    problems: tuple[str, ...] = ()  # refusals that are not about one place in a file
 
     @property
-    def errors(self) -> list[Diagnostic]:
-        """The diagnostics that refused the load."""
-        return [d for d in self.diagnostics if d.is_error]
+    def errors(self) -> list[str]:
+        """Everything that refused the load, one line each."""
+        return [str(d) for d in self.diagnostics if d.is_error] + list(self.problems)
 
 
 class FlowRegistry:
     """Flow files in service and the number → flow table built from them."""
 
-    def __init__(self, paths: Sequence[Path], *, sounds: Collection[str] | None = None) -> None:
+    def __init__(
+        self,
+        paths: Sequence[Path],
+        *,
+        sounds: Collection[str] | None = None,
+        prompts_dir: Path | None = None,
+    ) -> None:
         self.paths = tuple(paths)
         self.sounds = sounds
+        self.prompts_dir = prompts_dir  # Asterisk's sounds dir: text prompts must be built
         self._by_number: dict[str, m.Flow] = {}
         self._mtimes: dict[str, float] = {}
         self.generation = 0
@@ -54,26 +63,35 @@ class FlowRegistry:
         """Validate every file; swap the table in only if all of them are free of errors."""
         table: dict[str, m.Flow] = {}
         diagnostics: list[Diagnostic] = []
-        ok = True
+        problems: list[str] = []
         files: set[str] = set()
+        flows: list[m.Flow] = []
         for path in self.paths:
             flow, found = load_flow(str(path), self.sounds)
             diagnostics.extend(found)
             if flow is None:
-                ok = False
+                problems.append(f"{path}: the flow has errors")
                 continue
+            flows.append(flow)
             files.update(flow.files or (str(path),))
             for number in flow.entries:
                 if number in table:
-                    ok = False
-                    other = table[number].path
-                    log.error("%s: number %s is also served by %s", path, number, other)
+                    problems.append(
+                        f"{path}: number {number} is also served by {table[number].path}"
+                    )
                 table[number] = flow
+        if self.prompts_dir is not None:
+            for text, prompt_path in missing_prompts(flows, self.prompts_dir):
+                problems.append(
+                    f"text prompt not built: {text!r} (expected {prompt_path}); "
+                    "run 'callflow prompts build'"
+                )
+        ok = not problems
         if ok:
             self._by_number = table
             self._mtimes = self._stat(files)
             self.generation += 1
-        return ReloadResult(applied=ok, diagnostics=tuple(diagnostics))
+        return ReloadResult(applied=ok, diagnostics=tuple(diagnostics), problems=tuple(problems))
 
     def changed(self) -> bool:
         """True if any file of the flows in service (includes too) changed on disk."""
@@ -90,8 +108,8 @@ class FlowRegistry:
                 ", ".join(self.numbers),
             )
         else:
-            for diagnostic in result.errors:
-                log.error("flow reload refused (%s): %s", reason, diagnostic)
+            for error in result.errors:
+                log.error("flow reload refused (%s): %s", reason, error)
             log.error("the flows in service stay unchanged (generation %d)", self.generation)
             # Remember the broken files' times so a refused edit is not retried every second.
             self._mtimes = self._stat(self._mtimes)

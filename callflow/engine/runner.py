@@ -13,6 +13,7 @@ import logging
 import re
 
 from callflow.app.call import Call, CallerHangup
+from callflow.ari.events import ChannelDtmfReceived, Event, PlaybackFinished
 from callflow.engine.registry import FlowRegistry
 from callflow.flow import machine as fm
 from callflow.store import SqliteStore
@@ -51,6 +52,7 @@ class FlowRunner:
             call.id,
             {"caller": call.caller_number, "dialled": call.dialled, "flow": flow.path},
         )
+        call.on_event = lambda event: self._log_event(call, event)
         outcome = "unknown"
         try:
             await call.answer()
@@ -73,6 +75,16 @@ class FlowRunner:
             raise
         finally:
             self.store.append("call.end", call.id, {"outcome": outcome})
+
+    def _log_event(self, call: Call, event: Event) -> None:
+        """Keys and finished prompts go to the event log, for tests and troubleshooting."""
+        if isinstance(event, ChannelDtmfReceived):
+            self.store.append("call.dtmf", call.id, {"digit": event.digit})
+        elif isinstance(event, PlaybackFinished):
+            playback = event.playback
+            self.store.append(
+                "call.playback", call.id, {"media": playback.media_uri, "state": playback.state}
+            )
 
     def _log_steps(self, machine: fm.FlowMachine) -> None:
         for step in machine.pop_steps():

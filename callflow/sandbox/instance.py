@@ -83,6 +83,11 @@ class SandboxInfo:
         return f"http://{self.bind}:{self.http_port}"
 
     @property
+    def sounds_dir(self) -> Path:
+        """Asterisk's sounds directory inside the rootfs, as seen from the host."""
+        return Path(self.rootfs) / "usr/share/asterisk/sounds"
+
+    @property
     def log_file(self) -> Path:
         """Asterisk's own log of this sandbox."""
         return Path(self.home) / "state" / "log" / "messages.log"

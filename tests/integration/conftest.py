@@ -6,16 +6,21 @@ are never skipped silently (CI must show that the real-call tests ran).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
 import urllib.request
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from callflow.app.main import App
+from callflow.app.settings import AriSettings, Settings
+from callflow.flow.loader import load_flow
+from callflow.prompts import build_prompts
 from callflow.sandbox import Sandbox, SandboxInfo
 from callflow.testing.softphone import SipServer, Softphone
 
@@ -101,3 +106,49 @@ def no_leaks(asterisk: SandboxInfo) -> Iterator[None]:
             bridge_ids = [b["id"] for b in bridges]
             pytest.fail(f"leaked in Asterisk: channels {names}, bridges {bridge_ids}")
         time.sleep(0.1)
+
+
+SAMPLE_FLOW = Path(__file__).resolve().parents[2] / "config" / "flows" / "main.yaml"
+AppFactory = Callable[..., Awaitable[App]]
+
+
+@pytest.fixture
+async def start_app(asterisk: SandboxInfo, tmp_path: Path) -> AsyncIterator[AppFactory]:
+    """Run callflow in this process against the sandbox, with a fresh store; stop it after."""
+    running: list[tuple[App, asyncio.Task[None]]] = []
+
+    async def start(flows: Sequence[Path] = (SAMPLE_FLOW,), **kwargs: Any) -> App:
+        settings = Settings(
+            ari=AriSettings(
+                url=asterisk.ari_url,
+                username=asterisk.ari_user,
+                password=asterisk.ari_password,
+                app=asterisk.app,
+            ),
+            flows=tuple(flows),
+            store=tmp_path / f"store-{len(running)}.sqlite3",
+            sounds_dir=asterisk.sounds_dir,
+        )
+        parsed = [flow for path in flows if (flow := load_flow(str(path))[0]) is not None]
+        build_prompts(parsed, asterisk.sounds_dir)
+        app = App(settings, **kwargs)
+        loaded = app.load_flows()
+        assert loaded.applied, loaded.errors
+        task = asyncio.create_task(app.run(install_signals=False))
+        running.append((app, task))
+        async with asyncio.timeout(15):
+            await app.service.ready.wait()
+        return app
+
+    yield start
+    for app, task in running:
+        await app.stop()
+        await task
+
+
+async def wait_for_events(app: App, call_kind: str, *, timeout: float = 20.0) -> None:
+    """Wait until the app's event log has an event of that kind (polling the store)."""
+    async with asyncio.timeout(timeout):
+        # The store is a database, not an awaitable: poll it, bounded by the timeout.
+        while not app.store.events(kind=call_kind):  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
