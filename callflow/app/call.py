@@ -102,9 +102,7 @@ class Call:
             raise CallerHangup(self.id)
         return event
 
-    async def wait_for(
-        self, predicate: Callable[[], bool], timeout: float | None = None
-    ) -> bool:
+    async def wait_for(self, predicate: Callable[[], bool], timeout: float | None = None) -> bool:
         """Read events until ``predicate()`` holds (True) or the timeout passes (False)."""
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
@@ -143,8 +141,10 @@ class Call:
         await self._ari(self.ari.channels.play(self.id, list(media), playback_id=playback_id))
         try:
             await self.wait_for(
-                lambda: playback_id in self.playbacks_finished
-                or (barge_in and len(self.digits) > keys_before)
+                lambda: (
+                    playback_id in self.playbacks_finished
+                    or (barge_in and len(self.digits) > keys_before)
+                )
             )
         finally:
             if playback_id not in self.playbacks_finished and not self.hung_up:

@@ -28,7 +28,6 @@ from callflow.testing.softphone import SipServer, Softphone, SoftphoneError
 SAMPLE_FLOW = REPO_ROOT / "config" / "flows" / "main.yaml"
 
 
-
 def run_demo(*, flow: Path | None, number: str, keys: str, keep: bool) -> int:
     """Run the demo call; 0 if the call went as the flow says."""
     logs.configure("warning")

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Callable, Iterator
 
 from callflow.app.service import Service
 from callflow.app.settings import Settings
@@ -19,7 +20,13 @@ log = logging.getLogger(__name__)
 class App:
     """One running callflow: its flows, its store and its connection to Asterisk."""
 
-    def __init__(self, settings: Settings, *, watch_interval: float = 1.0) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        watch_interval: float = 1.0,
+        reconnect_delays: Callable[[], Iterator[float]] | None = None,
+    ) -> None:
         self.settings = settings
         self.flows = FlowRegistry(settings.flows, prompts_dir=settings.sounds_dir)
         self.store = SqliteStore(settings.store)
@@ -32,6 +39,7 @@ class App:
                 apps=(settings.ari.app,),
             ),
             FlowRunner(self.flows, self.store),
+            reconnect_delays=reconnect_delays,
         )
 
     def load_flows(self) -> ReloadResult:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 
 from callflow.app.call import Call, CallerHangup
 from callflow.ari import AriClient, AriConfig, Dispatcher, EventQueue, EventStream
@@ -36,10 +36,18 @@ class ServiceError(Exception):
 class Service:
     """Serve calls from Asterisk until :meth:`stop` is called."""
 
-    def __init__(self, config: AriConfig, handler: CallHandler, *, drain_grace: float = 5.0):
+    def __init__(
+        self,
+        config: AriConfig,
+        handler: CallHandler,
+        *,
+        drain_grace: float = 5.0,
+        reconnect_delays: Callable[[], Iterator[float]] | None = None,
+    ) -> None:
         self.config = config
         self.handler = handler
         self.drain_grace = drain_grace
+        self.reconnect_delays = reconnect_delays  # None: the config's capped backoff
         self.calls: dict[str, Call] = {}
         self.ready = asyncio.Event()
         self._stream: EventStream | None = None
@@ -57,7 +65,7 @@ class Service:
         """Connect and serve; returns after :meth:`stop`, raises ServiceError on fatal errors."""
         async with AriClient(self.config) as ari:
             self._ari = ari
-            stream = self._stream = EventStream(self.config)
+            stream = self._stream = EventStream(self.config, delays=self.reconnect_delays)
             dispatcher = Dispatcher(self._on_call)
             try:
                 async for item in stream:
@@ -96,7 +104,12 @@ class Service:
             self.ready.set()
         elif isinstance(item, Disconnected):
             self.ready.clear()
-            log.warning("Asterisk unavailable (%s); retrying in %.1f s", item.error, item.retry_in)
+            log.warning(
+                "Asterisk unavailable at %s (%s); retrying in %.1f s",
+                self.config.base_url,
+                item.error,
+                item.retry_in,
+            )
         elif isinstance(item, Event):
             dispatcher.dispatch(item)
 

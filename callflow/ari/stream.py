@@ -176,7 +176,8 @@ class EventStream:
                         raise
                     raise fatal from exc
                 delay = next(delays)
-                logger.warning("ARI event socket unavailable (%s); retrying in %.2fs", exc, delay)
+                # The consumer gets Disconnected and decides how loudly to report it.
+                logger.debug("ARI event socket unavailable (%s); retrying in %.2fs", exc, delay)
                 yield Disconnected(exc, delay)
                 await self._pause(delay)
                 continue
@@ -209,7 +210,7 @@ class EventStream:
                 # The connection was healthy for a while: start backing off afresh.
                 delays = self._delays()
             delay = next(delays)
-            logger.warning("ARI event socket lost (%s); reconnecting in %.2fs", error, delay)
+            logger.info("ARI event socket lost (%s); reconnecting in %.2fs", error, delay)
             yield Disconnected(error, delay)
             await self._pause(delay)
 

@@ -34,7 +34,6 @@ def sandbox_sounds_dir(name: str) -> Path | None:
     return None if info is None else info.sounds_dir
 
 
-
 def _load(args: argparse.Namespace) -> tuple[list[m.Flow], Path] | None:
     sounds_dir = args.sounds_dir or sandbox_sounds_dir(args.sandbox)
     if sounds_dir is None:

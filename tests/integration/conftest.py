@@ -152,3 +152,17 @@ async def wait_for_events(app: App, call_kind: str, *, timeout: float = 20.0) ->
         # The store is a database, not an awaitable: poll it, bounded by the timeout.
         while not app.store.events(kind=call_kind):  # noqa: ASYNC110
             await asyncio.sleep(0.05)
+
+
+async def drop_event_socket(app: App, *, wait_reconnect: bool = False) -> None:
+    """Simulate a network drop: close the ARI event socket under the running app."""
+    stream = app.service._stream
+    assert stream is not None
+    old = stream._websocket
+    assert old is not None
+    await old.close()
+    if wait_reconnect:
+        async with asyncio.timeout(10):
+            # Polls private state on purpose: the app exposes no "reconnected" hook to tests.
+            while stream._websocket in (old, None) or not app.service.ready.is_set():  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
