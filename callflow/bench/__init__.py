@@ -1,0 +1,1 @@
+"""Benchmarks run from `callflow bench`: each kind simulates and scores a feature."""

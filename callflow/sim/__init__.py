@@ -1,0 +1,1 @@
+"""Simulators that drive callflow's real decision objects (wait estimates, later dialing)."""
