@@ -7,8 +7,9 @@ import json
 import sys
 import time
 from dataclasses import asdict
+from pathlib import Path
 
-from callflow.sandbox.instance import Sandbox, SandboxError, rx
+from callflow.sandbox.instance import Sandbox, SandboxError, default_phones, render_config, rx
 from callflow.sandbox.rootfs import RootfsError, provision_rootfs, rootfs_path
 
 
@@ -36,6 +37,25 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
 
     provision = sub.add_parser("provision", help="build the Debian sid rootfs (cached)")
     provision.set_defaults(func=_provision)
+
+    render = sub.add_parser(
+        "render", help="write the Asterisk config folder only (for the Docker image)"
+    )
+    render.add_argument("--out", type=Path, required=True, help="folder to write")
+    render.add_argument("--etc-dir", default="/etc/asterisk", help="the folder in the image")
+    render.add_argument("--state-dir", default="/var/lib/callflow-asterisk")
+    render.add_argument("--http-bind", default="127.0.0.1", help="ARI/HTTP address")
+    render.add_argument("--sip-bind", default="0.0.0.0", help="SIP address")
+    render.add_argument("--http-port", type=int, default=8088)
+    render.add_argument("--sip-port", type=int, default=5060)
+    render.add_argument("--rtp", default="10000-10199", help="RTP port range START-END")
+    render.add_argument("--app", default="callflow")
+    render.add_argument(
+        "--ari-password",
+        default="${ARI_PASSWORD}",
+        help="literal password, or a ${VAR} the container fills in at start",
+    )
+    render.set_defaults(func=_render)
 
     cli = sub.add_parser("rx", help="run an Asterisk CLI command in the sandbox")
     cli.add_argument("--name", default="default")
@@ -104,6 +124,30 @@ def _provision(args: argparse.Namespace) -> int:
         return 1
     state = "cached" if cached else "built"
     print(f"rootfs {state} in {time.monotonic() - started:.1f} s: {path}")
+    return 0
+
+
+def _render(args: argparse.Namespace) -> int:
+    start, _, end = args.rtp.partition("-")
+    values = {
+        "ETC_DIR": args.etc_dir,
+        "STATE_DIR": args.state_dir,
+        "BIND_ADDR": args.http_bind,
+        "SIP_BIND": args.sip_bind,
+        "HTTP_PORT": str(args.http_port),
+        "SIP_PORT": str(args.sip_port),
+        "RTP_START": start,
+        "RTP_END": end or start,
+        "ARI_USER": "callflow",
+        "ARI_PASSWORD": args.ari_password,
+        "ARI_APP": args.app,
+    }
+    try:
+        render_config(args.out, values, default_phones())
+    except SandboxError as exc:
+        print(f"callflow sandbox: {exc}", file=sys.stderr)
+        return 1
+    print(f"Asterisk config written to {args.out}")
     return 0
 
 

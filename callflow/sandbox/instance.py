@@ -265,13 +265,13 @@ class Sandbox:
     # -- helpers ------------------------------------------------------------------------
 
     def _render(self, info: SandboxInfo, home: Path, home_in_chroot: str) -> None:
-        etc = home / "etc"
-        for sub in ("etc/dialplan", "state/db", "state/spool", "state/run", "state/log"):
+        for sub in ("state/db", "state/spool", "state/run", "state/log"):
             (home / sub).mkdir(parents=True, exist_ok=True)
         values = {
             "ETC_DIR": f"{home_in_chroot}/etc",
             "STATE_DIR": f"{home_in_chroot}/state",
             "BIND_ADDR": info.bind,
+            "SIP_BIND": info.bind,
             "HTTP_PORT": str(info.http_port),
             "SIP_PORT": str(info.sip_port),
             "RTP_START": str(info.rtp_start),
@@ -280,16 +280,7 @@ class Sandbox:
             "ARI_PASSWORD": info.ari_password,
             "ARI_APP": info.app,
         }
-        for template in sorted(ETC_TEMPLATES.glob("*.conf")):
-            try:
-                text = string.Template(template.read_text()).substitute(values)
-            except (KeyError, ValueError) as exc:
-                raise SandboxError(f"{template}: unknown placeholder {exc}") from None
-            (etc / template.name).write_text(text)
-        for dialplan in sorted(DIALPLAN_DIR.glob("*.conf")):
-            shutil.copy(dialplan, etc / "dialplan" / dialplan.name)
-        (etc / "pjsip_phones.conf").write_text(render_phones(self.phones))
-        (etc / "ari.conf").chmod(0o600)
+        render_config(home / "etc", values, self.phones)
 
     @staticmethod
     def _mount(rootfs: Path) -> None:
@@ -322,6 +313,25 @@ class Sandbox:
                 )
             time.sleep(0.2)
         rx(info, "core waitfullybooted")
+
+
+def render_config(etc: Path, values: dict[str, str], phones: list[Phone]) -> None:
+    """Write Asterisk's config folder from the recipe: templates, dialplan, phones.
+
+    Used by the sandbox and by the Docker image build (``callflow sandbox render``), so
+    both run the same Asterisk configuration.
+    """
+    (etc / "dialplan").mkdir(parents=True, exist_ok=True)
+    for template in sorted(ETC_TEMPLATES.glob("*.conf")):
+        try:
+            text = string.Template(template.read_text()).substitute(values)
+        except (KeyError, ValueError) as exc:
+            raise SandboxError(f"{template}: unknown placeholder {exc}") from None
+        (etc / template.name).write_text(text)
+    for dialplan in sorted(DIALPLAN_DIR.glob("*.conf")):
+        shutil.copy(dialplan, etc / "dialplan" / dialplan.name)
+    (etc / "pjsip_phones.conf").write_text(render_phones(phones))
+    (etc / "ari.conf").chmod(0o600)
 
 
 def render_phones(phones: list[Phone]) -> str:
