@@ -38,6 +38,24 @@ class CallerHangup(Exception):
     """The caller's channel is gone; the call's task should end."""
 
 
+@dataclass
+class Leg:
+    """An outgoing channel of this call (an agent, a transfer target) and what became of it."""
+
+    id: str
+    endpoint: str
+    answered: bool = False
+    ended: bool = False
+    cause: int = 0  # Q.850 cause when it ended before answering
+
+
+# Q.850 causes of an unanswered leg, in the words the flows and the queue use.
+_UNANSWERED = {17: "busy", 18: "no_answer", 19: "no_answer", 21: "rejected"}
+
+Attach = Callable[[str, EventQueue], None]
+"""Route a new channel's events into a call's queue (``Dispatcher.attach_channel``)."""
+
+
 @dataclass(frozen=True)
 class Collected:
     """Digits a caller typed, and whether the terminator key ended them."""
@@ -50,8 +68,19 @@ class Collected:
 class Call:
     """The live side of one caller's channel in our Stasis app."""
 
-    def __init__(self, ari: AriClient, start: StasisStart, events: EventQueue) -> None:
+    def __init__(
+        self,
+        ari: AriClient,
+        start: StasisStart,
+        events: EventQueue,
+        *,
+        app: str = "callflow",
+        attach: Attach | None = None,
+    ) -> None:
         self.ari = ari
+        self.app = app
+        self._attach = attach
+        self.legs: dict[str, Leg] = {}
         self.start = start
         self.events = events
         self.id = start.channel.id
@@ -74,6 +103,16 @@ class Call:
         """Book-keeping every event gets, whoever is waiting."""
         if self.on_event is not None:
             self.on_event(event)
+        channel = getattr(event, "channel", None)
+        if channel is not None and channel.id in self.legs:
+            leg = self.legs[channel.id]
+            if isinstance(event, StasisStart):
+                leg.answered = True
+            elif isinstance(event, ChannelHangupRequest | ChannelDestroyed | StasisEnd):
+                leg.ended = True
+                if isinstance(event, ChannelDestroyed):
+                    leg.cause = event.cause
+            return
         if isinstance(event, ChannelDtmfReceived):
             self.digits.append(event.digit)
         elif isinstance(event, PlaybackFinished):
@@ -211,6 +250,56 @@ class Call:
             )
         )
         self.handed_off = True
+
+    async def connect(
+        self, endpoint: str, *, ring_timeout: float, caller_id: str | None = None
+    ) -> str:
+        """Ring ``endpoint``; if it answers, bridge it with the caller until one side hangs up.
+
+        The caller hears ringback meanwhile. Returns ``"completed"`` after a conversation,
+        or why there was none: ``"busy"``, ``"no_answer"``, ``"rejected"``, ``"unavailable"``.
+        Raises CallerHangup if the caller hangs up; the leg and the bridge never outlive this.
+        """
+        if self._attach is None:
+            raise RuntimeError("this call cannot place outgoing legs (no dispatcher)")
+        leg = Leg(id=f"{self.id}-leg{len(self.legs) + 1}", endpoint=endpoint)
+        self.legs[leg.id] = leg
+        # Subscribed before it exists, so no event of the new channel is missed.
+        self._attach(leg.id, self.events)
+        ringback = f"ringback-{leg.id}"
+        bridge_id: str | None = None
+        try:
+            with contextlib.suppress(ari_errors.AriError):
+                await self.ari.channels.play(self.id, "tone:ring", playback_id=ringback)
+            try:
+                await self.ari.channels.originate(
+                    endpoint,
+                    app=self.app,
+                    app_args="leg",
+                    channel_id=leg.id,
+                    caller_id=caller_id,
+                    ring_timeout=max(1, round(ring_timeout)),
+                )
+            except ari_errors.AriError as exc:
+                log.info("call %s: cannot ring %s: %s", self.id, endpoint, exc)
+                leg.ended = True
+                return "unavailable"
+            await self.wait_for(lambda: leg.answered or leg.ended)
+            with contextlib.suppress(ari_errors.AriError):
+                await self.ari.playbacks.stop(ringback)
+            if not leg.answered:
+                return _UNANSWERED.get(leg.cause, "unavailable")
+            bridge_id = f"{self.id}-bridge{len(self.legs)}"
+            await self.ari.bridges.create("mixing", bridge_id=bridge_id)
+            await self.ari.bridges.add_channel(bridge_id, [self.id, leg.id])
+            await self.wait_for(lambda: leg.ended)
+            return "completed"
+        finally:
+            with contextlib.suppress(ari_errors.AriError):
+                if not leg.ended:
+                    await self.ari.channels.hangup(leg.id)
+                if bridge_id is not None:
+                    await self.ari.bridges.destroy(bridge_id)
 
     async def hangup(self, reason: HangupReason = "normal") -> None:
         """Hang up the caller (a channel that is already gone is fine)."""

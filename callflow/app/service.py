@@ -51,6 +51,7 @@ class Service:
         self.calls: dict[str, Call] = {}
         self.ready = asyncio.Event()
         self._stream: EventStream | None = None
+        self._dispatcher = Dispatcher(self._on_call)
         self._stopping = asyncio.Event()
         self._ari: AriClient | None = None
 
@@ -66,7 +67,7 @@ class Service:
         async with AriClient(self.config) as ari:
             self._ari = ari
             stream = self._stream = EventStream(self.config, delays=self.reconnect_delays)
-            dispatcher = Dispatcher(self._on_call)
+            dispatcher = self._dispatcher
             try:
                 async for item in stream:
                     if self._stopping.is_set():
@@ -142,7 +143,13 @@ class Service:
         )
 
     async def _on_call(self, start: StasisStart, events: EventQueue) -> None:
-        call = Call(self.ari, start, events)
+        if start.args[:1] == ("leg",):
+            # A leg we originated whose attachment is gone (its call ended first).
+            await self.ari.channels.hangup(start.channel.id)
+            return
+        call = Call(
+            self.ari, start, events, app=self.config.apps[0], attach=self._dispatcher.attach_channel
+        )
         self.calls[call.id] = call
         log.info("call %s from %r to %r", call.id, call.caller_number, call.dialled)
         try:

@@ -107,6 +107,7 @@ class Dispatcher:
         self._channels: dict[str, EventQueue] = {}
         self._bridges: dict[str, EventQueue] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._attached: set[str] = set()
         self._closed = False
 
     async def __aenter__(self) -> Self:
@@ -132,6 +133,16 @@ class Dispatcher:
             queue = EventQueue(channel_id)
             self._watch(self._channels, queue)
         return queue
+
+    def attach_channel(self, channel_id: str, queue: EventQueue) -> None:
+        """Send a channel's events to an existing queue, e.g. an agent leg into its caller's.
+
+        Call it before originating that channel. Its StasisStart then goes to ``queue``
+        instead of starting a call task, and when the channel ends it is detached without
+        closing ``queue``: the call it belongs to goes on.
+        """
+        self._channels[channel_id] = queue
+        self._attached.add(channel_id)
 
     def watch_bridge(self, bridge_id: str) -> EventQueue:
         """Queue a bridge's events until BridgeDestroyed (or :meth:`unwatch_bridge`)."""
@@ -188,7 +199,10 @@ class Dispatcher:
             routed = True
             if channel_id == ends:
                 del self._channels[channel_id]
-                queue.close()
+                if channel_id in self._attached:
+                    self._attached.discard(channel_id)
+                else:
+                    queue.close()
         for bridge_id in event.bridge_ids():
             queue = self._bridges.get(bridge_id)
             if queue is None:
@@ -220,6 +234,9 @@ class Dispatcher:
         if self._channels.get(channel_id) is queue:
             # The handler returned before StasisEnd: stop queueing events nobody reads.
             del self._channels[channel_id]
+        for leg in [leg for leg in self._attached if self._channels.get(leg) is queue]:
+            del self._channels[leg]
+            self._attached.discard(leg)
         queue.close()
         if not task.cancelled() and (exc := task.exception()) is not None:
             logger.error("call handler for channel %s failed", channel_id, exc_info=exc)
@@ -230,6 +247,7 @@ class Dispatcher:
         for queue in [*self._channels.values(), *self._bridges.values()]:
             queue.close()
         self._channels.clear()
+        self._attached.clear()
         self._bridges.clear()
         tasks = list(self._tasks.values())
         if tasks and grace > 0:

@@ -20,10 +20,14 @@ from callflow.store import SqliteStore
 
 log = logging.getLogger(__name__)
 
-TRANSFER_CONTEXT = "callflow-transfer"
 _ENDPOINT = re.compile(r"(?:PJSIP|SIP|IAX2)/[A-Za-z0-9_.+-]{1,64}")
 _EXTENSION = re.compile(r"[0-9*#+]{1,32}|[A-Za-z0-9_-]{1,32}")
-_MAILBOX = re.compile(r"[0-9A-Za-z_-]{1,32}")
+_MAILBOX = re.compile(r"([0-9A-Za-z_-]{1,32})(?:@([0-9A-Za-z_-]{1,32}))?")
+
+
+def _caller_id(number: str) -> str | None:
+    """The caller's number for the callee's display, if it is a plain phone number."""
+    return number if re.fullmatch(r"\+?[0-9]{1,20}", number) else None
 
 
 class FlowRunner:
@@ -136,8 +140,10 @@ class FlowRunner:
                 log.warning("call %s: refusing transfer to invalid endpoint %r", call.id, target)
                 return fm.Failed("invalid_target")
             await call.play(action.media)
-            await call.ari.channels.set_variable(call.id, "CALLFLOW_TRANSFER_TARGET", target)
-            await call.continue_in_dialplan(TRANSFER_CONTEXT, "endpoint")
+            outcome = await call.connect(
+                target, ring_timeout=action.timeout, caller_id=_caller_id(call.caller_number)
+            )
+            return fm.Completed("talked") if outcome == "completed" else fm.Failed(outcome)
         else:
             extension = action.extension or ""
             if not _EXTENSION.fullmatch(extension):
@@ -148,11 +154,14 @@ class FlowRunner:
         return fm.Completed("handed_to_dialplan")
 
     async def _voicemail(self, call: Call, action: fm.Voicemail) -> fm.Result:
-        if not _MAILBOX.fullmatch(action.mailbox):
+        mailbox = _MAILBOX.fullmatch(action.mailbox)
+        if mailbox is None:
+            log.warning("call %s: refusing mailbox %r", call.id, action.mailbox)
             return fm.Failed("invalid_mailbox")
+        box, context = mailbox.group(1), mailbox.group(2) or "default"
         await call.play(action.media)
         at = dt.datetime.now(dt.UTC)
-        name = f"voicemail/{action.mailbox}/{at:%Y%m%dT%H%M%S}-{call.id}"
+        name = f"voicemail/{context}/{box}/{at:%Y%m%dT%H%M%S}-{call.id}"
         kept = await call.record(name, max_duration=action.max_length, beep=action.beep)
         self.store.append(
             "voicemail.message",

@@ -45,6 +45,9 @@ from callflow.flow.spec import (
     Kind,
 )
 
+# The dialplan context (dialplan/callflow.conf) a transfer to an extension continues in.
+TRANSFER_CONTEXT = "callflow-transfer"
+
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _NODE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 _VAR_REF = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
@@ -440,7 +443,7 @@ class _Reader:
                 at,
                 endpoint=endpoint,
                 extension=extension,
-                context=v.text("context", "default") or "default",
+                context=v.text("context", TRANSFER_CONTEXT) or TRANSFER_CONTEXT,
                 timeout=v.seconds("timeout", 30.0),
                 prompts=v.prompts("prompt"),
                 on_failure=v.text("on_failure"),

@@ -113,7 +113,11 @@ NODE_TYPES: dict[str, tuple[Field, ...]] = {
     "transfer": (
         Field("endpoint", Kind.TEXT, "A device to ring, e.g. PJSIP/agent1."),
         Field("extension", Kind.TEXT, "A dialplan extension to send the caller to."),
-        Field("context", Kind.TEXT, "Dialplan context of the extension (default 'default')."),
+        Field(
+            "context",
+            Kind.TEXT,
+            "Dialplan context of the extension (default 'callflow-transfer', in dialplan/).",
+        ),
         Field("timeout", Kind.SECONDS, "Seconds to ring before giving up (default 30)."),
         Field("prompt", Kind.PROMPTS, "Played before connecting, e.g. pls-hold-while-try."),
         Field("on_failure", Kind.NODE, "Where to go when nobody answers (default: hang up)."),

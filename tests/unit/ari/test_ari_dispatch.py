@@ -272,3 +272,35 @@ async def test_unrouted_events_go_to_the_fallback(caplog: pytest.LogCaptureFixtu
     async with Dispatcher(handler, on_unrouted=unrouted.append) as dispatcher:
         dispatcher.dispatch(dtmf("stranger", "1"))
     assert [e.type for e in unrouted] == ["ChannelDtmfReceived"]
+
+
+async def test_an_attached_leg_shares_its_callers_queue_and_detaches_quietly() -> None:
+    """A leg attached to a call sends its events into that call's queue, starts no task of
+    its own, and its end does not end the call."""
+    seen: list[tuple[str, str]] = []
+    call_queue: list[EventQueue] = []
+
+    async def handler(begin: StasisStart, events: EventQueue) -> None:
+        call_queue.append(events)
+        async for event in events:
+            channel = getattr(event, "channel", None)
+            seen.append((event.type, channel.id if channel is not None else ""))
+
+    async with Dispatcher(handler) as dispatcher:
+        dispatcher.dispatch(start("caller"))
+        await asyncio.sleep(0)
+        dispatcher.attach_channel("leg", call_queue[0])
+        for event in [start("leg"), dtmf("leg", "5"), end("leg"), destroyed("leg")]:
+            dispatcher.dispatch(event)
+        dispatcher.dispatch(dtmf("caller", "1"))
+        assert list(dispatcher.calls) == ["caller"]
+        dispatcher.dispatch(end("caller"))
+        await asyncio.wait_for(dispatcher.calls["caller"], 1)
+
+    assert seen == [
+        ("StasisStart", "leg"),
+        ("ChannelDtmfReceived", "leg"),
+        ("StasisEnd", "leg"),
+        ("ChannelDtmfReceived", "caller"),
+        ("StasisEnd", "caller"),
+    ]

@@ -170,7 +170,7 @@ def test_menu_invalid_key_replays_with_invalid_prompt_first(flow: Flow) -> None:
     assert again.media == ("sound:pbx-invalid", MENU_PROMPT)
     transfer = m.send(Digits("0"))
     assert transfer == Transfer(
-        "PJSIP/agent7", None, "default", 30.0, ("sound:pls-hold-while-try",), "en"
+        "PJSIP/agent7", None, "callflow-transfer", 30.0, ("sound:pls-hold-while-try",), "en"
     )
     assert [s.outcome for s in m.pop_steps()] == ["invalid", "option 0", "transfer"]
 
