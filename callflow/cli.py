@@ -15,6 +15,7 @@ COMMAND_MODULES = (
     "callflow.flow.cli",
     "callflow.flow.graph",
     "callflow.prompts.cli",
+    "callflow.queue.cli",
     "callflow.bench.cli",
 )
 

@@ -1,0 +1,177 @@
+"""Tests for the announcement scheduler: app_queue's timing, position and wait rules."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from callflow.flow.model import Say as SayPrompt
+from callflow.flow.model import Sound
+from callflow.queue.announce import (
+    AnnounceState,
+    Say,
+    announce,
+    next_due,
+    wait_words,
+)
+from callflow.queue.config import AnnounceConfig, PeriodicPrompt, PositionMode, WaitMode
+
+EVERY_MINUTE = AnnounceConfig(frequency=60, min_frequency=15)
+
+
+def test_first_announcement_comes_at_join_then_every_frequency() -> None:
+    """A caller hears position and wait on joining, then again one frequency later."""
+    state = AnnounceState(joined_at=100.0)
+    assert next_due(EVERY_MINUTE, state, 3) == 100.0
+    first = announce(EVERY_MINUTE, state, 100.0, 3, 200.0)
+    assert first.say == (("position", 3), ("wait", "about 3 minutes"))
+    assert next_due(EVERY_MINUTE, first.state, 3) == 160.0
+    assert announce(EVERY_MINUTE, first.state, 159.0, 3, 140.0).say == ()
+    again = announce(EVERY_MINUTE, first.state, 160.0, 3, 140.0)
+    assert again.say == (Say("position", 3), Say("wait", "about 2 minutes"))
+
+
+def test_position_change_announces_early_but_not_within_min_frequency() -> None:
+    """Moving up makes an announcement due min_frequency after the last one, not sooner."""
+    state = announce(EVERY_MINUTE, AnnounceState(0.0), 0.0, 5, None).state
+    assert next_due(EVERY_MINUTE, state, 4) == 15.0
+    assert announce(EVERY_MINUTE, state, 10.0, 4, None).say == ()
+    moved = announce(EVERY_MINUTE, state, 15.0, 4, None)
+    assert moved.say == (("position", 4),)
+    assert moved.state.last_position == 4
+    assert next_due(EVERY_MINUTE, moved.state, 4) == 75.0
+
+
+def test_position_one_is_said_as_next() -> None:
+    """The caller at the head of the line is told position 1 ("you are next")."""
+    config = AnnounceConfig(frequency=60, position=PositionMode.LIMIT, position_limit=1)
+    assert announce(config, AnnounceState(0.0), 0.0, 1, None).say == (("position", 1),)
+
+
+def test_position_limit_says_the_position_only_up_to_the_limit() -> None:
+    """position: limit stays silent about positions above the limit, still saying the wait."""
+    config = AnnounceConfig(frequency=60, position=PositionMode.LIMIT, position_limit=5)
+    assert announce(config, AnnounceState(0.0), 0.0, 7, 300.0).say == (("wait", "about 5 minutes"),)
+    assert announce(config, AnnounceState(0.0), 0.0, 5, None).say == (("position", 5),)
+
+
+def test_position_more_says_more_than_n_above_the_limit() -> None:
+    """position: more says "more than N" above the limit and the position at or below it."""
+    config = AnnounceConfig(
+        frequency=60, position=PositionMode.MORE, position_limit=5, wait=WaitMode.NO
+    )
+    assert announce(config, AnnounceState(0.0), 0.0, 9, 600.0).say == (("more_than", 5),)
+    assert announce(config, AnnounceState(0.0), 0.0, 5, 600.0).say == (("position", 5),)
+
+
+def test_wait_once_is_said_a_single_time() -> None:
+    """wait: once says the wait in the first announcement and never again."""
+    config = AnnounceConfig(frequency=60, wait=WaitMode.ONCE)
+    first = announce(config, AnnounceState(0.0), 0.0, 4, 240.0)
+    assert first.say == (("position", 4), ("wait", "about 4 minutes"))
+    second = announce(config, first.state, 60.0, 4, 180.0)
+    assert second.say == (("position", 4),)
+
+
+def test_wait_once_waits_for_a_figure_worth_saying() -> None:
+    """With wait: once, a first estimate under a minute does not use up the one telling."""
+    config = AnnounceConfig(frequency=60, wait=WaitMode.ONCE, position=PositionMode.NO)
+    first = announce(config, AnnounceState(0.0), 0.0, 2, 10.0)
+    assert first.say == ()
+    assert not first.state.wait_said
+    second = announce(config, first.state, 60.0, 2, 200.0)
+    assert second.say == (("wait", "about 3 minutes"),)
+    assert next_due(config, second.state, 2) == math.inf  # nothing left to say, ever
+
+
+def test_a_wait_under_a_minute_is_never_said_as_zero_minutes() -> None:
+    """app_queue's rule: a wait rounding to 0 minutes is left out, not said as "0 minutes"."""
+    said = announce(EVERY_MINUTE, AnnounceState(0.0), 0.0, 2, 20.0).say
+    assert said == (("position", 2),)
+    assert wait_words(29.9) is None
+    assert wait_words(30.0) == "about 1 minute"  # app_queue rounds half a minute up
+    assert wait_words(89.0) == "about 1 minute"
+    assert wait_words(-40.0) is None  # waited past the estimate: say nothing, not "1 minute"
+
+
+@pytest.mark.parametrize(
+    ("seconds", "step", "words"),
+    [
+        (150.0, 30, "about 2 minutes 30 seconds"),
+        (100.0, 15, "about 1 minute 45 seconds"),  # rounded up, never down
+        (40.0, 30, "about 1 minute"),
+        (20.0, 10, "about 20 seconds"),
+        (0.0, 10, None),
+        (600.0, 0, "about 10 minutes"),
+    ],
+)
+def test_round_seconds(seconds: float, step: int, words: str | None) -> None:
+    """round_seconds says minutes and seconds rounded up to the step, never "0 minutes"."""
+    assert wait_words(seconds, step) == words
+
+
+def test_round_seconds_comes_from_the_queue() -> None:
+    """The queue's round_seconds is used when no speaker is passed."""
+    config = AnnounceConfig(frequency=60, round_seconds=15, position=PositionMode.NO)
+    assert announce(config, AnnounceState(0.0), 0.0, 1, 70.0).say == (
+        ("wait", "about 1 minute 15 seconds"),
+    )
+
+
+def test_a_custom_speaker_words_the_wait() -> None:
+    """A driver can pass its own wording, e.g. estimate.spoken_wait."""
+    said = announce(
+        EVERY_MINUTE, AnnounceState(0.0), 0.0, 2, 20.0, speak=lambda s: "less than a minute"
+    ).say
+    assert said == (("position", 2), ("wait", "less than a minute"))
+
+
+def test_periodic_prompts_keep_their_own_periods_from_join() -> None:
+    """Each periodic prompt plays every `every` seconds counted from join."""
+    thanks, press = Sound("queue-thankyou"), SayPrompt("Press 0 to leave a message.")
+    config = AnnounceConfig(
+        frequency=0,
+        periodic=(PeriodicPrompt(30, thanks), PeriodicPrompt(45, press)),
+    )
+    state = AnnounceState(joined_at=10.0)
+    assert announce(config, state, 10.0, 3, 100.0).say == ()  # frequency 0: no position
+    assert next_due(config, state, 3) == 40.0
+    at40 = announce(config, state, 40.0, 3, None)
+    assert at40.say == (("prompt", thanks),)
+    assert next_due(config, at40.state, 3) == 55.0
+    at55 = announce(config, at40.state, 55.0, 3, None)
+    assert at55.say == (("prompt", press),)
+    assert next_due(config, at55.state, 3) == 70.0
+
+
+def test_nothing_to_say_means_never_due() -> None:
+    """With position and wait off and no periodic prompts, no wake-up is ever needed."""
+    config = AnnounceConfig(frequency=60, position=PositionMode.NO, wait=WaitMode.NO)
+    assert next_due(config, AnnounceState(0.0), 1) == math.inf
+    assert announce(config, AnnounceState(0.0), 0.0, 1, 300.0).say == ()
+
+
+def test_a_driver_following_next_due_hears_the_expected_schedule() -> None:
+    """Waking only at next_due over a 5-minute wait gives announcements at 0, 60, ... 300
+    and a periodic prompt every 45 s, with no polling."""
+    config = AnnounceConfig(
+        frequency=60,
+        min_frequency=15,
+        wait=WaitMode.ONCE,
+        periodic=(PeriodicPrompt(45, Sound("queue-periodic-announce")),),
+    )
+    state = AnnounceState(joined_at=0.0)
+    heard: list[tuple[float, tuple[Say, ...]]] = []
+    now, wakeups = 0.0, 0
+    while now <= 300.0:
+        wakeups += 1
+        result = announce(config, state, now, 3, 300.0 - now)
+        state = result.state
+        if result.say:
+            heard.append((now, result.say))
+        now = next_due(config, state, 3)
+    assert [t for t, _ in heard] == [0, 45, 60, 90, 120, 135, 180, 225, 240, 270, 300]
+    assert wakeups == len(heard)
+    assert heard[0][1] == (("position", 3), ("wait", "about 5 minutes"))
+    assert sum(1 for _, say in heard for item in say if item.what == "wait") == 1
