@@ -285,8 +285,7 @@ class Call:
                 leg.ended = True
                 return "unavailable"
             await self.wait_for(lambda: leg.answered or leg.ended)
-            with contextlib.suppress(ari_errors.AriError):
-                await self.ari.playbacks.stop(ringback)
+            await self._stop_playback(ringback)
             if not leg.answered:
                 return _UNANSWERED.get(leg.cause, "unavailable")
             bridge_id = f"{self.id}-bridge{len(self.legs)}"
@@ -300,6 +299,17 @@ class Call:
                     await self.ari.channels.hangup(leg.id)
                 if bridge_id is not None:
                     await self.ari.bridges.destroy(bridge_id)
+                if not self.hung_up:
+                    await self._stop_playback(ringback)
+
+    async def _stop_playback(self, playback_id: str) -> None:
+        """Stop a playback and wait (briefly) until Asterisk says it has stopped."""
+        if playback_id in self.playbacks_finished:
+            return
+        with contextlib.suppress(ari_errors.NotFound):
+            await self.ari.playbacks.stop(playback_id)
+        # Bridging while a tone generator still runs makes that playback "fail".
+        await self.wait_for(lambda: playback_id in self.playbacks_finished, timeout=1.0)
 
     async def hangup(self, reason: HangupReason = "normal") -> None:
         """Hang up the caller (a channel that is already gone is fine)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import signal
 from collections.abc import Callable, Iterator
@@ -26,6 +27,7 @@ class App:
         *,
         watch_interval: float = 1.0,
         reconnect_delays: Callable[[], Iterator[float]] | None = None,
+        clock: Callable[[], dt.datetime] | None = None,
     ) -> None:
         self.settings = settings
         self.flows = FlowRegistry(settings.flows, prompts_dir=settings.sounds_dir)
@@ -38,7 +40,7 @@ class App:
                 password=settings.ari.password,
                 apps=(settings.ari.app,),
             ),
-            FlowRunner(self.flows, self.store),
+            FlowRunner(self.flows, self.store, clock=clock),
             reconnect_delays=reconnect_delays,
         )
 

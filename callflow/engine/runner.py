@@ -11,9 +11,11 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
+from collections.abc import Callable
 
 from callflow.app.call import Call, CallerHangup
-from callflow.ari.events import ChannelDtmfReceived, Event, PlaybackFinished
+from callflow.ari.errors import AriError
+from callflow.ari.events import ChannelDtmfReceived, Event, PlaybackFinished, PlaybackStarted
 from callflow.engine.registry import FlowRegistry
 from callflow.flow import machine as fm
 from callflow.store import SqliteStore
@@ -33,9 +35,16 @@ def _caller_id(number: str) -> str | None:
 class FlowRunner:
     """The call handler that walks a call through the flow for the number it dialled."""
 
-    def __init__(self, flows: FlowRegistry, store: SqliteStore) -> None:
+    def __init__(
+        self,
+        flows: FlowRegistry,
+        store: SqliteStore,
+        *,
+        clock: Callable[[], dt.datetime] | None = None,
+    ) -> None:
         self.flows = flows
         self.store = store
+        self.context = fm.SimpleContext(clock=clock) if clock else fm.SimpleContext()
 
     async def __call__(self, call: Call) -> None:
         flow = self.flows.flow_for(call.dialled)
@@ -50,6 +59,7 @@ class FlowRunner:
             entry=call.dialled,
             call_id=call.id,
             call_vars={"caller_id": call.caller_number},
+            context=self.context,
         )
         self.store.append(
             "call.start",
@@ -63,6 +73,9 @@ class FlowRunner:
             action = machine.start()
             self._log_steps(machine)
             while not isinstance(action, fm.Hangup | fm.Finish):
+                self.store.append(
+                    "flow.wait", call.id, {"node": machine.current, "action": type(action).__name__}
+                )
                 result = await self._perform(call, action)
                 action = machine.send(result)
                 self._log_steps(machine)
@@ -84,6 +97,8 @@ class FlowRunner:
         """Keys and finished prompts go to the event log, for tests and troubleshooting."""
         if isinstance(event, ChannelDtmfReceived):
             self.store.append("call.dtmf", call.id, {"digit": event.digit})
+        elif isinstance(event, PlaybackStarted):
+            self.store.append("call.playback.started", call.id, {"media": event.playback.media_uri})
         elif isinstance(event, PlaybackFinished):
             playback = event.playback
             self.store.append(
@@ -161,8 +176,13 @@ class FlowRunner:
         box, context = mailbox.group(1), mailbox.group(2) or "default"
         await call.play(action.media)
         at = dt.datetime.now(dt.UTC)
-        name = f"voicemail/{context}/{box}/{at:%Y%m%dT%H%M%S}-{call.id}"
-        kept = await call.record(name, max_duration=action.max_length, beep=action.beep)
+        # ARI makes no folders for a recording, so the mailbox goes into a flat name.
+        name = f"voicemail-{context}-{box}-{at:%Y%m%dT%H%M%S}-{call.id.replace('.', '_')}"
+        try:
+            kept = await call.record(name, max_duration=action.max_length, beep=action.beep)
+        except AriError as exc:
+            log.error("call %s: cannot record voicemail: %s", call.id, exc)
+            return fm.Failed("recording_failed")
         self.store.append(
             "voicemail.message",
             call.id,

@@ -265,7 +265,8 @@ class Sandbox:
     # -- helpers ------------------------------------------------------------------------
 
     def _render(self, info: SandboxInfo, home: Path, home_in_chroot: str) -> None:
-        for sub in ("state/db", "state/spool", "state/run", "state/log"):
+        # Asterisk makes no folders under its spool: ARI recordings need spool/recording.
+        for sub in ("state/db", "state/spool/recording", "state/run", "state/log"):
             (home / sub).mkdir(parents=True, exist_ok=True)
         values = {
             "ETC_DIR": f"{home_in_chroot}/etc",

@@ -3,7 +3,7 @@
 set -eu
 : "${ARI_PASSWORD:?set ARI_PASSWORD to the password callflow uses for ARI}"
 state=/var/lib/callflow-asterisk
-mkdir -p "$state/db" "$state/spool" "$state/run" "$state/log"
+mkdir -p "$state/db" "$state/spool/recording" "$state/run" "$state/log"
 tmp=$(mktemp)
 envsubst '${ARI_PASSWORD}' < /etc/asterisk/ari.conf > "$tmp"
 cat "$tmp" > /etc/asterisk/ari.conf && rm -f "$tmp"

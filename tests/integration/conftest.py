@@ -146,11 +146,13 @@ async def start_app(asterisk: SandboxInfo, tmp_path: Path) -> AsyncIterator[AppF
         await task
 
 
-async def wait_for_events(app: App, call_kind: str, *, timeout: float = 20.0) -> None:
-    """Wait until the app's event log has an event of that kind (polling the store)."""
+async def wait_for_events(
+    app: App, kind: str, *, count: int = 1, call_id: str | None = None, timeout: float = 20.0
+) -> None:
+    """Wait until the app's event log holds ``count`` events of that kind."""
     async with asyncio.timeout(timeout):
         # The store is a database, not an awaitable: poll it, bounded by the timeout.
-        while not app.store.events(kind=call_kind):  # noqa: ASYNC110
+        while len(app.store.events(kind=kind, call_id=call_id)) < count:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
 
 
