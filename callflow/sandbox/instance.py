@@ -383,6 +383,9 @@ def stop(info: SandboxInfo, timeout: float = 15.0) -> None:
             time.sleep(0.2)
         _reap(info.pid)
     Sandbox.state_file(info.name).unlink(missing_ok=True)
+    # The instance folder (config, logs, recordings) goes with it; a failing test has
+    # already printed the log.
+    shutil.rmtree(info.home, ignore_errors=True)
     others = [
         other
         for path in _instances_dir().glob("*.json")

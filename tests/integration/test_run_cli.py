@@ -125,3 +125,16 @@ def test_sigterm_stops_a_connected_service_cleanly(asterisk: SandboxInfo, tmp_pa
     assert code == 0, err
     assert "SIGTERM received: stopping" in err
     assert "Traceback" not in err
+
+
+def test_sighup_reloads_the_flows(asterisk: SandboxInfo, tmp_path: Path) -> None:
+    """SIGHUP makes a running callflow validate and reload its flows."""
+    config = write_settings(tmp_path, asterisk.ari_url, password=asterisk.ari_password)
+    proc = start(config)
+    wait_for_line(proc, "connected to Asterisk")
+    proc.send_signal(signal.SIGHUP)
+    lines = wait_for_line(proc, "flows reloaded (SIGHUP)")
+    assert "numbers 100, 700" in lines[-1]
+    proc.send_signal(signal.SIGTERM)
+    code, err = finish(proc)
+    assert code == 0, err
