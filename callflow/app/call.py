@@ -49,6 +49,14 @@ class Leg:
     cause: int = 0  # Q.850 cause when it ended before answering
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Nudge(Event):
+    """Not from Asterisk: wakes a call's task because something it waits on changed
+    (the queue has an agent for it, its time in the queue is up...)."""
+
+    type: str = "CallflowNudge"
+
+
 # Q.850 causes of an unanswered leg, in the words the flows and the queue use.
 _UNANSWERED = {17: "busy", 18: "no_answer", 19: "no_answer", 21: "rejected"}
 
@@ -141,6 +149,14 @@ class Call:
             raise CallerHangup(self.id)
         return event
 
+    def nudge(self) -> None:
+        """Wake this call's task (from another task); it re-checks what it waits on."""
+        self.events.put(Nudge())
+
+    async def next_event(self, timeout: float | None) -> Event | None:
+        """Read (and book-keep) one event of this call, or None after ``timeout`` seconds."""
+        return await self._next(timeout)
+
     async def wait_for(self, predicate: Callable[[], bool], timeout: float | None = None) -> bool:
         """Read events until ``predicate()`` holds (True) or the timeout passes (False)."""
         loop = asyncio.get_running_loop()
@@ -166,10 +182,17 @@ class Call:
         """Answer the channel."""
         await self._ari(self.ari.channels.answer(self.id))
 
-    async def play(self, media: Sequence[str], *, barge_in: bool = False) -> str | None:
+    async def play(
+        self,
+        media: Sequence[str],
+        *,
+        barge_in: bool = False,
+        until: Callable[[], bool] | None = None,
+    ) -> str | None:
         """Play media in order; with barge-in, a key press stops it and is returned.
 
         The key stays in the type-ahead buffer so a following collection counts it.
+        ``until`` stops the playback early as soon as it holds (checked on each event).
         """
         if barge_in and self.digits:
             return self.digits[0]
@@ -183,6 +206,7 @@ class Call:
                 lambda: (
                     playback_id in self.playbacks_finished
                     or (barge_in and len(self.digits) > keys_before)
+                    or (until is not None and until())
                 )
             )
         finally:
@@ -251,6 +275,60 @@ class Call:
         )
         self.handed_off = True
 
+    async def ring(
+        self, endpoint: str, *, ring_timeout: float, caller_id: str | None = None
+    ) -> Leg:
+        """Start ringing ``endpoint`` as a leg of this call; its events come to this task.
+
+        Check ``leg.answered`` / ``leg.ended`` as events arrive. A leg Asterisk refuses
+        at once (unknown or unregistered endpoint) comes back already ended.
+        """
+        if self._attach is None:
+            raise RuntimeError("this call cannot place outgoing legs (no dispatcher)")
+        leg = Leg(id=f"{self.id}-leg{len(self.legs) + 1}", endpoint=endpoint)
+        self.legs[leg.id] = leg
+        # Subscribed before it exists, so no event of the new channel is missed.
+        self._attach(leg.id, self.events)
+        try:
+            await self.ari.channels.originate(
+                endpoint,
+                app=self.app,
+                app_args="leg",
+                channel_id=leg.id,
+                caller_id=caller_id,
+                ring_timeout=max(1, round(ring_timeout)),
+            )
+        except ari_errors.AriError as exc:
+            log.info("call %s: cannot ring %s: %s", self.id, endpoint, exc)
+            leg.ended = True
+        return leg
+
+    async def drop_leg(self, leg: Leg) -> None:
+        """Hang up a leg that is still up (ringing or answered)."""
+        if not leg.ended:
+            with contextlib.suppress(ari_errors.NotFound, ari_errors.NotInStasis):
+                await self.ari.channels.hangup(leg.id)
+            leg.ended = True
+
+    @staticmethod
+    def unanswered_reason(leg: Leg) -> str:
+        """Why a leg that never answered ended: busy, no_answer, rejected or unavailable."""
+        return _UNANSWERED.get(leg.cause, "unavailable")
+
+    async def converse(self, leg: Leg) -> None:
+        """Bridge the caller with an answered leg until the leg hangs up.
+
+        Raises CallerHangup if the caller hangs up first. The bridge never outlives this.
+        """
+        bridge_id = f"{self.id}-bridge{len(self.legs)}"
+        await self.ari.bridges.create("mixing", bridge_id=bridge_id)
+        try:
+            await self.ari.bridges.add_channel(bridge_id, [self.id, leg.id])
+            await self.wait_for(lambda: leg.ended)
+        finally:
+            with contextlib.suppress(ari_errors.AriError):
+                await self.ari.bridges.destroy(bridge_id)
+
     async def connect(
         self, endpoint: str, *, ring_timeout: float, caller_id: str | None = None
     ) -> str:
@@ -260,45 +338,20 @@ class Call:
         or why there was none: ``"busy"``, ``"no_answer"``, ``"rejected"``, ``"unavailable"``.
         Raises CallerHangup if the caller hangs up; the leg and the bridge never outlive this.
         """
-        if self._attach is None:
-            raise RuntimeError("this call cannot place outgoing legs (no dispatcher)")
-        leg = Leg(id=f"{self.id}-leg{len(self.legs) + 1}", endpoint=endpoint)
-        self.legs[leg.id] = leg
-        # Subscribed before it exists, so no event of the new channel is missed.
-        self._attach(leg.id, self.events)
-        ringback = f"ringback-{leg.id}"
-        bridge_id: str | None = None
+        ringback = f"ringback-{self.id}-{len(self.legs) + 1}"
+        with contextlib.suppress(ari_errors.AriError):
+            await self.ari.channels.play(self.id, "tone:ring", playback_id=ringback)
+        leg = await self.ring(endpoint, ring_timeout=ring_timeout, caller_id=caller_id)
         try:
-            with contextlib.suppress(ari_errors.AriError):
-                await self.ari.channels.play(self.id, "tone:ring", playback_id=ringback)
-            try:
-                await self.ari.channels.originate(
-                    endpoint,
-                    app=self.app,
-                    app_args="leg",
-                    channel_id=leg.id,
-                    caller_id=caller_id,
-                    ring_timeout=max(1, round(ring_timeout)),
-                )
-            except ari_errors.AriError as exc:
-                log.info("call %s: cannot ring %s: %s", self.id, endpoint, exc)
-                leg.ended = True
-                return "unavailable"
             await self.wait_for(lambda: leg.answered or leg.ended)
             await self._stop_playback(ringback)
             if not leg.answered:
-                return _UNANSWERED.get(leg.cause, "unavailable")
-            bridge_id = f"{self.id}-bridge{len(self.legs)}"
-            await self.ari.bridges.create("mixing", bridge_id=bridge_id)
-            await self.ari.bridges.add_channel(bridge_id, [self.id, leg.id])
-            await self.wait_for(lambda: leg.ended)
+                return self.unanswered_reason(leg)
+            await self.converse(leg)
             return "completed"
         finally:
             with contextlib.suppress(ari_errors.AriError):
-                if not leg.ended:
-                    await self.ari.channels.hangup(leg.id)
-                if bridge_id is not None:
-                    await self.ari.bridges.destroy(bridge_id)
+                await self.drop_leg(leg)
                 if not self.hung_up:
                     await self._stop_playback(ringback)
 

@@ -45,7 +45,11 @@ def _run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    app = App(settings)
+    try:
+        app = App(settings)
+    except SettingsError as exc:
+        print(f"callflow: {exc}", file=sys.stderr)
+        return 2
     loaded = app.load_flows()
     for diagnostic in loaded.diagnostics:
         print(diagnostic, file=sys.stderr)

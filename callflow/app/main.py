@@ -10,9 +10,11 @@ import signal
 from collections.abc import Callable, Iterator
 
 from callflow.app.service import Service
-from callflow.app.settings import Settings
+from callflow.app.settings import Settings, SettingsError
 from callflow.ari import AriConfig
 from callflow.engine import FlowRegistry, FlowRunner, ReloadResult
+from callflow.queue.config import load_queues
+from callflow.queue.live import QueueService
 from callflow.store import SqliteStore
 
 log = logging.getLogger(__name__)
@@ -32,6 +34,14 @@ class App:
         self.settings = settings
         self.flows = FlowRegistry(settings.flows, prompts_dir=settings.sounds_dir)
         self.store = SqliteStore(settings.store)
+        self.queues: QueueService | None = None
+        if settings.queues is not None:
+            center, diagnostics = load_queues(str(settings.queues))
+            if center is None:
+                raise SettingsError(
+                    "the queues have errors:\n" + "\n".join(str(d) for d in diagnostics)
+                )
+            self.queues = QueueService(center, self.store)
         self.watch_interval = watch_interval
         self.service = Service(
             AriConfig(
@@ -40,7 +50,7 @@ class App:
                 password=settings.ari.password,
                 apps=(settings.ari.app,),
             ),
-            FlowRunner(self.flows, self.store, clock=clock),
+            FlowRunner(self.flows, self.store, clock=clock, queues=self.queues),
             reconnect_delays=reconnect_delays,
         )
 
@@ -56,9 +66,13 @@ class App:
                 loop.add_signal_handler(sig, self._on_stop_signal, sig)
             loop.add_signal_handler(signal.SIGHUP, lambda: self.flows.reload("SIGHUP"))
         watcher = asyncio.create_task(self._watch_flows(), name="flow-watcher")
+        if self.queues is not None:
+            await self.queues.start()
         try:
             await self.service.run()
         finally:
+            if self.queues is not None:
+                await self.queues.stop()
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher

@@ -32,12 +32,13 @@ class Settings:
     flows: tuple[Path, ...]
     store: Path = Path("var/callflow.sqlite3")
     sounds_dir: Path | None = None  # Asterisk's sounds, as callflow sees them
+    queues: Path | None = None  # agents and queues (callflow queues check)
     log_format: str = "text"
     log_level: str = "info"
     source: Path | None = None
 
 
-_TOP_KEYS = {"ari", "flows", "log", "store", "sounds_dir"}
+_TOP_KEYS = {"ari", "flows", "log", "store", "sounds_dir", "queues"}
 _ARI_KEYS = {"url", "username", "password", "password_env", "app"}
 _LOG_KEYS = {"format", "level"}
 
@@ -131,7 +132,11 @@ def load_settings(path: Path) -> Settings:
     sounds_dir = None
     if "sounds_dir" in top:
         sounds_dir = (path.parent / _scalar(path, top["sounds_dir"], "sounds_dir")).resolve()
+    queues = None
+    if "queues" in top:
+        queues = (path.parent / _scalar(path, top["queues"], "queues")).resolve()
     return Settings(
+        queues=queues,
         ari=AriSettings(**ari_values),
         flows=tuple(flows),
         store=store,

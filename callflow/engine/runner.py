@@ -12,12 +12,14 @@ import datetime as dt
 import logging
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from callflow.app.call import Call, CallerHangup
 from callflow.ari.errors import AriError
 from callflow.ari.events import ChannelDtmfReceived, Event, PlaybackFinished, PlaybackStarted
 from callflow.engine.registry import FlowRegistry
 from callflow.flow import machine as fm
+from callflow.queue.live import QueueService, agent_features
 from callflow.store import SqliteStore
 
 log = logging.getLogger(__name__)
@@ -32,6 +34,20 @@ def _caller_id(number: str) -> str | None:
     return number if re.fullmatch(r"\+?[0-9]{1,20}", number) else None
 
 
+@dataclass
+class _LiveContext:
+    """What the flow machine asks of the world: the time, and live queue figures."""
+
+    clock: Callable[[], dt.datetime]
+    queues: QueueService | None
+
+    def now(self) -> dt.datetime:
+        return self.clock()
+
+    def queue_figures(self, queue: str) -> fm.QueueFigures:
+        return self.queues.figures(queue) if self.queues else fm.QueueFigures()
+
+
 class FlowRunner:
     """The call handler that walks a call through the flow for the number it dialled."""
 
@@ -41,12 +57,17 @@ class FlowRunner:
         store: SqliteStore,
         *,
         clock: Callable[[], dt.datetime] | None = None,
+        queues: QueueService | None = None,
     ) -> None:
         self.flows = flows
         self.store = store
-        self.context = fm.SimpleContext(clock=clock) if clock else fm.SimpleContext()
+        self.queues = queues
+        self.context = _LiveContext(clock or (lambda: dt.datetime.now(dt.UTC)), queues)
 
     async def __call__(self, call: Call) -> None:
+        if call.entry == "agent" and self.queues is not None:
+            await agent_features(self.queues, call)
+            return
         flow = self.flows.flow_for(call.dialled)
         if flow is None:
             log.warning("call %s: no flow serves %r", call.id, call.dialled)
@@ -143,9 +164,10 @@ class FlowRunner:
             return await self._voicemail(call, action)
         if isinstance(action, fm.EnterQueue):
             await call.play(action.media)
-            # Queues are wired to the engine by the queue service; without it, the flow's
-            # on_failure path is taken rather than leaving the caller in silence.
-            return fm.Failed("queue_unavailable")
+            if self.queues is None:
+                # No queues configured: the flow's on_failure path, not silence.
+                return fm.Failed("queue_unavailable")
+            return await self.queues.serve(call, action)
         raise TypeError(f"unexpected action {action!r}")
 
     async def _transfer(self, call: Call, action: fm.Transfer) -> fm.Result:

@@ -187,7 +187,17 @@ class Failed:
     reason: str
 
 
-Result = PlayDone | PlayInterrupted | Digits | Timeout | CallerHangup | Completed | Failed
+@dataclass(frozen=True)
+class Redirect:
+    """The queue sends the caller on to a node of the flow (an exit key, an overflow)."""
+
+    node: str
+    reason: str
+
+
+Result = (
+    PlayDone | PlayInterrupted | Digits | Timeout | CallerHangup | Completed | Failed | Redirect
+)
 
 
 # --- context: what the runtime knows ---------------------------------------------------
@@ -496,6 +506,16 @@ class FlowMachine:
             self._step(node, None, "connected" if isinstance(node, m.TransferNode) else "queued")
             reason = "transferred" if isinstance(node, m.TransferNode) else "queued"
             return self._end(Finish(reason))
+        if isinstance(result, Redirect) and isinstance(node, m.QueueNode):
+            if result.node not in self.flow.nodes:
+                self._step(node, None, f"failed: {result.reason} to unknown node {result.node}")
+                return (
+                    self._run(node.on_failure)
+                    if node.on_failure
+                    else self._end(Hangup("queue_failed"))
+                )
+            self._step(node, None, f"{result.reason}: {result.node}")
+            return self._run(result.node)
         if not isinstance(result, Failed):
             raise UnexpectedResult(f"node {node.name!r} takes Completed or Failed, got {result!r}")
         self._step(node, None, f"failed: {result.reason}")

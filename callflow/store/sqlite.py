@@ -26,6 +26,17 @@ CREATE TABLE IF NOT EXISTS event_log (
 );
 CREATE INDEX IF NOT EXISTS event_log_call ON event_log (call_id, id);
 CREATE INDEX IF NOT EXISTS event_log_kind ON event_log (kind, at);
+
+-- Callers waiting in queues (and, later, callback placeholders): enough to restore each
+-- queue's order after a restart. One row per waiting entry, removed when it leaves.
+CREATE TABLE IF NOT EXISTS queue_entries (
+    id        TEXT PRIMARY KEY,
+    queue     TEXT NOT NULL,
+    kind      TEXT NOT NULL DEFAULT 'caller',   -- caller | callback
+    joined_at REAL NOT NULL,                    -- seconds since the epoch
+    data      TEXT NOT NULL                     -- QueueEntry.to_dict() as JSON
+);
+CREATE INDEX IF NOT EXISTS queue_entries_queue ON queue_entries (queue, joined_at);
 """
 
 
@@ -72,6 +83,37 @@ class SqliteStore:
                 (when, kind, call_id, json.dumps(dict(data or {}), default=str)),
             )
         return int(cursor.lastrowid or 0)
+
+    def save_queue_entry(self, entry: Mapping[str, Any]) -> None:
+        """Keep a waiting entry (``QueueEntry.to_dict()``) until it leaves its queue."""
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO queue_entries (id, queue, kind, joined_at, data) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (
+                    entry["id"],
+                    entry["queue"],
+                    entry.get("kind", "caller"),
+                    entry["joined_at"],
+                    json.dumps(dict(entry)),
+                ),
+            )
+
+    def delete_queue_entry(self, entry_id: str) -> None:
+        """Forget an entry that left its queue."""
+        with self._lock:
+            self._db.execute("DELETE FROM queue_entries WHERE id = ?", (entry_id,))
+
+    def queue_entries(self, queue: str | None = None) -> list[dict[str, Any]]:
+        """Waiting entries in join order (one queue, or all)."""
+        sql = "SELECT data FROM queue_entries"
+        args: list[str] = []
+        if queue is not None:
+            sql += " WHERE queue = ?"
+            args.append(queue)
+        with self._lock:
+            rows = self._db.execute(sql + " ORDER BY joined_at, id", args).fetchall()
+        return [json.loads(data) for (data,) in rows]
 
     def events(self, *, call_id: str | None = None, kind: str | None = None) -> list[EventRecord]:
         """Events in order, optionally of one call and/or one kind."""

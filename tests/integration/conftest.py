@@ -52,7 +52,7 @@ def asterisk() -> Iterator[SandboxInfo]:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
-    """A failing real-call test shows Asterisk's log and the softphones' logs."""
+    """A failing real-call test shows Asterisk's log, the softphones' and callflow's event log."""
     report = yield
     if report.failed and "asterisk" in getattr(item, "fixturenames", ()):
         info = Sandbox.load(f"pytest-{os.getpid()}")
@@ -60,6 +60,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             report.sections.append(("Asterisk log", info.log_tail(150)))
         for phone in getattr(item, "_callflow_phones", []):
             report.sections.append((f"baresip {phone.user}", phone.log_tail(60)))
+        for app in getattr(item, "_callflow_apps", []) if report.when == "call" else []:
+            lines = [
+                f"{e.at:%H:%M:%S.%f} {e.kind:<22} {e.call_id[-8:]:>8} {dict(e.data)}"
+                for e in app.store.events()
+            ]
+            report.sections.append(("callflow event log", "\n".join(lines[-150:])))
     return report
 
 
@@ -113,11 +119,16 @@ AppFactory = Callable[..., Awaitable[App]]
 
 
 @pytest.fixture
-async def start_app(asterisk: SandboxInfo, tmp_path: Path) -> AsyncIterator[AppFactory]:
+async def start_app(
+    asterisk: SandboxInfo, tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[AppFactory]:
     """Run callflow in this process against the sandbox, with a fresh store; stop it after."""
     running: list[tuple[App, asyncio.Task[None]]] = []
+    request.node._callflow_apps = []
 
-    async def start(flows: Sequence[Path] = (SAMPLE_FLOW,), **kwargs: Any) -> App:
+    async def start(
+        flows: Sequence[Path] = (SAMPLE_FLOW,), queues: Path | None = None, **kwargs: Any
+    ) -> App:
         settings = Settings(
             ari=AriSettings(
                 url=asterisk.ari_url,
@@ -128,6 +139,7 @@ async def start_app(asterisk: SandboxInfo, tmp_path: Path) -> AsyncIterator[AppF
             flows=tuple(flows),
             store=tmp_path / f"store-{len(running)}.sqlite3",
             sounds_dir=asterisk.sounds_dir,
+            queues=queues,
         )
         parsed = [flow for path in flows if (flow := load_flow(str(path))[0]) is not None]
         build_prompts(parsed, asterisk.sounds_dir)
@@ -136,6 +148,7 @@ async def start_app(asterisk: SandboxInfo, tmp_path: Path) -> AsyncIterator[AppF
         assert loaded.applied, loaded.errors
         task = asyncio.create_task(app.run(install_signals=False))
         running.append((app, task))
+        request.node._callflow_apps.append(app)
         async with asyncio.timeout(15):
             await app.service.ready.wait()
         return app

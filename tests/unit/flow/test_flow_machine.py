@@ -23,6 +23,7 @@ from callflow.flow import (
     PlayDone,
     PlayInterrupted,
     QueueFigures,
+    Redirect,
     SimpleContext,
     Timeout,
     Transfer,
@@ -399,3 +400,24 @@ def test_dates_and_times_are_spoken_with_core_digit_sounds() -> None:
     assert time_sounds("14:05") == ["digits/2", "digits/oh", "digits/5", "digits/p-m"]
     assert time_sounds("00:00") == ["digits/12", "digits/oclock", "digits/a-m"]
     assert date_sounds("not a date") == []
+
+
+def test_a_queue_can_redirect_the_caller_to_a_node(flow: Flow) -> None:
+    """A queue exit key or overflow naming a node continues the flow there."""
+    m = machine(flow, "100")
+    m.start()
+    assert isinstance(m.send(Digits("1")), EnterQueue)
+    m.pop_steps()
+    action = m.send(Redirect("message", "exit_key"))
+    assert isinstance(action, Voicemail)
+    assert [s.outcome for s in m.pop_steps()] == ["exit_key: message"]
+
+
+def test_a_redirect_to_a_missing_node_takes_on_failure(flow: Flow) -> None:
+    """A redirect to a node the flow does not have fails over like any queue failure."""
+    m = machine(flow, "100")
+    m.start()
+    assert isinstance(m.send(Digits("1")), EnterQueue)
+    action = m.send(Redirect("nowhere", "overflow"))
+    assert isinstance(action, Hangup)
+    assert m.pop_steps()[-2].outcome == "failed: overflow to unknown node nowhere"

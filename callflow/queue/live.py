@@ -1,0 +1,565 @@
+"""Live queues on Asterisk: callers wait in holding bridges, agents are rung, callers hear
+their own position and wait.
+
+Every decision comes from the pure objects (:class:`~callflow.queue.routing.Router`,
+:func:`~callflow.queue.announce.announce`, the wait predictor); this module performs them
+over ARI and writes each queue event to the event log, which KPIs and last-agent routing
+read back. A caller's whole time in the queue runs in that call's own task: the scheduler
+here only decides (offers, timeouts, empty queues) and nudges the tasks concerned.
+
+Queue events in the log (kind ``queue.*``, app_queue's queue_log in other words):
+``enter``, ``ring``, ``ring_no_answer``, ``connect`` (wait, ring time), ``complete``
+(talk time, who hung up), ``abandon`` (wait, position, original position), ``exit``
+(timeout, full, empty, key), ``announce``; and ``agent.state`` for every agent change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import re
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from callflow.app.call import Call, CallerHangup, Leg
+from callflow.ari import errors as ari_errors
+from callflow.flow import machine as fm
+from callflow.flow.prompts import media_for
+from callflow.queue.agents import AgentState, QueueError
+from callflow.queue.announce import AnnounceState, Say, announce, next_due
+from callflow.queue.config import QueueCenter, QueueConfig, Target
+from callflow.queue.estimate import (
+    CallerAbandoned,
+    CallerAnswered,
+    CallerJoined,
+    ConservativePredictor,
+    ServiceCompleted,
+    spoken_wait,
+)
+from callflow.queue.routing import Offer, QueueEntry, Router, last_agent_for
+from callflow.store import SqliteStore
+
+log = logging.getLogger(__name__)
+
+# A leg that Asterisk has not ended this long after its ring timeout is hung up by us.
+RING_GRACE = 2.0
+MAX_OVERFLOW_HOPS = 3
+_ABOUT = re.compile(r"about (\d+) minutes?")
+
+
+def wait_media(words: str) -> tuple[str, ...]:
+    """Asterisk core sounds for a wait phrase from :func:`spoken_wait` (app_queue's own)."""
+    if words == "less than a minute":
+        return ("sound:queue-holdtime", "sound:queue-less-than", "number:1", "sound:queue-minute")
+    if words == "about an hour":
+        return ("sound:queue-holdtime", "number:60", "sound:queue-minutes")
+    found = _ABOUT.fullmatch(words)
+    if found is None:
+        return ()  # "more than an hour": no honest figure to give in these sounds
+    minutes = int(found.group(1))
+    unit = "sound:queue-minute" if minutes == 1 else "sound:queue-minutes"
+    return ("sound:queue-holdtime", f"number:{minutes}", unit)
+
+
+def say_media(items: Iterable[Say], voice: str = "en-us") -> list[str]:
+    """Media URIs for an announcement, with the sounds app_queue uses."""
+    media: list[str] = []
+    for item in items:
+        if item.what == "position" and item.value == 1:
+            media.append("sound:queue-youarenext")
+        elif item.what == "position":
+            media += ["sound:queue-thereare", f"number:{item.value}", "sound:queue-callswaiting"]
+        elif item.what == "more_than":
+            media += ["sound:queue-quantity1", f"number:{item.value}", "sound:queue-quantity2"]
+        elif item.what == "wait" and isinstance(item.value, str):
+            media += wait_media(item.value)
+        elif item.what == "prompt" and not isinstance(item.value, int | str):
+            media += media_for([item.value], voice, lambda _: None)
+    return media
+
+
+@dataclass
+class _Waiter:
+    """A caller waiting in a queue, as the scheduler and the caller's task share it."""
+
+    call: Call
+    entry: QueueEntry
+    number: int  # the predictor's id for this caller
+    announced: AnnounceState
+    offers: list[Offer] = field(default_factory=list)  # rings to start
+    rings: dict[str, tuple[Offer, Leg]] = field(default_factory=dict)
+    leave: tuple[str, Target | None] | None = None  # (reason, where to) from the scheduler
+
+
+class QueueService:
+    """Every queue and agent of the centre, live."""
+
+    def __init__(
+        self,
+        center: QueueCenter,
+        store: SqliteStore,
+        *,
+        clock: Callable[[], float] = time.time,
+        router: Router | None = None,
+    ) -> None:
+        self.center = center
+        self.store = store
+        self.clock = clock
+        self.router = router or Router(center)
+        self.predictors = {name: ConservativePredictor() for name in center.queues}
+        self._waiting: dict[str, _Waiter] = {}
+        self._numbers = itertools.count(1)
+        self._bridges: dict[str, str] = {}  # queue -> its holding bridge
+        self._in_bridge: dict[str, set[str]] = {}  # queue -> the calls in its bridge
+        self._bridge_lock = asyncio.Lock()
+        self._kick = asyncio.Event()
+        self._scheduler: asyncio.Task[None] | None = None
+        self._agent_states = {n: a.state for n, a in self.router.agents.items()}
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start deciding rings and timeouts."""
+        self._scheduler = asyncio.create_task(self._schedule(), name="queue-scheduler")
+
+    async def stop(self) -> None:
+        """Stop the scheduler (calls in progress are ended by the service)."""
+        if self._scheduler is not None:
+            self._scheduler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._scheduler
+
+    def kick(self) -> None:
+        """Something changed: decide again now."""
+        self._kick.set()
+
+    # --- agents (the Python API; feature codes call these too) -----------------------
+
+    def login(self, agent: str) -> None:
+        """Log an agent in: available to every queue they serve."""
+        self.router.login(agent, self.clock())
+        self._agents_changed()
+
+    def logout(self, agent: str) -> None:
+        """Log an agent out (a ring in progress to them is stopped by its caller)."""
+        self.router.logout(agent, self.clock())
+        self._agents_changed()
+
+    def pause(self, agent: str, reason: str = "") -> None:
+        """Pause an agent (after the current call, if on one)."""
+        self.router.pause(agent, self.clock(), reason)
+        self._agents_changed()
+
+    def unpause(self, agent: str) -> None:
+        """Make a paused agent available again."""
+        self.router.unpause(agent, self.clock())
+        self._agents_changed()
+
+    def agent_for_endpoint(self, endpoint: str) -> str | None:
+        """The agent who uses this endpoint (``PJSIP/agent1``), if any."""
+        for name, agent in self.router.agents.items():
+            if agent.endpoint == endpoint:
+                return name
+        return None
+
+    def figures(self, queue: str) -> fm.QueueFigures:
+        """Live figures for a flow's branch conditions on ``queue.*``."""
+        if queue not in self.center.queues:
+            return fm.QueueFigures()
+        waiting = self.router.callers_waiting(queue)
+        estimate = self._estimate(queue, waiting + 1, 0.0)
+        return fm.QueueFigures(
+            estimated_wait=estimate,
+            callers_waiting=waiting,
+            agents_available=self.router.agents_available(queue),
+        )
+
+    # --- a caller in the queue ---------------------------------------------------------
+
+    async def serve(self, call: Call, request: fm.EnterQueue) -> fm.Result:
+        """Keep the caller in the queue until an agent talked to them, or they must go.
+
+        Returns Completed after a conversation, Redirect to a flow node (exit key,
+        overflow), or Failed (unknown queue, full or empty with no overflow set).
+        Raises CallerHangup if the caller hangs up: that is an abandon.
+        """
+        name = request.queue
+        for _ in range(MAX_OVERFLOW_HOPS):
+            queue = self.center.queues.get(name)
+            if queue is None:
+                log.error("call %s: no queue named %r", call.id, name)
+                return fm.Failed("unknown_queue")
+            outcome = await self._serve_one(call, queue, request)
+            if isinstance(outcome, Target):
+                if outcome.kind == "node":
+                    return fm.Redirect(outcome.name, "overflow")
+                name = outcome.name
+                continue
+            return outcome
+        return fm.Failed("overflow_loop")
+
+    async def _serve_one(
+        self, call: Call, queue: QueueConfig, request: fm.EnterQueue
+    ) -> fm.Result | Target:
+        now = self.clock()
+        last_agent = None
+        if queue.last_agent.enabled:
+            last_agent = last_agent_for(
+                self._history(), call.caller_number, now, queue.last_agent.days
+            )
+        entry = QueueEntry(
+            id=call.id,
+            queue=queue.name,
+            caller=call.caller_number,
+            priority=request.priority or None,
+            skills={skill: 1 for skill in request.skills},
+            joined_at=now,
+            last_agent=last_agent,
+        )
+        decision = self.router.join(entry, now)
+        if not decision.joined or decision.entry is None:
+            reason = decision.refused or "refused"
+            self._log("queue.exit", call, queue.name, reason=reason, waited=0.0)
+            return decision.overflow or fm.Failed(f"queue_{reason}")
+        entry = decision.entry
+        self.store.save_queue_entry(entry.to_dict())
+        self._log(
+            "queue.enter",
+            call,
+            queue.name,
+            position=decision.position,
+            priority=entry.priority,
+            last_agent=last_agent,
+        )
+        waiter = _Waiter(call, entry, next(self._numbers), AnnounceState(joined_at=now))
+        self.predictors[queue.name].observe(CallerJoined(waiter.number, now))
+        self._waiting[entry.id] = waiter
+        bridge = await self._enter_holding(call, queue)
+        self.kick()
+        try:
+            return await self._wait(waiter, queue, bridge)
+        except CallerHangup:
+            gone = self.router.leave(entry.id, self.clock(), "abandon")
+            if gone is not None:
+                self.predictors[queue.name].observe(
+                    CallerAbandoned(waiter.number, self.clock(), gone.waited)
+                )
+                self._log(
+                    "queue.abandon",
+                    call,
+                    queue.name,
+                    waited=round(gone.waited, 3),
+                    position=gone.position,
+                    original_position=entry.original_position,
+                )
+            raise
+        finally:
+            self._waiting.pop(entry.id, None)
+            self.router.leave(entry.id, self.clock(), "abandon")  # no-op if already gone
+            self.store.delete_queue_entry(entry.id)
+            for offer, leg in waiter.rings.values():
+                self.router.ring_ended(offer, "caller_gone", self.clock())
+                with contextlib.suppress(ari_errors.AriError):
+                    await call.drop_leg(leg)
+            await self._leave_holding(call, queue, bridge)
+            self._agents_changed()
+
+    async def _wait(self, waiter: _Waiter, queue: QueueConfig, bridge: str) -> fm.Result | Target:
+        call, entry = waiter.call, waiter.entry
+        while True:
+            now = self.clock()
+            if waiter.leave is not None:
+                reason, target = waiter.leave
+                gone = self.router.leave(entry.id, now, reason)
+                self._log(
+                    "queue.exit",
+                    call,
+                    queue.name,
+                    reason=reason,
+                    waited=round(gone.waited if gone else now - entry.joined_at, 3),
+                    position=gone.position if gone else None,
+                )
+                return target or fm.Failed(f"queue_{reason}")
+            while call.digits:
+                key = call.digits.popleft()
+                if key in queue.exit_keys:
+                    gone = self.router.leave(entry.id, now, "exit_key")
+                    self._log(
+                        "queue.exit",
+                        call,
+                        queue.name,
+                        reason="exit_key",
+                        key=key,
+                        waited=round(gone.waited if gone else 0.0, 3),
+                    )
+                    return fm.Redirect(queue.exit_keys[key], "exit_key")
+            while waiter.offers:
+                offer = waiter.offers.pop(0)
+                leg = await call.ring(
+                    offer.endpoint, ring_timeout=offer.ring_timeout, caller_id=_caller_id(entry)
+                )
+                waiter.rings[leg.id] = (offer, leg)
+                self._log("queue.ring", call, queue.name, agent=offer.agent)
+            answered = await self._check_rings(waiter, queue, now)
+            if answered is not None:
+                offer, leg = answered
+                return await self._talk(waiter, queue, bridge, offer, leg)
+            wake = await self._announce(waiter, queue, now)
+            if waiter.offers or waiter.leave is not None or call.digits:
+                continue  # arrived while the announcement played: act on it now
+            deadlines = [o.ring_deadline + RING_GRACE for o, _ in waiter.rings.values()]
+            until = min([wake, *deadlines])
+            await call.next_event(None if until == float("inf") else max(0.05, until - now))
+
+    async def _check_rings(
+        self, waiter: _Waiter, queue: QueueConfig, now: float
+    ) -> tuple[Offer, Leg] | None:
+        """Settle rings that ended; return the one that answered, if any."""
+        for leg_id, (offer, leg) in list(waiter.rings.items()):
+            if leg.answered:
+                del waiter.rings[leg_id]
+                others = self.router.ring_ended(offer, "answered", now)
+                for other_id, (other, other_leg) in list(waiter.rings.items()):
+                    if other in others:
+                        del waiter.rings[other_id]
+                        await waiter.call.drop_leg(other_leg)
+                self._agents_changed()
+                return offer, leg
+            if leg.ended or now >= offer.ring_deadline + RING_GRACE:
+                del waiter.rings[leg_id]
+                reason = waiter.call.unanswered_reason(leg) if leg.ended else "no_answer"
+                outcome = "rejected" if reason in ("busy", "rejected") else "no_answer"
+                self.router.ring_ended(offer, outcome, now)
+                await waiter.call.drop_leg(leg)
+                self._log(
+                    "queue.ring_no_answer",
+                    waiter.call,
+                    queue.name,
+                    agent=offer.agent,
+                    outcome=reason,
+                    ring_time=round(now - offer.started_at, 3),
+                )
+                self._agents_changed()
+                self.kick()
+        return None
+
+    async def _talk(
+        self, waiter: _Waiter, queue: QueueConfig, bridge: str, offer: Offer, leg: Leg
+    ) -> fm.Result:
+        call, entry = waiter.call, waiter.entry
+        now = self.clock()
+        waited = now - entry.joined_at
+        self.store.delete_queue_entry(entry.id)
+        self.predictors[queue.name].observe(CallerAnswered(waiter.number, now, waited))
+        self._log(
+            "queue.connect",
+            call,
+            queue.name,
+            agent=offer.agent,
+            caller=entry.caller,
+            waited=round(waited, 3),
+            ring_time=round(now - offer.started_at, 3),
+        )
+        # Out of the holding bridge (and its music) and into a mixing bridge with the agent.
+        await self._leave_holding(call, queue, bridge)
+        hung_up_by = "agent"
+        try:
+            await call.converse(leg)
+        except CallerHangup:
+            hung_up_by = "caller"
+            raise
+        finally:
+            end = self.clock()
+            await call.drop_leg(leg)
+            self._log(
+                "queue.complete",
+                call,
+                queue.name,
+                agent=offer.agent,
+                talk=round(end - now, 3),
+                hung_up_by=hung_up_by,
+            )
+            self.predictors[queue.name].observe(ServiceCompleted(end, end - now))
+            with contextlib.suppress(QueueError):
+                self.router.call_ended(offer.agent, end)
+            self._agents_changed()
+            self.kick()
+        return fm.Completed(f"answered by {offer.agent}")
+
+    async def _announce(self, waiter: _Waiter, queue: QueueConfig, now: float) -> float:
+        """Say the position and wait if due (never while an agent rings); when next due."""
+        if waiter.rings or waiter.offers:
+            return float("inf")
+        entry = waiter.entry
+        position = self.router.position(entry.id)
+        estimate = self._estimate(queue.name, position, now - entry.joined_at)
+        # With nobody serving the queue there is no honest figure: say the position only.
+        known = estimate if estimate != float("inf") else None
+        said = announce(queue.announce, waiter.announced, now, position, known, spoken_wait)
+        waiter.announced = said.state
+        if said.say:
+            media = say_media(said.say)
+            self._log(
+                "queue.announce",
+                waiter.call,
+                queue.name,
+                position=position,
+                estimated_wait=round(estimate, 1),
+                said=[f"{s.what}={s.value}" for s in said.say],
+            )
+            await self._say(waiter, queue, media)
+        return next_due(queue.announce, waiter.announced, position)
+
+    async def _say(self, waiter: _Waiter, queue: QueueConfig, media: list[str]) -> None:
+        """Play to this caller only, then give them their music back.
+
+        Asterisk 22: a channel in a holding bridge hears its own MOH (started per channel,
+        not bridge-wide, so that one caller's announcement is never heard by the others);
+        a playback to that channel pauses its MOH and Asterisk does not always resume it,
+        so the music is stopped and restarted around every announcement.
+        """
+        call = waiter.call
+        with contextlib.suppress(ari_errors.AriError):
+            await call.ari.channels.stop_moh(call.id)
+        # An exit key, or an agent becoming free for this caller, cuts it short.
+        await call.play(media, barge_in=True, until=lambda: bool(waiter.offers))
+        with contextlib.suppress(ari_errors.AriError):
+            await call.ari.channels.start_moh(call.id, queue.music_class)
+
+    def _estimate(self, queue: str, position: int, elapsed: float) -> float:
+        """The conservative wait still to come for a caller at that position."""
+        serving = sum(
+            1
+            for name in self.router.members[queue]
+            if self.router.agents[name].state
+            in (AgentState.AVAILABLE, AgentState.RINGING, AgentState.ON_CALL, AgentState.WRAPUP)
+        )
+        if serving == 0:
+            return float("inf")
+        estimate = self.predictors[queue].estimate(position - 1, serving, self.clock(), elapsed)
+        return estimate.announce
+
+    # --- the holding bridge ----------------------------------------------------------
+
+    async def _enter_holding(self, call: Call, queue: QueueConfig) -> str:
+        async with self._bridge_lock:
+            bridge = self._bridges.get(queue.name)
+            if bridge is None:
+                bridge = f"callflow-queue-{queue.name}"
+                with contextlib.suppress(ari_errors.Conflict):
+                    await call.ari.bridges.create("holding", bridge_id=bridge, name=queue.name)
+                self._bridges[queue.name] = bridge
+            self._in_bridge.setdefault(queue.name, set()).add(call.id)
+        await call.ari.bridges.add_channel(bridge, call.id, role="participant")
+        await call.ari.channels.start_moh(call.id, queue.music_class)
+        return bridge
+
+    async def _leave_holding(self, call: Call, queue: QueueConfig, bridge: str) -> None:
+        """Take the caller out (if still there) and destroy the bridge once it is empty."""
+        async with self._bridge_lock:
+            members = self._in_bridge.get(queue.name, set())
+            if self._bridges.get(queue.name) != bridge or call.id not in members:
+                return
+            members.discard(call.id)
+            if not call.hung_up:
+                with contextlib.suppress(ari_errors.AriError):
+                    await call.ari.channels.stop_moh(call.id)
+                with contextlib.suppress(ari_errors.AriError):
+                    await call.ari.bridges.remove_channel(bridge, call.id)
+            if not members:
+                del self._bridges[queue.name]
+                del self._in_bridge[queue.name]
+                with contextlib.suppress(ari_errors.AriError):
+                    await call.ari.bridges.destroy(bridge)
+
+    # --- the scheduler ---------------------------------------------------------------
+
+    async def _schedule(self) -> None:
+        """Decide rings, timeouts and empty queues whenever something changes or is due."""
+        while True:
+            now = self.clock()
+            for offer in self.router.offers(now):
+                waiter = self._waiting.get(offer.entry_id)
+                if waiter is None:
+                    self.router.ring_ended(offer, "caller_gone", now)
+                    continue
+                waiter.offers.append(offer)
+                waiter.call.nudge()
+            for reason, found in (
+                ("timeout", self.router.timeouts(now)),
+                ("empty", self.router.empty_leavers(now)),
+            ):
+                for entry_id, target in found:
+                    waiter = self._waiting.get(entry_id)
+                    if waiter is not None and waiter.leave is None and not waiter.rings:
+                        waiter.leave = (reason, target)
+                        waiter.call.nudge()
+            self._agents_changed()
+            wake = self.router.next_wakeup(now)
+            self._kick.clear()
+            timeout = None if wake is None else max(0.05, wake - self.clock())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._kick.wait(), timeout)
+
+    # --- the event log ---------------------------------------------------------------
+
+    def _history(self) -> list[tuple[str, str, float]]:
+        """(caller, agent, when) of answered queue calls, for last-agent routing."""
+        return [
+            (str(e.data["caller"]), str(e.data["agent"]), e.at.timestamp())
+            for e in self.store.events(kind="queue.connect")
+            if e.data.get("caller")
+        ]
+
+    def _log(self, kind: str, call: Call, queue: str, **data: object) -> None:
+        self.store.append(kind, call.id, {"queue": queue, **data})
+
+    def _agents_changed(self) -> None:
+        """Log every agent whose state changed since last time."""
+        for name, agent in self.router.agents.items():
+            if self._agent_states.get(name) is not agent.state:
+                self._agent_states[name] = agent.state
+                self.store.append(
+                    "agent.state",
+                    "",
+                    {"agent": name, "state": agent.state.value, "reason": agent.pause_reason},
+                )
+
+
+def _caller_id(entry: QueueEntry) -> str | None:
+    return entry.caller if re.fullmatch(r"\+?[0-9]{1,20}", entry.caller) else None
+
+
+async def agent_features(service: QueueService, call: Call) -> None:
+    """Feature codes an agent dials from their phone: *1 login, *2 logout, *3 pause,
+    *4 unpause. The agent is known by the endpoint the call comes from."""
+    endpoint = call.start.channel.name.rsplit("-", 1)[0]
+    agent = service.agent_for_endpoint(endpoint)
+    await call.answer()
+    if agent is None:
+        log.warning("call %s: %s is no agent's phone", call.id, endpoint)
+        await call.play(["sound:agent-incorrect"])
+        return
+    actions: dict[str, tuple[Callable[[str], None], str]] = {
+        "*1": (service.login, "sound:agent-loginok"),
+        "*2": (service.logout, "sound:agent-loggedoff"),
+        "*3": (lambda name: service.pause(name, "agent"), "sound:auth-thankyou"),
+        "*4": (service.unpause, "sound:auth-thankyou"),
+    }
+    found = actions.get(call.dialled)
+    if found is None:
+        await call.play(["sound:pbx-invalid"])
+        return
+    action, confirmation = found
+    try:
+        action(agent)
+    except QueueError as exc:
+        log.info("agent %s: %s refused: %s", agent, call.dialled, exc)
+        await call.play(["sound:pbx-invalid"])
+        return
+    service.kick()
+    log.info("agent %s: feature %s done", agent, call.dialled)
+    await call.play([confirmation])
