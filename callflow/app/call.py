@@ -323,7 +323,14 @@ class Call:
         bridge_id = f"{self.id}-bridge{len(self.legs)}"
         await self.ari.bridges.create("mixing", bridge_id=bridge_id)
         try:
-            await self.ari.bridges.add_channel(bridge_id, [self.id, leg.id])
+            try:
+                await self.ari.bridges.add_channel(bridge_id, [self.id, leg.id])
+            except (ari_errors.BadRequest, ari_errors.NotFound, ari_errors.Unprocessable):
+                # One side hung up between the answer and the bridge ("Channel not found").
+                # If it was the caller, the next read says so; otherwise the leg is gone.
+                await self.wait_for(lambda: leg.ended, timeout=1.0)
+                leg.ended = True
+                return
             await self.wait_for(lambda: leg.ended)
         finally:
             with contextlib.suppress(ari_errors.AriError):

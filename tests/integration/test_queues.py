@@ -10,7 +10,7 @@ import pytest
 from callflow.app.main import App
 from callflow.sandbox import SandboxInfo
 from callflow.testing.audio import measure
-from callflow.testing.softphone import Softphone
+from callflow.testing.softphone import Softphone, SoftphoneError
 from tests.integration.conftest import AppFactory, PhoneFactory, wait_for_events
 
 pytestmark = pytest.mark.asterisk
@@ -84,6 +84,268 @@ async def test_fifo_order_with_priority_overtaking_and_positions(
         "+15550000002",
         "+15550000003",
     ]
-    for phone in callers:
+    for phone in callers:  # music, their announcement, the agent: never silence
         heard = phone.recording()
-        assert heard is not None and measure(heard).voiced_seconds > 1.0, phone.user
+        assert heard is not None and measure(heard).voiced_seconds > 0.5, phone.user
+
+
+async def talk_and_hang_up(agent: Softphone, since: int = 0, talk: float = 0.5) -> int:
+    """The agent's phone answers (auto), talks briefly and hangs up; returns a new mark."""
+    established = await agent.wait_event("CALL_ESTABLISHED", since=since, timeout=15)
+    await asyncio.sleep(talk)
+    await agent.hangup()
+    return agent.events.index(established) + 1
+
+
+async def test_skills_route_to_the_agent_who_has_them(
+    asterisk: SandboxInfo, start_app: AppFactory, phones: PhoneFactory, no_leaks: None
+) -> None:
+    """A queue that needs Spanish rings the one agent who speaks it, not the idlest one."""
+    app = await queue_app(start_app)
+    agents = [await phones(f"agent{i}", auto_answer=True) for i in (1, 2, 3)]
+    assert app.queues is not None
+    for name in ("agent1", "agent2", "agent3"):
+        app.queues.login(name)
+    caller = await phones("caller1")
+    await join(app, caller, "302")
+    await talk_and_hang_up(agents[2])
+    await wait_for_events(app, "queue.complete")
+    assert callers_connected(app) == [("+15550000001", "agent3")]
+    assert [e.data["agent"] for e in app.store.events(kind="queue.ring")] == ["agent3"]
+
+
+async def test_last_agent_is_preferred_for_a_returning_caller(
+    asterisk: SandboxInfo, start_app: AppFactory, phones: PhoneFactory, no_leaks: None
+) -> None:
+    """A caller who spoke with agent2 is offered to agent2 again, though agent1 is idler."""
+    app = await queue_app(start_app, "agent2")
+    assert app.queues is not None
+    agent1 = await phones("agent1", auto_answer=True)
+    agent2 = await phones("agent2", auto_answer=True)
+    caller = await phones("caller1")
+    mark = caller.mark()
+    await join(app, caller, "300")
+    agent2_mark = await talk_and_hang_up(agent2)
+    await caller.wait_event("CALL_CLOSED", since=mark)
+    await wait_for_events(app, "queue.complete")
+
+    app.queues.login("agent1")  # idle longest now, and the longest-idle strategy's pick
+    await join(app, caller, "300")
+    [_, second] = app.store.events(kind="queue.enter")
+    assert second.data["last_agent"] == "agent2"
+    await talk_and_hang_up(agent2, since=agent2_mark)
+    await wait_for_events(app, "queue.complete", count=2)
+    assert [agent for _, agent in callers_connected(app)] == ["agent2", "agent2"]
+    assert not [e for e in agent1.events if e.get("type") == "CALL_ESTABLISHED"]
+
+
+async def test_ring_no_answer_moves_on_and_keeps_the_place(
+    asterisk: SandboxInfo, start_app: AppFactory, phones: PhoneFactory, no_leaks: None
+) -> None:
+    """agent1 lets the first caller's ring run out and (allowed one miss) is paused; the
+    first caller keeps their place ahead of the second and gets agent2 when they log in."""
+    app = await queue_app(start_app, "agent1")
+    assert app.queues is not None
+    await phones("agent1")  # registered, never answers
+    agent2 = await phones("agent2", auto_answer=True)
+    first, second = await phones("caller1"), await phones("caller2")
+    await join(app, first, "305")
+    await join(app, second, "305")
+    await wait_for_events(app, "queue.ring_no_answer", timeout=15)
+    [missed] = app.store.events(kind="queue.ring_no_answer")
+    assert (missed.data["agent"], missed.data["outcome"]) == ("agent1", "no_answer")
+    assert missed.data["ring_time"] >= 2.0
+    states = [
+        (e.data["state"], e.data["reason"])
+        for e in app.store.events(kind="agent.state")
+        if e.data["agent"] == "agent1"
+    ]
+    assert states[-1] == ("paused", "ring-no-answer")
+
+    app.queues.login("agent2")
+    app.queues.kick()
+    mark = await talk_and_hang_up(agent2)
+    await talk_and_hang_up(agent2, since=mark)
+    await wait_for_events(app, "queue.complete", count=2)
+    assert callers_connected(app) == [("+15550000001", "agent2"), ("+15550000002", "agent2")]
+
+
+async def test_wrapup_is_respected_before_the_next_caller(
+    asterisk: SandboxInfo, start_app: AppFactory, phones: PhoneFactory, no_leaks: None
+) -> None:
+    """After a call, the agent is not rung again until the queue's 3 s wrap-up is over."""
+    app = await queue_app(start_app, "agent2")
+    agent2 = await phones("agent2", auto_answer=True)
+    first, second = await phones("caller1"), await phones("caller2")
+    await join(app, first, "305")
+    await join(app, second, "305")
+    mark = await talk_and_hang_up(agent2)
+    await talk_and_hang_up(agent2, since=mark)
+    await wait_for_events(app, "queue.complete", count=2)
+    [done, _] = app.store.events(kind="queue.complete")
+    [_, next_ring] = app.store.events(kind="queue.ring")
+    assert (next_ring.at - done.at).total_seconds() >= 3.0 - 0.05
+    wrapups = [e for e in app.store.events(kind="agent.state") if e.data["state"] == "wrapup"]
+    assert wrapups
+
+
+async def test_abandon_is_logged_with_the_wait(
+    asterisk: SandboxInfo, start_app: AppFactory, phones: PhoneFactory, no_leaks: None
+) -> None:
+    """A caller who gives up is logged as an abandon with the time waited and the place."""
+    app = await queue_app(start_app)
+    caller = await phones("caller1")
+    call_id = await join(app, caller, "300")
+    [enter] = app.store.events(kind="queue.enter")
+    await asyncio.sleep(1.5)
+    await caller.hangup()
+    await wait_for_events(app, "queue.abandon")
+    [abandon] = app.store.events(kind="queue.abandon")
+    assert abandon.call_id == call_id
+    waited = abandon.data["waited"]
+    assert 1.5 <= waited <= (abandon.at - enter.at).total_seconds() + 0.01
+    assert (abandon.data["position"], abandon.data["original_position"]) == (1, 1)
+    assert app.store.queue_entries() == []
+
+
+async def test_max_wait_sends_the_caller_to_the_timeout_node(
+    asterisk: SandboxInfo, start_app: AppFactory, phones: PhoneFactory, no_leaks: None
+) -> None:
+    """Past the queue's 2 s maximum wait, the caller leaves for the configured flow node."""
+    app = await queue_app(start_app)
+    caller = await phones("caller1")
+    mark = caller.mark()
+    call_id = await join(app, caller, "303")
+    await caller.wait_event("CALL_CLOSED", since=mark, timeout=15)
+    await wait_for_events(app, "call.end")
+    [exit_] = app.store.events(kind="queue.exit")
+    assert exit_.data["reason"] == "timeout"
+    assert exit_.data["waited"] >= 2.0
+    steps = [
+        (e.data["node"], e.data["outcome"])
+        for e in app.store.events(call_id=call_id, kind="flow.step")
+    ]
+    assert steps == [
+        ("short", "overflow: timeout_message"),
+        ("timeout_message", "hangup: queue_timeout"),
+    ]
+
+
+async def test_a_full_queue_sends_callers_to_its_overflow(
+    asterisk: SandboxInfo, start_app: AppFactory, phones: PhoneFactory, no_leaks: None
+) -> None:
+    """With one caller already waiting in a one-caller queue, the next goes to overflow."""
+    app = await queue_app(start_app)
+    first, second = await phones("caller1"), await phones("caller2")
+    await join(app, first, "304")
+    mark = second.mark()
+    await second.dial("304")
+    await second.wait_event("CALL_CLOSED", since=mark, timeout=15)
+    await wait_for_events(app, "call.end")
+    [exit_] = app.store.events(kind="queue.exit")
+    assert exit_.data["reason"] == "full"
+    [end] = app.store.events(kind="call.end")
+    assert end.data["outcome"] == "hangup:queue_full"
+    await first.hangup()
+    await wait_for_events(app, "queue.abandon")
+
+
+async def test_caller_hanging_up_while_an_agent_rings_frees_the_agent(
+    asterisk: SandboxInfo, start_app: AppFactory, phones: PhoneFactory, no_leaks: None
+) -> None:
+    """The ringing stops when the caller hangs up, and the agent is available again."""
+    app = await queue_app(start_app, "agent1")
+    agent = await phones("agent1")  # rings, never answers
+    caller = await phones("caller1")
+    await join(app, caller, "300")
+    await agent.wait_event("CALL_INCOMING", timeout=10)
+    await caller.hangup()
+    await agent.wait_event("CALL_CLOSED", timeout=10)
+    await wait_for_events(app, "queue.abandon")
+    assert app.queues is not None
+    assert app.queues.router.agents["agent1"].state.value == "available"
+
+
+async def test_exit_key_leaves_the_queue_for_its_node(
+    asterisk: SandboxInfo, start_app: AppFactory, phones: PhoneFactory, no_leaks: None
+) -> None:
+    """Pressing 0 in the support queue leaves it for the node the queue names."""
+    app = await queue_app(start_app)
+    caller = await phones("caller1")
+    mark = caller.mark()
+    call_id = await join(app, caller, "300")
+    await caller.send_dtmf("0")
+    await caller.wait_event("CALL_CLOSED", since=mark, timeout=15)
+    await wait_for_events(app, "call.end")
+    [exit_] = app.store.events(kind="queue.exit")
+    assert (exit_.data["reason"], exit_.data["key"]) == ("exit_key", "0")
+    steps = [e.data["outcome"] for e in app.store.events(call_id=call_id, kind="flow.step")]
+    assert steps == ["exit_key: goodbye", "hangup: done"]
+
+
+async def test_agent_feature_codes_log_in_pause_and_out(
+    asterisk: SandboxInfo, start_app: AppFactory, phones: PhoneFactory, no_leaks: None
+) -> None:
+    """An agent logs in, pauses, unpauses and logs out by dialling *1, *3, *4 and *2."""
+    app = await queue_app(start_app)
+    assert app.queues is not None
+    phone = await phones("agent1")
+    expected = {"*1": "available", "*3": "paused", "*4": "available", "*2": "logged_out"}
+    for code, state in expected.items():
+        mark = phone.mark()
+        await phone.dial(code)
+        await phone.wait_event("CALL_CLOSED", since=mark, timeout=10)
+        assert app.queues.router.agents["agent1"].state.value == state, code
+    states = [e.data["state"] for e in app.store.events(kind="agent.state")]
+    assert states == ["available", "paused", "available", "logged_out"]
+
+
+async def test_eight_callers_three_agents_everyone_served_once_at_a_time(
+    asterisk: SandboxInfo, start_app: AppFactory, phones: PhoneFactory, no_leaks: None
+) -> None:
+    """Eight callers share three agents: all are served, each heard their own position,
+    no agent is rung for two callers at once and no caller rings two agents at once."""
+    app = await queue_app(start_app)
+    assert app.queues is not None
+    agents = {name: await phones(name, auto_answer=True) for name in ("agent1", "agent2", "agent3")}
+    callers = [await phones(f"caller{i}") for i in range(1, 9)]
+    ids = [await join(app, phone, "300") for phone in callers]
+    await wait_for_events(app, "queue.announce", count=8)
+    announced = {e.call_id: e.data["position"] for e in app.store.events(kind="queue.announce")}
+    assert [announced[i] for i in ids] == list(range(1, 9))
+
+    async def agent_works(name: str) -> None:
+        phone, mark = agents[name], 0
+        while True:
+            try:
+                mark = await talk_and_hang_up(phone, since=mark, talk=1.0)
+            except SoftphoneError:  # no more calls for this agent
+                return
+
+    for name in agents:
+        app.queues.login(name)
+    app.queues.kick()
+    workers = [asyncio.create_task(agent_works(name)) for name in agents]
+    await wait_for_events(app, "queue.complete", count=8, timeout=60)
+    for worker in workers:
+        worker.cancel()
+    await asyncio.gather(*workers, return_exceptions=True)
+
+    served = [caller for caller, _ in callers_connected(app)]
+    assert sorted(served) == sorted(f"+155500000{i:02d}" for i in range(1, 9))
+    # Exclusivity, read back from the event log.
+    busy: dict[str, str] = {}  # agent -> call it is ringing or talking to
+    ringing: dict[str, str] = {}  # call -> agent ringing for it
+    for e in app.store.events():
+        agent = e.data.get("agent")
+        if e.kind == "queue.ring":
+            assert agent not in busy, f"{agent} rung while busy with {busy[agent]}"
+            assert e.call_id not in ringing, f"{e.call_id} rang two agents"
+            busy[agent], ringing[e.call_id] = e.call_id, agent
+        elif e.kind == "queue.ring_no_answer":
+            busy.pop(agent, None)
+            ringing.pop(e.call_id, None)
+        elif e.kind == "queue.connect":
+            ringing.pop(e.call_id, None)
+        elif e.kind == "queue.complete":
+            busy.pop(agent, None)
