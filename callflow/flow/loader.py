@@ -25,7 +25,16 @@ from callflow.flow import model as m
 from callflow.flow.diagnostics import Diagnostic, Location, Severity, nearest, sort_key
 from callflow.flow.prompts import SOUND_EXTENSIONS, scan_sounds, variable_references
 from callflow.flow.schedule import WEEKDAYS, make_span, parse_days, parse_time_range
-from callflow.flow.source import BOOL, FLOAT, INT, NULL, describe, read_source, where
+from callflow.flow.source import (
+    BOOL,
+    FLOAT,
+    INT,
+    NULL,
+    Reporter,
+    describe,
+    read_source,
+    where,
+)
 from callflow.flow.spec import (
     BUILTIN_VARIABLES,
     COMBINATORS,
@@ -151,27 +160,13 @@ class _Values:
         return cast("tuple[object, ...]", self.data.get(key, ()))
 
 
-class _Reader:
+class _Reader(Reporter):
     """Reads flow files into a :class:`_State`, reporting each problem as it goes."""
 
     def __init__(self, state: _State) -> None:
+        super().__init__("", state.diagnostics)
         self.state = state
-        self.path = ""
         self.node: str | None = None  # the node being read, for edges
-
-    # --- reporting -------------------------------------------------------------------
-
-    def error(self, at: Node | Location, message: str, suggestion: str | None = None) -> None:
-        self._report(Severity.ERROR, at, message, suggestion)
-
-    def warning(self, at: Node | Location, message: str, suggestion: str | None = None) -> None:
-        self._report(Severity.WARNING, at, message, suggestion)
-
-    def _report(
-        self, severity: Severity, at: Node | Location, message: str, suggestion: str | None
-    ) -> None:
-        location = at if isinstance(at, Location) else where(self.path, at)
-        self.state.diagnostics.append(Diagnostic(location, severity, message, suggestion))
 
     def wrong_type(self, key: str, what: str, kind: Kind, value: Node) -> object:
         self.error(value, f"'{key}' {what} must be {EXPECTED[kind]}, not {describe(value)}")

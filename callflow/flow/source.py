@@ -45,6 +45,29 @@ def where(path: str, node: Node) -> Location:
     return Location(path, node.start_mark.line + 1, node.start_mark.column + 1)
 
 
+class Reporter:
+    """Collects diagnostics for the file being read (``path`` may change as includes are
+    read); the flow checker and the queues checker both report through it."""
+
+    def __init__(self, path: str = "", diagnostics: list[Diagnostic] | None = None) -> None:
+        self.path = path
+        self.diagnostics = diagnostics if diagnostics is not None else []
+
+    def error(self, at: Node | Location, message: str, suggestion: str | None = None) -> None:
+        """Report an error at a YAML node or a location."""
+        self._report(Severity.ERROR, at, message, suggestion)
+
+    def warning(self, at: Node | Location, message: str, suggestion: str | None = None) -> None:
+        """Report a warning at a YAML node or a location."""
+        self._report(Severity.WARNING, at, message, suggestion)
+
+    def _report(
+        self, severity: Severity, at: Node | Location, message: str, suggestion: str | None
+    ) -> None:
+        location = at if isinstance(at, Location) else where(self.path, at)
+        self.diagnostics.append(Diagnostic(location, severity, message, suggestion))
+
+
 def describe(node: Node) -> str:
     """Name a YAML value's type the way a flow author would, e.g. "string 'five'"."""
     if isinstance(node, MappingNode):

@@ -35,7 +35,16 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from callflow.flow.diagnostics import Diagnostic, Location, Severity, nearest, sort_key
 from callflow.flow.model import Prompt, Say, Sound
-from callflow.flow.source import BOOL, FLOAT, INT, NULL, describe, read_source, where
+from callflow.flow.source import (
+    BOOL,
+    FLOAT,
+    INT,
+    NULL,
+    Reporter,
+    describe,
+    read_source,
+    where,
+)
 from callflow.flow.spec import PHONE_KEYS
 
 # --------------------------------------------------------------------------- vocabulary
@@ -325,24 +334,11 @@ _DURATION_WORDS = "a duration (seconds, or e.g. '90s', '2m', '1h30m')"
 # --------------------------------------------------------------------------- reading
 
 
-class _Reader:
+class _Reader(Reporter):
     """Reads one queues file, collecting a diagnostic for each problem."""
 
     def __init__(self, path: str) -> None:
-        self.path = path
-        self.diagnostics: list[Diagnostic] = []
-
-    def error(self, at: Node | Location, message: str, suggestion: str | None = None) -> None:
-        self._report(Severity.ERROR, at, message, suggestion)
-
-    def warning(self, at: Node | Location, message: str, suggestion: str | None = None) -> None:
-        self._report(Severity.WARNING, at, message, suggestion)
-
-    def _report(
-        self, severity: Severity, at: Node | Location, message: str, suggestion: str | None
-    ) -> None:
-        location = at if isinstance(at, Location) else where(self.path, at)
-        self.diagnostics.append(Diagnostic(location, severity, message, suggestion))
+        super().__init__(path)
 
     def wrong(self, node: Node, what: str, expected: str) -> None:
         self.error(node, f"{what} must be {expected}, not {describe(node)}")

@@ -544,7 +544,21 @@ class QueueLengthPredictor:
         return Estimate(mean, mean)
 
 
-class AbandonmentAwarePredictor:
+class _LearnsRates:
+    """A predictor that learns ``s*mu`` and ``theta`` online from queue events."""
+
+    rates: _RateTracker
+
+    def observe(self, event: QueueEvent) -> None:
+        """Learn handle times and the abandonment rate."""
+        self.rates.observe(event)
+
+    def _rates(self, agents_serving: int) -> tuple[float, float]:
+        """The service rate of the agents serving (``s*mu``) and the abandonment rate."""
+        return agents_serving / self.rates.handle.mean_handle_time, self.rates.abandon.abandon_rate
+
+
+class AbandonmentAwarePredictor(_LearnsRates):
     """QLA: ``sum_{i=0..n} 1/(s*mu + i*theta)``, optionally announcing a percentile.
 
     ``mu`` comes from the recent mean handle time and ``theta`` from abandons per second
@@ -567,25 +581,20 @@ class AbandonmentAwarePredictor:
             default_handle_time, default_abandon_rate, handle_memory, abandon_memory
         )
 
-    def observe(self, event: QueueEvent) -> None:
-        """Learn handle times and the abandonment rate."""
-        self.rates.observe(event)
-
     def estimate(
         self, ahead: int, agents_serving: int, now: float, elapsed: float = 0.0
     ) -> Estimate:
         """Return the hypoexponential mean and, if configured, its percentile."""
         if agents_serving <= 0:
             return Estimate(math.inf, math.inf)
-        a = agents_serving / self.rates.handle.mean_handle_time
-        theta = self.rates.abandon.abandon_rate
+        a, theta = self._rates(agents_serving)
         mean = hypoexponential_mean(a, theta, ahead)
         if self.percentile is None:
             return Estimate(mean, mean)
         return Estimate(mean, hypoexponential_quantile(self.percentile, a, theta, ahead))
 
 
-class ConservativePredictor:
+class ConservativePredictor(_LearnsRates):
     """callflow's default: tell the caller the 80th percentile of the abandonment-aware wait.
 
     - ``announce`` is the ``percentile`` quantile of the wait of a caller who stays until
@@ -622,18 +631,13 @@ class ConservativePredictor:
             default_handle_time, default_abandon_rate, handle_memory, abandon_memory
         )
 
-    def observe(self, event: QueueEvent) -> None:
-        """Learn handle times and the abandonment rate."""
-        self.rates.observe(event)
-
     def estimate(
         self, ahead: int, agents_serving: int, now: float, elapsed: float = 0.0
     ) -> Estimate:
         """Return the answered-caller mean and the conservative percentile to announce."""
         if agents_serving <= 0:
             return Estimate(math.inf, math.inf)
-        a = agents_serving / self.rates.handle.mean_handle_time
-        theta = self.rates.abandon.abandon_rate
+        a, theta = self._rates(agents_serving)
         mean_rate = a + theta if self.answered_mean else a
         mean = hypoexponential_mean(mean_rate, theta, ahead)
         return Estimate(mean, hypoexponential_quantile(self.percentile, a, theta, ahead))
