@@ -13,6 +13,7 @@ from callflow.app.service import Service
 from callflow.app.settings import Settings, SettingsError
 from callflow.ari import AriConfig
 from callflow.engine import FlowRegistry, FlowRunner, ReloadResult
+from callflow.prompts import missing_prompts
 from callflow.queue.config import load_queues
 from callflow.queue.live import QueueService
 from callflow.store import SqliteStore
@@ -42,6 +43,16 @@ class App:
                     "the queues have errors:\n" + "\n".join(str(d) for d in diagnostics)
                 )
             self.queues = QueueService(center, self.store)
+            if settings.sounds_dir is not None:
+                missing = missing_prompts([center], settings.sounds_dir)
+                if missing:
+                    raise SettingsError(
+                        "\n".join(
+                            f"{settings.queues}: text prompt not built: {text!r}; "
+                            "run 'callflow prompts build ... --queues'"
+                            for text, _ in missing
+                        )
+                    )
         self.watch_interval = watch_interval
         self.service = Service(
             AriConfig(

@@ -16,8 +16,8 @@ import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
-from callflow.flow import model as m
 from callflow.flow.prompts import TTS_DIR, tts_sound_name, variable_references
 
 
@@ -41,10 +41,16 @@ class BuildReport:
         return line
 
 
-def _texts(flows: Iterable[m.Flow]) -> list[tuple[str, str]]:
+class Speaks(Protocol):
+    """Anything with text prompts: a flow, the queues."""
+
+    def say_texts(self) -> frozenset[tuple[str, str]]: ...
+
+
+def _texts(sources: Iterable[Speaks]) -> list[tuple[str, str]]:
     found: dict[tuple[str, str], None] = {}
-    for flow in flows:
-        for text, voice in sorted(flow.say_texts()):
+    for source in sources:
+        for text, voice in sorted(source.say_texts()):
             found.setdefault((text, voice), None)
     return list(found)
 
@@ -54,7 +60,7 @@ def prompt_file(sounds_dir: Path, text: str, voice: str) -> Path:
     return sounds_dir / f"{tts_sound_name(text, voice)}.wav"
 
 
-def missing_prompts(flows: Iterable[m.Flow], sounds_dir: Path) -> list[tuple[str, Path]]:
+def missing_prompts(flows: Iterable[Speaks], sounds_dir: Path) -> list[tuple[str, Path]]:
     """Static ``say:`` texts whose audio is not in the sounds directory yet."""
     return [
         (text, path)
@@ -90,7 +96,7 @@ def _render(text: str, voice: str, target: Path) -> None:
         os.replace(partial, target)
 
 
-def build_prompts(flows: Iterable[m.Flow], sounds_dir: Path) -> BuildReport:
+def build_prompts(flows: Iterable[Speaks], sounds_dir: Path) -> BuildReport:
     """Render each static text prompt not yet in ``sounds_dir``; keep an index for people."""
     report = BuildReport()
     out_dir = sounds_dir / TTS_DIR

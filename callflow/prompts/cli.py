@@ -6,9 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from callflow.flow import model as m
 from callflow.flow.loader import load_flow
-from callflow.prompts.build import PromptError, build_prompts, missing_prompts
+from callflow.prompts.build import PromptError, Speaks, build_prompts, missing_prompts
+from callflow.queue.config import load_queues
 from callflow.sandbox import Sandbox
 
 
@@ -22,6 +22,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     ):
         cmd = sub.add_parser(name, help=help_text)
         cmd.add_argument("flows", nargs="+", type=Path, help="flow files")
+        cmd.add_argument("--queues", type=Path, help="the queues file (periodic prompts)")
         where = cmd.add_mutually_exclusive_group(required=True)
         where.add_argument("--sounds-dir", type=Path, help="Asterisk's sounds directory")
         where.add_argument("--sandbox", metavar="NAME", help="the sounds of a running sandbox")
@@ -34,20 +35,27 @@ def sandbox_sounds_dir(name: str) -> Path | None:
     return None if info is None else info.sounds_dir
 
 
-def _load(args: argparse.Namespace) -> tuple[list[m.Flow], Path] | None:
+def _load(args: argparse.Namespace) -> tuple[list[Speaks], Path] | None:
     sounds_dir = args.sounds_dir or sandbox_sounds_dir(args.sandbox)
     if sounds_dir is None:
         print(f"callflow prompts: sandbox {args.sandbox} is not running", file=sys.stderr)
         return None
-    flows = []
+    sources: list[Speaks] = []
     for path in args.flows:
         flow, diagnostics = load_flow(str(path))
         if flow is None:
             for diagnostic in diagnostics:
                 print(diagnostic, file=sys.stderr)
             return None
-        flows.append(flow)
-    return flows, sounds_dir
+        sources.append(flow)
+    if args.queues is not None:
+        center, diagnostics = load_queues(str(args.queues))
+        if center is None:
+            for diagnostic in diagnostics:
+                print(diagnostic, file=sys.stderr)
+            return None
+        sources.append(center)
+    return sources, sounds_dir
 
 
 def _build(args: argparse.Namespace) -> int:

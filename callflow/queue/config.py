@@ -254,6 +254,16 @@ class QueueCenter:
     queues: Mapping[str, QueueConfig]
     path: str = ""
 
+    def say_texts(self, voice: str = "en-us") -> frozenset[tuple[str, str]]:
+        """Every (text, voice) the queues speak (periodic ``say:`` prompts), for the
+        prompt-cache builder."""
+        found = set()
+        for queue in self.queues.values():
+            for periodic in queue.announce.periodic:
+                if isinstance(periodic.prompt, Say):
+                    found.add((periodic.prompt.text, periodic.prompt.voice or voice))
+        return frozenset(found)
+
     @classmethod
     def build(
         cls, agents: Iterable[AgentConfig], queues: Iterable[QueueConfig], path: str = ""

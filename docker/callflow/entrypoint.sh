@@ -3,5 +3,7 @@
 set -eu
 config=${CALLFLOW_CONFIG:-/opt/callflow/config/docker.yaml}
 callflow check /opt/callflow/config/flows/*.yaml
-callflow prompts build /opt/callflow/config/flows/main.yaml --sounds-dir /var/lib/callflow/sounds
+callflow queues check /opt/callflow/config/queues.yaml --flow /opt/callflow/config/flows/main.yaml
+callflow prompts build /opt/callflow/config/flows/main.yaml \
+    --queues /opt/callflow/config/queues.yaml --sounds-dir /var/lib/callflow/sounds
 exec callflow run --config "$config"

@@ -1,0 +1,86 @@
+"""Settings files and the flow registry: clear refusals, nothing half-loaded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from callflow.app.settings import SettingsError, load_settings
+from callflow.engine import FlowRegistry
+from callflow.flow.loader import load_flow
+from callflow.prompts import build_prompts, missing_prompts
+
+FLOW = """\
+entry:
+  "100": hello
+nodes:
+  hello:
+    type: hangup
+    prompt:
+      - say: "Hello from the tests."
+"""
+
+
+def test_settings_resolve_paths_next_to_the_file(tmp_path: Path) -> None:
+    """Relative flow, queues, store and sounds paths are taken from the settings' folder."""
+    path = tmp_path / "callflow.yaml"
+    path.write_text(
+        "ari: {url: 'http://127.0.0.1:8088', password: pw}\n"
+        "flows: [flows/a.yaml]\nqueues: queues.yaml\nstore: var/db.sqlite3\nsounds_dir: snd\n"
+    )
+    settings = load_settings(path)
+    assert settings.flows == (tmp_path / "flows/a.yaml",)
+    assert settings.queues == tmp_path / "queues.yaml"
+    assert settings.store == tmp_path / "var/db.sqlite3"
+    assert settings.sounds_dir == tmp_path / "snd"
+    assert "pw" not in repr(settings)
+
+
+def test_settings_refuse_credentials_in_the_url(tmp_path: Path) -> None:
+    """A URL with user:password in it is refused with its line and column."""
+    path = tmp_path / "callflow.yaml"
+    path.write_text("ari:\n  url: http://callflow:secret@127.0.0.1:8088\n")
+    with pytest.raises(SettingsError, match=r"callflow.yaml:2:8: ari.url must not hold"):
+        load_settings(path)
+
+
+def test_settings_password_comes_from_the_named_environment_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """password_env names the variable the ARI password is read from."""
+    monkeypatch.setenv("MY_ARI_PW", "from-env")
+    path = tmp_path / "callflow.yaml"
+    path.write_text("ari:\n  password_env: MY_ARI_PW\n")
+    assert load_settings(path).ari.password == "from-env"
+
+
+def test_registry_refuses_flows_whose_text_prompts_are_not_built(tmp_path: Path) -> None:
+    """With a sounds directory set, a flow with an unbuilt say: prompt is refused, and
+    accepted once the prompts are built."""
+    flow = tmp_path / "a.yaml"
+    flow.write_text(FLOW)
+    sounds = tmp_path / "sounds"
+    registry = FlowRegistry([flow], prompts_dir=sounds)
+    refused = registry.load()
+    assert not refused.applied
+    assert "text prompt not built: 'Hello from the tests.'" in refused.errors[0]
+    assert registry.flow_for("100") is None
+
+    assert FlowRegistry([flow]).load().applied  # without a sounds dir nothing is checked
+    loaded, _ = load_flow(str(flow))
+    assert loaded is not None
+    build_prompts([loaded], sounds)
+    assert missing_prompts([loaded], sounds) == []
+    assert registry.load().applied
+    assert registry.flow_for("100") is not None
+
+
+def test_registry_refuses_a_number_served_twice(tmp_path: Path) -> None:
+    """Two flow files serving the same number are refused together, naming both."""
+    first, second = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    first.write_text(FLOW)
+    second.write_text(FLOW)
+    result = FlowRegistry([first, second]).load()
+    assert not result.applied
+    assert result.problems == (f"{second}: number 100 is also served by {first}",)
