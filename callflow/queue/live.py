@@ -395,6 +395,10 @@ class QueueService:
             return float("inf")
         entry = waiter.entry
         position = self.router.position(entry.id)
+        if position <= self.router.agents_available(queue.name):
+            # A free agent is about to be rung for this caller: telling them a wait
+            # (computed as if every agent were busy) would be wrong. Look again shortly.
+            return now + 1.0
         estimate = self._estimate(queue.name, position, now - entry.joined_at)
         # With nobody serving the queue there is no honest figure: say the position only.
         known = estimate if estimate != float("inf") else None

@@ -21,6 +21,8 @@ from callflow.app.main import App
 from callflow.app.settings import AriSettings, Settings
 from callflow.flow.loader import load_flow
 from callflow.prompts import build_prompts
+from callflow.prompts.build import Speaks
+from callflow.queue.config import load_queues
 from callflow.sandbox import Sandbox, SandboxInfo
 from callflow.testing.softphone import SipServer, Softphone
 
@@ -141,7 +143,11 @@ async def start_app(
             sounds_dir=asterisk.sounds_dir,
             queues=queues,
         )
-        parsed = [flow for path in flows if (flow := load_flow(str(path))[0]) is not None]
+        parsed: list[Speaks] = [
+            flow for path in flows if (flow := load_flow(str(path))[0]) is not None
+        ]
+        if queues is not None and (center := load_queues(str(queues))[0]) is not None:
+            parsed.append(center)
         build_prompts(parsed, asterisk.sounds_dir)
         app = App(settings, **kwargs)
         loaded = app.load_flows()
