@@ -349,3 +349,38 @@ async def test_eight_callers_three_agents_everyone_served_once_at_a_time(
             ringing.pop(e.call_id, None)
         elif e.kind == "queue.complete":
             busy.pop(agent, None)
+
+
+async def test_returning_caller_is_held_for_their_busy_last_agent(
+    asterisk: SandboxInfo, start_app: AppFactory, phones: PhoneFactory, no_leaks: None
+) -> None:
+    """While agent2 is on another call, their returning caller waits for them (up to the
+    queue's 10 s) rather than going to agent1, who is free; a new caller gets agent1."""
+    app = await queue_app(start_app, "agent2")
+    assert app.queues is not None
+    agent1 = await phones("agent1", auto_answer=True)
+    agent2 = await phones("agent2", auto_answer=True)
+    returning, other, newcomer = [await phones(f"caller{i}") for i in (1, 2, 3)]
+    mark = returning.mark()
+    await join(app, returning, "300")
+    agent2_mark = await talk_and_hang_up(agent2)  # the history: caller1 spoke with agent2
+    await returning.wait_event("CALL_CLOSED", since=mark)
+    await wait_for_events(app, "queue.complete")
+
+    await join(app, other, "300")  # agent2 takes caller2 and stays on the call
+    established = await agent2.wait_event("CALL_ESTABLISHED", since=agent2_mark)
+    app.queues.login("agent1")
+    await join(app, returning, "300")  # held for agent2
+    await join(app, newcomer, "300")  # goes to agent1
+    await talk_and_hang_up(agent1, talk=0.2)
+    await wait_for_events(app, "queue.complete", count=2)
+    await asyncio.sleep(1.0)
+    await agent2.hangup()  # agent2 is free: the held caller is theirs
+    await talk_and_hang_up(agent2, since=agent2.events.index(established) + 1)
+    await wait_for_events(app, "queue.complete", count=4)
+    assert callers_connected(app) == [
+        ("+15550000001", "agent2"),
+        ("+15550000002", "agent2"),
+        ("+15550000003", "agent1"),
+        ("+15550000001", "agent2"),
+    ]
