@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import itertools
 import logging
 import re
@@ -208,7 +209,10 @@ class QueueService:
         last_agent = None
         if queue.last_agent.enabled:
             last_agent = last_agent_for(
-                self._history(), call.caller_number, now, queue.last_agent.days
+                self._history(now - queue.last_agent.days * 86_400),
+                call.caller_number,
+                now,
+                queue.last_agent.days,
             )
         entry = QueueEntry(
             id=call.id,
@@ -510,11 +514,12 @@ class QueueService:
 
     # --- the event log ---------------------------------------------------------------
 
-    def _history(self) -> list[tuple[str, str, float]]:
-        """(caller, agent, when) of answered queue calls, for last-agent routing."""
+    def _history(self, since: float) -> list[tuple[str, str, float]]:
+        """(caller, agent, when) of queue calls answered since then, for last-agent routing."""
+        start = dt.datetime.fromtimestamp(since, dt.UTC)
         return [
             (str(e.data["caller"]), str(e.data["agent"]), e.at.timestamp())
-            for e in self.store.events(kind="queue.connect")
+            for e in self.store.events(kind="queue.connect", since=start)
             if e.data.get("caller")
         ]
 

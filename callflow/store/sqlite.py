@@ -115,10 +115,20 @@ class SqliteStore:
             rows = self._db.execute(sql + " ORDER BY joined_at, id", args).fetchall()
         return [json.loads(data) for (data,) in rows]
 
-    def events(self, *, call_id: str | None = None, kind: str | None = None) -> list[EventRecord]:
-        """Events in order, optionally of one call and/or one kind."""
+    def events(
+        self,
+        *,
+        call_id: str | None = None,
+        kind: str | None = None,
+        since: dt.datetime | None = None,
+    ) -> list[EventRecord]:
+        """Events in order, optionally of one call, one kind, and from a time on."""
         sql = "SELECT id, at, kind, call_id, data FROM event_log"
         where, args = [], []
+        if since is not None:
+            # ISO 8601 in UTC sorts as text, and (kind, at) is indexed.
+            where.append("at >= ?")
+            args.append(since.astimezone(dt.UTC).isoformat())
         if call_id is not None:
             where.append("call_id = ?")
             args.append(call_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from callflow.app.settings import SettingsError, load_settings
 from callflow.engine import FlowRegistry
 from callflow.flow.loader import load_flow
 from callflow.prompts import build_prompts, missing_prompts
+from callflow.store import SqliteStore
 
 FLOW = """\
 entry:
@@ -84,3 +86,14 @@ def test_registry_refuses_a_number_served_twice(tmp_path: Path) -> None:
     result = FlowRegistry([first, second]).load()
     assert not result.applied
     assert result.problems == (f"{second}: number 100 is also served by {first}",)
+
+
+def test_event_log_reads_from_a_time_on(tmp_path: Path) -> None:
+    """events(since=...) leaves out older events, so history reads stay bounded."""
+    store = SqliteStore(tmp_path / "s.sqlite3")
+    old = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    store.append("queue.connect", "a", {"caller": "1"}, at=old)
+    store.append("queue.connect", "b", {"caller": "2"}, at=old + dt.timedelta(days=40))
+    recent = store.events(kind="queue.connect", since=old + dt.timedelta(days=30))
+    assert [e.call_id for e in recent] == ["b"]
+    store.close()
