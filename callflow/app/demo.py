@@ -101,10 +101,10 @@ async def _call(info: SandboxInfo, flow: Path, number: str, keys: str, tmp: Path
         await app.stop()
         with contextlib.suppress(Exception):
             await service
-    return _report(app, phone)
+    return await _report(app, phone)
 
 
-def _report(app: App, phone: Softphone) -> int:
+async def _report(app: App, phone: Softphone) -> int:
     store = SqliteStore(app.settings.store)  # the app closed its own when it stopped
     calls = store.events(kind="call.start")
     if not calls:
@@ -120,7 +120,7 @@ def _report(app: App, phone: Softphone) -> int:
         else:
             shown = ", ".join(f"{k}={v}" for k, v in data.items())
         print(f"  {event.at:%H:%M:%S.%f}"[:-3] + f"  {event.kind:<10} {shown}")
-    recording = phone.recording()
+    recording = await phone.recording()
     ok = True
     if recording is None:
         print("softphone: no recording of what it heard", file=sys.stderr)

@@ -68,6 +68,22 @@ def _wav_rate(path: Path) -> int:
         return wav.getframerate()
 
 
+def _is_complete_wav(path: Path) -> bool:
+    """True when the WAV header is final: it parses and its RIFF size matches the file."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(8)
+        if len(head) < 8 or head[:4] != b"RIFF":
+            return False
+        if int.from_bytes(head[4:8], "little") + 8 != path.stat().st_size:
+            return False
+        with wave.open(str(path), "rb") as wav:
+            wav.getnframes()
+    except (OSError, EOFError, wave.Error):
+        return False
+    return True
+
+
 class Softphone:
     """One baresip user agent with one account, in its own folder."""
 
@@ -328,7 +344,24 @@ snd_path {self.recordings_dir}
             await self.command("sndcode", digit)
             await asyncio.sleep(gap)
 
-    def recording(self) -> Path | None:
-        """The newest recording of what the phone heard, if any."""
-        files = sorted(self.recordings_dir.glob("*-dec.wav"), key=lambda p: p.stat().st_mtime)
-        return files[-1] if files else None
+    async def recording(self, timeout: float = 5.0) -> Path | None:
+        """The newest recording of what the phone heard, once baresip has finished it.
+
+        baresip's sndfile module writes the WAV header only when the stream closes, a moment
+        after the call ends; until then the file is not yet a WAV file. So wait until the
+        newest file parses and has stopped growing (None if the phone recorded nothing).
+        """
+        deadline = asyncio.get_running_loop().time() + timeout
+        last_size = -1
+        while True:
+            files = sorted(self.recordings_dir.glob("*-dec.wav"), key=lambda p: p.stat().st_mtime)
+            if not files:
+                return None
+            newest = files[-1]
+            size = newest.stat().st_size
+            if size == last_size and _is_complete_wav(newest):
+                return newest
+            if asyncio.get_running_loop().time() > deadline:
+                raise SoftphoneError(f"{self.user}: recording {newest} is not a finished WAV file")
+            last_size = size
+            await asyncio.sleep(0.2)

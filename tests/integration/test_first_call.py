@@ -41,7 +41,7 @@ async def test_keys_arrive_in_order_and_the_app_hangs_up(
     [end] = app.store.events(call_id=start.call_id, kind="call.end")
     assert end.data["outcome"] == "hangup:flow_finished"
 
-    recording = phone.recording()
+    recording = await phone.recording()
     assert recording is not None
     heard = measure(recording)
     assert heard.voiced_seconds > 2.0, heard  # the prompt and the read-back, not silence
@@ -79,7 +79,7 @@ async def test_unknown_number_hears_an_apology(
     await phone.wait_event("CALL_CLOSED", since=mark, timeout=20)
     [rejected] = app.store.events(kind="call.rejected")
     assert rejected.data == {"dialled": "5555"}
-    recording = phone.recording()
+    recording = await phone.recording()
     assert recording is not None and measure(recording).voiced_seconds > 1.0
 
 
@@ -92,5 +92,5 @@ async def test_app_down_caller_gets_the_dialplan_fallback(
     await phone.dial("700")
     await phone.wait_event("CALL_ESTABLISHED", since=mark)
     await phone.wait_event("CALL_CLOSED", since=mark, timeout=20)
-    recording = phone.recording()
+    recording = await phone.recording()
     assert recording is not None and measure(recording).voiced_seconds > 1.0

@@ -204,7 +204,7 @@ async def test_transfer_connects_caller_and_agent(
     answered = await agent.wait_event("CALL_ESTABLISHED", since=agent_mark)
     assert answered["peeruri"].startswith("sip:+15550000001@")  # the caller's number shown
     for who in (agent, phone):
-        heard = who.recording()
+        heard = await who.recording()
         assert heard is not None and measure(heard).voiced_seconds > 1.0, who.user
 
 

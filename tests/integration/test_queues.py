@@ -85,7 +85,7 @@ async def test_fifo_order_with_priority_overtaking_and_positions(
         "+15550000003",
     ]
     for phone in callers:  # music, their announcement, the agent: never silence
-        heard = phone.recording()
+        heard = await phone.recording()
         assert heard is not None and measure(heard).voiced_seconds > 0.5, phone.user
 
 
