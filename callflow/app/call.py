@@ -95,6 +95,10 @@ class Call:
         self.caller_number = start.channel.caller.number
         self.dialled = start.args[1] if len(start.args) > 1 else start.channel.dialplan.exten
         self.entry = start.args[0] if start.args else ""
+        # The device that placed the call: the channel name without its sequence suffix
+        # (PJSIP/agent1-00000014 -> PJSIP/agent1). Asterisk names it after the endpoint
+        # that authenticated, so it identifies an agent's phone.
+        self.endpoint = start.channel.name.rsplit("-", 1)[0]
         self.digits: deque[str] = deque()
         self.hung_up = False
         self.handed_off = False  # left our app for the dialplan: not ours to hang up

@@ -19,7 +19,8 @@ from callflow.ari.errors import AriError
 from callflow.ari.events import ChannelDtmfReceived, Event, PlaybackFinished, PlaybackStarted
 from callflow.engine.registry import FlowRegistry
 from callflow.flow import machine as fm
-from callflow.queue.live import QueueService, agent_features
+from callflow.queue.agents import QueueError
+from callflow.queue.live import QueueService
 from callflow.store import SqliteStore
 
 log = logging.getLogger(__name__)
@@ -65,9 +66,6 @@ class FlowRunner:
         self.context = _LiveContext(clock or (lambda: dt.datetime.now(dt.UTC)), queues)
 
     async def __call__(self, call: Call) -> None:
-        if call.entry == "agent" and self.queues is not None:
-            await agent_features(self.queues, call)
-            return
         flow = self.flows.flow_for(call.dialled)
         if flow is None:
             log.warning("call %s: no flow serves %r", call.id, call.dialled)
@@ -79,7 +77,7 @@ class FlowRunner:
             flow,
             entry=call.dialled,
             call_id=call.id,
-            call_vars={"caller_id": call.caller_number},
+            call_vars={"caller_id": call.caller_number, "endpoint": call.endpoint},
             context=self.context,
         )
         self.store.append(
@@ -168,7 +166,38 @@ class FlowRunner:
                 # No queues configured: the flow's on_failure path, not silence.
                 return fm.Failed("queue_unavailable")
             return await self.queues.serve(call, action)
+        if isinstance(action, fm.AgentChange):
+            return self._agent_change(call, action)
         raise TypeError(f"unexpected action {action!r}")
+
+    def _agent_change(self, call: Call, action: fm.AgentChange) -> fm.Result:
+        """Feature codes: the agent is the one whose phone is calling, and only calls that
+        came in through the agents' dialplan context (``entry == "agent"``) may change an
+        agent's state, so a caller from outside cannot log anyone in or out."""
+        if self.queues is None:
+            return fm.Failed("no_queues")
+        agent = self.queues.agent_for_endpoint(call.endpoint)
+        if call.entry != "agent" or agent is None:
+            log.warning("call %s: %s is no agent's phone", call.id, call.endpoint)
+            return fm.Failed("not_an_agent")
+        try:
+            if action.action == "login":
+                self.queues.login(agent)
+            elif action.action == "logout":
+                self.queues.logout(agent)
+            elif action.action == "pause":
+                self.queues.pause(agent, action.reason or "agent")
+            elif action.action == "unpause":
+                self.queues.unpause(agent)
+            else:
+                return fm.Failed("unknown_action")
+        except QueueError as exc:
+            log.info("agent %s: %s refused: %s", agent, action.action, exc)
+            return fm.Failed("refused")
+        self.queues.kick()
+        state = self.queues.router.agents[agent].state.value
+        log.info("agent %s: %s from %s; now %s", agent, action.action, call.endpoint, state)
+        return fm.AgentChanged(agent, state)
 
     async def _transfer(self, call: Call, action: fm.Transfer) -> fm.Result:
         if action.endpoint is not None:

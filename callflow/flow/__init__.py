@@ -13,6 +13,8 @@ from callflow.flow.diagnostics import Diagnostic, Location, Severity
 from callflow.flow.loader import check, load_flow
 from callflow.flow.machine import (
     Action,
+    AgentChange,
+    AgentChanged,
     CallerHangup,
     Collect,
     Completed,
@@ -46,6 +48,8 @@ from callflow.flow.schema import flow_schema
 
 __all__ = [
     "Action",
+    "AgentChange",
+    "AgentChanged",
     "CallerHangup",
     "Collect",
     "Completed",

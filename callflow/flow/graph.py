@@ -83,6 +83,7 @@ LOOKS: Mapping[str, Look] = {
     "transfer": Look("box", "#b6d7a8", "#38761d", bold=True, double=True),
     "queue": Look("box", "#b6d7a8", "#38761d", bold=True, double=True),
     "voicemail": Look("folder", "#d0e0e3", "#45818e"),
+    "agent": Look("component", "#d9ead3", "#6aa84f"),
     "hangup": Look("box", "#f4cccc", "#990000", bold=True),
 }
 ENTRY_LOOK = Look("cds", "#cfe2f3", "#0b5394", bold=True)
@@ -221,7 +222,7 @@ def _graph_node(node: m.Node) -> GraphNode:
 
 def _main_prompts(node: m.Node) -> tuple[m.Prompt, ...]:
     """The prompts a caller hears first; retry prompts are left out to keep boxes small."""
-    if isinstance(node, m.HoursNode | m.SetNode | m.BranchNode | m.GotoNode):
+    if isinstance(node, m.HoursNode | m.SetNode | m.BranchNode | m.GotoNode | m.AgentNode):
         return ()
     return node.prompts
 
@@ -236,6 +237,7 @@ def _kind(node: m.Node) -> str:
         m.BranchNode: "branch",
         m.TransferNode: "transfer",
         m.VoicemailNode: "voicemail",
+        m.AgentNode: "agent",
         m.QueueNode: "queue",
         m.GotoNode: "goto",
         m.HangupNode: "hangup",
@@ -269,6 +271,8 @@ def _detail(node: m.Node) -> str:
         return f"{kind} → {node.queue}{extra}"
     if isinstance(node, m.VoicemailNode):
         return f"{kind} → {node.mailbox}"
+    if isinstance(node, m.AgentNode):
+        return f"{kind} · {node.action}" + (f" ({node.reason})" if node.reason else "")
     if isinstance(node, m.HangupNode) and node.reason != "normal":
         return f"{kind} · {node.reason}"
     return kind
@@ -379,6 +383,8 @@ def _edges(node: m.Node) -> list[GraphEdge]:
     elif isinstance(node, m.TransferNode | m.QueueNode):
         if node.on_failure is not None:
             out.append(("on_failure", node.on_failure))
+    elif isinstance(node, m.AgentNode):
+        out += [("next", node.next), ("on_failure", node.on_failure)]
     elif isinstance(node, m.PlayNode | m.SetNode | m.VoicemailNode) and node.next is not None:
         out.append(("next", node.next))
     return [GraphEdge(node.name, target, label, label in _UNHAPPY) for label, target in out]
@@ -523,6 +529,7 @@ _MERMAID_SHAPES: Mapping[str, tuple[str, str]] = {
     "transfer": ("[[", "]]"),
     "queue": ("[[", "]]"),
     "voicemail": ("[(", ")]"),
+    "agent": ("[", "]"),
     "hangup": ("([", "])"),
 }
 

@@ -36,6 +36,8 @@ from callflow.flow.source import (
     where,
 )
 from callflow.flow.spec import (
+    AGENT_ACTIONS,
+    AGENT_VARIABLES,
     BUILTIN_VARIABLES,
     COMBINATORS,
     DESCRIPTION,
@@ -134,9 +136,10 @@ class _Values:
         return value if isinstance(value, str) else default
 
     def name(self, key: str) -> str:
-        value = self.data[key]
-        assert isinstance(value, str)
-        return value
+        """A required name; "" when it is missing or wrong (already reported, and a node
+        with errors is never built)."""
+        value = self.data.get(key)
+        return value if isinstance(value, str) else ""
 
     def seconds(self, key: str, default: float) -> float:
         value = self.data.get(key)
@@ -463,6 +466,23 @@ class _Reader(Reporter):
                 prompts=v.prompts("prompt"),
                 on_failure=v.text("on_failure"),
             )
+        if kind == "agent":
+            action = v.text("action") or ""
+            reason = v.text("reason")
+            if reason is not None and action in AGENT_ACTIONS and action != "pause":
+                self.error(
+                    self.value_node(body, "reason") or at,
+                    f"'reason' only goes with action 'pause' {what}",
+                )
+            self.state.assigned_variables.update(AGENT_VARIABLES)
+            return m.AgentNode(
+                name,
+                at,
+                action=action,
+                next=v.name("next"),
+                on_failure=v.name("on_failure"),
+                reason=reason,
+            )
         if kind == "goto":
             return m.GotoNode(name, at, v.name("target"))
         if kind == "hangup":
@@ -510,6 +530,14 @@ class _Reader(Reporter):
             if key.value in values:
                 continue  # a duplicate key, already reported by the source reader
             converted = self.convert(spec, value, what) if convert else value
+            if spec.choices and isinstance(converted, str) and converted not in spec.choices:
+                self.error(
+                    value,
+                    f"unknown {spec.name} '{converted}' {what} (expected one of: "
+                    f"{', '.join(spec.choices)})",
+                    nearest(converted, spec.choices),
+                )
+                converted = _BAD
             if converted is not _BAD:
                 values[key.value] = converted
         present = {k.value for k, _ in mapping.value if isinstance(k, ScalarNode)}
@@ -675,6 +703,17 @@ class _Reader(Reporter):
         return m.SayTime(text)
 
     def sound(self, name: str, value: Node, *, noted: bool = False) -> m.Prompt | None:
+        kind, colon, rest = name.partition(":")
+        if colon and kind in PROMPT_KINDS:
+            # A plain string is a sound name; "sound:x" is an ARI media URI, not a name.
+            rest = rest.strip()
+            self.error(
+                value,
+                f"'{name}' is not a sound name; write it as a list item: - {kind}: "
+                + (f'"{rest}"' if kind == "say" else rest)
+                + (f" (or just {rest})" if kind == "sound" else ""),
+            )
+            return None
         if any(c.isspace() for c in name):
             self.error(
                 value,

@@ -122,6 +122,14 @@ class EnterQueue:
 
 
 @dataclass(frozen=True)
+class AgentChange:
+    """Change the state of the agent whose phone is calling; answer AgentChanged or Failed."""
+
+    action: str  # login, logout, pause or unpause
+    reason: str = ""
+
+
+@dataclass(frozen=True)
 class Hangup:
     """Play media (maybe none), then hang the caller up. The flow is over."""
 
@@ -137,7 +145,7 @@ class Finish:
     reason: str
 
 
-Action = Play | Collect | Transfer | Voicemail | EnterQueue | Hangup | Finish
+Action = Play | Collect | Transfer | Voicemail | EnterQueue | AgentChange | Hangup | Finish
 
 
 # --- results: what happened ------------------------------------------------------------
@@ -188,6 +196,14 @@ class Failed:
 
 
 @dataclass(frozen=True)
+class AgentChanged:
+    """The agent's state changed: who they are and the state they are in now."""
+
+    agent: str
+    state: str
+
+
+@dataclass(frozen=True)
 class Redirect:
     """The queue sends the caller on to a node of the flow (an exit key, an overflow)."""
 
@@ -196,7 +212,15 @@ class Redirect:
 
 
 Result = (
-    PlayDone | PlayInterrupted | Digits | Timeout | CallerHangup | Completed | Failed | Redirect
+    PlayDone
+    | PlayInterrupted
+    | Digits
+    | Timeout
+    | CallerHangup
+    | Completed
+    | Failed
+    | Redirect
+    | AgentChanged
 )
 
 
@@ -267,6 +291,7 @@ _NODE_TYPE = {
     m.TransferNode: "transfer",
     m.VoicemailNode: "voicemail",
     m.QueueNode: "queue",
+    m.AgentNode: "agent",
     m.GotoNode: "goto",
     m.HangupNode: "hangup",
 }
@@ -351,6 +376,8 @@ class FlowMachine:
             return self._after_handoff(node, result)
         if isinstance(node, m.VoicemailNode):
             return self._after_voicemail(node, result)
+        if isinstance(node, m.AgentNode):
+            return self._after_agent(node, result)
         raise UnexpectedResult(f"node {node.name!r} takes no result, got {result!r}")
 
     # --- walking ---------------------------------------------------------------------
@@ -441,6 +468,8 @@ class FlowMachine:
                 variables=m.frozen_map(self.variables),
                 language=language,
             )
+        if isinstance(node, m.AgentNode):
+            return AgentChange(node.action, self._fill(node.reason) or "")
         if isinstance(node, m.HangupNode):
             self._step(node, None, f"hangup: {node.reason}")
             return self._end(Hangup(node.reason, self._media(node.prompts), language))
@@ -533,6 +562,18 @@ class FlowMachine:
         if node.next is None:
             return self._end(Hangup("voicemail_done", (), self.flow.settings.language))
         return self._run(node.next)
+
+    def _after_agent(self, node: m.AgentNode, result: Result) -> Action:
+        if isinstance(result, AgentChanged):
+            self.variables.update(agent=result.agent, agent_state=result.state)
+            self._step(node, None, f"{node.action}: {result.agent} {result.state}")
+            return self._run(node.next)
+        if not isinstance(result, Failed):
+            raise UnexpectedResult(
+                f"agent node {node.name!r} takes AgentChanged or Failed, got {result!r}"
+            )
+        self._step(node, None, f"failed: {result.reason}")
+        return self._run(node.on_failure)
 
     def _end(self, action: Hangup | Finish) -> Action:
         self._finished = True

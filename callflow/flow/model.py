@@ -260,6 +260,18 @@ class VoicemailNode:
 
 
 @dataclass(frozen=True)
+class AgentNode:
+    """Change the state of the agent whose phone is calling (feature codes)."""
+
+    name: str
+    location: Location
+    action: str  # one of spec.AGENT_ACTIONS
+    next: str
+    on_failure: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
 class QueueNode:
     """Put the caller in a queue to wait for an agent."""
 
@@ -300,6 +312,7 @@ Node = (
     | BranchNode
     | TransferNode
     | VoicemailNode
+    | AgentNode
     | QueueNode
     | GotoNode
     | HangupNode
@@ -355,6 +368,6 @@ def node_prompts(node: Node) -> tuple[Prompt, ...]:
     """Every prompt a node may play."""
     if isinstance(node, MenuNode | InputNode):
         return node.prompts + node.invalid_prompts + node.timeout_prompts
-    if isinstance(node, HoursNode | SetNode | BranchNode | GotoNode):
+    if isinstance(node, HoursNode | SetNode | BranchNode | GotoNode | AgentNode):
         return ()
     return node.prompts

@@ -119,7 +119,11 @@ def _kind(kind: Kind, minimum: int = 0) -> JSONSchema:
 
 
 def _object(fields: tuple[Field, ...], extra: JSONSchema | None = None) -> JSONSchema:
-    properties = {f.name: {**_kind(f.kind, f.minimum), "description": f.doc} for f in fields}
+    properties = {
+        f.name: {**_kind(f.kind, f.minimum), "description": f.doc}
+        | ({"enum": list(f.choices)} if f.choices else {})
+        for f in fields
+    }
     schema: JSONSchema = {
         "type": "object",
         "properties": {**(extra or {}), **properties},

@@ -45,6 +45,7 @@ class Field:
     doc: str
     required: bool = False
     minimum: int = 0
+    choices: tuple[str, ...] = ()  # for TEXT: the only words allowed
 
 
 TYPE = Field("type", Kind.TEXT, "What the node does.", required=True)
@@ -60,6 +61,9 @@ TIMED_OUT = Field("timeout_prompt", Kind.PROMPTS, "Played before asking again af
 ON_FAILURE = Field(
     "on_failure", Kind.NODE, "Where to go when the caller never gives a valid answer."
 )
+
+# What an agent node can do to the agent whose phone is calling.
+AGENT_ACTIONS = ("login", "logout", "pause", "unpause")
 
 NODE_TYPES: dict[str, tuple[Field, ...]] = {
     "play": (
@@ -136,6 +140,23 @@ NODE_TYPES: dict[str, tuple[Field, ...]] = {
         Field("prompt", Kind.PROMPTS, "Played before joining the queue."),
         Field("on_failure", Kind.NODE, "Where to go if the queue cannot take the caller."),
     ),
+    "agent": (
+        Field(
+            "action",
+            Kind.TEXT,
+            "What the agent on this phone does: login, logout, pause or unpause.",
+            required=True,
+            choices=AGENT_ACTIONS,
+        ),
+        Field("reason", Kind.TEXT, "Why the agent pauses (pause only), e.g. lunch."),
+        Field("next", Kind.NODE, "Where to go once it is done.", required=True),
+        Field(
+            "on_failure",
+            Kind.NODE,
+            "Where to go when the phone is no agent's or the change is refused.",
+            required=True,
+        ),
+    ),
     "goto": (Field("target", Kind.NODE, "The node to jump to.", required=True),),
     "hangup": (
         Field("prompt", Kind.PROMPTS, "Played before hanging up, e.g. goodbye."),
@@ -202,6 +223,7 @@ BUILTIN_VARIABLES = (
     "caller_id",
     "caller_name",
     "dialed",
+    "endpoint",
     "language",
     "now.date",
     "now.time",
@@ -216,3 +238,6 @@ WAITING_TYPES = frozenset({"menu", "input", "voicemail", "queue", "transfer", "h
 PERSON_TYPES = frozenset({"transfer", "queue"})
 
 PHONE_KEYS = "0123456789*#"
+
+# Variables an agent node sets when it succeeds.
+AGENT_VARIABLES = ("agent", "agent_state")

@@ -540,35 +540,3 @@ class QueueService:
 
 def _caller_id(entry: QueueEntry) -> str | None:
     return entry.caller if re.fullmatch(r"\+?[0-9]{1,20}", entry.caller) else None
-
-
-async def agent_features(service: QueueService, call: Call) -> None:
-    """Feature codes an agent dials from their phone: *1 login, *2 logout, *3 pause,
-    *4 unpause. The agent is known by the endpoint the call comes from."""
-    endpoint = call.start.channel.name.rsplit("-", 1)[0]
-    agent = service.agent_for_endpoint(endpoint)
-    await call.answer()
-    if agent is None:
-        log.warning("call %s: %s is no agent's phone", call.id, endpoint)
-        await call.play(["sound:agent-incorrect"])
-        return
-    actions: dict[str, tuple[Callable[[str], None], str]] = {
-        "*1": (service.login, "sound:agent-loginok"),
-        "*2": (service.logout, "sound:agent-loggedoff"),
-        "*3": (lambda name: service.pause(name, "agent"), "sound:auth-thankyou"),
-        "*4": (service.unpause, "sound:auth-thankyou"),
-    }
-    found = actions.get(call.dialled)
-    if found is None:
-        await call.play(["sound:pbx-invalid"])
-        return
-    action, confirmation = found
-    try:
-        action(agent)
-    except QueueError as exc:
-        log.info("agent %s: %s refused: %s", agent, call.dialled, exc)
-        await call.play(["sound:pbx-invalid"])
-        return
-    service.kick()
-    log.info("agent %s: feature %s done", agent, call.dialled)
-    await call.play([confirmation])

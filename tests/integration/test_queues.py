@@ -18,6 +18,7 @@ pytestmark = pytest.mark.asterisk
 HERE = Path(__file__).parent
 FLOW = HERE / "flows" / "queues.yaml"
 QUEUES = HERE / "queues.yaml"
+AGENTS_FLOW = HERE.parents[1] / "config" / "flows" / "agents.yaml"
 
 
 async def queue_app(start_app: AppFactory, *agents: str) -> App:
@@ -286,18 +287,34 @@ async def test_exit_key_leaves_the_queue_for_its_node(
 async def test_agent_feature_codes_log_in_pause_and_out(
     asterisk: SandboxInfo, start_app: AppFactory, phones: PhoneFactory, no_leaks: None
 ) -> None:
-    """An agent logs in, pauses, unpauses and logs out by dialling *1, *3, *4 and *2."""
-    app = await queue_app(start_app)
+    """An agent logs in, pauses for lunch, unpauses and logs out by dialling the sample
+    feature-code flow's *1, *5, *4 and *2; a caller dialling *1 changes nobody's state."""
+    app = await start_app([FLOW, AGENTS_FLOW], queues=QUEUES)
     assert app.queues is not None
     phone = await phones("agent1")
-    expected = {"*1": "available", "*3": "paused", "*4": "available", "*2": "logged_out"}
+    expected = {"*1": "available", "*5": "paused", "*4": "available", "*2": "logged_out"}
     for code, state in expected.items():
         mark = phone.mark()
         await phone.dial(code)
         await phone.wait_event("CALL_CLOSED", since=mark, timeout=10)
         assert app.queues.router.agents["agent1"].state.value == state, code
-    states = [e.data["state"] for e in app.store.events(kind="agent.state")]
-    assert states == ["available", "paused", "available", "logged_out"]
+    states = [(e.data["state"], e.data["reason"]) for e in app.store.events(kind="agent.state")]
+    assert states == [
+        ("available", None),
+        ("paused", "lunch"),
+        ("available", None),
+        ("logged_out", None),
+    ]
+    outcomes = [e.data["outcome"] for e in app.store.events(kind="flow.step")]
+    assert outcomes[:2] == ["login: agent1 available", "hangup: agent_login"]
+
+    caller = await phones("caller1")  # in callflow-inbound: not an agent's phone
+    mark = caller.mark()
+    await caller.dial("*1")
+    await caller.wait_event("CALL_CLOSED", since=mark, timeout=10)
+    [refused] = [e for e in app.store.events(kind="flow.step") if e.data["node"] == "login"][-1:]
+    assert refused.data["outcome"] == "failed: not_an_agent"
+    assert all(a.state.value == "logged_out" for a in app.queues.router.agents.values())
 
 
 async def test_eight_callers_three_agents_everyone_served_once_at_a_time(

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from callflow.flow import (
+    AgentChange,
+    AgentChanged,
     CallerHangup,
     Collect,
     Completed,
@@ -421,3 +423,31 @@ def test_a_redirect_to_a_missing_node_takes_on_failure(flow: Flow) -> None:
     action = m.send(Redirect("nowhere", "overflow"))
     assert isinstance(action, Hangup)
     assert m.pop_steps()[-2].outcome == "failed: overflow to unknown node nowhere"
+
+
+def test_sample_agent_flow_pauses_with_a_reason_and_says_who() -> None:
+    """The feature-code sample: *5 asks to pause for lunch; success sets the agent variables
+    and says so; a refusal (not an agent's phone) goes to on_failure."""
+    flow, diagnostics = load_flow(str(REPO / "config" / "flows" / "agents.yaml"))
+    assert flow is not None, [str(d) for d in diagnostics]
+    m = FlowMachine(flow, entry="*5", call_id="a")
+    assert m.start() == AgentChange("pause", "lunch")
+    action = m.send(AgentChanged("agent1", "paused"))
+    assert isinstance(action, Hangup) and action.reason == "agent_pause"
+    assert (m.variables["agent"], m.variables["agent_state"]) == ("agent1", "paused")
+    assert [s.outcome for s in m.pop_steps()] == ["pause: agent1 paused", "hangup: agent_pause"]
+
+    refused = FlowMachine(flow, entry="*1", call_id="b")
+    assert refused.start() == AgentChange("login", "")
+    action = refused.send(Failed("not_an_agent"))
+    assert action == Hangup("agent_refused", ("sound:agent-incorrect",), "en")
+    assert "agent" not in refused.variables
+
+
+def test_agent_node_takes_only_its_own_results() -> None:
+    flow, _ = load_flow(str(REPO / "config" / "flows" / "agents.yaml"))
+    assert flow is not None
+    m = FlowMachine(flow, entry="*2", call_id="c")
+    assert m.start() == AgentChange("logout", "")
+    with pytest.raises(UnexpectedResult):
+        m.send(Completed())
