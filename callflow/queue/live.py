@@ -123,7 +123,8 @@ class QueueService:
     # --- lifecycle -------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Start deciding rings and timeouts."""
+        """Bring agents back as they were, then start deciding rings and timeouts."""
+        self.restore_agents()
         self._scheduler = asyncio.create_task(self._schedule(), name="queue-scheduler")
 
     async def stop(self) -> None:
@@ -132,6 +133,30 @@ class QueueService:
             self._scheduler.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._scheduler
+
+    def restore_agents(self) -> list[str]:
+        """After a restart or a crash, agents are as the event log last saw them: logged in
+        (available: the calls they were on ended with the old process) or paused with their
+        reason. Agents no longer in the configuration are ignored. Returns who came back."""
+        restored = []
+        for name, record in self.store.latest("agent.state", "agent").items():
+            if name not in self.router.agents:
+                continue
+            state = record.data.get("state")
+            if state in (None, AgentState.LOGGED_OUT.value):
+                continue
+            paused = state == AgentState.PAUSED.value
+            reason = str(record.data.get("reason") or "") if paused else None
+            try:
+                self.router.login(name, self.clock(), reason)
+            except QueueError as exc:
+                log.warning("agent %s: not restored: %s", name, exc)
+                continue
+            restored.append(name)
+        if restored:
+            log.info("restored %d agents from the event log: %s", len(restored), restored)
+            self._agents_changed()
+        return restored
 
     def kick(self) -> None:
         """Something changed: decide again now."""

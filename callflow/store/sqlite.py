@@ -115,6 +115,26 @@ class SqliteStore:
             rows = self._db.execute(sql + " ORDER BY joined_at, id", args).fetchall()
         return [json.loads(data) for (data,) in rows]
 
+    def latest(self, kind: str, key: str) -> dict[str, EventRecord]:
+        """The newest event of a kind for each value of ``data[key]`` (e.g. each agent's last
+        ``agent.state``), without reading the whole history."""
+        if not key.isidentifier():
+            raise ValueError(f"not a plain key: {key!r}")
+        sql = (
+            "SELECT id, at, kind, call_id, data FROM event_log WHERE id IN ("
+            " SELECT max(id) FROM event_log WHERE kind = ? GROUP BY json_extract(data, ?))"
+            " ORDER BY id"
+        )
+        with self._lock:
+            rows = self._db.execute(sql, (kind, f"$.{key}")).fetchall()
+        latest: dict[str, EventRecord] = {}
+        for id_, at, kind_, call, data in rows:
+            record = EventRecord(id_, dt.datetime.fromisoformat(at), kind_, call, json.loads(data))
+            value = record.data.get(key)
+            if isinstance(value, str):
+                latest[value] = record
+        return latest
+
     def events(
         self,
         *,
