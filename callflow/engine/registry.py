@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from callflow.flow import model as m
-from callflow.flow.diagnostics import Diagnostic
+from callflow.flow.diagnostics import Diagnostic, Severity, nearest
 from callflow.flow.loader import load_flow
 from callflow.prompts import missing_prompts
+from callflow.queue.config import QueueCenter
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +43,10 @@ class FlowRegistry:
         *,
         sounds: Collection[str] | None = None,
         prompts_dir: Path | None = None,
+        queues: QueueCenter | None = None,
     ) -> None:
         self.paths = tuple(paths)
+        self.queues = queues  # queue nodes are checked against them
         self.sounds = sounds
         self.prompts_dir = prompts_dir  # Asterisk's sounds dir: text prompts must be built
         self._by_number: dict[str, m.Flow] = {}
@@ -66,11 +69,17 @@ class FlowRegistry:
         problems: list[str] = []
         files: set[str] = set()
         flows: list[m.Flow] = []
+        exits = self.queues.exits() if self.queues is not None else None
         for path in self.paths:
-            flow, found = load_flow(str(path), self.sounds)
+            flow, found = load_flow(str(path), self.sounds, exits)
             diagnostics.extend(found)
             if flow is None:
                 problems.append(f"{path}: the flow has errors")
+                continue
+            queue_errors = self._check_queue_nodes(flow)
+            if queue_errors:
+                diagnostics.extend(queue_errors)
+                problems.append(f"{path}: the flow names queues or nodes the queues lack")
                 continue
             flows.append(flow)
             files.update(flow.files or (str(path),))
@@ -92,6 +101,39 @@ class FlowRegistry:
             self._mtimes = self._stat(files)
             self.generation += 1
         return ReloadResult(applied=ok, diagnostics=tuple(diagnostics), problems=tuple(problems))
+
+    def _check_queue_nodes(self, flow: m.Flow) -> list[Diagnostic]:
+        """Each queue node's queue exists, and the nodes that queue may send callers back
+        to (exit keys, overflows) are in this flow."""
+        center = self.queues
+        if center is None:
+            return []  # no queues configured: queue nodes take their on_failure at run time
+        found = []
+        for node in flow.nodes.values():
+            if not isinstance(node, m.QueueNode) or "${" in node.queue:
+                continue
+            if node.queue not in center.queues:
+                found.append(
+                    Diagnostic(
+                        node.location,
+                        Severity.ERROR,
+                        f"queue node '{node.name}' names queue '{node.queue}', which "
+                        f"{center.path or 'the queues file'} does not define",
+                        nearest(node.queue, center.queues),
+                    )
+                )
+                continue
+            for target in sorted(center.flow_nodes(node.queue) - set(flow.nodes)):
+                found.append(
+                    Diagnostic(
+                        node.location,
+                        Severity.ERROR,
+                        f"queue '{node.queue}' may send callers to node '{target}' "
+                        f"(exit key or overflow in {center.path or 'the queues file'}), "
+                        "which this flow lacks",
+                    )
+                )
+        return found
 
     def changed(self) -> bool:
         """True if any file of the flows in service (includes too) changed on disk."""

@@ -6,9 +6,11 @@ import argparse
 import json
 import sys
 
+from callflow.flow.diagnostics import Diagnostic, sort_key
 from callflow.flow.loader import check
 from callflow.flow.prompts import scan_sounds
 from callflow.flow.schema import flow_schema
+from callflow.queue.config import load_queues
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -33,6 +35,12 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         default=None,
         help="language subdirectory to look in under each --sounds DIR (e.g. en)",
     )
+    check_parser.add_argument(
+        "--queues",
+        metavar="FILE",
+        help="the queues file (queues.yaml): nodes its exit keys and overflows send callers "
+        "to count as reached from the flows' queue nodes",
+    )
     check_parser.set_defaults(func=run_check)
 
     schema_parser = subparsers.add_parser(
@@ -48,7 +56,15 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
 def run_check(args: argparse.Namespace) -> int:
     """Print errors then warnings with counts; exit 1 on any error."""
     sounds = scan_sounds(args.sounds, args.language) if args.sounds else None
-    diagnostics = check(args.files, sounds)
+    exits = None
+    diagnostics: list[Diagnostic] = []
+    if args.queues:
+        center, found = load_queues(args.queues)
+        diagnostics.extend(found)
+        exits = center.exits() if center is not None else None
+    diagnostics = sorted(
+        dict.fromkeys([*diagnostics, *check(args.files, sounds, exits)]), key=sort_key
+    )
     errors = [d for d in diagnostics if d.is_error]
     warnings = [d for d in diagnostics if not d.is_error]
     out = sys.stdout

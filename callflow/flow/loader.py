@@ -121,6 +121,10 @@ class _State:
     defined_variables: dict[str, str] = field(default_factory=dict)
     assigned_variables: set[str] = field(default_factory=set)
     entries: dict[str, str] = field(default_factory=dict)
+    # Queue nodes' queue names (literal ones), and where each queue may send callers back
+    # into the flow (exit keys, overflow): those nodes are reached from the queue node.
+    queue_refs: list[tuple[str, str]] = field(default_factory=list)  # (node, queue)
+    queue_exits: Mapping[str, Collection[str]] = field(default_factory=dict)
     settings: m.Settings = field(default_factory=m.Settings)
     has_entry: bool = False
 
@@ -457,6 +461,7 @@ class _Reader(Reporter):
                 next=v.text("next"),
             )
         if kind == "queue":
+            self.state.queue_refs.append((name, v.name("queue")))
             return m.QueueNode(
                 name,
                 at,
@@ -1038,6 +1043,11 @@ def _check_graph(state: _State) -> None:
             graph[edge.source].append(edge.target)
         if target is not None:
             intended.setdefault(edge.source, []).append(target)
+    # A queue sends its callers on to the nodes its exit keys and overflow name.
+    for source, queue in state.queue_refs:
+        for target in state.queue_exits.get(queue, ()):
+            if target in nodes:
+                intended.setdefault(source, []).append(target)
     # A node whose type is unknown has unknown transitions: reachability would guess.
     if state.has_entry and all(d.type is not None for d in nodes.values()):
         reached: set[str] = set()
@@ -1194,8 +1204,12 @@ def _check_sounds(state: _State, sounds: Collection[str]) -> None:
         )
 
 
-def _read(path: str, sounds: Collection[str] | None) -> _State:
-    state = _State()
+def _read(
+    path: str,
+    sounds: Collection[str] | None,
+    queue_exits: Mapping[str, Collection[str]] | None = None,
+) -> _State:
+    state = _State(queue_exits=queue_exits or {})
     _Reader(state).read_file(path, top=True)
     if not state.nodes and not any(d.is_error for d in state.diagnostics):
         state.diagnostics.append(
@@ -1214,15 +1228,18 @@ def _read(path: str, sounds: Collection[str] | None) -> _State:
 
 
 def load_flow(
-    path: str, sounds: Collection[str] | None = None
+    path: str,
+    sounds: Collection[str] | None = None,
+    queue_exits: Mapping[str, Collection[str]] | None = None,
 ) -> tuple[m.Flow | None, list[Diagnostic]]:
     """Load a flow file and its includes; the flow is None when there is any error.
 
     ``sounds`` are the available sound names (see :func:`scan_sounds`); when None, the
     flow's ``settings.sounds_dir`` is scanned if it exists here, otherwise sound files
-    are not checked.
+    are not checked. ``queue_exits`` (see ``QueueCenter.exits``) tells which nodes the
+    queues send callers back to, so those nodes count as reached.
     """
-    state = _read(path, sounds)
+    state = _read(path, sounds, queue_exits)
     if any(d.is_error for d in state.diagnostics):
         return None, state.diagnostics
     nodes = {name: d.built for name, d in state.nodes.items() if d.built is not None}
@@ -1241,11 +1258,15 @@ def _frozen_nodes(nodes: dict[str, m.Node]) -> Mapping[str, m.Node]:
     return MappingProxyType(nodes)
 
 
-def check(paths: Iterable[str], sounds: Collection[str] | None = None) -> list[Diagnostic]:
+def check(
+    paths: Iterable[str],
+    sounds: Collection[str] | None = None,
+    queue_exits: Mapping[str, Collection[str]] | None = None,
+) -> list[Diagnostic]:
     """Every problem in each top-level flow file (with its includes), errors first."""
     found: dict[Diagnostic, None] = {}
     for path in paths:
-        for diagnostic in _read(path, sounds).diagnostics:
+        for diagnostic in _read(path, sounds, queue_exits).diagnostics:
             found.setdefault(diagnostic, None)  # an include shared by two flows reports once
     return sorted(found, key=sort_key)
 

@@ -264,6 +264,33 @@ class QueueCenter:
                     found.add((periodic.prompt.text, periodic.prompt.voice or voice))
         return frozenset(found)
 
+    def flow_nodes(self, queue: str) -> frozenset[str]:
+        """The flow nodes a caller waiting in ``queue`` may be sent to: its exit keys and
+        overflow targets, following overflows into other queues."""
+        found: set[str] = set()
+        seen: set[str] = set()
+        todo = [queue]
+        while todo:
+            name = todo.pop()
+            config = self.queues.get(name)
+            if config is None or name in seen:
+                continue
+            seen.add(name)
+            found.update(config.exit_keys.values())
+            overflow = config.overflow
+            for target in (overflow.full, overflow.timeout, overflow.empty):
+                if target is None:
+                    continue
+                if target.kind == "queue":
+                    todo.append(target.name)
+                else:
+                    found.add(target.name)
+        return frozenset(found)
+
+    def exits(self) -> dict[str, frozenset[str]]:
+        """For the flow checker: each queue -> the flow nodes it may send callers to."""
+        return {name: self.flow_nodes(name) for name in self.queues}
+
     @classmethod
     def build(
         cls, agents: Iterable[AgentConfig], queues: Iterable[QueueConfig], path: str = ""

@@ -11,6 +11,7 @@ from callflow.app.settings import SettingsError, load_settings
 from callflow.engine import FlowRegistry
 from callflow.flow.loader import load_flow
 from callflow.prompts import build_prompts, missing_prompts
+from callflow.queue.config import parse_queues
 from callflow.store import SqliteStore
 
 FLOW = """\
@@ -97,3 +98,39 @@ def test_event_log_reads_from_a_time_on(tmp_path: Path) -> None:
     recent = store.events(kind="queue.connect", since=old + dt.timedelta(days=30))
     assert [e.call_id for e in recent] == ["b"]
     store.close()
+
+
+QUEUE_FLOW = """\
+entry:
+  "300": wait
+nodes:
+  wait:
+    type: queue
+    queue: {queue}
+    on_failure: bye
+  bye:
+    type: hangup
+"""
+
+
+def test_registry_refuses_queue_nodes_the_queues_cannot_serve(tmp_path: Path) -> None:
+    """A queue node naming an unknown queue, or a queue whose overflow goes to a node the flow
+    lacks, is refused with the node's place; with the right names it loads."""
+    center, diagnostics = parse_queues(
+        "queues.yaml",
+        "queues:\n  support:\n    overflow: {timeout: voicemail}\n  sales: {}\n",
+    )
+    assert center is not None, diagnostics
+    flow = tmp_path / "flow.yaml"
+    flow.write_text(QUEUE_FLOW.format(queue="suport"))
+    result = FlowRegistry([flow], queues=center).load()
+    assert not result.applied
+    assert f"{flow}:4:3: error: queue node 'wait' names queue 'suport', which queues.yaml " in (
+        "\n".join(result.errors)
+    )
+    flow.write_text(QUEUE_FLOW.format(queue="support"))
+    result = FlowRegistry([flow], queues=center).load()
+    assert not result.applied
+    assert any("may send callers to node 'voicemail'" in e for e in result.errors)
+    flow.write_text(QUEUE_FLOW.format(queue="sales"))
+    assert FlowRegistry([flow], queues=center).load().applied

@@ -93,3 +93,26 @@ def test_schema_prints_json_schema(capsys: pytest.CaptureFixture[str]) -> None:
     schema = json.loads(capsys.readouterr().out)
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     assert "menu_node" in schema["$defs"]
+
+
+def test_check_with_queues_counts_overflow_targets_as_reached(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Nodes only a queue's overflow or exit key leads to are unreachable for the flow alone;
+    with --queues they are reached from the queue node."""
+    flows = REPO / "tests" / "integration" / "flows" / "queues.yaml"
+    queues = REPO / "tests" / "integration" / "queues.yaml"
+    assert main(["check", str(flows)]) == 0
+    alone = capsys.readouterr().out
+    assert "node 'timeout_message' is never reached" in alone
+    assert main(["check", str(flows), "--queues", str(queues)]) == 0
+    assert capsys.readouterr().out.endswith("checked: 0 errors, 0 warnings\n")
+
+
+def test_check_reports_errors_of_the_queues_file_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    queues = tmp_path / "queues.yaml"
+    queues.write_text("queues:\n  support:\n    stratgy: ring-all\n")
+    assert main(["check", str(FLOWS / "main.yaml"), "--queues", str(queues)]) == 1
+    assert f"{queues}:3:5: error: unknown key 'stratgy'" in capsys.readouterr().out
