@@ -8,7 +8,8 @@ read back. A caller's whole time in the queue runs in that call's own task: the 
 here only decides (offers, timeouts, empty queues) and nudges the tasks concerned.
 
 Queue events in the log (kind ``queue.*``, app_queue's queue_log in other words):
-``enter``, ``ring``, ``ring_no_answer``, ``connect`` (wait, ring time), ``complete``
+``enter``, ``ring``, ``ring_no_answer``, ``ring_cancelled`` (the agent logged out while
+ringing), ``connect`` (wait, ring time), ``complete``
 (talk time, who hung up), ``abandon`` (wait, position, original position), ``exit``
 (timeout, full, empty, key), ``announce``; and ``agent.state`` for every agent change.
 """
@@ -92,6 +93,7 @@ class _Waiter:
     announced: AnnounceState
     offers: list[Offer] = field(default_factory=list)  # rings to start
     rings: dict[str, tuple[Offer, Leg]] = field(default_factory=dict)
+    withdrawn: list[Offer] = field(default_factory=list)  # rings to stop (agent logged out)
     leave: tuple[str, Target | None] | None = None  # (reason, where to) from the scheduler
 
 
@@ -170,8 +172,13 @@ class QueueService:
         self._agents_changed()
 
     def logout(self, agent: str) -> None:
-        """Log an agent out (a ring in progress to them is stopped by its caller)."""
-        self.router.logout(agent, self.clock())
+        """Log an agent out. A ring in progress to them is stopped: the router has taken the
+        offer back, and the waiting caller's task hangs up the agent's leg."""
+        for offer in self.router.logout(agent, self.clock()):
+            waiter = self._waiting.get(offer.entry_id)
+            if waiter is not None:
+                waiter.withdrawn.append(offer)
+                waiter.call.nudge()
         self._agents_changed()
 
     def pause(self, agent: str, reason: str = "") -> None:
@@ -325,6 +332,8 @@ class QueueService:
                         waited=round(gone.waited if gone else 0.0, 3),
                     )
                     return fm.Redirect(queue.exit_keys[key], "exit_key")
+            while waiter.withdrawn:
+                await self._withdraw(waiter, queue, waiter.withdrawn.pop(0))
             while waiter.offers:
                 offer = waiter.offers.pop(0)
                 leg = await call.ring(
@@ -337,11 +346,30 @@ class QueueService:
                 offer, leg = answered
                 return await self._talk(waiter, queue, bridge, offer, leg)
             wake = await self._announce(waiter, queue, now)
-            if waiter.offers or waiter.leave is not None or call.digits:
+            if waiter.offers or waiter.withdrawn or waiter.leave is not None or call.digits:
                 continue  # arrived while the announcement played: act on it now
             deadlines = [o.ring_deadline + RING_GRACE for o, _ in waiter.rings.values()]
             until = min([wake, *deadlines])
             await call.next_event(None if until == float("inf") else max(0.05, until - now))
+
+    async def _withdraw(self, waiter: _Waiter, queue: QueueConfig, offer: Offer) -> None:
+        """Stop a ring the router took back (the agent logged out); the caller stays."""
+        if offer in waiter.offers:
+            waiter.offers.remove(offer)
+            return
+        for leg_id, (rung, leg) in list(waiter.rings.items()):
+            if rung == offer:
+                del waiter.rings[leg_id]
+                with contextlib.suppress(ari_errors.AriError):
+                    await waiter.call.drop_leg(leg)
+                self._log(
+                    "queue.ring_cancelled",
+                    waiter.call,
+                    queue.name,
+                    agent=offer.agent,
+                    reason="agent_logged_out",
+                    ring_time=round(self.clock() - offer.started_at, 3),
+                )
 
     async def _check_rings(
         self, waiter: _Waiter, queue: QueueConfig, now: float

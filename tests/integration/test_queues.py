@@ -267,6 +267,32 @@ async def test_caller_hanging_up_while_an_agent_rings_frees_the_agent(
     assert app.queues.router.agents["agent1"].state.value == "available"
 
 
+async def test_callers_leave_when_the_last_agent_logs_out(
+    asterisk: SandboxInfo, start_app: AppFactory, phones: PhoneFactory, no_leaks: None
+) -> None:
+    """leave_when_empty: the only agent logs out while their phone rings for the caller: the
+    ringing stops, and the caller leaves for the queue's 'empty' overflow node."""
+    app = await queue_app(start_app, "agent3")
+    assert app.queues is not None
+    agent = await phones("agent3")  # rings, never answers
+    caller = await phones("caller1")
+    mark = caller.mark()
+    call_id = await join(app, caller, "306")
+    await agent.wait_event("CALL_INCOMING", timeout=10)
+    app.queues.logout("agent3")
+    app.queues.kick()
+    await agent.wait_event("CALL_CLOSED", timeout=10)
+    await caller.wait_event("CALL_CLOSED", since=mark, timeout=15)
+    await wait_for_events(app, "call.end")
+    [exit_] = app.store.events(kind="queue.exit")
+    assert exit_.data["reason"] == "empty"
+    steps = [e.data["outcome"] for e in app.store.events(call_id=call_id, kind="flow.step")]
+    assert steps == ["overflow: empty_message", "hangup: queue_empty"]
+    [cancelled] = app.store.events(kind="queue.ring_cancelled")
+    assert cancelled.data["agent"] == "agent3"
+    assert app.queues.router.agents["agent3"].state.value == "logged_out"
+
+
 async def test_exit_key_leaves_the_queue_for_its_node(
     asterisk: SandboxInfo, start_app: AppFactory, phones: PhoneFactory, no_leaks: None
 ) -> None:
