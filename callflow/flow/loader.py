@@ -691,6 +691,16 @@ class _Reader(Reporter):
         if kind == "sound":
             return self.sound(text, self.value_node(item, "sound") or item, noted=True)
         if kind == "say":
+            if "${" in text:
+                # Text is rendered to sound files ahead of time (callflow prompts build);
+                # a value known only during the call cannot be in it.
+                self.error(
+                    self.value_node(item, "say") or item,
+                    f"say: text cannot contain ${{...}} ({inner}): it is rendered ahead of time"
+                    " by 'callflow prompts build'; say the value with a digits:, number:,"
+                    " date: or time: prompt next to it",
+                )
+                return None
             return m.Say(text, cast("str | None", values.get("voice")))
         if kind == "digits":
             return m.SayDigits(text)
