@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "callflow.flow.graph",
     "callflow.prompts.cli",
     "callflow.queue.cli",
+    "callflow.queue.agents_cli",
     "callflow.bench.cli",
 )
 

@@ -14,6 +14,7 @@ from callflow.app.settings import Settings, SettingsError
 from callflow.ari import AriConfig
 from callflow.engine import FlowRegistry, FlowRunner, ReloadResult
 from callflow.prompts import missing_prompts
+from callflow.queue import control
 from callflow.queue.config import load_queues
 from callflow.queue.live import QueueService
 from callflow.store import SqliteStore
@@ -33,9 +34,9 @@ class App:
         clock: Callable[[], dt.datetime] | None = None,
     ) -> None:
         self.settings = settings
-        self.flows = FlowRegistry(settings.flows, prompts_dir=settings.sounds_dir)
         self.store = SqliteStore(settings.store)
         self.queues: QueueService | None = None
+        center = None
         if settings.queues is not None:
             center, diagnostics = load_queues(str(settings.queues))
             if center is None:
@@ -53,6 +54,9 @@ class App:
                             for text, _ in missing
                         )
                     )
+        # Flows are checked against the queues: known queue names, and the nodes the
+        # queues' exit keys and overflows send callers to.
+        self.flows = FlowRegistry(settings.flows, prompts_dir=settings.sounds_dir, queues=center)
         self.watch_interval = watch_interval
         self.service = Service(
             AriConfig(
@@ -64,6 +68,9 @@ class App:
             FlowRunner(self.flows, self.store, clock=clock, queues=self.queues),
             reconnect_delays=reconnect_delays,
         )
+        if self.queues is not None:
+            # `callflow agents ...` sends these; the answers go to the store.
+            self.service.on_user_event(control.EVENT_NAME, control.user_event_handler(self.queues))
 
     def load_flows(self) -> ReloadResult:
         """The first load of the flows; the caller refuses to start if it failed."""

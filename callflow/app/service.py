@@ -5,6 +5,9 @@ enters the app gets a :class:`~callflow.app.call.Call` and its own task running 
 handler; when the handler returns or the caller hangs up, the channel is hung up and the
 task ends. After a reconnect the service re-reads Asterisk's channels (Asterisk does not
 queue events while we are away) and ends the calls whose channels are gone.
+
+Events that concern no call (a user event sent to the app, for instance) go to the
+handlers registered with :meth:`Service.on_user_event`, keyed by the user event's name.
 """
 
 from __future__ import annotations
@@ -17,13 +20,16 @@ from collections.abc import Awaitable, Callable, Iterator
 from callflow.app.call import Call, CallerHangup
 from callflow.ari import AriClient, AriConfig, Dispatcher, EventQueue, EventStream
 from callflow.ari import errors as ari_errors
-from callflow.ari.events import Event, StasisStart
+from callflow.ari.events import ChannelUserevent, Event, StasisStart
 from callflow.ari.stream import Connected, Disconnected, StreamItem
 
 log = logging.getLogger(__name__)
 
 CallHandler = Callable[[Call], Awaitable[None]]
 """Runs one call to its end (a flow, a queue...)."""
+
+UserEventHandler = Callable[[ChannelUserevent], None]
+"""Handles one user event sent to the app; runs in the event loop, so it must not block."""
 
 # The dialplan in dialplan/callflow.conf names the Stasis app through this global variable.
 APP_GLOBAL = "CALLFLOW_APP"
@@ -51,7 +57,8 @@ class Service:
         self.calls: dict[str, Call] = {}
         self.ready = asyncio.Event()
         self._stream: EventStream | None = None
-        self._dispatcher = Dispatcher(self._on_call)
+        self._user_events: dict[str, UserEventHandler] = {}
+        self._dispatcher = Dispatcher(self._on_call, on_unrouted=self._on_unrouted)
         self._stopping = asyncio.Event()
         self._ari: AriClient | None = None
 
@@ -61,6 +68,14 @@ class Service:
         if self._ari is None:
             raise RuntimeError("the service is not running")
         return self._ari
+
+    def on_user_event(self, name: str, handler: UserEventHandler) -> None:
+        """Call ``handler`` for each user event ``name`` sent to the app outside any call.
+
+        A user event sent with a channel or bridge source that a call is watching goes to
+        that call instead. A handler that raises is logged; the service goes on.
+        """
+        self._user_events[name] = handler
 
     async def run(self) -> None:
         """Connect and serve; returns after :meth:`stop`, raises ServiceError on fatal errors."""
@@ -113,6 +128,21 @@ class Service:
             )
         elif isinstance(item, Event):
             dispatcher.dispatch(item)
+
+    def _on_unrouted(self, event: Event) -> None:
+        """An event no call or bridge watches: a registered user event, or nothing to do."""
+        if not isinstance(event, ChannelUserevent):
+            log.debug("no call or bridge watches %s event", event.type)
+            return
+        handler = self._user_events.get(event.eventname)
+        if handler is None:
+            log.info("user event %r: no handler; ignored", event.eventname)
+            return
+        try:
+            handler(event)
+        except Exception:
+            # Anyone with ARI credentials can send user events: never let one stop the service.
+            log.exception("user event %r: handler failed", event.eventname)
 
     async def _check_app_name(self) -> None:
         """Refuse to serve under a name the dialplan does not send calls to."""

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from .errors import AriError, InvalidResponse
-from .models import Bridge, Channel, LiveRecording, Playback, parse_timestamp
+from .models import Bridge, Channel, Endpoint, LiveRecording, Playback, parse_timestamp
 
 __all__ = [
     "ApplicationReplaced",
@@ -35,6 +35,7 @@ __all__ = [
     "ChannelTalkingFinished",
     "ChannelTalkingStarted",
     "ChannelUnhold",
+    "ChannelUserevent",
     "ChannelVarset",
     "Dial",
     "Event",
@@ -244,6 +245,28 @@ class ChannelVarset(Event):
 
     def channel_ids(self) -> tuple[str, ...]:
         return (self.channel.id,) if self.channel else ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChannelUserevent(Event):
+    """A user event (``POST /events/user/{name}``, or UserEvent() in the dialplan).
+
+    ``userevent`` holds the variables it was sent with, plus ``eventname`` (Asterisk
+    adds it). ``channel``, ``bridge`` and ``endpoint`` are set only when the sender
+    named them as sources; without them the event concerns no call.
+    """
+
+    eventname: str = ""
+    userevent: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    channel: Channel | None = None
+    bridge: Bridge | None = None
+    endpoint: Endpoint | None = None
+
+    def channel_ids(self) -> tuple[str, ...]:
+        return (self.channel.id,) if self.channel else ()
+
+    def bridge_ids(self) -> tuple[str, ...]:
+        return (self.bridge.id,) if self.bridge else ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -480,6 +503,22 @@ _register(
         **common,
     ),
 )
+
+
+def _userevent(cls: type[ChannelUserevent], data: Json, common: dict[str, Any]) -> ChannelUserevent:
+    variables = data.get("userevent")
+    bridge, endpoint = data.get("bridge"), data.get("endpoint")
+    return cls(
+        eventname=_str(data, "eventname"),
+        userevent=dict(variables) if isinstance(variables, Mapping) else {},
+        channel=_opt_channel(data, "channel"),
+        bridge=Bridge.from_json(bridge) if isinstance(bridge, Mapping) else None,
+        endpoint=Endpoint.from_json(endpoint) if isinstance(endpoint, Mapping) else None,
+        **common,
+    )
+
+
+_register(ChannelUserevent, _userevent)
 _register(
     Dial,
     lambda cls, data, common: cls(

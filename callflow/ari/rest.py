@@ -2,9 +2,9 @@
 
 One :class:`aiohttp.ClientSession` per client, Basic auth on the session (never in a
 URL), every failure translated into :mod:`callflow.ari.errors`. Parameters go in the
-query string as ARI documents them, booleans as ``true``/``false``; only channel
-``variables`` travel in a JSON body, which is where ARI reads them for originate,
-create and externalMedia.
+query string as ARI documents them, booleans as ``true``/``false``; only ``variables``
+travel in a JSON body, which is where ARI reads them for originate, create,
+externalMedia and user events.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ __all__ = [
     "Bridges",
     "Channels",
     "Endpoints",
+    "Events",
     "Playbacks",
     "Recordings",
 ]
@@ -144,6 +145,7 @@ class AriClient:
         self.recordings = Recordings(self)
         self.endpoints = Endpoints(self)
         self.applications = Applications(self)
+        self.events = Events(self)
         self.asterisk = AsteriskResource(self)
 
     def __repr__(self) -> str:
@@ -766,6 +768,34 @@ class Applications(_Resource):
         sources = [event_source] if isinstance(event_source, str) else event_source
         path = _path("applications", name, "subscription")
         return Application.from_json(await self._call("DELETE", path, {"eventSource": sources}))
+
+
+class Events(_Resource):
+    """``/events``: user events sent to a Stasis app (the event WebSocket is in stream.py)."""
+
+    async def user_event(
+        self,
+        name: str,
+        *,
+        application: str,
+        variables: Mapping[str, Any] | None = None,
+        source: str | Sequence[str] | None = None,
+    ) -> None:
+        """Send user event ``name`` to ``application`` as a ChannelUserevent.
+
+        ``variables`` arrive in the event's ``userevent`` object, next to ``eventname``;
+        ``source`` (e.g. ``channel:<id>``, ``bridge:<id>``) attaches those snapshots.
+        Raises NotFound when no such application is registered (nobody is connected as
+        that app), Unprocessable when a source does not exist, BadRequest for a source
+        with an unknown scheme.
+        """
+        params: dict[str, QueryValue] = {
+            "application": application,
+            "source": [source] if isinstance(source, str) else source,
+        }
+        # Asterisk answers 500 when "variables" is not an object: always send one.
+        body = {"variables": dict(variables or {})}
+        await self._call("POST", _path("events", "user", name), params, body)
 
 
 class AsteriskResource(_Resource):

@@ -16,6 +16,8 @@ from typing import Any, Literal, Self
 
 from aiohttp import WSCloseCode, web
 
+from callflow.ari import AriConfig
+
 USERNAME = "callflow"
 PASSWORD = "s3cr3t-Pa55w0rd"
 AUTH_TOKEN = base64.b64encode(f"{USERNAME}:{PASSWORD}".encode()).decode()
@@ -173,3 +175,17 @@ def event_json(event_type: str, **fields: Any) -> dict[str, Any]:
         "asterisk_id": "02:42:ac:11:00:02",
         **fields,
     }
+
+
+def make_config(base_url: str, **overrides: Any) -> AriConfig:
+    """Settings for a client of the fake: its credentials and short timeouts."""
+    settings: dict[str, Any] = {
+        "base_url": base_url,
+        "username": USERNAME,
+        "password": PASSWORD,
+        "apps": ("callflow",),
+        "request_timeout": 5.0,
+        "backoff_initial": 0.05,
+    }
+    settings.update(overrides)
+    return AriConfig(**settings)

@@ -5,14 +5,12 @@ from __future__ import annotations
 import json
 import logging
 import socket
-from collections.abc import AsyncIterator
 
 import pytest
-from ari_fake import AUTH_TOKEN, PASSWORD, USERNAME, FakeAri, channel_json
+from ari_fake import AUTH_TOKEN, PASSWORD, USERNAME, FakeAri, channel_json, make_config
 
 from callflow.ari import (
     AriClient,
-    AriConfig,
     AsteriskUnreachable,
     Bridge,
     Channel,
@@ -20,29 +18,6 @@ from callflow.ari import (
     NotFound,
     Playback,
 )
-
-
-def make_config(base_url: str, **overrides: object) -> AriConfig:
-    settings: dict[str, object] = {
-        "base_url": base_url,
-        "username": USERNAME,
-        "password": PASSWORD,
-        "apps": ("callflow",),
-    }
-    settings.update(overrides)
-    return AriConfig(**settings)  # type: ignore[arg-type]
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeAri]:
-    async with FakeAri() as server:
-        yield server
-
-
-@pytest.fixture
-async def client(fake: FakeAri) -> AsyncIterator[AriClient]:
-    async with AriClient(make_config(fake.base_url)) as ari:
-        yield ari
 
 
 async def test_answer_posts_to_the_channel(fake: FakeAri, client: AriClient) -> None:

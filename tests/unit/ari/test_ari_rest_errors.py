@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
-from ari_fake import PASSWORD, USERNAME, FakeAri
+from ari_fake import PASSWORD, FakeAri, make_config
 
 from callflow.ari import (
     AriClient,
-    AriConfig,
     AriError,
     AriHttpError,
     AsteriskUnreachable,
@@ -25,30 +23,6 @@ from callflow.ari import (
     ServerError,
     Unprocessable,
 )
-
-
-def make_config(base_url: str, **overrides: object) -> AriConfig:
-    settings: dict[str, object] = {
-        "base_url": base_url,
-        "username": USERNAME,
-        "password": PASSWORD,
-        "apps": ("callflow",),
-        "request_timeout": 5.0,
-    }
-    settings.update(overrides)
-    return AriConfig(**settings)  # type: ignore[arg-type]
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeAri]:
-    async with FakeAri() as server:
-        yield server
-
-
-@pytest.fixture
-async def client(fake: FakeAri) -> AsyncIterator[AriClient]:
-    async with AriClient(make_config(fake.base_url)) as ari:
-        yield ari
 
 
 def unused_port() -> int:

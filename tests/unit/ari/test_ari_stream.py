@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from ari_fake import AUTH_TOKEN, PASSWORD, USERNAME, FakeAri, Session, channel_json, event_json
+from ari_fake import make_config as fake_config
 
 from callflow.ari import (
     AriConfig,
@@ -31,17 +32,9 @@ CAP = 0.05
 
 
 def make_config(base_url: str, **overrides: object) -> AriConfig:
-    settings: dict[str, object] = {
-        "base_url": base_url,
-        "username": USERNAME,
-        "password": PASSWORD,
-        "apps": ("callflow",),
-        "backoff_initial": 0.01,
-        "backoff_max": CAP,
-        "connect_timeout": 2.0,
-    }
-    settings.update(overrides)
-    return AriConfig(**settings)  # type: ignore[arg-type]
+    """Fast reconnects, capped at CAP, for the backoff tests."""
+    fast: dict[str, object] = {"backoff_initial": 0.01, "backoff_max": CAP, "connect_timeout": 2.0}
+    return fake_config(base_url, **(fast | overrides))
 
 
 def dtmf(digit: str, channel_id: str = "1700.1") -> dict[str, object]:
@@ -64,12 +57,6 @@ class Reader:
     async def aclose(self) -> None:
         await self.stream.close()
         await self.items.aclose()  # type: ignore[attr-defined]
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeAri]:
-    async with FakeAri() as server:
-        yield server
 
 
 @pytest.fixture

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from callflow.queue.config import parse_queues
@@ -20,13 +17,6 @@ agents:
 queues:
   support: {join_when_empty: yes}
 """
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteStore]:
-    db = SqliteStore(tmp_path / "store.sqlite3")
-    yield db
-    db.close()
 
 
 def service(store: SqliteStore) -> QueueService:
