@@ -49,12 +49,17 @@ def _free_port(kind: int) -> int:
 
 
 def _free_sip_port() -> int:
-    """A port free for both UDP and TCP: baresip 1.0 binds its SIP port on both."""
+    """A port P free for UDP and TCP with P+1 free for TCP: baresip 1.0 binds its SIP port
+    on UDP and TCP, and SIP/TLS on the next port, whatever sip_transports says."""
     for _ in range(100):
         port = _free_port(socket.SOCK_DGRAM)
         try:
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-                s.bind(("127.0.0.1", port))
+            with (
+                socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp,
+                socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tls,
+            ):
+                tcp.bind(("127.0.0.1", port))
+                tls.bind(("127.0.0.1", port + 1))
         except OSError:
             continue
         return port
@@ -172,9 +177,26 @@ snd_path {self.recordings_dir}
         (self.workdir / "contacts").write_text("")
 
     async def start(self, *, register: bool = True, timeout: float = 10.0) -> None:
-        """Start baresip, connect to its control socket, and wait for registration."""
+        """Start baresip, connect to its control socket, and wait for registration.
+
+        The free ports are picked before baresip binds them, so another process may take
+        one in between: baresip then exits at once, and is started again on new ports.
+        """
         if shutil.which(BARESIP) is None:
             raise SoftphoneError("baresip is not installed: apt-get install baresip")
+        for attempt in range(3):
+            try:
+                await self._start(register=register, timeout=timeout)
+                return
+            except SoftphoneError:
+                if attempt == 2 or "Address already in use" not in self.log_tail():
+                    raise
+                log.info("%s: a port was taken before baresip bound it; retrying", self.user)
+                if self._proc is not None and self._proc.returncode is None:
+                    self._proc.kill()
+                    await self._proc.wait()
+
+    async def _start(self, *, register: bool, timeout: float) -> None:
         sip_port = _free_sip_port()
         ctrl_port = _free_port(socket.SOCK_STREAM)
         self._write_config(sip_port, ctrl_port)
