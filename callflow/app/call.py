@@ -46,6 +46,7 @@ class Leg:
     endpoint: str
     answered: bool = False
     ended: bool = False
+    destroyed: bool = False  # ChannelDestroyed seen: ``cause`` is final
     cause: int = 0  # Q.850 cause when it ended before answering
 
 
@@ -59,6 +60,8 @@ class Nudge(Event):
 
 # Q.850 causes of an unanswered leg, in the words the flows and the queue use.
 _UNANSWERED = {17: "busy", 18: "no_answer", 19: "no_answer", 21: "rejected"}
+# How long to wait for an ended leg's ChannelDestroyed (and so its cause).
+LEG_CAUSE_WAIT = 2.0
 
 Attach = Callable[[str, EventQueue], None]
 """Route a new channel's events into a call's queue (``Dispatcher.attach_channel``)."""
@@ -124,6 +127,7 @@ class Call:
                 leg.ended = True
                 if isinstance(event, ChannelDestroyed):
                     leg.cause = event.cause
+                    leg.destroyed = True
             return
         if isinstance(event, ChannelDtmfReceived):
             self.digits.append(event.digit)
@@ -314,6 +318,12 @@ class Call:
                 await self.ari.channels.hangup(leg.id)
             leg.ended = True
 
+    async def unanswered_outcome(self, leg: Leg) -> str:
+        """Why a leg that ended unanswered did: its StasisEnd can come before the
+        ChannelDestroyed that carries the cause, so wait (briefly) for the cause first."""
+        await self.wait_for(lambda: leg.destroyed, timeout=LEG_CAUSE_WAIT)
+        return self.unanswered_reason(leg)
+
     @staticmethod
     def unanswered_reason(leg: Leg) -> str:
         """Why a leg that never answered ended: busy, no_answer, rejected or unavailable."""
@@ -357,7 +367,7 @@ class Call:
             await self.wait_for(lambda: leg.answered or leg.ended)
             await self._stop_playback(ringback)
             if not leg.answered:
-                return self.unanswered_reason(leg)
+                return await self.unanswered_outcome(leg)
             await self.converse(leg)
             return "completed"
         finally:

@@ -387,7 +387,7 @@ class QueueService:
                 return offer, leg
             if leg.ended or now >= offer.ring_deadline + RING_GRACE:
                 del waiter.rings[leg_id]
-                reason = waiter.call.unanswered_reason(leg) if leg.ended else "no_answer"
+                reason = await waiter.call.unanswered_outcome(leg) if leg.ended else "no_answer"
                 outcome = "rejected" if reason in ("busy", "rejected") else "no_answer"
                 self.router.ring_ended(offer, outcome, now)
                 await waiter.call.drop_leg(leg)
@@ -397,6 +397,7 @@ class QueueService:
                     queue.name,
                     agent=offer.agent,
                     outcome=reason,
+                    cause=leg.cause if leg.ended else None,
                     ring_time=round(now - offer.started_at, 3),
                 )
                 self._agents_changed()

@@ -171,6 +171,42 @@ async def test_ring_no_answer_moves_on_and_keeps_the_place(
     assert callers_connected(app) == [("+15550000001", "agent2"), ("+15550000002", "agent2")]
 
 
+async def test_an_agent_who_rejects_is_rung_again_after_the_retry_delay(
+    asterisk: SandboxInfo, start_app: AppFactory, phones: PhoneFactory, no_leaks: None
+) -> None:
+    """agent2 declines the ring: the agent's state follows (available again, not paused
+    after one miss), the caller stays in the queue, and after the queue's retry delay the
+    same agent is rung again and answers."""
+    app = await queue_app(start_app, "agent2")
+    assert app.queues is not None
+    agent = await phones("agent2")
+    caller = await phones("caller1")
+    mark = agent.mark()
+    call_id = await join(app, caller, "300")
+    await agent.wait_event("CALL_INCOMING", since=mark, timeout=10)
+    await agent.hangup()  # declines the incoming call (486)
+    await wait_for_events(app, "queue.ring_no_answer")
+    [declined] = app.store.events(kind="queue.ring_no_answer")
+    assert declined.data["agent"] == "agent2"
+    # 486 Busy Here is Q.850 cause 17, read from the leg's ChannelDestroyed.
+    assert (declined.data["outcome"], declined.data["cause"]) == ("busy", 17)
+    assert app.queues.router.agents["agent2"].state.value == "available"
+    assert app.queues.router.position(call_id) == 1
+
+    closed = await agent.wait_event("CALL_CLOSED", since=mark, timeout=10)
+    await agent.wait_event("CALL_INCOMING", since=agent.events.index(closed) + 1, timeout=10)
+    await agent.answer()
+    await wait_for_events(app, "queue.connect")
+    assert app.queues.router.agents["agent2"].state.value == "on_call"
+    rings = app.store.events(kind="queue.ring")
+    assert len(rings) == 2
+    assert (rings[1].at - declined.at).total_seconds() >= 0.9  # support: retry_delay 1
+    await agent.hangup()
+    await wait_for_events(app, "queue.complete")
+    [done] = app.store.events(kind="queue.complete")
+    assert done.data["hung_up_by"] == "agent"
+
+
 async def test_wrapup_is_respected_before_the_next_caller(
     asterisk: SandboxInfo, start_app: AppFactory, phones: PhoneFactory, no_leaks: None
 ) -> None:
