@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from pathlib import Path
 
+import yaml
+
+from callflow.app.settings import SettingsError, load_settings
 from callflow.flow.diagnostics import Diagnostic, sort_key
 from callflow.flow.loader import check
 from callflow.flow.prompts import scan_sounds
@@ -54,26 +59,73 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def run_check(args: argparse.Namespace) -> int:
-    """Print errors then warnings with counts; exit 1 on any error."""
+    """Print errors then warnings with counts; exit 1 on any error.
+
+    Each file is checked as what it is: a flow, a queues file (top-level ``agents`` or
+    ``queues`` and no ``nodes``), or a settings file (``ari`` or ``flows``: its flows and
+    its queues are checked too), so ``callflow check config/*.yaml`` checks a whole setup.
+    """
     sounds = scan_sounds(args.sounds, args.language) if args.sounds else None
-    exits = None
     diagnostics: list[Diagnostic] = []
-    if args.queues:
-        center, found = load_queues(args.queues)
+    problems: list[str] = []  # settings errors: one line each, already placed
+    flows: list[str] = []
+    queue_files = [args.queues] if args.queues else []
+    for path in args.files:
+        kind = _kind_of(path)
+        if kind == "queues":
+            queue_files.append(path)
+        elif kind == "settings":
+            try:
+                settings = load_settings(Path(path))
+            except SettingsError as exc:
+                problems.append(f"{exc} (as a settings file)")
+                continue
+            flows.extend(str(flow) for flow in settings.flows)
+            if settings.queues is not None:
+                queue_files.append(str(settings.queues))
+        else:
+            flows.append(path)
+    exits: dict[str, frozenset[str]] = {}
+    for path in {os.path.realpath(f): f for f in queue_files}.values():
+        center, found = load_queues(path)
         diagnostics.extend(found)
-        exits = center.exits() if center is not None else None
+        if center is not None:
+            exits.update(center.exits())
+    flows = list({os.path.realpath(f): f for f in flows}.values())
     diagnostics = sorted(
-        dict.fromkeys([*diagnostics, *check(args.files, sounds, exits)]), key=sort_key
+        dict.fromkeys([*diagnostics, *check(flows, sounds, exits or None)]), key=sort_key
     )
     errors = [d for d in diagnostics if d.is_error]
     warnings = [d for d in diagnostics if not d.is_error]
     out = sys.stdout
-    for diagnostic in errors + warnings:
-        print(diagnostic, file=out)
-    summary = f"{_count(len(errors), 'error')}, {_count(len(warnings), 'warning')}"
-    checked = _count(len(args.files), "file")
+    for line in [*problems, *map(str, errors), *map(str, warnings)]:
+        print(line, file=out)
+    n_errors = len(errors) + len(problems)
+    summary = f"{_count(n_errors, 'error')}, {_count(len(warnings), 'warning')}"
+    every = {os.path.realpath(f) for f in [*args.files, *flows, *queue_files]}
+    checked = _count(len(every), "file")
     print(f"{checked} checked: {summary}", file=out)
-    return 1 if errors else 0
+    return 1 if n_errors else 0
+
+
+def _kind_of(path: str) -> str:
+    """flow, queues or settings, from the top-level keys (a flow when in doubt, so that
+    the flow checker reports what is wrong with it)."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            root = yaml.compose(file)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return "flow"
+    if not isinstance(root, yaml.MappingNode):
+        return "flow"
+    keys = {k.value for k, _ in root.value if isinstance(k, yaml.ScalarNode)}
+    if keys & {"nodes", "entry", "include"}:
+        return "flow"
+    if keys & {"ari", "flows", "store"}:
+        return "settings"
+    if keys & {"agents", "queues"}:
+        return "queues"
+    return "flow"
 
 
 def run_schema(args: argparse.Namespace) -> int:

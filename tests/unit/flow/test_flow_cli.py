@@ -116,3 +116,30 @@ def test_check_reports_errors_of_the_queues_file_too(
     queues.write_text("queues:\n  support:\n    stratgy: ring-all\n")
     assert main(["check", str(FLOWS / "main.yaml"), "--queues", str(queues)]) == 1
     assert f"{queues}:3:5: error: unknown key 'stratgy'" in capsys.readouterr().out
+
+
+def test_check_config_dir_checks_settings_queues_and_flows(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`callflow check config/*.yaml` (the issue's acceptance command) takes each file as
+    what it is: the settings bring in their flows and queues; all of it is clean."""
+    files = [str(p) for p in sorted((REPO / "config").glob("*.yaml"))]
+    assert {Path(f).name for f in files} >= {"callflow.yaml", "queues.yaml"}
+    assert main(["check", *files]) == 0
+    out = capsys.readouterr().out
+    # callflow.yaml, docker.yaml, queues.yaml and the two flows they name
+    assert out == "5 files checked: 0 errors, 0 warnings\n"
+
+
+def test_check_a_settings_file_reports_its_flows_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flow = tmp_path / "flow.yaml"
+    flow.write_text('entry:\n  "1": a\nnodes:\n  a:\n    type: hangup\n    reasn: x\n')
+    settings = tmp_path / "callflow.yaml"
+    settings.write_text("ari:\n  url: http://127.0.0.1:8088\nflows: [flow.yaml]\n")
+    assert main(["check", str(settings)]) == 1
+    assert f"{flow}:6:5: error: unknown key 'reasn'" in capsys.readouterr().out
+    settings.write_text("ari:\n  url: ftp://x\n")
+    assert main(["check", str(settings)]) == 1
+    assert "ari.url must start with http://" in capsys.readouterr().out
