@@ -1,9 +1,10 @@
-"""The ``callflow bench`` command: one sub-subcommand per benchmark kind (``ewt`` so far)."""
+"""The ``callflow bench`` command: one sub-subcommand per benchmark kind (``ewt``, ``connect``)."""
 
 from __future__ import annotations
 
 import argparse
 
+from callflow.bench.connect import run_connect_bench
 from callflow.bench.ewt import run_ewt_bench
 
 
@@ -39,6 +40,38 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     )
     ewt.set_defaults(func=_run_ewt)
 
+    connect = kinds.add_parser(
+        "connect",
+        help="agent answer -> caller hears the agent, on real calls (needs root)",
+        description=(
+            "Start the sandbox Asterisk, callflow with one queue, and baresip softphones; "
+            "place calls into the queue and measure, from Asterisk's event timestamps, the "
+            "agent's answer to caller and agent in the mixing bridge, and to the first RTP "
+            "packet of the agent's voice (a tone) reaching the caller's phone, which must "
+            "also have decoded it."
+        ),
+    )
+    connect.add_argument("--calls", type=_positive, default=20, help="calls (default: 20)")
+    connect.add_argument("--json", action="store_true", help="one JSON object per line")
+    connect.add_argument(
+        "--keep", action="store_true", help="leave the sandbox running (name bench-connect)"
+    )
+    connect.add_argument(
+        "--parallel",
+        type=int,
+        choices=range(1, 7),
+        default=1,
+        metavar="N",
+        help="callers dialling at once, with as many agents (1-6, default: 1)",
+    )
+    connect.add_argument(
+        "--ring",
+        type=float,
+        default=1.0,
+        help="seconds an agent's phone rings before it answers (0: auto-answer; default: 1)",
+    )
+    connect.set_defaults(func=_run_connect)
+
 
 def _run_ewt(args: argparse.Namespace) -> int:
     return run_ewt_bench(
@@ -49,3 +82,20 @@ def _run_ewt(args: argparse.Namespace) -> int:
         only=args.only,
         callers=args.callers,
     )
+
+
+def _run_connect(args: argparse.Namespace) -> int:
+    return run_connect_bench(
+        calls=args.calls,
+        as_json=args.json,
+        keep=args.keep,
+        parallel=args.parallel,
+        ring=args.ring,
+    )
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import wave
 from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,3 +64,37 @@ def write_tone(path: Path, seconds: float, freq: float = 440.0, rate: int = 8000
         wav.setframerate(rate)
         wav.writeframes(samples.tobytes())
     return path
+
+
+def is_tone(
+    samples: Sequence[int], rate: int, freq: float, *, min_rms: float = 300, share: float = 0.6
+) -> bool:
+    """True if the samples are loud and mostly one frequency: the Goertzel power at
+    ``freq`` is at least ``share`` of their power. Music or speech does not pass."""
+    if not samples:
+        return False
+    coeff = 2 * math.cos(2 * math.pi * freq / rate)
+    q1 = q2 = 0.0
+    for x in samples:
+        q1, q2 = coeff * q1 - q2 + x, q1
+    power = q1 * q1 + q2 * q2 - coeff * q1 * q2
+    energy = float(sum(s * s for s in samples))
+    if math.sqrt(energy / len(samples)) <= min_rms:
+        return False
+    return 2 * power / (len(samples) * energy) >= share
+
+
+def tone_seconds(path: Path, freq: float, *, frame_ms: int = 20) -> float:
+    """How long a mono 16-bit recording holds the tone at ``freq`` (in ``frame_ms`` frames)."""
+    with wave.open(str(path), "rb") as wav:
+        if wav.getsampwidth() != 2 or wav.getnchannels() != 1:
+            raise ValueError(f"{path}: expected mono 16-bit PCM")
+        rate = wav.getframerate()
+        samples = array("h")
+        samples.frombytes(wav.readframes(wav.getnframes()))
+    frame = max(1, rate * frame_ms // 1000)
+    toned = sum(
+        is_tone(samples[i : i + frame], rate, freq)
+        for i in range(0, len(samples) - frame + 1, frame)
+    )
+    return toned * frame / rate
