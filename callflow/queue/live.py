@@ -118,6 +118,8 @@ class QueueService:
         self._bridges: dict[str, str] = {}  # queue -> its holding bridge
         self._in_bridge: dict[str, set[str]] = {}  # queue -> the calls in its bridge
         self._bridge_lock = asyncio.Lock()
+        self._bridge_ids = itertools.count(1)
+        self._cleanups: set[asyncio.Task[None]] = set()  # empty holding bridges going away
         self._kick = asyncio.Event()
         self._scheduler: asyncio.Task[None] | None = None
         self._agent_states = {n: a.state for n, a in self.router.agents.items()}
@@ -135,6 +137,8 @@ class QueueService:
             self._scheduler.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._scheduler
+        if self._cleanups:
+            await asyncio.gather(*self._cleanups, return_exceptions=True)
 
     def restore_agents(self) -> list[str]:
         """After a restart or a crash, agents are as the event log last saw them: logged in
@@ -410,6 +414,8 @@ class QueueService:
         call, entry = waiter.call, waiter.entry
         now = self.clock()
         waited = now - entry.joined_at
+        # Out of the holding bridge (and its music) first; the bookkeeping can wait.
+        await self._leave_holding(call, queue, bridge)
         self.store.delete_queue_entry(entry.id)
         self.predictors[queue.name].observe(CallerAnswered(waiter.number, now, waited))
         self._log(
@@ -421,8 +427,6 @@ class QueueService:
             waited=round(waited, 3),
             ring_time=round(now - offer.started_at, 3),
         )
-        # Out of the holding bridge (and its music) and into a mixing bridge with the agent.
-        await self._leave_holding(call, queue, bridge)
         hung_up_by = "agent"
         try:
             await call.converse(leg)
@@ -510,7 +514,9 @@ class QueueService:
         async with self._bridge_lock:
             bridge = self._bridges.get(queue.name)
             if bridge is None:
-                bridge = f"callflow-queue-{queue.name}"
+                # A fresh id each time: the last bridge of this queue may still be being
+                # destroyed (in the background, see _leave_holding).
+                bridge = f"callflow-queue-{queue.name}-{next(self._bridge_ids)}"
                 with contextlib.suppress(ari_errors.Conflict):
                     await call.ari.bridges.create("holding", bridge_id=bridge, name=queue.name)
                 self._bridges[queue.name] = bridge
@@ -520,22 +526,40 @@ class QueueService:
         return bridge
 
     async def _leave_holding(self, call: Call, queue: QueueConfig, bridge: str) -> None:
-        """Take the caller out (if still there) and destroy the bridge once it is empty."""
+        """Take the caller out (if still there) and destroy the bridge once it is empty.
+
+        Only the bookkeeping is done under the lock: callers whose agents answer at the
+        same moment are moved out in parallel, and an emptied bridge is destroyed in the
+        background, so that a caller never waits for it before hearing their agent
+        (``callflow bench connect`` measures this).
+        """
         async with self._bridge_lock:
             members = self._in_bridge.get(queue.name, set())
             if self._bridges.get(queue.name) != bridge or call.id not in members:
                 return
             members.discard(call.id)
-            if not call.hung_up:
-                with contextlib.suppress(ari_errors.AriError):
-                    await call.ari.channels.stop_moh(call.id)
-                with contextlib.suppress(ari_errors.AriError):
-                    await call.ari.bridges.remove_channel(bridge, call.id)
-            if not members:
+            empty = not members
+            if empty:
                 del self._bridges[queue.name]
                 del self._in_bridge[queue.name]
-                with contextlib.suppress(ari_errors.AriError):
-                    await call.ari.bridges.destroy(bridge)
+        if not call.hung_up:
+            with contextlib.suppress(ari_errors.AriError):
+                await call.ari.channels.stop_moh(call.id)
+            with contextlib.suppress(ari_errors.AriError):
+                await call.ari.bridges.remove_channel(bridge, call.id)
+        if empty:
+            task = asyncio.create_task(self._destroy_bridge(call, bridge), name=f"destroy:{bridge}")
+            self._cleanups.add(task)
+            task.add_done_callback(self._cleanups.discard)
+
+    @staticmethod
+    async def _destroy_bridge(call: Call, bridge: str) -> None:
+        try:
+            await call.ari.bridges.destroy(bridge)
+        except ari_errors.AriError as exc:
+            log.debug("holding bridge %s not destroyed: %s", bridge, exc)
+        except Exception:  # a background task: never leave an exception unretrieved
+            log.exception("holding bridge %s: destroy failed", bridge)
 
     # --- the scheduler ---------------------------------------------------------------
 
