@@ -38,13 +38,6 @@ def _run(args: argparse.Namespace) -> int:
         print(f"callflow: {exc}", file=sys.stderr)
         return 2
     logs.configure(args.log_level or settings.log_level, args.log_format or settings.log_format)
-    if not settings.ari.password:
-        print(
-            f"callflow: {args.config}: no ARI password (set ari.password, or the environment "
-            "variable named by ari.password_env, CALLFLOW_ARI_PASSWORD by default)",
-            file=sys.stderr,
-        )
-        return 2
     try:
         app = App(settings)
     except SettingsError as exc:

@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterator
 
 from callflow.app.service import Service
 from callflow.app.settings import Settings, SettingsError
-from callflow.ari import AriConfig
 from callflow.engine import FlowRegistry, FlowRunner, ReloadResult
 from callflow.prompts import missing_prompts
 from callflow.queue import control
@@ -34,6 +33,7 @@ class App:
         clock: Callable[[], dt.datetime] | None = None,
     ) -> None:
         self.settings = settings
+        ari_config = settings.ari_config()  # before anything is created: refuse early
         self.store = SqliteStore(settings.store)
         self.queues: QueueService | None = None
         center = None
@@ -59,12 +59,7 @@ class App:
         self.flows = FlowRegistry(settings.flows, prompts_dir=settings.sounds_dir, queues=center)
         self.watch_interval = watch_interval
         self.service = Service(
-            AriConfig(
-                base_url=settings.ari.url,
-                username=settings.ari.username,
-                password=settings.ari.password,
-                apps=(settings.ari.app,),
-            ),
+            ari_config,
             FlowRunner(self.flows, self.store, clock=clock, queues=self.queues),
             reconnect_delays=reconnect_delays,
         )

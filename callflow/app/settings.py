@@ -9,6 +9,8 @@ from typing import Any
 
 import yaml
 
+from callflow.ari import AriConfig
+
 
 class SettingsError(Exception):
     """The settings file is missing or wrong; the message says where and why."""
@@ -36,6 +38,26 @@ class Settings:
     log_format: str = "text"
     log_level: str = "info"
     source: Path | None = None
+
+    def ari_config(self, **overrides: float) -> AriConfig:
+        """The ARI client's settings (``overrides``: its timeouts); SettingsError when there
+        is no password or the values are not usable."""
+        where = self.source or "the settings"
+        if not self.ari.password:
+            raise SettingsError(
+                f"{where}: no ARI password (set ari.password, or the environment variable "
+                "named by ari.password_env, CALLFLOW_ARI_PASSWORD by default)"
+            )
+        try:
+            return AriConfig(
+                base_url=self.ari.url,
+                username=self.ari.username,
+                password=self.ari.password,
+                apps=(self.ari.app,),
+                **overrides,  # type: ignore[arg-type]
+            )
+        except ValueError as exc:
+            raise SettingsError(f"{where}: the ARI settings are not usable: {exc}") from None
 
 
 _TOP_KEYS = {"ari", "flows", "log", "store", "sounds_dir", "queues"}

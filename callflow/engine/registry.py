@@ -7,7 +7,7 @@ call in progress: new calls get the new flow, running ones finish on the old one
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,7 +76,7 @@ class FlowRegistry:
             if flow is None:
                 problems.append(f"{path}: the flow has errors")
                 continue
-            queue_errors = self._check_queue_nodes(flow)
+            queue_errors = self._check_queue_nodes(flow, exits or {})
             if queue_errors:
                 diagnostics.extend(queue_errors)
                 problems.append(f"{path}: the flow names queues or nodes the queues lack")
@@ -102,7 +102,9 @@ class FlowRegistry:
             self.generation += 1
         return ReloadResult(applied=ok, diagnostics=tuple(diagnostics), problems=tuple(problems))
 
-    def _check_queue_nodes(self, flow: m.Flow) -> list[Diagnostic]:
+    def _check_queue_nodes(
+        self, flow: m.Flow, exits: Mapping[str, frozenset[str]]
+    ) -> list[Diagnostic]:
         """Each queue node's queue exists, and the nodes that queue may send callers back
         to (exit keys, overflows) are in this flow."""
         center = self.queues
@@ -123,7 +125,7 @@ class FlowRegistry:
                     )
                 )
                 continue
-            for target in sorted(center.flow_nodes(node.queue) - set(flow.nodes)):
+            for target in sorted(exits[node.queue] - set(flow.nodes)):
                 found.append(
                     Diagnostic(
                         node.location,

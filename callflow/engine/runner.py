@@ -181,21 +181,11 @@ class FlowRunner:
             log.warning("call %s: %s is no agent's phone", call.id, call.endpoint)
             return fm.Failed("not_an_agent")
         try:
-            if action.action == "login":
-                self.queues.login(agent)
-            elif action.action == "logout":
-                self.queues.logout(agent)
-            elif action.action == "pause":
-                self.queues.pause(agent, action.reason or "agent")
-            elif action.action == "unpause":
-                self.queues.unpause(agent)
-            else:
-                return fm.Failed("unknown_action")
+            reason = action.reason or "agent"  # a feature code with no reason of its own
+            state = self.queues.change_agent(agent, action.action, reason).value
         except QueueError as exc:
             log.info("agent %s: %s refused: %s", agent, action.action, exc)
             return fm.Failed("refused")
-        self.queues.kick()
-        state = self.queues.router.agents[agent].state.value
         log.info("agent %s: %s from %s; now %s", agent, action.action, call.endpoint, state)
         return fm.AgentChanged(agent, state)
 

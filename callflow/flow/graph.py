@@ -209,7 +209,7 @@ def _ranks(entries: Sequence[tuple[str, str]], edges: Sequence[GraphEdge]) -> di
 
 
 def _graph_node(node: m.Node) -> GraphNode:
-    kind = _kind(node)
+    kind = m.node_type(node)
     lines = [prompt_text(p) for p in _main_prompts(node)]
     if isinstance(node, m.SetNode):
         lines = [
@@ -227,26 +227,9 @@ def _main_prompts(node: m.Node) -> tuple[m.Prompt, ...]:
     return node.prompts
 
 
-def _kind(node: m.Node) -> str:
-    return {
-        m.PlayNode: "play",
-        m.MenuNode: "menu",
-        m.InputNode: "input",
-        m.HoursNode: "hours",
-        m.SetNode: "set",
-        m.BranchNode: "branch",
-        m.TransferNode: "transfer",
-        m.VoicemailNode: "voicemail",
-        m.AgentNode: "agent",
-        m.QueueNode: "queue",
-        m.GotoNode: "goto",
-        m.HangupNode: "hangup",
-    }[type(node)]
-
-
 def _detail(node: m.Node) -> str:
     """The type, with the one or two settings a reader needs to follow the call."""
-    kind = _kind(node)
+    kind = m.node_type(node)
     if isinstance(node, m.MenuNode):
         return f"{kind} · {_seconds(node.timeout)} timeout, {node.retries} retries"
     if isinstance(node, m.InputNode):

@@ -281,22 +281,6 @@ class Step:
     at: dt.datetime
 
 
-_NODE_TYPE = {
-    m.PlayNode: "play",
-    m.MenuNode: "menu",
-    m.InputNode: "input",
-    m.HoursNode: "hours",
-    m.SetNode: "set",
-    m.BranchNode: "branch",
-    m.TransferNode: "transfer",
-    m.VoicemailNode: "voicemail",
-    m.QueueNode: "queue",
-    m.AgentNode: "agent",
-    m.GotoNode: "goto",
-    m.HangupNode: "hangup",
-}
-
-
 class FlowMachine:
     """One call's walk through a flow: ``start()``, then ``send(result)`` until it ends."""
 
@@ -549,7 +533,7 @@ class FlowMachine:
             raise UnexpectedResult(f"node {node.name!r} takes Completed or Failed, got {result!r}")
         self._step(node, None, f"failed: {result.reason}")
         if node.on_failure is None:
-            return self._end(Hangup(f"{_NODE_TYPE[type(node)]}_failed"))
+            return self._end(Hangup(f"{m.node_type(node)}_failed"))
         return self._run(node.on_failure)
 
     def _after_voicemail(self, node: m.VoicemailNode, result: Result) -> Action:
@@ -581,9 +565,7 @@ class FlowMachine:
 
     def _step(self, node: m.Node, given: str | None, outcome: str) -> None:
         self._steps.append(
-            Step(
-                self.call_id, node.name, _NODE_TYPE[type(node)], given, outcome, self.context.now()
-            )
+            Step(self.call_id, node.name, m.node_type(node), given, outcome, self.context.now())
         )
 
     # --- variables and conditions ----------------------------------------------------

@@ -318,6 +318,21 @@ Node = (
     | HangupNode
 )
 
+_NODE_TYPES: dict[type, str] = {
+    PlayNode: "play",
+    MenuNode: "menu",
+    InputNode: "input",
+    HoursNode: "hours",
+    SetNode: "set",
+    BranchNode: "branch",
+    TransferNode: "transfer",
+    VoicemailNode: "voicemail",
+    AgentNode: "agent",
+    QueueNode: "queue",
+    GotoNode: "goto",
+    HangupNode: "hangup",
+}
+
 
 # --- the flow --------------------------------------------------------------------------
 
@@ -362,6 +377,11 @@ class Flow:
                 if isinstance(prompt, Say):
                     found.add((prompt.text, prompt.voice or self.settings.voice))
         return frozenset(found)
+
+
+def node_type(node: Node) -> str:
+    """The node's type as flows spell it (``menu``, ``queue``...)."""
+    return _NODE_TYPES[type(node)]
 
 
 def node_prompts(node: Node) -> tuple[Prompt, ...]:

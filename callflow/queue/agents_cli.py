@@ -102,6 +102,7 @@ def run_agents(args: argparse.Namespace) -> int:
     """Send the command, wait for the answer, print it; return the exit code."""
     try:
         settings = _settings(args.config)
+        config = settings.ari_config(request_timeout=args.timeout, connect_timeout=args.timeout)
     except SettingsError as exc:
         print(f"callflow: {exc}", file=sys.stderr)
         return UNAVAILABLE
@@ -111,7 +112,7 @@ def run_agents(args: argparse.Namespace) -> int:
     if getattr(args, "reason", ""):
         variables["reason"] = args.reason
     try:
-        answer = send_command(settings, variables, timeout=args.timeout)
+        answer = send_command(settings, config, variables, timeout=args.timeout)
     except CommandFailed as exc:
         print(f"callflow: {exc}", file=sys.stderr)
         return UNAVAILABLE
@@ -129,18 +130,13 @@ def run_agents(args: argparse.Namespace) -> int:
 
 def _settings(path: Path) -> Settings:
     settings = load_settings(path)
-    if not settings.ari.password:
-        raise SettingsError(
-            f"{path}: no ARI password (set ari.password, or the environment variable named "
-            "by ari.password_env, CALLFLOW_ARI_PASSWORD by default)"
-        )
     if settings.queues is None:
         raise SettingsError(f"{path}: no queues configured (the 'queues' setting), so no agents")
     return settings
 
 
 def send_command(
-    settings: Settings, variables: Mapping[str, str], *, timeout: float
+    settings: Settings, config: AriConfig, variables: Mapping[str, str], *, timeout: float
 ) -> dict[str, Any]:
     """Send one command to the running app and return its answer (the event's data).
 
@@ -148,23 +144,12 @@ def send_command(
     """
     since = dt.datetime.now(dt.UTC) - CLOCK_MARGIN
     deadline = time.monotonic() + timeout
-    asyncio.run(_post(settings, variables, timeout))
+    asyncio.run(_post(settings, config, variables))
     return _wait_for_answer(settings.store, variables["request"], since, deadline, timeout)
 
 
-async def _post(settings: Settings, variables: Mapping[str, str], timeout: float) -> None:
+async def _post(settings: Settings, config: AriConfig, variables: Mapping[str, str]) -> None:
     ari = settings.ari
-    try:
-        config = AriConfig(
-            base_url=ari.url,
-            username=ari.username,
-            password=ari.password,
-            apps=(ari.app,),
-            request_timeout=timeout,
-            connect_timeout=timeout,
-        )
-    except ValueError as exc:
-        raise CommandFailed(f"{settings.source}: the ARI settings are not usable: {exc}") from None
     async with AriClient(config) as client:
         try:
             await client.events.user_event(EVENT_NAME, application=ari.app, variables=variables)

@@ -16,12 +16,12 @@ raise out of :func:`handle_agent_command`.
 
 from __future__ import annotations
 
-import difflib
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from callflow.ari.events import ChannelUserevent
+from callflow.flow.diagnostics import nearest
 from callflow.queue.agents import QueueError
 from callflow.queue.live import QueueService
 
@@ -74,8 +74,8 @@ def _text(variables: Mapping[str, object], key: str) -> str:
 def _known_agent(queues: QueueService, agent: str) -> str:
     if agent in queues.router.agents:
         return agent
-    near = difflib.get_close_matches(agent, list(queues.router.agents), n=1)
-    hint = f"; did you mean '{near[0]}'?" if near else ""
+    near = nearest(agent, queues.router.agents)
+    hint = f"; did you mean '{near}'?" if near else ""
     raise CommandRefused(f"no agent '{agent}'{hint}")
 
 
@@ -103,20 +103,6 @@ def _validate(queues: QueueService, variables: Mapping[str, object]) -> tuple[st
     return action, agent, reason
 
 
-def _perform(queues: QueueService, action: str, agent: str, reason: str) -> None:
-    if action == "login":
-        queues.login(agent)
-    elif action == "logout":
-        queues.logout(agent)
-    elif action == "pause":
-        queues.pause(agent, reason)
-    elif action == "unpause":
-        queues.unpause(agent)
-    else:
-        return  # status: nothing changes
-    queues.kick()
-
-
 def _echo(variables: Mapping[str, object], key: str) -> str:
     """A variable as the answer repeats it: text only, bounded."""
     value = variables.get(key)
@@ -127,7 +113,8 @@ def handle_agent_command(queues: QueueService, variables: Mapping[str, object]) 
     """Carry out one command and append its ``agent.command`` answer; return the answer."""
     try:
         action, agent, reason = _validate(queues, variables)
-        _perform(queues, action, agent, reason)
+        if action != "status":
+            queues.change_agent(agent, action, reason)
         ok, error = True, ""
     except (CommandRefused, QueueError) as exc:
         ok, error = False, str(exc)

@@ -195,6 +195,22 @@ class QueueService:
         self.router.unpause(agent, self.clock())
         self._agents_changed()
 
+    def change_agent(self, agent: str, action: str, reason: str = "") -> AgentState:
+        """One agent action by name (login, logout, pause, unpause), as feature codes and
+        ``callflow agents`` ask for it; wakes the scheduler and returns the agent's state.
+        Raises QueueError when the agent is unknown or the action not possible now."""
+        actions: dict[str, Callable[[], None]] = {
+            "login": lambda: self.login(agent),
+            "logout": lambda: self.logout(agent),
+            "pause": lambda: self.pause(agent, reason),
+            "unpause": lambda: self.unpause(agent),
+        }
+        if action not in actions:
+            raise QueueError(f"unknown agent action '{action}' (expected {', '.join(actions)})")
+        actions[action]()
+        self.kick()
+        return self.router.agent(agent).state
+
     def agent_for_endpoint(self, endpoint: str) -> str | None:
         """The agent who uses this endpoint (``PJSIP/agent1``), if any."""
         for name, agent in self.router.agents.items():
