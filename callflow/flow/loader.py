@@ -50,6 +50,7 @@ from callflow.flow.spec import (
     SETTINGS,
     SUB_FLOW,
     TOP_LEVEL,
+    TOP_ONLY,
     TYPE,
     WAITING_TYPES,
     Field,
@@ -87,6 +88,8 @@ EXPECTED: dict[Kind, str] = {
     Kind.SETTINGS: "a mapping of settings",
     Kind.NODES: "a mapping of node names to nodes",
 }
+
+TOP_LEVEL_FIELDS = {f.name: f for f in TOP_LEVEL}
 
 _BAD = object()  # a value that failed to convert; its problem is already reported
 
@@ -127,6 +130,7 @@ class _State:
     queue_exits: Mapping[str, Collection[str]] = field(default_factory=dict)
     settings: m.Settings = field(default_factory=m.Settings)
     has_entry: bool = False
+    on_restart: str | None = None
 
 
 class _Values:
@@ -216,7 +220,7 @@ class _Reader(Reporter):
         if not top:
             kept = []
             for key, value in root.value:
-                if isinstance(key, ScalarNode) and key.value in ("settings", "entry"):
+                if isinstance(key, ScalarNode) and key.value in TOP_ONLY:
                     self.error(
                         key,
                         f"'{key.value}' is only allowed in a top-level flow, not in an included"
@@ -235,6 +239,11 @@ class _Reader(Reporter):
         if "entry" in present:
             self.state.has_entry = True
             self.read_entries(present["entry"])
+        if "on_restart" in present:
+            self.node = None  # like an entry: the node it names is reached
+            restart = self.convert(TOP_LEVEL_FIELDS["on_restart"], present["on_restart"], what)
+            if isinstance(restart, str):
+                self.state.on_restart = restart
         if "include" in present:
             self.read_includes(present["include"], include_stack)
         if "nodes" in present:
@@ -1260,6 +1269,7 @@ def load_flow(
         nodes=_frozen_nodes(nodes),
         variables=m.frozen_map(state.defined_variables),
         files=tuple(state.files),
+        on_restart=state.on_restart,
     )
     return flow, state.diagnostics
 

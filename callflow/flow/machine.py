@@ -334,11 +334,15 @@ class FlowMachine:
         steps, self._steps = self._steps, []
         return steps
 
-    def start(self) -> Action:
-        """Begin the flow at its entry node and return the first action."""
+    def start(self, at: str | None = None) -> Action:
+        """Begin the flow at its entry node (or at node ``at``, e.g. the flow's
+        ``on_restart`` for a caller picked up again after a restart) and return the first
+        action."""
         if self._node is not None or self._finished:
             raise FlowMachineError("start() was already called")
-        return self._run(self._start)
+        if at is not None and at not in self.flow.nodes:
+            raise UnknownEntry(f"no node {at!r} in {self.flow.path}")
+        return self._run(self._start if at is None else at)
 
     def send(self, result: Result) -> Action:
         """Feed the result of the last action; return the next action."""

@@ -360,6 +360,8 @@ class Flow:
     nodes: Mapping[str, Node]
     variables: Mapping[str, str] = field(default_factory=frozen_map)
     files: tuple[str, ...] = ()
+    # Where a caller who was in this flow when callflow restarted carries on (None: nowhere).
+    on_restart: str | None = None
 
     def start_node(self, dialled: str) -> str | None:
         """The node a call to this number or extension starts at, if any."""

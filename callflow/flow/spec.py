@@ -178,13 +178,20 @@ TOP_LEVEL: tuple[Field, ...] = (
     Field("description", Kind.TEXT, "What this flow is for."),
     Field("settings", Kind.SETTINGS, "Flow-wide defaults."),
     Field("entry", Kind.ENTRIES, "Dialled number or extension -> first node."),
+    Field(
+        "on_restart",
+        Kind.NODE,
+        "Where a caller who was in this flow when callflow restarted carries on, e.g. an"
+        " apology and the main menu (default: none).",
+    ),
     Field("include", Kind.INCLUDES, "Sub-flow files (paths relative to this file)."),
     Field("variables", Kind.VARIABLES, "Variables the call starts with: name: default."),
     Field("nodes", Kind.NODES, "The flow's nodes by name.", required=True),
 )
 
-# Keys an included sub-flow may have: no settings or entries of its own.
-SUB_FLOW: tuple[Field, ...] = tuple(f for f in TOP_LEVEL if f.name not in ("settings", "entry"))
+# Keys only a top-level flow may have: an included sub-flow has none of its own.
+TOP_ONLY = ("settings", "entry", "on_restart")
+SUB_FLOW: tuple[Field, ...] = tuple(f for f in TOP_LEVEL if f.name not in TOP_ONLY)
 
 PROMPT_KINDS: dict[str, str] = {
     "sound": "A sound file, e.g. custom/welcome or hello-world.",

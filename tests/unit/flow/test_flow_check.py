@@ -169,6 +169,39 @@ def test_schema_is_draft_2020_12_and_mirrors_node_types() -> None:
     }
 
 
+def test_schema_offers_on_restart_as_a_node_name() -> None:
+    """on_restart is a top-level key of the schema, naming a node."""
+    assert flow_schema()["properties"]["on_restart"]["$ref"] == "#/$defs/node_name"
+
+
+def test_on_restart_is_loaded_and_counts_as_reaching_its_node(tmp_path: Path) -> None:
+    """A flow's on_restart node is kept on the Flow and is not reported as unreachable."""
+    path = tmp_path / "flow.yaml"
+    path.write_text(
+        'entry: {"100": bye}\non_restart: sorry\nnodes:\n'
+        "  sorry: {type: play, prompt: hello-world, next: bye}\n"
+        "  bye: {type: hangup}\n"
+    )
+    flow, diagnostics = load_flow(str(path))
+    assert flow is not None and flow.on_restart == "sorry"
+    assert diagnostics == []
+
+
+def test_on_restart_defaults_to_none_and_is_refused_in_a_sub_flow(tmp_path: Path) -> None:
+    """Without on_restart a flow has None; an included sub-flow may not have its own."""
+    (tmp_path / "sub.yaml").write_text("on_restart: bye\nnodes:\n  extra: {type: hangup}\n")
+    path = tmp_path / "flow.yaml"
+    path.write_text('entry: {"100": bye}\ninclude: sub.yaml\nnodes:\n  bye: {type: hangup}\n')
+    found = [str(d) for d in check([str(path)])]
+    assert found[0] == (
+        f"{tmp_path}/sub.yaml:1:1: error: 'on_restart' is only allowed in a top-level flow,"
+        " not in an included sub-flow"
+    )
+    (tmp_path / "sub.yaml").write_text("nodes:\n  extra: {type: hangup}\n")
+    flow, _ = load_flow(str(path))
+    assert flow is not None and flow.on_restart is None
+
+
 def test_committed_schema_file_is_current() -> None:
     """config/flows/flow.schema.json, used by the flows' modelines, matches `callflow schema`."""
     committed = json.loads((REPO / "config" / "flows" / "flow.schema.json").read_text())

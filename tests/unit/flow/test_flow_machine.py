@@ -451,3 +451,29 @@ def test_agent_node_takes_only_its_own_results() -> None:
     assert m.start() == AgentChange("logout", "")
     with pytest.raises(UnexpectedResult):
         m.send(Completed())
+
+
+def test_start_at_a_node_begins_there_instead_of_the_entry(flow: Flow) -> None:
+    """start(at=node) begins the walk at that node, with the call's variables as usual."""
+    m = machine(flow, "100")
+    assert m.start(at="account") == Collect(
+        ("sound:vm-enter-num-to-call",), 4, 6, "#", 4.0, 3.0, True, "en"
+    )
+    assert m.current == "account"
+
+
+def test_start_at_an_unknown_node_is_refused(flow: Flow) -> None:
+    """start(at=...) with a node the flow lacks raises UnknownEntry."""
+    with pytest.raises(UnknownEntry):
+        machine(flow, "100").start(at="nowhere")
+
+
+def test_sample_flow_resumes_after_a_restart_with_an_apology_then_the_menu() -> None:
+    """The sample flow's on_restart node apologises, then offers the main menu."""
+    flow, _ = load_flow(str(REPO / "config" / "flows" / "main.yaml"))
+    assert flow is not None and flow.on_restart == "restart_apology"
+    m = machine(flow, "100")
+    apology = m.start(at=flow.on_restart)
+    assert isinstance(apology, Play) and apology.barge_in
+    menu = m.send(PlayDone())
+    assert isinstance(menu, Collect) and m.current == "main_menu"
