@@ -7,17 +7,70 @@ call in progress: new calls get the new flow, running ones finish on the old one
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from callflow.flow import model as m
-from callflow.flow.diagnostics import Diagnostic, Severity, nearest
-from callflow.flow.loader import load_flow
+from callflow.flow.diagnostics import Diagnostic
+from callflow.flow.loader import load_flows
 from callflow.prompts import missing_prompts
 from callflow.queue.config import QueueCenter
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Validation:
+    """Flows that serve together, checked as ``callflow check`` and ``callflow run`` both
+    check them: the flows free of errors, every diagnostic, and the problems that are about
+    no one place in a file (text prompts not built)."""
+
+    flows: tuple[m.Flow, ...]
+    diagnostics: tuple[Diagnostic, ...]
+    problems: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """True when the flows may go into service: no error at all."""
+        return not self.problems and not any(d.is_error for d in self.diagnostics)
+
+    def table(self) -> dict[str, m.Flow]:
+        """Number dialled -> the flow serving it."""
+        return {number: flow for flow in self.flows for number in flow.entries}
+
+    def files(self) -> set[str]:
+        """Every file the flows were read from, includes too."""
+        return {file for flow in self.flows for file in flow.files or (flow.path,)}
+
+
+def validate(
+    paths: Sequence[Path | str],
+    *,
+    sounds: Collection[str] | None = None,
+    queues: QueueCenter | None = None,
+    prompts_dir: Path | None = None,
+) -> Validation:
+    """Check flow files as they would serve together.
+
+    With ``queues``, queue nodes must name its queues and the flows must hold the nodes
+    those queues send callers back to; with ``prompts_dir`` (Asterisk's sounds), every
+    say: prompt must be built there.
+    """
+    flows, diagnostics = load_flows(
+        [str(p) for p in paths],
+        sounds,
+        queues.exits() if queues is not None else None,
+        (queues.path or "") if queues is not None else "",
+    )
+    problems = []
+    if prompts_dir is not None:
+        for text, prompt_path in missing_prompts(flows, prompts_dir):
+            problems.append(
+                f"text prompt not built: {text!r} (expected {prompt_path}); "
+                "run 'callflow prompts build'"
+            )
+    return Validation(tuple(flows), tuple(diagnostics), tuple(problems))
 
 
 @dataclass(frozen=True)
@@ -64,78 +117,15 @@ class FlowRegistry:
 
     def load(self) -> ReloadResult:
         """Validate every file; swap the table in only if all of them are free of errors."""
-        table: dict[str, m.Flow] = {}
-        diagnostics: list[Diagnostic] = []
-        problems: list[str] = []
-        files: set[str] = set()
-        flows: list[m.Flow] = []
-        exits = self.queues.exits() if self.queues is not None else None
-        for path in self.paths:
-            flow, found = load_flow(str(path), self.sounds, exits)
-            diagnostics.extend(found)
-            if flow is None:
-                problems.append(f"{path}: the flow has errors")
-                continue
-            queue_errors = self._check_queue_nodes(flow, exits or {})
-            if queue_errors:
-                diagnostics.extend(queue_errors)
-                problems.append(f"{path}: the flow names queues or nodes the queues lack")
-                continue
-            flows.append(flow)
-            files.update(flow.files or (str(path),))
-            for number in flow.entries:
-                if number in table:
-                    problems.append(
-                        f"{path}: number {number} is also served by {table[number].path}"
-                    )
-                table[number] = flow
-        if self.prompts_dir is not None:
-            for text, prompt_path in missing_prompts(flows, self.prompts_dir):
-                problems.append(
-                    f"text prompt not built: {text!r} (expected {prompt_path}); "
-                    "run 'callflow prompts build'"
-                )
-        ok = not problems
+        checked = validate(
+            self.paths, sounds=self.sounds, queues=self.queues, prompts_dir=self.prompts_dir
+        )
+        ok = checked.ok
         if ok:
-            self._by_number = table
-            self._mtimes = self._stat(files)
+            self._by_number = checked.table()
+            self._mtimes = self._stat(checked.files())
             self.generation += 1
-        return ReloadResult(applied=ok, diagnostics=tuple(diagnostics), problems=tuple(problems))
-
-    def _check_queue_nodes(
-        self, flow: m.Flow, exits: Mapping[str, frozenset[str]]
-    ) -> list[Diagnostic]:
-        """Each queue node's queue exists, and the nodes that queue may send callers back
-        to (exit keys, overflows) are in this flow."""
-        center = self.queues
-        if center is None:
-            return []  # no queues configured: queue nodes take their on_failure at run time
-        found = []
-        for node in flow.nodes.values():
-            if not isinstance(node, m.QueueNode) or "${" in node.queue:
-                continue
-            if node.queue not in center.queues:
-                found.append(
-                    Diagnostic(
-                        node.location,
-                        Severity.ERROR,
-                        f"queue node '{node.name}' names queue '{node.queue}', which "
-                        f"{center.path or 'the queues file'} does not define",
-                        nearest(node.queue, center.queues),
-                    )
-                )
-                continue
-            for target in sorted(exits[node.queue] - set(flow.nodes)):
-                found.append(
-                    Diagnostic(
-                        node.location,
-                        Severity.ERROR,
-                        f"queue '{node.queue}' may send callers to node '{target}' "
-                        f"(exit key or overflow in {center.path or 'the queues file'}), "
-                        "which this flow lacks",
-                    )
-                )
-        return found
+        return ReloadResult(applied=ok, diagnostics=checked.diagnostics, problems=checked.problems)
 
     def changed(self) -> bool:
         """True if any file of the flows in service (includes too) changed on disk."""

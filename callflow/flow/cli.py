@@ -12,10 +12,9 @@ import yaml
 
 from callflow.app.settings import SettingsError, load_settings
 from callflow.flow.diagnostics import Diagnostic, sort_key
-from callflow.flow.loader import check
 from callflow.flow.prompts import scan_sounds
 from callflow.flow.schema import flow_schema
-from callflow.queue.config import load_queues
+from callflow.queue.config import QueueCenter, load_queues
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -64,12 +63,18 @@ def run_check(args: argparse.Namespace) -> int:
     Each file is checked as what it is: a flow, a queues file (top-level ``agents`` or
     ``queues`` and no ``nodes``), or a settings file (``ari`` or ``flows``: its flows and
     its queues are checked too), so ``callflow check config/*.yaml`` checks a whole setup.
+    The flows are checked together, by the very function ``callflow run`` uses
+    (:func:`callflow.engine.registry.validate`): what this passes, ``run`` starts.
     """
+    # Imported here: the engine imports the flow package this module belongs to.
+    from callflow.engine.registry import validate
+
     sounds = scan_sounds(args.sounds, args.language) if args.sounds else None
     diagnostics: list[Diagnostic] = []
     problems: list[str] = []  # settings errors: one line each, already placed
     flows: list[str] = []
     queue_files = [args.queues] if args.queues else []
+    prompts_dir: Path | None = None
     for path in args.files:
         kind = _kind_of(path)
         if kind == "queues":
@@ -83,18 +88,24 @@ def run_check(args: argparse.Namespace) -> int:
             flows.extend(str(flow) for flow in settings.flows)
             if settings.queues is not None:
                 queue_files.append(str(settings.queues))
+            if settings.sounds_dir is not None and settings.sounds_dir.is_dir():
+                # Text prompts must be built there, as run requires; a sounds_dir that is
+                # not on this machine (a container's) is left to the machine that has it.
+                prompts_dir = prompts_dir or settings.sounds_dir
         else:
             flows.append(path)
-    exits: dict[str, frozenset[str]] = {}
+    centers = []
     for path in {os.path.realpath(f): f for f in queue_files}.values():
         center, found = load_queues(path)
         diagnostics.extend(found)
         if center is not None:
-            exits.update(center.exits())
+            centers.append(center)
     flows = list({os.path.realpath(f): f for f in flows}.values())
-    diagnostics = sorted(
-        dict.fromkeys([*diagnostics, *check(flows, sounds, exits or None)]), key=sort_key
+    checked = validate(
+        flows, sounds=sounds, queues=_one_center(centers, queue_files), prompts_dir=prompts_dir
     )
+    problems.extend(checked.problems)
+    diagnostics = sorted(dict.fromkeys([*diagnostics, *checked.diagnostics]), key=sort_key)
     errors = [d for d in diagnostics if d.is_error]
     warnings = [d for d in diagnostics if not d.is_error]
     out = sys.stdout
@@ -103,9 +114,21 @@ def run_check(args: argparse.Namespace) -> int:
     n_errors = len(errors) + len(problems)
     summary = f"{_count(n_errors, 'error')}, {_count(len(warnings), 'warning')}"
     every = {os.path.realpath(f) for f in [*args.files, *flows, *queue_files]}
-    checked = _count(len(every), "file")
-    print(f"{checked} checked: {summary}", file=out)
+    checked_files = _count(len(every), "file")
+    print(f"{checked_files} checked: {summary}", file=out)
     return 1 if n_errors else 0
+
+
+def _one_center(centers: list[QueueCenter], files: list[str]) -> QueueCenter | None:
+    """The queues the flows are checked against: None when no queues file was given (queue
+    names are then not checked); all of them as one when several were."""
+    if not files:
+        return None
+    if len(centers) == 1:
+        return centers[0]
+    agents = {name: a for center in centers for name, a in center.agents.items()}
+    queues = {name: q for center in centers for name, q in center.queues.items()}
+    return QueueCenter.build(agents.values(), queues.values(), ", ".join(c.path for c in centers))
 
 
 def _kind_of(path: str) -> str:

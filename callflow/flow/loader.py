@@ -124,10 +124,13 @@ class _State:
     defined_variables: dict[str, str] = field(default_factory=dict)
     assigned_variables: set[str] = field(default_factory=set)
     entries: dict[str, str] = field(default_factory=dict)
+    entry_locations: dict[str, Location] = field(default_factory=dict)
     # Queue nodes' queue names (literal ones), and where each queue may send callers back
     # into the flow (exit keys, overflow): those nodes are reached from the queue node.
-    queue_refs: list[tuple[str, str]] = field(default_factory=list)  # (node, queue)
-    queue_exits: Mapping[str, Collection[str]] = field(default_factory=dict)
+    queue_refs: list[tuple[str, str, Location]] = field(default_factory=list)  # node, queue
+    # None: no queues file given, so queue names are not checked.
+    queue_exits: Mapping[str, Collection[str]] | None = None
+    queues_path: str = ""
     settings: m.Settings = field(default_factory=m.Settings)
     has_entry: bool = False
     on_restart: str | None = None
@@ -298,6 +301,7 @@ class _Reader(Reporter):
                 self.error(target, f"entry '{dialled}' must name a node, not {describe(target)}")
                 continue
             self.state.entries[dialled] = self.edge(target, f"entry '{dialled}'")
+            self.state.entry_locations[dialled] = where(self.path, key)
 
     # --- nodes -----------------------------------------------------------------------
 
@@ -470,7 +474,10 @@ class _Reader(Reporter):
                 next=v.text("next"),
             )
         if kind == "queue":
-            self.state.queue_refs.append((name, v.name("queue")))
+            queue_at = self.value_node(body, "queue")
+            self.state.queue_refs.append(
+                (name, v.name("queue"), where(self.path, queue_at) if queue_at else at)
+            )
             return m.QueueNode(
                 name,
                 at,
@@ -1063,8 +1070,8 @@ def _check_graph(state: _State) -> None:
         if target is not None:
             intended.setdefault(edge.source, []).append(target)
     # A queue sends its callers on to the nodes its exit keys and overflow name.
-    for source, queue in state.queue_refs:
-        for target in state.queue_exits.get(queue, ()):
+    for source, queue, _ in state.queue_refs:
+        for target in (state.queue_exits or {}).get(queue, ()):
             if target in nodes:
                 intended.setdefault(source, []).append(target)
     # A node whose type is unknown has unknown transitions: reachability would guess.
@@ -1208,6 +1215,38 @@ def _check_variables(state: _State) -> None:
             )
 
 
+def _check_queues(state: _State) -> None:
+    """Each queue node's queue is in the queues file, and the nodes that queue may send
+    callers back to (exit keys, overflows) are in this flow; reported at the ``queue:``."""
+    exits = state.queue_exits
+    if exits is None:
+        return  # no queues given: queue nodes take their on_failure at run time
+    queues_file = state.queues_path or "the queues file"
+    for node, queue, location in state.queue_refs:
+        if not queue or "${" in queue:
+            continue
+        if queue not in exits:
+            state.diagnostics.append(
+                Diagnostic(
+                    location,
+                    Severity.ERROR,
+                    f"queue node '{node}' names queue '{queue}', which {queues_file} does not"
+                    " define",
+                    nearest(queue, exits),
+                )
+            )
+            continue
+        for target in sorted(set(exits[queue]) - set(state.nodes)):
+            state.diagnostics.append(
+                Diagnostic(
+                    location,
+                    Severity.ERROR,
+                    f"queue '{queue}' may send callers to node '{target}' (exit key or overflow"
+                    f" in {queues_file}), which this flow lacks",
+                )
+            )
+
+
 def _check_sounds(state: _State, sounds: Collection[str]) -> None:
     tried = ", ".join(f".{e}" for e in ("wav", "gsm", "ulaw", "alaw", "sln16"))
     for name, location in state.sound_refs:
@@ -1227,8 +1266,9 @@ def _read(
     path: str,
     sounds: Collection[str] | None,
     queue_exits: Mapping[str, Collection[str]] | None = None,
+    queues_path: str = "",
 ) -> _State:
-    state = _State(queue_exits=queue_exits or {})
+    state = _State(queue_exits=queue_exits, queues_path=queues_path)
     _Reader(state).read_file(path, top=True)
     if not state.nodes and not any(d.is_error for d in state.diagnostics):
         state.diagnostics.append(
@@ -1236,6 +1276,7 @@ def _read(
         )
     _check_graph(state)
     _check_variables(state)
+    _check_queues(state)
     if sounds is None and state.settings.sounds_dir:
         directory = os.path.join(os.path.dirname(path), state.settings.sounds_dir)
         if os.path.isdir(directory):
@@ -1250,19 +1291,26 @@ def load_flow(
     path: str,
     sounds: Collection[str] | None = None,
     queue_exits: Mapping[str, Collection[str]] | None = None,
+    queues_path: str = "",
 ) -> tuple[m.Flow | None, list[Diagnostic]]:
     """Load a flow file and its includes; the flow is None when there is any error.
 
     ``sounds`` are the available sound names (see :func:`scan_sounds`); when None, the
     flow's ``settings.sounds_dir`` is scanned if it exists here, otherwise sound files
-    are not checked. ``queue_exits`` (see ``QueueCenter.exits``) tells which nodes the
-    queues send callers back to, so those nodes count as reached.
+    are not checked. ``queue_exits`` (see ``QueueCenter.exits``, from the queues file at
+    ``queues_path``) are the queues there are and the nodes each sends callers back to:
+    queue nodes must name one of them, and those nodes count as reached. When it is None,
+    queue names are not checked.
     """
-    state = _read(path, sounds, queue_exits)
+    state = _read(path, sounds, queue_exits, queues_path)
+    return _build(path, state), state.diagnostics
+
+
+def _build(path: str, state: _State) -> m.Flow | None:
     if any(d.is_error for d in state.diagnostics):
-        return None, state.diagnostics
+        return None
     nodes = {name: d.built for name, d in state.nodes.items() if d.built is not None}
-    flow = m.Flow(
+    return m.Flow(
         path=path,
         settings=state.settings,
         entries=m.frozen_map(state.entries),
@@ -1271,24 +1319,53 @@ def load_flow(
         files=tuple(state.files),
         on_restart=state.on_restart,
     )
-    return flow, state.diagnostics
 
 
 def _frozen_nodes(nodes: dict[str, m.Node]) -> Mapping[str, m.Node]:
     return MappingProxyType(nodes)
 
 
+def load_flows(
+    paths: Iterable[str],
+    sounds: Collection[str] | None = None,
+    queue_exits: Mapping[str, Collection[str]] | None = None,
+    queues_path: str = "",
+) -> tuple[list[m.Flow], list[Diagnostic]]:
+    """Load flows that serve together: each one as :func:`load_flow` does, and a number
+    served by two of them is an error at the second one's entry. Returns the flows free
+    of errors and every problem (errors first); all of them are in service only when no
+    diagnostic is an error."""
+    flows: list[m.Flow] = []
+    found: dict[Diagnostic, None] = {}
+    served: dict[str, Location] = {}
+    for path in paths:
+        state = _read(path, sounds, queue_exits, queues_path)
+        for number, location in state.entry_locations.items():
+            first = served.setdefault(number, location)
+            if first is not location:
+                state.diagnostics.append(
+                    Diagnostic(
+                        location,
+                        Severity.ERROR,
+                        f"number '{number}' is already served by the flow at {first}",
+                    )
+                )
+        for diagnostic in state.diagnostics:
+            found.setdefault(diagnostic, None)  # an include shared by two flows reports once
+        flow = _build(path, state)
+        if flow is not None:
+            flows.append(flow)
+    return flows, sorted(found, key=sort_key)
+
+
 def check(
     paths: Iterable[str],
     sounds: Collection[str] | None = None,
     queue_exits: Mapping[str, Collection[str]] | None = None,
+    queues_path: str = "",
 ) -> list[Diagnostic]:
-    """Every problem in each top-level flow file (with its includes), errors first."""
-    found: dict[Diagnostic, None] = {}
-    for path in paths:
-        for diagnostic in _read(path, sounds, queue_exits).diagnostics:
-            found.setdefault(diagnostic, None)  # an include shared by two flows reports once
-    return sorted(found, key=sort_key)
+    """Every problem in flow files that serve together (with their includes), errors first."""
+    return load_flows(paths, sounds, queue_exits, queues_path)[1]
 
 
-__all__ = ["SOUND_EXTENSIONS", "check", "load_flow"]
+__all__ = ["SOUND_EXTENSIONS", "check", "load_flow", "load_flows"]

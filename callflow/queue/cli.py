@@ -7,7 +7,7 @@ import sys
 
 from callflow.flow.diagnostics import Diagnostic, Location, Severity
 from callflow.flow.loader import load_flow
-from callflow.queue.config import check_queues
+from callflow.queue.config import check_queues, load_queues
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -53,6 +53,14 @@ def run_check(args: argparse.Namespace) -> int:
         else:
             nodes = set(flow.nodes)
     found += check_queues(args.files, nodes)
+    if nodes is not None:
+        # The flow loads on its own; against these queues it must also name only queues
+        # they define, as callflow run requires.
+        for path in args.files:
+            center, _ = load_queues(path)
+            if center is not None:
+                _, against = load_flow(args.flow, queue_exits=center.exits(), queues_path=path)
+                found += [d for d in against if d.is_error]
     errors = [d for d in found if d.is_error]
     warnings = [d for d in found if not d.is_error]
     out = sys.stdout

@@ -80,13 +80,15 @@ def test_registry_refuses_flows_whose_text_prompts_are_not_built(tmp_path: Path)
 
 
 def test_registry_refuses_a_number_served_twice(tmp_path: Path) -> None:
-    """Two flow files serving the same number are refused together, naming both."""
+    """Two flow files serving the same number are refused together, at both entries."""
     first, second = tmp_path / "a.yaml", tmp_path / "b.yaml"
     first.write_text(FLOW)
     second.write_text(FLOW)
     result = FlowRegistry([first, second]).load()
     assert not result.applied
-    assert result.problems == (f"{second}: number 100 is also served by {first}",)
+    assert result.errors == [
+        f"{second}:2:3: error: number '100' is already served by the flow at {first}:2:3"
+    ]
 
 
 def test_event_log_reads_from_a_time_on(tmp_path: Path) -> None:
@@ -115,7 +117,7 @@ nodes:
 
 def test_registry_refuses_queue_nodes_the_queues_cannot_serve(tmp_path: Path) -> None:
     """A queue node naming an unknown queue, or a queue whose overflow goes to a node the flow
-    lacks, is refused with the node's place; with the right names it loads."""
+    lacks, is refused at its queue: line; with the right names it loads."""
     center, diagnostics = parse_queues(
         "queues.yaml",
         "queues:\n  support:\n    overflow: {timeout: voicemail}\n  sales: {}\n",
@@ -125,9 +127,10 @@ def test_registry_refuses_queue_nodes_the_queues_cannot_serve(tmp_path: Path) ->
     flow.write_text(QUEUE_FLOW.format(queue="suport"))
     result = FlowRegistry([flow], queues=center).load()
     assert not result.applied
-    assert f"{flow}:4:3: error: queue node 'wait' names queue 'suport', which queues.yaml " in (
-        "\n".join(result.errors)
-    )
+    assert result.errors == [
+        f"{flow}:6:12: error: queue node 'wait' names queue 'suport', which queues.yaml does"
+        " not define; did you mean 'support'?"
+    ]
     flow.write_text(QUEUE_FLOW.format(queue="support"))
     result = FlowRegistry([flow], queues=center).load()
     assert not result.applied

@@ -8,7 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from callflow.app.settings import load_settings
 from callflow.cli import main
+from callflow.engine import FlowRegistry
+from callflow.queue.config import load_queues
 
 REPO = Path(__file__).parents[3]
 FLOWS = REPO / "config" / "flows"
@@ -143,3 +146,73 @@ def test_check_a_settings_file_reports_its_flows_errors(
     settings.write_text("ari:\n  url: ftp://x\n")
     assert main(["check", str(settings)]) == 1
     assert "ari.url must start with http://" in capsys.readouterr().out
+
+
+QUEUE_FLOW = 'entry:\n  "300": wait\nnodes:\n  wait:\n    type: queue\n    queue: suport\n'
+QUEUE_FLOW += "    on_failure: bye\n  bye:\n    type: hangup\n"
+
+
+@pytest.fixture
+def setup_dir(tmp_path: Path) -> Path:
+    """A settings file naming two flows (one with a misspelt queue, both serving 300) and a
+    queues file."""
+    (tmp_path / "queues.yaml").write_text(
+        "agents:\n  alice: {endpoint: PJSIP/agent1, queues: [support]}\nqueues:\n  support: {}\n"
+    )
+    (tmp_path / "a.yaml").write_text(QUEUE_FLOW)
+    (tmp_path / "b.yaml").write_text('entry:\n  "300": bye\nnodes:\n  bye:\n    type: hangup\n')
+    (tmp_path / "callflow.yaml").write_text(
+        "ari: {url: 'http://127.0.0.1:8088'}\nflows: [a.yaml, b.yaml]\nqueues: queues.yaml\n"
+    )
+    return tmp_path
+
+
+def test_an_unknown_queue_is_reported_at_its_queue_line_by_every_check(
+    setup_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """check FLOW --queues, check SETTINGS and queues check --flow all report a queue node's
+    unknown queue at the queue: line, with the nearest queue name."""
+    flow, queues = setup_dir / "a.yaml", setup_dir / "queues.yaml"
+    expected = (
+        f"{flow}:6:12: error: queue node 'wait' names queue 'suport', which {queues} does not"
+        " define; did you mean 'support'?"
+    )
+    for argv in (
+        ["check", str(flow), "--queues", str(queues)],
+        ["check", str(setup_dir / "callflow.yaml")],
+        ["queues", "check", str(queues), "--flow", str(flow)],
+    ):
+        assert main(argv) == 1, argv
+        assert expected in capsys.readouterr().out.splitlines(), argv
+
+
+def test_a_number_served_by_two_flows_is_reported_at_the_second_entry(
+    setup_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two flows of one settings file serving the same number: an error at the second
+    flow's entry that names the first one's place."""
+    assert main(["check", str(setup_dir / "callflow.yaml")]) == 1
+    first, second = setup_dir / "a.yaml", setup_dir / "b.yaml"
+    assert (
+        f"{second}:2:3: error: number '300' is already served by the flow at {first}:2:3"
+        in capsys.readouterr().out.splitlines()
+    )
+
+
+def test_check_reports_exactly_what_run_refuses(
+    setup_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The errors `callflow check SETTINGS` prints are the ones the registry of `callflow run`
+    refuses the flows with, and a fixed setup passes both."""
+    def run_errors() -> list[str]:
+        settings = load_settings(setup_dir / "callflow.yaml")
+        center, _ = load_queues(str(settings.queues))
+        return FlowRegistry(settings.flows, queues=center).load().errors
+
+    main(["check", str(setup_dir / "callflow.yaml")])
+    printed = [line for line in capsys.readouterr().out.splitlines() if ": error: " in line]
+    assert printed == sorted(run_errors()) and len(printed) == 2
+    (setup_dir / "a.yaml").write_text(QUEUE_FLOW.replace("suport", "support"))
+    (setup_dir / "b.yaml").write_text('entry:\n  "301": bye\nnodes:\n  bye:\n    type: hangup\n')
+    assert main(["check", str(setup_dir / "callflow.yaml")]) == 0
+    assert run_errors() == []
