@@ -11,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, Literal
 
 from callflow.ari import errors as ari_errors
 from callflow.ari.dispatch import EventQueue
@@ -29,13 +31,51 @@ from callflow.ari.events import (
     StasisEnd,
     StasisStart,
 )
+from callflow.ari.models import Channel
 from callflow.ari.rest import AriClient, HangupReason, TerminateOn
 
 log = logging.getLogger(__name__)
 
 
-class CallerHangup(Exception):
+# Each process life has its own id, put into every resource id callflow makes (legs,
+# bridges), so that a restarted callflow never takes an older life's leftovers for its own.
+RUN_ID = secrets.token_hex(3)
+
+
+class CallEnded(Exception):
+    """The call's task should unwind now; the subclass says why.
+
+    ::
+
+        CallEnded
+        ├── CallerHangup      the caller's channel is gone
+        │   └── CallLost      ... because Asterisk lost it (crash or restart) while we were away
+        └── CallInterrupted   the channel is still up, but callflow lets go of it (shutdown)
+    """
+
+
+class CallerHangup(CallEnded):
     """The caller's channel is gone; the call's task should end."""
+
+
+class CallLost(CallerHangup):
+    """Asterisk lost the channel while callflow was disconnected (it crashed or restarted).
+
+    ``at`` is the last moment the channel was known to be up: the true end of the call,
+    not the moment we found out."""
+
+    def __init__(self, call_id: str, at: float) -> None:
+        super().__init__(call_id)
+        self.at = at
+
+
+class CallInterrupted(CallEnded):
+    """callflow lets go of a live caller (``reason``: ``shutdown``); the channel is still
+    up, so the one who raised this decides what the caller hears last."""
+
+    def __init__(self, call_id: str, reason: str) -> None:
+        super().__init__(call_id)
+        self.reason = reason
 
 
 @dataclass
@@ -62,9 +102,27 @@ class Nudge(Event):
 _UNANSWERED = {17: "busy", 18: "no_answer", 19: "no_answer", 21: "rejected"}
 # How long to wait for an ended leg's ChannelDestroyed (and so its cause).
 LEG_CAUSE_WAIT = 2.0
+# Waiting this long for a playback with no PlaybackFinished of ours, ask Asterisk whether the
+# playbacks still exist: a missed event must never freeze a call.
+PLAYBACK_WATCHDOG = 30.0
 
 Attach = Callable[[str, EventQueue], None]
 """Route a new channel's events into a call's queue (``Dispatcher.attach_channel``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Recovery:
+    """How a call taken back after a restart of callflow resumes (see app/recovery.py).
+
+    ``queue``: back into the queue ``entry`` (the store's queue entry) describes;
+    ``conversation``: the caller goes on talking to ``leg`` in ``bridge``;
+    ``restart``: the caller was elsewhere in a flow and goes to its restart node.
+    """
+
+    kind: Literal["queue", "conversation", "restart"]
+    entry: Mapping[str, Any] | None = None
+    leg: Channel | None = None
+    bridge: str | None = None
 
 
 @dataclass(frozen=True)
@@ -104,10 +162,19 @@ class Call:
         self.endpoint = start.channel.name.rsplit("-", 1)[0]
         self.digits: deque[str] = deque()
         self.hung_up = False
+        self.lost_at: float | None = None  # Asterisk lost the channel while we were away
+        self.interrupted: str | None = None  # callflow lets go of the caller (shutdown)
         self.handed_off = False  # left our app for the dialplan: not ours to hang up
         self.playbacks_finished: list[str] = []
+        # The playbacks play() is waiting on; after a reconnect, those Asterisk no longer
+        # has are finished (the service injects their PlaybackFinished).
+        self.playing: set[str] = set()
+        self.playback_watchdog = PLAYBACK_WATCHDOG
+        # (terminator, deadline): an input's terminator still expected after a full entry.
+        self._late_terminator: tuple[str, float] | None = None
         self.recordings_done: dict[str, str] = {}  # name -> "finished" | "failed"
         self.on_event: Callable[[Event], None] | None = None  # e.g. to write the event log
+        self.recovery: Recovery | None = None  # taken back after a restart of callflow
 
     def __repr__(self) -> str:
         return f"Call({self.id!r}, caller={self.caller_number!r}, dialled={self.dialled!r})"
@@ -130,7 +197,8 @@ class Call:
                     leg.destroyed = True
             return
         if isinstance(event, ChannelDtmfReceived):
-            self.digits.append(event.digit)
+            if not self._is_late_terminator(event.digit):
+                self.digits.append(event.digit)
         elif isinstance(event, PlaybackFinished):
             self.playbacks_finished.append(event.playback.id)
         elif isinstance(event, RecordingFinished):
@@ -140,22 +208,62 @@ class Call:
         elif isinstance(event, ChannelHangupRequest | ChannelDestroyed | StasisEnd):
             self.hung_up = True
 
-    async def _next(self, timeout: float | None) -> Event | None:
-        """The next event of this channel, or None on timeout; raises once the caller is gone."""
+    def ended(self) -> CallEnded | None:
+        """Why this call's task must unwind now, if it must."""
+        if self.lost_at is not None:
+            return CallLost(self.id, self.lost_at)
         if self.hung_up:
-            raise CallerHangup(self.id)
+            return CallerHangup(self.id)
+        if self.interrupted is not None:
+            return CallInterrupted(self.id, self.interrupted)
+        return None
+
+    def _check(self) -> None:
+        if (ended := self.ended()) is not None:
+            raise ended
+
+    async def _next(self, timeout: float | None) -> Event | None:
+        """The next event of this channel, or None on timeout; raises once the call ended."""
+        self._check()
         try:
             async with asyncio.timeout(timeout):
                 event = await self.events.get()
         except TimeoutError:
             return None
         if event is None:
-            self.hung_up = True
-            raise CallerHangup(self.id)
+            # The queue closes after StasisEnd (already absorbed: hung_up is set), or when the
+            # dispatcher stops: then the channel may well be up, and it is not a hang-up.
+            if not self.hung_up and self.interrupted is None:
+                self.interrupted = "detached"
+            self._check()
+            raise CallInterrupted(self.id, "detached")
         self._absorb(event)
-        if self.hung_up:
-            raise CallerHangup(self.id)
+        self._check()
         return event
+
+    def lost(self, at: float) -> None:
+        """Asterisk no longer has this channel (found at a resync): end the call as lost,
+        at ``at``, the last moment it was known to be up."""
+        if not self.hung_up:
+            self.hung_up = True
+            self.lost_at = at
+        self.nudge()
+
+    def gone(self) -> None:
+        """The channel ended while we were not listening (found at a resync)."""
+        self.hung_up = True
+        self.nudge()
+
+    def interrupt(self, reason: str) -> None:
+        """Make the call's task unwind at its next wait (from another task): callflow lets go
+        of this caller, whose channel stays up for whoever handles the interruption."""
+        if self.interrupted is None:
+            self.interrupted = reason
+        self.nudge()
+
+    def resume(self) -> None:
+        """Clear an interruption, so that the caller can still be told goodbye."""
+        self.interrupted = None
 
     def nudge(self) -> None:
         """Wake this call's task (from another task); it re-checks what it waits on."""
@@ -184,7 +292,7 @@ class Call:
             await request
         except (ari_errors.NotFound, ari_errors.NotInStasis) as exc:
             self.hung_up = True
-            raise CallerHangup(self.id) from exc
+            raise self.ended() or CallerHangup(self.id) from exc
 
     async def answer(self) -> None:
         """Answer the channel."""
@@ -197,33 +305,78 @@ class Call:
         barge_in: bool = False,
         until: Callable[[], bool] | None = None,
     ) -> str | None:
-        """Play media in order; with barge-in, a key press stops it and is returned.
+        """Play media in order; with barge-in, a key press silences all of it and is returned.
 
         The key stays in the type-ahead buffer so a following collection counts it.
         ``until`` stops the playback early as soon as it holds (checked on each event).
+
+        Each item is its own ARI playback, all queued at once so that no gap opens between
+        them. One playback of several media cannot be silenced: stopping it only skips to
+        its next item (Asterisk 22). So stopping cancels the queued items, last first, then
+        the one playing, and the next prompt starts right after the key.
         """
         if barge_in and self.digits:
             return self.digits[0]
         if not media:
             return None
-        playback_id = f"pb-{uuid.uuid4()}"
+        playback_ids = [f"pb-{uuid.uuid4()}" for _ in media]
         keys_before = len(self.digits)
-        await self._ari(self.ari.channels.play(self.id, list(media), playback_id=playback_id))
+        self.playing.update(playback_ids)
         try:
-            await self.wait_for(
-                lambda: (
-                    playback_id in self.playbacks_finished
-                    or (barge_in and len(self.digits) > keys_before)
-                    or (until is not None and until())
-                )
+            for playback_id, item in zip(playback_ids, media, strict=True):
+                await self._ari(self.ari.channels.play(self.id, item, playback_id=playback_id))
+            await self._wait_playbacks(
+                playback_ids,
+                lambda: (barge_in and len(self.digits) > keys_before) or bool(until and until()),
             )
         finally:
-            if playback_id not in self.playbacks_finished and not self.hung_up:
-                with contextlib.suppress(ari_errors.AriError):
-                    await self.ari.playbacks.stop(playback_id)
+            if not self.hung_up:
+                for playback_id in reversed(playback_ids):
+                    if playback_id not in self.playbacks_finished:
+                        with contextlib.suppress(ari_errors.AriError):
+                            await self.ari.playbacks.stop(playback_id)
+            self.playing.difference_update(playback_ids)
         if barge_in and len(self.digits) > keys_before:
             return self.digits[keys_before]
         return None
+
+    async def _wait_playbacks(self, playback_ids: Sequence[str], stop: Callable[[], bool]) -> None:
+        """Read events until every playback finished or ``stop()`` holds.
+
+        After ``playback_watchdog`` seconds with none of them finishing, ask Asterisk for
+        each: one it no longer has (404) finished while its event was lost.
+        """
+        finished = self.playbacks_finished
+
+        def done() -> int:
+            return sum(p in finished for p in playback_ids)
+
+        before = 0
+
+        def progressed() -> bool:
+            return done() > before or stop()
+
+        while True:
+            before = done()
+            if before == len(playback_ids) or stop():
+                return
+            if await self.wait_for(progressed, timeout=self.playback_watchdog):
+                continue
+            for playback_id in playback_ids:
+                if playback_id in finished:
+                    continue
+                try:
+                    await self.ari.playbacks.get(playback_id)
+                except ari_errors.NotFound:
+                    log.warning(
+                        "call %s: playback %s is gone without a PlaybackFinished; "
+                        "taking it as finished",
+                        self.id,
+                        playback_id,
+                    )
+                    finished.append(playback_id)
+                except ari_errors.AriError as exc:
+                    log.info("call %s: cannot check playback %s: %s", self.id, playback_id, exc)
 
     async def collect(
         self,
@@ -236,6 +389,9 @@ class Call:
         """Collect keys until the terminator, ``max_digits`` keys, or a timeout.
 
         Keys typed ahead (during a prompt) count. The terminator is not part of the digits.
+        A terminator pressed after an entry that is already complete (``max_digits`` keys)
+        still belongs to it if it comes within ``inter_digit_timeout``: it is dropped, not
+        kept for the next node.
         """
         got: list[str] = []
         timeout = first_timeout
@@ -246,10 +402,28 @@ class Call:
                     return Collected("".join(got), terminated=True, timed_out=False)
                 got.append(key)
                 if len(got) >= max_digits:
+                    if terminator:
+                        self._expect_terminator(terminator, inter_digit_timeout)
                     return Collected("".join(got), terminated=False, timed_out=False)
                 timeout = inter_digit_timeout
             if not await self.wait_for(lambda: bool(self.digits), timeout):
                 return Collected("".join(got), terminated=False, timed_out=True)
+
+    def _expect_terminator(self, terminator: str, within: float) -> None:
+        """A complete entry: its terminator, typed already or coming soon, is dropped."""
+        if self.digits:
+            if self.digits[0] == terminator:
+                self.digits.popleft()
+            return  # another key came first: the caller has moved on
+        self._late_terminator = (terminator, asyncio.get_running_loop().time() + within)
+
+    def _is_late_terminator(self, key: str) -> bool:
+        """True for the terminator of an entry completed just before; any key ends the wait."""
+        late, self._late_terminator = self._late_terminator, None
+        if late is None:
+            return False
+        terminator, deadline = late
+        return key == terminator and asyncio.get_running_loop().time() <= deadline
 
     async def record(
         self, name: str, *, max_duration: int, beep: bool, terminate_on: TerminateOn = "#"
@@ -293,7 +467,7 @@ class Call:
         """
         if self._attach is None:
             raise RuntimeError("this call cannot place outgoing legs (no dispatcher)")
-        leg = Leg(id=f"{self.id}-leg{len(self.legs) + 1}", endpoint=endpoint)
+        leg = Leg(id=f"{self.id}-leg{len(self.legs) + 1}-{RUN_ID}", endpoint=endpoint)
         self.legs[leg.id] = leg
         # Subscribed before it exists, so no event of the new channel is missed.
         self._attach(leg.id, self.events)
@@ -334,7 +508,7 @@ class Call:
 
         Raises CallerHangup if the caller hangs up first. The bridge never outlives this.
         """
-        bridge_id = f"{self.id}-bridge{len(self.legs)}"
+        bridge_id = f"{self.id}-bridge{len(self.legs)}-{RUN_ID}"
         await self.ari.bridges.create("mixing", bridge_id=bridge_id)
         try:
             try:
@@ -350,6 +524,30 @@ class Call:
             with contextlib.suppress(ari_errors.AriError):
                 await self.ari.bridges.destroy(bridge_id)
 
+    async def keep_talking(self, leg: Channel, bridge_id: str) -> Leg:
+        """Recovery: the caller was talking to ``leg`` in ``bridge_id`` when a former life of
+        callflow stopped. Watch until one side hangs up, then end the other and the bridge.
+
+        Raises CallerHangup if the caller hangs up first; returns the leg otherwise.
+        """
+        held = Leg(id=leg.id, endpoint=leg.name.rsplit("-", 1)[0], answered=True)
+        self.legs[held.id] = held
+        if self._attach is not None:
+            self._attach(held.id, self.events)
+        try:
+            try:
+                # It may have hung up before its events were ours to see.
+                await self.ari.channels.get(held.id)
+            except ari_errors.NotFound:
+                held.ended = True
+            await self.wait_for(lambda: held.ended)
+            return held
+        finally:
+            with contextlib.suppress(ari_errors.AriError):
+                await self.drop_leg(held)
+            with contextlib.suppress(ari_errors.AriError):
+                await self.ari.bridges.destroy(bridge_id)
+
     async def connect(
         self, endpoint: str, *, ring_timeout: float, caller_id: str | None = None
     ) -> str:
@@ -359,7 +557,7 @@ class Call:
         or why there was none: ``"busy"``, ``"no_answer"``, ``"rejected"``, ``"unavailable"``.
         Raises CallerHangup if the caller hangs up; the leg and the bridge never outlive this.
         """
-        ringback = f"ringback-{self.id}-{len(self.legs) + 1}"
+        ringback = f"ringback-{self.id}-{len(self.legs) + 1}-{RUN_ID}"
         with contextlib.suppress(ari_errors.AriError):
             await self.ari.channels.play(self.id, "tone:ring", playback_id=ringback)
         leg = await self.ring(endpoint, ring_timeout=ring_timeout, caller_id=caller_id)
@@ -390,8 +588,12 @@ class Call:
         if self.hung_up or self.handed_off:
             return
         self.hung_up = True
-        with contextlib.suppress(ari_errors.NotFound, ari_errors.NotInStasis):
+        try:
             await self.ari.channels.hangup(self.id, reason=reason)
+        except (ari_errors.NotFound, ari_errors.NotInStasis):
+            pass
+        except ari_errors.AriError as exc:
+            log.warning("call %s: hang-up failed: %s", self.id, exc)
 
     async def drain(self, timeout: float = 5.0) -> None:
         """After hanging up, read the channel's last events until its queue closes."""

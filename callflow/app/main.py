@@ -58,9 +58,12 @@ class App:
         # queues' exit keys and overflows send callers to.
         self.flows = FlowRegistry(settings.flows, prompts_dir=settings.sounds_dir, queues=center)
         self.watch_interval = watch_interval
+        runner = FlowRunner(self.flows, self.store, clock=clock, queues=self.queues)
         self.service = Service(
             ari_config,
-            FlowRunner(self.flows, self.store, clock=clock, queues=self.queues),
+            runner,
+            shutdown=settings.shutdown,
+            recoverer=runner,
             reconnect_delays=reconnect_delays,
         )
         if self.queues is not None:

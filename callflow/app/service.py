@@ -3,8 +3,18 @@
 It owns the REST client, the reconnecting event stream and the dispatcher. Each channel that
 enters the app gets a :class:`~callflow.app.call.Call` and its own task running the call
 handler; when the handler returns or the caller hangs up, the channel is hung up and the
-task ends. After a reconnect the service re-reads Asterisk's channels (Asterisk does not
-queue events while we are away) and ends the calls whose channels are gone.
+task ends.
+
+On every connection, the first included, the service resyncs with Asterisk, which keeps
+channels in the app while we are away but does not queue their events: calls whose channels
+vanished end as lost (at the moment the connection dropped), calls still up re-check what
+they wait on (a playback or a ring whose end we missed), and channels no call of this
+process owns (callflow crashed, or was restarted) are recovered by the plan of
+:mod:`callflow.app.recovery`.
+
+Stopping (SIGTERM) takes no new call (they go back to the dialplan's fallback), lets the
+calls in progress finish for a grace period, then tells each remaining caller goodbye as
+the :class:`ShutdownPolicy` says, and records the end as ``shutdown``.
 
 Events that concern no call (a user event sent to the app, for instance) go to the
 handlers registered with :meth:`Service.on_user_event`, keyed by the user event's name.
@@ -15,12 +25,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+import time
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
 
-from callflow.app.call import Call, CallerHangup
+from callflow.app.call import RUN_ID, Call, CallEnded, CallerHangup, CallInterrupted, Recovery
+from callflow.app.recovery import Plan, plan_recovery
 from callflow.ari import AriClient, AriConfig, Dispatcher, EventQueue, EventStream
 from callflow.ari import errors as ari_errors
-from callflow.ari.events import ChannelUserevent, Event, StasisStart
+from callflow.ari.events import (
+    ChannelDestroyed,
+    ChannelUserevent,
+    Event,
+    PlaybackFinished,
+    StasisStart,
+)
+from callflow.ari.models import Channel, Playback, Snapshot
 from callflow.ari.stream import Connected, Disconnected, StreamItem
 
 log = logging.getLogger(__name__)
@@ -33,10 +54,56 @@ UserEventHandler = Callable[[ChannelUserevent], None]
 
 # The dialplan in dialplan/callflow.conf names the Stasis app through this global variable.
 APP_GLOBAL = "CALLFLOW_APP"
+# Set on a channel that callflow sends back to the dialplan because it is stopping.
+SHUTDOWN_VARIABLE = "CALLFLOW_SHUTDOWN"
+# Attempts and pause for a resync that failed (Asterisk still starting: 5xx).
+RESYNC_ATTEMPTS = 10
+RESYNC_PAUSE = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class ShutdownPolicy:
+    """What a caller still in a call gets when callflow stops.
+
+    ``grace``: seconds the calls in progress may still run to their natural end.
+    ``action``: ``apologise`` (play ``media``, then hang up) or ``dialplan`` (send the
+    channel back to the dialplan, with ``CALLFLOW_SHUTDOWN=1``, at ``context``,
+    ``extension``, ``label``; by default the fallback label ``unavailable`` of the
+    context and number the call came in on, see dialplan/callflow.conf).
+    ``farewell_timeout``: the longest the goodbye may take before the channel is hung up.
+    """
+
+    grace: float = 5.0
+    action: Literal["apologise", "dialplan"] = "apologise"
+    media: tuple[str, ...] = ("sound:sorry", "sound:please-try-call-later")
+    context: str | None = None
+    extension: str | None = None
+    label: str | None = "unavailable"
+    farewell_timeout: float = 10.0
+
+
+class Recoverer(Protocol):
+    """The durable side of recovery: what the store says, and the records of what was lost."""
+
+    def waiting_entries(self) -> Sequence[Mapping[str, Any]]:
+        """The queue entries that were waiting when the last process stopped."""
+        ...
+
+    def settle(self, plan: Plan, alive: set[str], lost_at: float | None) -> None:
+        """Record the ends of what was lost (queue entries, calls with no end)."""
+        ...
 
 
 class ServiceError(Exception):
     """A condition that retrying will not fix (wrong password, wrong app name)."""
+
+
+@dataclass
+class _Outage:
+    """Since when the event connection is down (the true end of calls lost meanwhile)."""
+
+    since: float | None = None
+    resyncs: list[asyncio.Task[None]] = field(default_factory=list)
 
 
 class Service:
@@ -47,20 +114,29 @@ class Service:
         config: AriConfig,
         handler: CallHandler,
         *,
-        drain_grace: float = 5.0,
+        shutdown: ShutdownPolicy | None = None,
+        recoverer: Recoverer | None = None,
         reconnect_delays: Callable[[], Iterator[float]] | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
         self.handler = handler
-        self.drain_grace = drain_grace
+        self.shutdown = shutdown or ShutdownPolicy()
+        self.recoverer = recoverer
         self.reconnect_delays = reconnect_delays  # None: the config's capped backoff
+        self.clock = clock
         self.calls: dict[str, Call] = {}
         self.ready = asyncio.Event()
+        self.recovered = asyncio.Event()  # set after each successful resync
         self._stream: EventStream | None = None
         self._user_events: dict[str, UserEventHandler] = {}
         self._dispatcher = Dispatcher(self._on_call, on_unrouted=self._on_unrouted)
         self._stopping = asyncio.Event()
+        self._stopped = asyncio.Event()
         self._ari: AriClient | None = None
+        self._outage = _Outage()
+        self._recovery: dict[str, Recovery] = {}  # channel id -> how to take it back
+        self._asterisk_started: object = None  # Asterisk's startup time, to see a restart
 
     @property
     def ari(self) -> AriClient:
@@ -68,6 +144,11 @@ class Service:
         if self._ari is None:
             raise RuntimeError("the service is not running")
         return self._ari
+
+    @property
+    def stopping(self) -> bool:
+        """True once :meth:`stop` was called."""
+        return self._stopping.is_set()
 
     def on_user_event(self, name: str, handler: UserEventHandler) -> None:
         """Call ``handler`` for each user event ``name`` sent to the app outside any call.
@@ -85,8 +166,6 @@ class Service:
             dispatcher = self._dispatcher
             try:
                 async for item in stream:
-                    if self._stopping.is_set():
-                        break
                     await self._on_item(item, dispatcher)
             except ari_errors.AuthenticationFailed as exc:
                 raise ServiceError(
@@ -96,20 +175,40 @@ class Service:
             except ari_errors.AriError as exc:
                 raise ServiceError(f"ARI error: {exc}") from None
             finally:
-                await dispatcher.shutdown(grace=self.drain_grace if self._stopping.is_set() else 0)
+                for task in self._outage.resyncs:
+                    task.cancel()
+                await dispatcher.shutdown(grace=0)
                 self._ari = None
+                self._stopped.set()
 
     async def stop(self) -> None:
-        """Stop taking events; calls in progress get a short grace period, then are hung up."""
+        """Take no new call, let calls finish for the grace period, then say goodbye to the
+        callers still here (see :class:`ShutdownPolicy`) and close the connection."""
+        if self._stopping.is_set():
+            await self._stopped.wait()
+            return
         self._stopping.set()
+        policy = self.shutdown
+        tasks = list(self._dispatcher.calls.values())
+        if tasks:
+            log.info(
+                "stopping: %d calls in progress get %.0f s to finish", len(tasks), policy.grace
+            )
+            await asyncio.wait(tasks, timeout=policy.grace)
+        remaining = [call for call in self.calls.values() if not call.hung_up]
+        if remaining:
+            log.info("stopping: %d callers still here: %s", len(remaining), policy.action)
+        for call in remaining:
+            call.interrupt("shutdown")
+        tasks = list(self._dispatcher.calls.values())
+        if tasks:
+            await asyncio.wait(tasks, timeout=policy.farewell_timeout + 5.0)
         if self._stream is not None:
             await self._stream.close()
 
     async def _on_item(self, item: StreamItem, dispatcher: Dispatcher) -> None:
         if isinstance(item, Connected):
-            if item.reconnect:
-                await self._resync()
-            else:
+            if not item.reconnect:
                 await self._check_app_name()
             log.info(
                 "connected to Asterisk at %s as app %s%s",
@@ -117,9 +216,18 @@ class Service:
                 ",".join(self.config.apps),
                 " (reconnected)" if item.reconnect else "",
             )
+            # Every connection, the first included: after a crash of ours, Asterisk still
+            # holds our callers; after one of Asterisk's, our calls are gone.
+            if not await self._resync():
+                task = asyncio.create_task(self._resync_later(), name="resync")
+                self._outage.resyncs.append(task)
+                task.add_done_callback(self._outage.resyncs.remove)
             self.ready.set()
         elif isinstance(item, Disconnected):
             self.ready.clear()
+            self.recovered.clear()
+            if self._outage.since is None:
+                self._outage.since = self.clock()
             log.warning(
                 "Asterisk unavailable at %s (%s); retrying in %.1f s",
                 self.config.base_url,
@@ -159,33 +267,164 @@ class Service:
                 f"{','.join(self.config.apps)!r}: fix ari.app in the settings"
             )
 
-    async def _resync(self) -> None:
-        """After a reconnect: end the calls whose channels vanished while we were away."""
-        snapshot = await self.ari.resync()
-        alive = {channel.id for channel in snapshot.channels}
-        lost = [call for channel_id, call in self.calls.items() if channel_id not in alive]
+    # --- resync and recovery -----------------------------------------------------------
+
+    async def _resync_later(self) -> None:
+        for _ in range(RESYNC_ATTEMPTS):
+            await asyncio.sleep(RESYNC_PAUSE)
+            if await self._resync():
+                return
+        log.error(
+            "resync with Asterisk failed %d times; giving up until the next connection",
+            RESYNC_ATTEMPTS,
+        )
+
+    async def _resync(self) -> bool:
+        """Catch up with Asterisk; False if it could not be read (retry later)."""
+        try:
+            info = await self.ari.asterisk.info("status")
+            snapshot = await self.ari.resync()
+        except ari_errors.AriError as exc:
+            log.warning("resync with Asterisk failed (%s); retrying", exc)
+            return False
+        lost_at = self._outage.since
+        self._outage.since = None
+        restarted = (
+            self._asterisk_started is not None and info.startup_time != self._asterisk_started
+        )
+        self._asterisk_started = info.startup_time
+        alive = {channel.id: channel for channel in snapshot.channels}
+        lost = [call for call in self.calls.values() if call.id not in alive]
         for call in lost:
-            call.events.close()
+            if restarted:
+                # Asterisk went down with the call: lost when we lost Asterisk.
+                call.lost(lost_at if lost_at is not None else self.clock())
+            else:
+                # Asterisk stayed up, so someone else ended the channel: the caller.
+                call.gone()
+        for call in self.calls.values():
+            if call.id in alive:
+                await self._catch_up(call, alive)
+        try:
+            await self._recover(snapshot, lost_at)
+        except ari_errors.AriError as exc:
+            log.error("recovery after (re)connecting failed: %s", exc)
         log.info(
-            "resynced after reconnect: %d calls still up, %d ended while disconnected",
+            "resynced%s: %d calls still up, %d ended while disconnected%s",
+            " after reconnect" if lost_at is not None else "",
             len(self.calls) - len(lost),
             len(lost),
+            " (Asterisk restarted)" if restarted else "",
         )
+        self.recovered.set()
+        return True
+
+    async def _catch_up(self, call: Call, alive: Mapping[str, Channel]) -> None:
+        """Give a call still up the events it missed while we were away, as far as Asterisk
+        can tell: playbacks that ended, legs that answered or ended."""
+        for playback_id in list(getattr(call, "playing", ())):
+            try:
+                await self.ari.playbacks.get(playback_id)
+            except ari_errors.NotFound:
+                target = f"channel:{call.id}"
+                self._dispatcher.dispatch(
+                    PlaybackFinished(
+                        type="PlaybackFinished",
+                        playback=Playback(id=playback_id, target_uri=target, state="done"),
+                    )
+                )
+            except ari_errors.AriError as exc:
+                log.info("call %s: cannot read playback %s: %s", call.id, playback_id, exc)
+        for leg in list(call.legs.values()):
+            if leg.ended:
+                continue
+            channel = alive.get(leg.id)
+            if channel is None:
+                self._dispatcher.dispatch(
+                    ChannelDestroyed(type="ChannelDestroyed", channel=Channel(id=leg.id))
+                )
+            elif not leg.answered and channel.dialplan.app_name.lower() == "stasis":
+                self._dispatcher.dispatch(
+                    StasisStart(type="StasisStart", channel=channel, args=("leg",))
+                )
+        call.nudge()
+
+    async def _recover(self, snapshot: Snapshot, lost_at: float | None) -> None:
+        """Take back what a former life of callflow left in Asterisk (see recovery.py)."""
+        known = set(self.calls)
+        for call in self.calls.values():
+            known |= set(call.legs)
+        entries = self.recoverer.waiting_entries() if self.recoverer is not None else ()
+        plan = plan_recovery(
+            snapshot, apps=self.config.apps, known=known, entries=entries, run_id=RUN_ID
+        )
+        if not plan:
+            return
+        log.warning(
+            "recovering: %d queued callers back in line, %d conversations kept, "
+            "%d callers to the restart node, %d orphan legs hung up, %d bridges destroyed, "
+            "%d queue entries lost",
+            len(plan.requeue),
+            len(plan.conversations),
+            len(plan.restart),
+            len(plan.hangup),
+            len(plan.destroy),
+            len(plan.lost),
+        )
+        if self.recoverer is not None:
+            self.recoverer.settle(plan, set(c.id for c in snapshot.channels), lost_at)
+        for bridge_id in plan.destroy:
+            with contextlib.suppress(ari_errors.NotFound):
+                await self.ari.bridges.destroy(bridge_id)
+        for leg in plan.hangup:
+            with contextlib.suppress(ari_errors.NotFound, ari_errors.NotInStasis):
+                await self.ari.channels.hangup(leg.id)
+        # In the queue's order, so that the router sees them join as they first did.
+        adopt: list[tuple[Channel, Recovery]] = [
+            (r.caller, Recovery("queue", entry=r.entry)) for r in plan.requeue
+        ]
+        adopt += [
+            (c.caller, Recovery("conversation", leg=c.leg, bridge=c.bridge))
+            for c in plan.conversations
+        ]
+        adopt += [(channel, Recovery("restart")) for channel in plan.restart]
+        for channel, recovery in adopt:
+            self._recovery[channel.id] = recovery
+            args = _args(channel, self.config.apps)
+            self._dispatcher.dispatch(
+                StasisStart(
+                    type="StasisStart",
+                    application=self.config.apps[0],
+                    channel=channel,
+                    args=args,
+                )
+            )
+
+    # --- calls -------------------------------------------------------------------------
 
     async def _on_call(self, start: StasisStart, events: EventQueue) -> None:
         if start.args[:1] == ("leg",):
             # A leg we originated whose attachment is gone (its call ended first).
-            await self.ari.channels.hangup(start.channel.id)
+            with contextlib.suppress(ari_errors.NotFound, ari_errors.NotInStasis):
+                await self.ari.channels.hangup(start.channel.id)
             return
         call = Call(
             self.ari, start, events, app=self.config.apps[0], attach=self._dispatcher.attach_channel
         )
+        call.recovery = self._recovery.pop(call.id, None)
+        if self._stopping.is_set():
+            await self._refuse(call)
+            return
         self.calls[call.id] = call
         log.info("call %s from %r to %r", call.id, call.caller_number, call.dialled)
         try:
             await self.handler(call)
+        except CallInterrupted as exc:
+            log.info("call %s: %s", call.id, exc.reason)
         except CallerHangup:
             log.info("call %s: caller hung up", call.id)
+        except CallEnded:
+            log.info("call %s: ended", call.id)
         except asyncio.CancelledError:
             log.info("call %s: cancelled (shutdown)", call.id)
             raise
@@ -197,7 +436,49 @@ class Service:
             with contextlib.suppress(ari_errors.AriError, asyncio.CancelledError):
                 await asyncio.shield(self._finish(call))
 
-    @staticmethod
-    async def _finish(call: Call) -> None:
+    async def _refuse(self, call: Call) -> None:
+        """A call that arrives while we stop goes back to the dialplan's fallback."""
+        log.info("call %s: refused, callflow is stopping", call.id)
+        await self._to_dialplan(call, self.shutdown.label or "unavailable")
+
+    async def _to_dialplan(self, call: Call, label: str | None) -> None:
+        policy = self.shutdown
+        channel = call.start.channel
+        try:
+            await self.ari.channels.set_variable(call.id, SHUTDOWN_VARIABLE, "1")
+            await self.ari.channels.continue_in_dialplan(
+                call.id,
+                context=policy.context or channel.dialplan.context or None,
+                extension=policy.extension or channel.dialplan.exten or None,
+                label=label,
+            )
+            call.handed_off = True
+        except (ari_errors.NotFound, ari_errors.NotInStasis):
+            call.hung_up = True
+        except ari_errors.AriError as exc:
+            log.warning("call %s: cannot send back to the dialplan: %s", call.id, exc)
+
+    async def _finish(self, call: Call) -> None:
+        if call.interrupted == "shutdown" and not call.hung_up and not call.handed_off:
+            await self._farewell(call)
         await call.hangup()
         await call.drain(timeout=2.0)
+
+    async def _farewell(self, call: Call) -> None:
+        """Say goodbye to a caller callflow lets go of because it is stopping."""
+        policy = self.shutdown
+        call.resume()
+        if policy.action == "dialplan":
+            await self._to_dialplan(call, policy.label)
+            return
+        with contextlib.suppress(CallEnded, TimeoutError):
+            async with asyncio.timeout(policy.farewell_timeout):
+                await call.play(list(policy.media))
+
+
+def _args(channel: Channel, apps: Sequence[str]) -> tuple[str, ...]:
+    """The Stasis arguments of a channel taken back, as its StasisStart had them."""
+    app, _, data = channel.dialplan.app_data.partition(",")
+    if app in apps and data:
+        return tuple(data.split(","))
+    return ("inbound", channel.dialplan.exten)

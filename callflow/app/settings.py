@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from callflow.app.service import ShutdownPolicy
 from callflow.ari import AriConfig
 
 
@@ -38,6 +39,7 @@ class Settings:
     log_format: str = "text"
     log_level: str = "info"
     source: Path | None = None
+    shutdown: ShutdownPolicy = field(default_factory=ShutdownPolicy)
 
     def ari_config(self, **overrides: float) -> AriConfig:
         """The ARI client's settings (``overrides``: its timeouts); SettingsError when there
@@ -60,7 +62,8 @@ class Settings:
             raise SettingsError(f"{where}: the ARI settings are not usable: {exc}") from None
 
 
-_TOP_KEYS = {"ari", "flows", "log", "store", "sounds_dir", "queues"}
+_TOP_KEYS = {"ari", "flows", "log", "store", "sounds_dir", "queues", "shutdown"}
+_SHUTDOWN_KEYS = {"grace", "action", "prompt", "context", "extension", "label"}
 _ARI_KEYS = {"url", "username", "password", "password_env", "app"}
 _LOG_KEYS = {"format", "level"}
 
@@ -157,7 +160,9 @@ def load_settings(path: Path) -> Settings:
     queues = None
     if "queues" in top:
         queues = (path.parent / _scalar(path, top["queues"], "queues")).resolve()
+    shutdown = _shutdown(path, top["shutdown"]) if "shutdown" in top else ShutdownPolicy()
     return Settings(
+        shutdown=shutdown,
         queues=queues,
         ari=AriSettings(**ari_values),
         flows=tuple(flows),
@@ -166,4 +171,59 @@ def load_settings(path: Path) -> Settings:
         log_format=log_values.get("format", "text"),
         log_level=log_values.get("level", "info"),
         source=path,
+    )
+
+
+def _shutdown(path: Path, node: yaml.Node) -> ShutdownPolicy:
+    """The ``shutdown:`` section: what callers still in a call get when callflow stops."""
+    values = _mapping(path, node, "'shutdown'", _SHUTDOWN_KEYS)
+    policy = ShutdownPolicy()
+    if "grace" in values:
+        text = _scalar(path, values["grace"], "shutdown.grace")
+        try:
+            grace = float(text)
+        except ValueError:
+            grace = -1.0
+        if not 0 <= grace <= 3600:
+            raise SettingsError(
+                f"{_where(path, values['grace'])}: shutdown.grace must be a number of "
+                f"seconds from 0 to 3600, not {text!r}"
+            )
+        policy = replace(policy, grace=grace)
+    if "action" in values:
+        action = _scalar(path, values["action"], "shutdown.action")
+        if action not in ("apologise", "dialplan"):
+            raise SettingsError(
+                f"{_where(path, values['action'])}: shutdown.action must be 'apologise' "
+                f"(play the prompt, hang up) or 'dialplan' (back to the dialplan), not {action!r}"
+            )
+        policy = replace(policy, action="dialplan" if action == "dialplan" else "apologise")
+    if "prompt" in values:
+        prompt = values["prompt"]
+        items = prompt.value if isinstance(prompt, yaml.SequenceNode) else [prompt]
+        media = []
+        for item in items:
+            uri = _scalar(path, item, "shutdown.prompt item")
+            if not uri.startswith(("sound:", "tone:", "digits:", "number:", "recording:")):
+                raise SettingsError(
+                    f"{_where(path, item)}: shutdown.prompt items are media such as "
+                    f"'sound:sorry', not {uri!r}"
+                )
+            media.append(uri)
+        policy = replace(policy, media=tuple(media))
+    names: dict[str, str] = {}
+    for key in ("context", "extension", "label"):
+        if key in values:
+            word = _scalar(path, values[key], f"shutdown.{key}")
+            if not word or not all(c.isalnum() or c in "_-+*#" for c in word):
+                raise SettingsError(
+                    f"{_where(path, values[key])}: shutdown.{key} must be a plain dialplan "
+                    f"name, not {word!r}"
+                )
+            names[key] = word
+    return replace(
+        policy,
+        context=names.get("context", policy.context),
+        extension=names.get("extension", policy.extension),
+        label=names.get("label", policy.label),
     )

@@ -17,6 +17,7 @@ from .errors import (
     AuthenticationFailed,
     BadRequest,
     EventStreamClosed,
+    NotFound,
     ServerError,
 )
 
@@ -48,11 +49,13 @@ def process_exception(exc: AriError) -> AriError | None:
     """Decide what a failed or dropped event connection means.
 
     Return ``None`` when reconnecting with the same settings could succeed: Asterisk
-    unreachable or restarting (5xx), or the socket closed under us. Return the error
+    unreachable or restarting, or the socket closed under us. While Asterisk 22 starts,
+    ``GET /ari/events`` answers 404 (res_ari has not registered its handler yet) for up to
+    a couple of seconds, then 503, then 101: both statuses are retried. Return the error
     to raise otherwise: wrong credentials (401/403) and an app name Asterisk refuses
     (400) will fail the same way forever, so they reach the caller at once.
     """
-    if isinstance(exc, (AsteriskUnreachable, EventStreamClosed, ServerError)):
+    if isinstance(exc, (AsteriskUnreachable, EventStreamClosed, ServerError, NotFound)):
         return None
     if isinstance(exc, AuthenticationFailed):
         return AuthenticationFailed(

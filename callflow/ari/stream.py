@@ -46,6 +46,8 @@ EVENTS_PATH = "/ari/events"
 # Channel snapshots with many channelvars make large frames; 1 MiB (the websockets
 # default) is too tight for a busy StasisStart, 16 MiB is still a sane bound.
 MAX_FRAME_BYTES = 16 * 2**20
+# A connection that stayed up this long resets the backoff.
+HEALTHY_AFTER = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,8 +208,10 @@ class EventStream:
                 await websocket.close()
             if self._closing.is_set():
                 break
-            if loop.time() - opened_at >= self._config.backoff_max:
-                # The connection was healthy for a while: start backing off afresh.
+            if loop.time() - opened_at >= HEALTHY_AFTER:
+                # The connection worked: after a drop, the first retry comes fast (Asterisk
+                # restarting is back in seconds, and callers hear ss-noservice meanwhile);
+                # only a connection that drops at once keeps backing off.
                 delays = self._delays()
             delay = next(delays)
             logger.info("ARI event socket lost (%s); reconnecting in %.2fs", error, delay)

@@ -11,14 +11,17 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from callflow.app.call import Call, CallerHangup
+from callflow.app.call import Call, CallEnded, CallInterrupted, CallLost, Recovery
+from callflow.app.recovery import Plan
 from callflow.ari.errors import AriError
 from callflow.ari.events import ChannelDtmfReceived, Event, PlaybackFinished, PlaybackStarted
 from callflow.engine.registry import FlowRegistry
 from callflow.flow import machine as fm
+from callflow.flow.model import Flow
 from callflow.queue.agents import QueueError
 from callflow.queue.live import QueueService
 from callflow.store import SqliteStore
@@ -28,6 +31,21 @@ log = logging.getLogger(__name__)
 _ENDPOINT = re.compile(r"(?:PJSIP|SIP|IAX2)/[A-Za-z0-9_.+-]{1,64}")
 _EXTENSION = re.compile(r"[0-9*#+]{1,32}|[A-Za-z0-9_-]{1,32}")
 _MAILBOX = re.compile(r"([0-9A-Za-z_-]{1,32})(?:@([0-9A-Za-z_-]{1,32}))?")
+
+
+# What a caller taken back after a restart hears when the flow has no on_restart node.
+RESTART_APOLOGY = ("sound:im-sorry",)
+# How far back recovery looks for calls that never got an end in the event log.
+RECOVERY_WINDOW = dt.timedelta(days=1)
+
+
+def _ending(exc: CallEnded) -> tuple[str, dt.datetime | None]:
+    """The outcome the event log records for a call that ended this way, and when."""
+    if isinstance(exc, CallLost):
+        return "lost", dt.datetime.fromtimestamp(exc.at, dt.UTC)
+    if isinstance(exc, CallInterrupted):
+        return exc.reason, None
+    return "caller_hangup", None
 
 
 def _caller_id(number: str) -> str | None:
@@ -66,7 +84,19 @@ class FlowRunner:
         self.context = _LiveContext(clock or (lambda: dt.datetime.now(dt.UTC)), queues)
 
     async def __call__(self, call: Call) -> None:
-        flow = self.flows.flow_for(call.dialled)
+        recovery = call.recovery
+        if recovery is not None and recovery.kind == "conversation":
+            await self._keep_talking(call, recovery)
+            return
+        dialled = call.dialled
+        if recovery is not None and recovery.entry is not None:
+            dialled = str(recovery.entry.get("dialled") or dialled)
+        flow = self.flows.flow_for(dialled)
+        if flow is None and recovery is not None:
+            log.warning("call %s: taken back, but no flow serves %r now", call.id, dialled)
+            self.store.append("call.end", call.id, {"outcome": "recovered_no_flow"})
+            await call.play(list(RESTART_APOLOGY))
+            return
         if flow is None:
             log.warning("call %s: no flow serves %r", call.id, call.dialled)
             self.store.append("call.rejected", call.id, {"dialled": call.dialled})
@@ -75,27 +105,42 @@ class FlowRunner:
             return
         machine = fm.FlowMachine(
             flow,
-            entry=call.dialled,
+            entry=dialled,
             call_id=call.id,
             call_vars={"caller_id": call.caller_number, "endpoint": call.endpoint},
             context=self.context,
         )
-        self.store.append(
-            "call.start",
-            call.id,
-            {"caller": call.caller_number, "dialled": call.dialled, "flow": flow.path},
-        )
+        resume: Mapping[str, object] | None = None
+        at: str | None = None
+        if recovery is None:
+            self.store.append(
+                "call.start",
+                call.id,
+                {"caller": call.caller_number, "dialled": dialled, "flow": flow.path},
+            )
+        else:
+            resume, at = self._resume_point(call, flow, recovery)
         call.on_event = lambda event: self._log_event(call, event)
         outcome = "unknown"
+        end_at: dt.datetime | None = None
         try:
-            await call.answer()
-            action = machine.start()
+            if recovery is None:
+                await call.answer()
+            elif at is None:
+                # A caller taken back from a former life of callflow, with no restart node
+                # of the flow's own: an apology, then the flow from its entry.
+                await call.play(list(RESTART_APOLOGY))
+            action = machine.start(at)
             self._log_steps(machine)
             while not isinstance(action, fm.Hangup | fm.Finish):
                 self.store.append(
                     "flow.wait", call.id, {"node": machine.current, "action": type(action).__name__}
                 )
-                result = await self._perform(call, action)
+                if resume is not None and isinstance(action, fm.EnterQueue):
+                    result: fm.Result = await self._requeue(call, action, machine.current, resume)
+                    resume = None
+                else:
+                    result = await self._perform(call, action, machine.current)
                 action = machine.send(result)
                 self._log_steps(machine)
             if isinstance(action, fm.Hangup):
@@ -103,14 +148,86 @@ class FlowRunner:
                 outcome = f"hangup:{action.reason}"
             else:
                 outcome = f"finish:{action.reason}"
-        except CallerHangup:
+        except CallEnded as exc:
             if not machine.finished:
                 machine.send(fm.CallerHangup())
                 self._log_steps(machine)
-            outcome = "caller_hangup"
+            outcome, end_at = _ending(exc)
             raise
         finally:
-            self.store.append("call.end", call.id, {"outcome": outcome})
+            data: dict[str, object] = {"outcome": outcome}
+            if recovery is not None:
+                data["recovered"] = recovery.kind
+            self.store.append("call.end", call.id, data, at=end_at)
+
+    def _resume_point(
+        self, call: Call, flow: Flow, recovery: Recovery
+    ) -> tuple[Mapping[str, object] | None, str | None]:
+        """Where a caller taken back after a restart of callflow resumes: the queue node
+        they waited in (with their stored entry), or the flow's restart node."""
+        entry = recovery.entry
+        node = str(entry.get("node") or "") if entry is not None else ""
+        if recovery.kind == "queue" and entry is not None and node in flow.nodes:
+            where: str | None = node
+            resume: Mapping[str, object] | None = entry
+        else:
+            where, resume = flow.on_restart, None
+        self.store.append(
+            "call.recovered",
+            call.id,
+            {"kind": recovery.kind, "node": where, "caller": call.caller_number},
+        )
+        log.info("call %s: taken back after a restart (%s, at %s)", call.id, recovery.kind, where)
+        return resume, where
+
+    async def _requeue(
+        self, call: Call, action: fm.EnterQueue, node: str | None, resume: Mapping[str, object]
+    ) -> fm.Result:
+        """Back into the line the caller was in, without the queue's greeting again."""
+        if self.queues is None:
+            return fm.Failed("queue_unavailable")
+        return await self.queues.serve(call, action, node=node, resume=resume)
+
+    async def _keep_talking(self, call: Call, recovery: Recovery) -> None:
+        """A caller who was talking to an agent when callflow stopped goes on talking."""
+        assert recovery.leg is not None and recovery.bridge is not None
+        self.store.append(
+            "call.recovered",
+            call.id,
+            {"kind": "conversation", "leg": recovery.leg.id, "caller": call.caller_number},
+        )
+        outcome, end_at = "completed", None
+        try:
+            if self.queues is not None:
+                await self.queues.resume_conversation(call, recovery.leg, recovery.bridge)
+            else:
+                await call.keep_talking(recovery.leg, recovery.bridge)
+        except CallEnded as exc:
+            outcome, end_at = _ending(exc)
+            raise
+        finally:
+            self.store.append(
+                "call.end", call.id, {"outcome": outcome, "recovered": "conversation"}, at=end_at
+            )
+
+    def waiting_entries(self) -> list[dict[str, Any]]:
+        """The queue entries in the store (callers who were waiting when we last stopped)."""
+        return self.store.queue_entries()
+
+    def settle(self, plan: Plan, alive: set[str], lost_at: float | None) -> None:
+        """Record the ends of calls the last process or Asterisk lost: their queue entries
+        leave the store, and each call without an end gets one, at its last known moment."""
+        for entry in plan.lost:
+            entry_id = str(entry.get("id"))
+            self.store.delete_queue_entry(entry_id)
+            self.store.append(
+                "queue.exit", entry_id, {"queue": entry.get("queue"), "reason": "lost"}
+            )
+        since = dt.datetime.now(dt.UTC) - RECOVERY_WINDOW
+        for call_id, last_seen in self.store.unended_calls(since).items():
+            if call_id in alive:
+                continue
+            self.store.append("call.end", call_id, {"outcome": "lost"}, at=last_seen)
 
     def _log_event(self, call: Call, event: Event) -> None:
         """Keys and finished prompts go to the event log, for tests and troubleshooting."""
@@ -138,7 +255,7 @@ class FlowRunner:
                 at=step.at,
             )
 
-    async def _perform(self, call: Call, action: fm.Action) -> fm.Result:
+    async def _perform(self, call: Call, action: fm.Action, node: str | None = None) -> fm.Result:
         if isinstance(action, fm.Play):
             digit = await call.play(action.media, barge_in=action.barge_in)
             if digit is None:
@@ -165,7 +282,7 @@ class FlowRunner:
             if self.queues is None:
                 # No queues configured: the flow's on_failure path, not silence.
                 return fm.Failed("queue_unavailable")
-            return await self.queues.serve(call, action)
+            return await self.queues.serve(call, action, node=node)
         if isinstance(action, fm.AgentChange):
             return self._agent_change(call, action)
         raise TypeError(f"unexpected action {action!r}")

@@ -23,11 +23,12 @@ import itertools
 import logging
 import re
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 
-from callflow.app.call import Call, CallerHangup, Leg
+from callflow.app.call import RUN_ID, Call, CallEnded, CallerHangup, CallInterrupted, CallLost, Leg
 from callflow.ari import errors as ari_errors
+from callflow.ari.models import Channel
 from callflow.flow import machine as fm
 from callflow.flow.prompts import media_for
 from callflow.queue.agents import AgentState, QueueError
@@ -41,7 +42,7 @@ from callflow.queue.estimate import (
     ServiceCompleted,
     spoken_wait,
 )
-from callflow.queue.routing import Offer, QueueEntry, Router, last_agent_for
+from callflow.queue.routing import BadEntry, Offer, QueueEntry, Router, last_agent_for
 from callflow.store import SqliteStore
 
 log = logging.getLogger(__name__)
@@ -232,20 +233,32 @@ class QueueService:
 
     # --- a caller in the queue ---------------------------------------------------------
 
-    async def serve(self, call: Call, request: fm.EnterQueue) -> fm.Result:
+    async def serve(
+        self,
+        call: Call,
+        request: fm.EnterQueue,
+        *,
+        node: str | None = None,
+        resume: Mapping[str, object] | None = None,
+    ) -> fm.Result:
         """Keep the caller in the queue until an agent talked to them, or they must go.
 
         Returns Completed after a conversation, Redirect to a flow node (exit key,
         overflow), or Failed (unknown queue, full or empty with no overflow set).
         Raises CallerHangup if the caller hangs up: that is an abandon.
+
+        ``node`` is the flow node the caller waits in (kept in the store with the entry, so
+        that a restarted callflow can take them back); ``resume`` is such a stored entry:
+        the caller goes back into line with their original join time and priority.
         """
-        name = request.queue
+        name = request.queue if resume is None else str(resume.get("queue", request.queue))
         for _ in range(MAX_OVERFLOW_HOPS):
             queue = self.center.queues.get(name)
             if queue is None:
                 log.error("call %s: no queue named %r", call.id, name)
                 return fm.Failed("unknown_queue")
-            outcome = await self._serve_one(call, queue, request)
+            outcome = await self._serve_one(call, queue, request, node, resume)
+            resume = None
             if isinstance(outcome, Target):
                 if outcome.kind == "node":
                     return fm.Redirect(outcome.name, "overflow")
@@ -254,9 +267,7 @@ class QueueService:
             return outcome
         return fm.Failed("overflow_loop")
 
-    async def _serve_one(
-        self, call: Call, queue: QueueConfig, request: fm.EnterQueue
-    ) -> fm.Result | Target:
+    def _new_entry(self, call: Call, queue: QueueConfig, request: fm.EnterQueue) -> QueueEntry:
         now = self.clock()
         last_agent = None
         if queue.last_agent.enabled:
@@ -266,7 +277,7 @@ class QueueService:
                 now,
                 queue.last_agent.days,
             )
-        entry = QueueEntry(
+        return QueueEntry(
             id=call.id,
             queue=queue.name,
             caller=call.caller_number,
@@ -275,13 +286,32 @@ class QueueService:
             joined_at=now,
             last_agent=last_agent,
         )
+
+    async def _serve_one(
+        self,
+        call: Call,
+        queue: QueueConfig,
+        request: fm.EnterQueue,
+        node: str | None,
+        resume: Mapping[str, object] | None,
+    ) -> fm.Result | Target:
+        now = self.clock()
+        entry = None
+        if resume is not None:
+            try:
+                entry = replace(QueueEntry.from_dict(resume), id=call.id, queue=queue.name)
+            except BadEntry as exc:
+                log.warning("call %s: stored queue entry unusable (%s); joins anew", call.id, exc)
+        if entry is None:
+            entry = self._new_entry(call, queue, request)
+        last_agent = entry.last_agent
         decision = self.router.join(entry, now)
         if not decision.joined or decision.entry is None:
             reason = decision.refused or "refused"
             self._log("queue.exit", call, queue.name, reason=reason, waited=0.0)
             return decision.overflow or fm.Failed(f"queue_{reason}")
         entry = decision.entry
-        self.store.save_queue_entry(entry.to_dict())
+        self.store.save_queue_entry({**entry.to_dict(), "node": node, "dialled": call.dialled})
         self._log(
             "queue.enter",
             call,
@@ -289,28 +319,25 @@ class QueueService:
             position=decision.position,
             priority=entry.priority,
             last_agent=last_agent,
+            **({"resumed": True, "joined_at": entry.joined_at} if resume is not None else {}),
         )
         waiter = _Waiter(call, entry, next(self._numbers), AnnounceState(joined_at=now))
         self.predictors[queue.name].observe(CallerJoined(waiter.number, now))
         self._waiting[entry.id] = waiter
-        bridge = await self._enter_holding(call, queue)
-        self.kick()
+        bridge: str | None = None
         try:
+            try:
+                bridge = await self._enter_holding(call, queue)
+            except ari_errors.AriError as exc:
+                # Most often the caller hung up at that very moment (422, 404): the next
+                # read says so. Otherwise the queue cannot hold them: the flow's on_failure.
+                log.warning("call %s: cannot hold in queue %s: %s", call.id, queue.name, exc)
+                await call.wait_for(lambda: call.hung_up, timeout=1.0)
+                return fm.Failed("queue_unavailable")
+            self.kick()
             return await self._wait(waiter, queue, bridge)
-        except CallerHangup:
-            gone = self.router.leave(entry.id, self.clock(), "abandon")
-            if gone is not None:
-                self.predictors[queue.name].observe(
-                    CallerAbandoned(waiter.number, self.clock(), gone.waited)
-                )
-                self._log(
-                    "queue.abandon",
-                    call,
-                    queue.name,
-                    waited=round(gone.waited, 3),
-                    position=gone.position,
-                    original_position=entry.original_position,
-                )
+        except CallEnded as exc:
+            self._left(waiter, queue, exc)
             raise
         finally:
             self._waiting.pop(entry.id, None)
@@ -320,8 +347,52 @@ class QueueService:
                 self.router.ring_ended(offer, "caller_gone", self.clock())
                 with contextlib.suppress(ari_errors.AriError):
                     await call.drop_leg(leg)
-            await self._leave_holding(call, queue, bridge)
+            if bridge is not None:
+                await self._leave_holding(call, queue, bridge)
             self._agents_changed()
+
+    def _left(self, waiter: _Waiter, queue: QueueConfig, why: CallEnded) -> None:
+        """Record a caller who left the line without an agent: an abandon if they hung up;
+        a lost call (Asterisk crashed) or a shutdown of ours is no abandon."""
+        entry, call = waiter.entry, waiter.call
+        now = self.clock()
+        if isinstance(why, CallLost):
+            gone = self.router.leave(entry.id, why.at, "lost")
+            if gone is not None:
+                self._log(
+                    "queue.exit",
+                    call,
+                    queue.name,
+                    reason="lost",
+                    waited=round(max(0.0, why.at - entry.joined_at), 3),
+                    position=gone.position,
+                )
+        elif isinstance(why, CallerHangup):
+            gone = self.router.leave(entry.id, now, "abandon")
+            if gone is not None:
+                self.predictors[queue.name].observe(
+                    CallerAbandoned(waiter.number, now, gone.waited)
+                )
+                self._log(
+                    "queue.abandon",
+                    call,
+                    queue.name,
+                    waited=round(gone.waited, 3),
+                    position=gone.position,
+                    original_position=entry.original_position,
+                )
+        else:
+            reason = why.reason if isinstance(why, CallInterrupted) else "shutdown"
+            gone = self.router.leave(entry.id, now, "shutdown")
+            if gone is not None:
+                self._log(
+                    "queue.exit",
+                    call,
+                    queue.name,
+                    reason=reason,
+                    waited=round(gone.waited, 3),
+                    position=gone.position,
+                )
 
     async def _wait(self, waiter: _Waiter, queue: QueueConfig, bridge: str) -> fm.Result | Target:
         call, entry = waiter.call, waiter.entry
@@ -446,8 +517,14 @@ class QueueService:
         hung_up_by = "agent"
         try:
             await call.converse(leg)
+        except CallLost:
+            hung_up_by = "lost"
+            raise
         except CallerHangup:
             hung_up_by = "caller"
+            raise
+        except CallInterrupted as exc:
+            hung_up_by = exc.reason
             raise
         finally:
             end = self.clock()
@@ -466,6 +543,49 @@ class QueueService:
             self._agents_changed()
             self.kick()
         return fm.Completed(f"answered by {offer.agent}")
+
+    async def resume_conversation(self, call: Call, leg: Channel, bridge: str) -> None:
+        """Recovery: a caller was talking to an agent when a former life of callflow stopped.
+        They go on talking; the agent counts as on that call until it ends, then as usual
+        (wrap-up, next caller)."""
+        agent = self.agent_for_endpoint(leg.name.rsplit("-", 1)[0])
+        connects = self.store.events(call_id=call.id, kind="queue.connect")
+        queue = str(connects[-1].data.get("queue", "")) if connects else ""
+        now = self.clock()
+        if agent is not None and queue in self.router.members:
+            state = self.router.agent(agent)
+            if state.state is AgentState.AVAILABLE:
+                state.ring(now, call.id, queue)
+                state.answered(now)
+                self._agents_changed()
+        hung_up_by = "agent"
+        try:
+            await call.keep_talking(leg, bridge)
+        except CallLost:
+            hung_up_by = "lost"
+            raise
+        except CallerHangup:
+            hung_up_by = "caller"
+            raise
+        except CallInterrupted as exc:
+            hung_up_by = exc.reason
+            raise
+        finally:
+            end = self.clock()
+            if queue and agent is not None:
+                self._log(
+                    "queue.complete",
+                    call,
+                    queue,
+                    agent=agent,
+                    talk=round(end - now, 3),
+                    hung_up_by=hung_up_by,
+                    recovered=True,
+                )
+                with contextlib.suppress(QueueError):
+                    self.router.call_ended(agent, end)
+            self._agents_changed()
+            self.kick()
 
     async def _announce(self, waiter: _Waiter, queue: QueueConfig, now: float) -> float:
         """Say the position and wait if due (never while an agent rings); when next due."""
@@ -489,7 +609,7 @@ class QueueService:
                 waiter.call,
                 queue.name,
                 position=position,
-                estimated_wait=round(estimate, 1),
+                estimated_wait=round(known, 1) if known is not None else None,
                 said=[f"{s.what}={s.value}" for s in said.say],
             )
             await self._say(waiter, queue, media)
@@ -504,11 +624,11 @@ class QueueService:
         so the music is stopped and restarted around every announcement.
         """
         call = waiter.call
-        with contextlib.suppress(ari_errors.AriError):
+        with _logged(call, "stop music"):
             await call.ari.channels.stop_moh(call.id)
         # An exit key, or an agent becoming free for this caller, cuts it short.
         await call.play(media, barge_in=True, until=lambda: bool(waiter.offers))
-        with contextlib.suppress(ari_errors.AriError):
+        with _logged(call, "restart music"):
             await call.ari.channels.start_moh(call.id, queue.music_class)
 
     def _estimate(self, queue: str, position: int, elapsed: float) -> float:
@@ -532,13 +652,18 @@ class QueueService:
             if bridge is None:
                 # A fresh id each time: the last bridge of this queue may still be being
                 # destroyed (in the background, see _leave_holding).
-                bridge = f"callflow-queue-{queue.name}-{next(self._bridge_ids)}"
+                bridge = f"callflow-queue-{queue.name}-{RUN_ID}-{next(self._bridge_ids)}"
                 with contextlib.suppress(ari_errors.Conflict):
                     await call.ari.bridges.create("holding", bridge_id=bridge, name=queue.name)
                 self._bridges[queue.name] = bridge
             self._in_bridge.setdefault(queue.name, set()).add(call.id)
-        await call.ari.bridges.add_channel(bridge, call.id, role="participant")
-        await call.ari.channels.start_moh(call.id, queue.music_class)
+        try:
+            await call.ari.bridges.add_channel(bridge, call.id, role="participant")
+        except ari_errors.AriError:
+            await self._leave_holding(call, queue, bridge)  # the bookkeeping above
+            raise
+        with _logged(call, "start music"):
+            await call.ari.channels.start_moh(call.id, queue.music_class)
         return bridge
 
     async def _leave_holding(self, call: Call, queue: QueueConfig, bridge: str) -> None:
@@ -559,9 +684,9 @@ class QueueService:
                 del self._bridges[queue.name]
                 del self._in_bridge[queue.name]
         if not call.hung_up:
-            with contextlib.suppress(ari_errors.AriError):
+            with _logged(call, "stop music"):
                 await call.ari.channels.stop_moh(call.id)
-            with contextlib.suppress(ari_errors.AriError):
+            with _logged(call, f"leave holding bridge {bridge}"):
                 await call.ari.bridges.remove_channel(bridge, call.id)
         if empty:
             task = asyncio.create_task(self._destroy_bridge(call, bridge), name=f"destroy:{bridge}")
@@ -630,6 +755,17 @@ class QueueService:
                     "",
                     {"agent": name, "state": agent.state.value, "reason": agent.pause_reason},
                 )
+
+
+@contextlib.contextmanager
+def _logged(call: Call, what: str) -> Iterator[None]:
+    """Carry on after an ARI error, but say so: a failed music restart is dead air."""
+    try:
+        yield
+    except (ari_errors.NotFound, ari_errors.NotInStasis) as exc:
+        log.debug("call %s: %s: channel gone (%s)", call.id, what, exc)
+    except ari_errors.AriError as exc:
+        log.warning("call %s: %s failed: %s", call.id, what, exc)
 
 
 def _caller_id(entry: QueueEntry) -> str | None:

@@ -80,6 +80,8 @@ class LeaveReason(enum.StrEnum):
     EXIT_KEY = "exit_key"
     EMPTY = "empty"
     CALLBACK = "callback"  # the caller hung up for a callback that takes another entry
+    SHUTDOWN = "shutdown"  # callflow stopped and let the caller go
+    LOST = "lost"  # Asterisk lost the channel (it crashed or restarted)
 
 
 def _no_levels() -> Mapping[str, int]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import sqlite3
 import threading
 from collections.abc import Mapping
@@ -38,6 +39,23 @@ CREATE TABLE IF NOT EXISTS queue_entries (
 );
 CREATE INDEX IF NOT EXISTS queue_entries_queue ON queue_entries (queue, joined_at);
 """
+
+
+def _standard(value: Any) -> Any:
+    """``value`` with every float that JSON cannot hold (NaN, ±Infinity) made null."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(k): _standard(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_standard(v) for v in value]
+    return value
+
+
+def to_json(data: Mapping[str, Any]) -> str:
+    """Standard JSON only (RFC 8259): SQLite's json_extract refuses a row holding
+    ``Infinity`` and aborts the whole query, so "no figure" is stored as null."""
+    return json.dumps(_standard(data), default=str, allow_nan=False)
 
 
 @dataclass(frozen=True)
@@ -80,7 +98,7 @@ class SqliteStore:
         with self._lock:
             cursor = self._db.execute(
                 "INSERT INTO event_log (at, kind, call_id, data) VALUES (?, ?, ?, ?)",
-                (when, kind, call_id, json.dumps(dict(data or {}), default=str)),
+                (when, kind, call_id, to_json(data or {})),
             )
         return int(cursor.lastrowid or 0)
 
@@ -95,7 +113,7 @@ class SqliteStore:
                     entry["queue"],
                     entry.get("kind", "caller"),
                     entry["joined_at"],
-                    json.dumps(dict(entry)),
+                    to_json(entry),
                 ),
             )
 
@@ -114,6 +132,20 @@ class SqliteStore:
         with self._lock:
             rows = self._db.execute(sql + " ORDER BY joined_at, id", args).fetchall()
         return [json.loads(data) for (data,) in rows]
+
+    def unended_calls(self, since: dt.datetime) -> dict[str, dt.datetime]:
+        """Calls started since then that have no ``call.end``: each with the time of its
+        last event (after a crash, the best known time of its end)."""
+        sql = (
+            "SELECT call_id, max(at) FROM event_log WHERE call_id IN ("
+            " SELECT call_id FROM event_log WHERE kind = 'call.start' AND at >= ?"
+            " EXCEPT SELECT call_id FROM event_log WHERE kind = 'call.end' AND at >= ?"
+            ") GROUP BY call_id"
+        )
+        start = since.astimezone(dt.UTC).isoformat()
+        with self._lock:
+            rows = self._db.execute(sql, (start, start)).fetchall()
+        return {call: dt.datetime.fromisoformat(at) for call, at in rows}
 
     def latest(self, kind: str, key: str) -> dict[str, EventRecord]:
         """The newest event of a kind for each value of ``data[key]`` (e.g. each agent's last

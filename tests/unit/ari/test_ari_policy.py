@@ -66,7 +66,12 @@ def test_refused_app_name_is_fatal_with_a_clear_message() -> None:
     assert "app names" in str(fatal)
 
 
-@pytest.mark.parametrize("error", [NotFound(404, "nope"), InvalidResponse("garbage")])
+def test_not_found_while_asterisk_starts_is_retried() -> None:
+    """A 404 on the event socket (Asterisk 22 before res_ari is up) is retried, not fatal."""
+    assert process_exception(NotFound(404, "Not Found")) is None
+
+
+@pytest.mark.parametrize("error", [InvalidResponse("garbage")])
 def test_other_errors_are_fatal_as_they_are(error: Exception) -> None:
     """Anything not known to be transient is raised unchanged."""
     assert process_exception(error) is error  # type: ignore[arg-type]
