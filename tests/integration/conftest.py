@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from callflow.app.main import App
+from callflow.app.service import ShutdownPolicy
 from callflow.app.settings import AriSettings, Settings
 from callflow.flow.loader import load_flow
 from callflow.prompts import build_prompts
@@ -129,11 +130,17 @@ async def start_app(
     request.node._callflow_apps = []
 
     async def start(
-        flows: Sequence[Path] = (SAMPLE_FLOW,), queues: Path | None = None, **kwargs: Any
+        flows: Sequence[Path] = (SAMPLE_FLOW,),
+        queues: Path | None = None,
+        *,
+        ari_url: str | None = None,
+        shutdown: ShutdownPolicy | None = None,
+        **kwargs: Any,
     ) -> App:
         settings = Settings(
+            shutdown=shutdown or ShutdownPolicy(),
             ari=AriSettings(
-                url=asterisk.ari_url,
+                url=ari_url or asterisk.ari_url,
                 username=asterisk.ari_user,
                 password=asterisk.ari_password,
                 app=asterisk.app,
