@@ -2,7 +2,8 @@
 
 ARI's ``play`` understands ``sound:``, ``digits:`` and ``number:`` media but has no way
 to say a date or a time, so dates and times are spelt out here with the core
-``digits/*`` sounds, the way Asterisk's ``SayUnixTime()`` does for English.
+``digits/*`` sounds, the way Asterisk's ``SayUnixTime()`` does for English; so are digits,
+so that a key press can stop them (see :func:`digit_sound`).
 """
 
 from __future__ import annotations
@@ -73,9 +74,8 @@ def media_for(
             if text:
                 media.append(f"sound:{tts_sound_name(text, prompt.voice or voice)}")
         elif isinstance(prompt, SayDigits):
-            value = "".join(c for c in interpolate(prompt.value, lookup) if c in "0123456789*#")
-            if value:
-                media.append(f"digits:{value}")
+            value = interpolate(prompt.value, lookup)
+            media.extend(f"sound:{digit_sound(c)}" for c in value if c in "0123456789*#")
         elif isinstance(prompt, SayNumber):
             value = interpolate(prompt.value, lookup).strip()
             if re.fullmatch(r"-?\d+", value):
@@ -85,6 +85,17 @@ def media_for(
         elif isinstance(prompt, SayTime):
             media.extend(f"sound:{s}" for s in time_sounds(interpolate(prompt.value, lookup)))
     return tuple(media)
+
+
+def digit_sound(key: str) -> str:
+    """The core sound saying one digit, star or pound, as ``ast_say_digit_str`` plays it.
+
+    Digits are said with these sounds, one playback each, rather than with ARI's
+    ``digits:`` media: Asterisk 22 cannot stop a ``digits:`` playback once it has begun
+    (res_stasis_playback marks only sound, recording and tone media "controllable"), so
+    a caller's key could not silence a read-back.
+    """
+    return {"*": "digits/star", "#": "digits/pound"}.get(key, f"digits/{key}")
 
 
 def date_sounds(value: str) -> list[str]:

@@ -73,4 +73,6 @@ async def test_main_line_account_number_is_read_back(
     played = [
         e.data["media"] for e in app.store.events(call_id=start.call_id, kind="call.playback")
     ]
-    assert "digits:123456" in played
+    assert [m for m in played if m.startswith("sound:digits/")] == [
+        f"sound:digits/{d}" for d in "123456"
+    ]

@@ -209,7 +209,8 @@ def test_input_with_pattern_retries_then_reads_back(flow: Flow) -> None:
     again = m.send(Digits("0123", terminated=True))
     assert isinstance(again, Collect) and again.media[0] == "sound:privacy-incorrect"
     play = m.send(Digits("4567#", terminated=True))
-    assert play == Play(("sound:you-entered", "digits:4567"), False, "en")
+    digits = tuple(f"sound:digits/{d}" for d in "4567")
+    assert play == Play(("sound:you-entered", *digits), False, "en")
     assert m.variables["account"] == "4567"
     assert m.send(PlayDone()) == Hangup("done", ("sound:goodbye",), "en")
 
@@ -346,7 +347,8 @@ def test_sample_flow_test_number_reads_digits_back_and_hangs_up() -> None:
     assert isinstance(collect, Collect)
     assert collect.terminator == "#" and collect.media[0] == "sound:hello-world"
     play = m.send(Digits("31415", terminated=True))
-    assert play == Play(("sound:you-entered", "digits:31415"), False, "en")
+    digits = tuple(f"sound:digits/{d}" for d in "31415")
+    assert play == Play(("sound:you-entered", *digits), False, "en")
     assert m.send(PlayDone()) == Hangup(
         "flow_finished", ("sound:demo-thanks", "sound:goodbye"), "en"
     )
@@ -361,7 +363,7 @@ def test_sample_flow_main_line_open_reaches_account_read_back() -> None:
     assert isinstance(m.send(PlayDone()), Collect)
     assert isinstance(m.send(Digits("4")), Collect)
     assert m.send(Digits("12345678", terminated=True)) == Play(
-        ("sound:you-entered", "digits:12345678"), False, "en"
+        ("sound:you-entered", *(f"sound:digits/{d}" for d in "12345678")), False, "en"
     )
 
 
@@ -477,3 +479,16 @@ def test_sample_flow_resumes_after_a_restart_with_an_apology_then_the_menu() -> 
     assert isinstance(apology, Play) and apology.barge_in
     menu = m.send(PlayDone())
     assert isinstance(menu, Collect) and m.current == "main_menu"
+
+
+def test_digits_are_said_one_stoppable_sound_each() -> None:
+    """A digits: prompt becomes one core sound per key, star and pound included."""
+    from callflow.flow.model import SayDigits
+    from callflow.flow.prompts import media_for
+
+    assert media_for([SayDigits("1*2#x")], "en-us", lambda _: None) == (
+        "sound:digits/1",
+        "sound:digits/star",
+        "sound:digits/2",
+        "sound:digits/pound",
+    )
