@@ -41,6 +41,9 @@ from callflow.flow.spec import (
     BUILTIN_VARIABLES,
     COMBINATORS,
     DESCRIPTION,
+    ENDPOINT,
+    EXTENSION,
+    MAILBOX,
     NODE_TYPES,
     OPERATORS,
     PERSON_TYPES,
@@ -63,6 +66,29 @@ TRANSFER_CONTEXT = "callflow-transfer"
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _NODE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 _VAR_REF = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
+# "#: node" meant as an option: YAML reads it as a comment, so the option vanishes.
+_KEY_AS_COMMENT = re.compile(r"^\s*#\s*:\s*[A-Za-z_][A-Za-z0-9_.\-]*\s*$")
+# "press 4", "press star": the keys a menu's spoken text promises.
+_PROMISED_KEY = re.compile(
+    r"\bpress(?:ing)?\s+(?:the\s+)?([0-9]|star|hash|pound|zero|one|two|three|four|five|six"
+    r"|seven|eight|nine)\b",
+    re.IGNORECASE,
+)
+_KEY_WORDS = {
+    "star": "*",
+    "hash": "#",
+    "pound": "#",
+    "zero": "0",
+    "one": "1",
+    "two": "2",
+    "three": "3",
+    "four": "4",
+    "five": "5",
+    "six": "6",
+    "seven": "7",
+    "eight": "8",
+    "nine": "9",
+}
 
 EXPECTED: dict[Kind, str] = {
     Kind.TEXT: "text",
@@ -207,6 +233,14 @@ class _Reader(Reporter):
         self.state.diagnostics.extend(source.diagnostics)
         if source.root is None:
             return
+        for number, line in enumerate(text.splitlines(), start=1):
+            if _KEY_AS_COMMENT.match(line):
+                column = line.index("#") + 1
+                self.warning(
+                    Location(path, number, column),
+                    f"'{line.strip()}' is a YAML comment, not an option for key '#'; write"
+                    f' the key in quotes: "#":{line.split(":", 1)[1]}',
+                )
         saved = self.path
         self.path = path
         try:
@@ -383,6 +417,8 @@ class _Reader(Reporter):
         if kind == "menu":
             options = v.mapping("options")
             repeat = v.text("repeat")
+            if "options" in v.data:
+                self.promised_keys(body, {**options, **({repeat: ""} if repeat else {})}, what)
             if repeat is not None and repeat in options:
                 self.error(
                     self.value_node(body, "repeat") or at,
@@ -453,6 +489,11 @@ class _Reader(Reporter):
                     f"transfer node '{name}' needs exactly one of 'endpoint' or 'extension'"
                     + (", not both" if both else ""),
                 )
+            for key, pattern, example in (
+                ("endpoint", ENDPOINT, "PJSIP/agent1"),
+                ("extension", EXTENSION, "2001"),
+            ):
+                self.dial_string(body, key, pattern, f"{what} (e.g. {example})")
             return m.TransferNode(
                 name,
                 at,
@@ -464,6 +505,7 @@ class _Reader(Reporter):
                 on_failure=v.text("on_failure"),
             )
         if kind == "voicemail":
+            self.dial_string(body, "mailbox", MAILBOX, f"{what} (e.g. 1000@default)")
             return m.VoicemailNode(
                 name,
                 at,
@@ -511,6 +553,40 @@ class _Reader(Reporter):
                 name, at, v.prompts("prompt"), v.text("reason", "normal") or "normal"
             )
         raise AssertionError(kind)
+
+    def dial_string(self, body: MappingNode, key: str, pattern: re.Pattern[str], what: str) -> None:
+        """A value that reaches a dial string must be one target of the allowed form once
+        its ${...} are filled in (each is taken as a plain word here), or the engine will
+        refuse it during the call."""
+        value = self.value_node(body, key)
+        if not isinstance(value, ScalarNode) or value.tag == NULL or not value.value:
+            return  # missing or of the wrong type: reported already
+        text = str(value.value)
+        if not pattern.fullmatch(re.sub(r"\$\{[^}]*\}", "x", text)):
+            self.error(
+                value,
+                f"'{key}' {what} must be a single {key} with no dial-string characters"
+                f" (such as &, ',', '@host' or spaces), not '{text}'",
+            )
+
+    def promised_keys(self, body: MappingNode, options: Mapping[str, str], what: str) -> None:
+        """Warn when a menu's say: text tells callers to press a key it has no option for."""
+        prompts = self.value_node(body, "prompt")
+        items = prompts.value if isinstance(prompts, SequenceNode) else [prompts]
+        for item in items:
+            said = self.value_node(item, "say") if isinstance(item, MappingNode) else None
+            if not isinstance(said, ScalarNode):
+                continue
+            for match in _PROMISED_KEY.finditer(str(said.value)):
+                word = match.group(1).lower()
+                key = _KEY_WORDS.get(word, word)
+                if key not in options:
+                    self.warning(
+                        said,
+                        f"the prompt {what} says '{match.group(0)}', but the menu has no"
+                        f" option '{key}'"
+                        + (' (an unquoted #: is a YAML comment; write "#":)' if key == "#" else ""),
+                    )
 
     @staticmethod
     def value_node(body: MappingNode, key: str) -> Node | None:
@@ -718,10 +794,21 @@ class _Reader(Reporter):
                 )
                 return None
             return m.Say(text, cast("str | None", values.get("voice")))
-        if kind == "digits":
-            return m.SayDigits(text)
-        if kind == "number":
-            return m.SayNumber(text)
+        if kind in ("digits", "number"):
+            literal = re.sub(r"\$\{[^}]*\}", "", text).strip()
+            valid = (
+                not literal.strip("0123456789*#")
+                if kind == "digits"
+                else re.fullmatch(r"-?[0-9]+", literal) is not None
+            )
+            if literal and not valid:
+                expected = "digits (0-9, * and #)" if kind == "digits" else "a whole number"
+                self.error(
+                    self.value_node(item, kind) or item,
+                    f"'{kind}:' {inner} must be {expected} or a ${{variable}}, not '{text}'",
+                )
+                return None
+            return m.SayDigits(text) if kind == "digits" else m.SayNumber(text)
         if kind == "date":
             if "${" not in text and not self.date(text, self.value_node(item, "date") or item):
                 return None
@@ -1207,7 +1294,7 @@ def _check_variables(state: _State) -> None:
             state.diagnostics.append(
                 Diagnostic(
                     location,
-                    Severity.WARNING,
+                    Severity.ERROR,
                     f"unknown variable '{name}' (not set by any set or input node, nor declared"
                     " under 'variables')",
                     nearest(name, known),
@@ -1273,6 +1360,15 @@ def _read(
     if not state.nodes and not any(d.is_error for d in state.diagnostics):
         state.diagnostics.append(
             Diagnostic(Location(path, 1, 1), Severity.ERROR, "the flow has no nodes")
+        )
+    elif not state.has_entry and not any(d.is_error for d in state.diagnostics):
+        state.diagnostics.append(
+            Diagnostic(
+                Location(path, 1, 1),
+                Severity.ERROR,
+                "the flow has no 'entry', so no call can reach it (add entry: {\"100\": node};"
+                " a sub-flow is checked through the flow that includes it)",
+            )
         )
     _check_graph(state)
     _check_variables(state)

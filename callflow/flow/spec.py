@@ -8,6 +8,7 @@ never disagree.
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
 
 
@@ -245,6 +246,13 @@ WAITING_TYPES = frozenset({"menu", "input", "voicemail", "queue", "transfer", "h
 PERSON_TYPES = frozenset({"transfer", "queue"})
 
 PHONE_KEYS = "0123456789*#"
+
+# What may reach a dial string once ${...} values are filled in; anything else (``&``, ``,``,
+# ``@host``...) would dial more than one target or another server, so the engine refuses it
+# at run time and the checker refuses it in a flow.
+ENDPOINT = re.compile(r"(?:PJSIP|SIP|IAX2)/[A-Za-z0-9_.+-]{1,64}")
+EXTENSION = re.compile(r"[0-9*#+]{1,32}|[A-Za-z0-9_-]{1,32}")
+MAILBOX = re.compile(r"([0-9A-Za-z_-]{1,32})(?:@([0-9A-Za-z_-]{1,32}))?")
 
 # Variables an agent node sets when it succeeds.
 AGENT_VARIABLES = ("agent", "agent_state")

@@ -84,3 +84,15 @@ async def test_keys_after_a_full_entry(
         ("after_pin", "1", "option 1"),
         ("bye", None, "hangup: done"),
     ]
+
+
+async def test_a_single_key_number_reaches_its_flow(
+    asterisk: SandboxInfo, start_app: AppFactory, phones: PhoneFactory, no_leaks: None
+) -> None:
+    """A flow entry of one key ("5") is routed by the shipped dialplan into the flow."""
+    app = await start_app([DEFECTS])
+    phone = await phones("caller1")
+    mark, call_id = await call_in(app, phone, "5")
+    await phone.wait_event("CALL_CLOSED", since=mark, timeout=20)
+    await wait_for_events(app, "call.end")
+    assert path(app, call_id) == [("bye", None, "hangup: done")]

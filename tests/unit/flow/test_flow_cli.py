@@ -28,12 +28,14 @@ def test_check_sample_flows_exits_zero(capsys: pytest.CaptureFixture[str]) -> No
 def test_check_misspelt_key_exits_one_with_place_and_suggestion(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The sample with one key misspelt fails with its line, column and the right suggestion."""
+    """The sample with one key misspelt fails with its line, column and the right suggestion
+    (and, the repeat key lost, the menu's "press star" is a promise it no longer keeps)."""
     shutil.copytree(FLOWS, tmp_path / "flows")
     path = tmp_path / "flows" / "main.yaml"
     lines = path.read_text().splitlines(keepends=True)
     number = next(i for i, line in enumerate(lines) if line.startswith("    repeat:"))
     lines[number] = lines[number].replace("repeat:", "repet:")
+    star = next(i for i, line in enumerate(lines) if "press star" in line)
     path.write_text("".join(lines))
     assert main(["check", str(path)]) == 1
     out = capsys.readouterr().out.splitlines()
@@ -41,7 +43,9 @@ def test_check_misspelt_key_exits_one_with_place_and_suggestion(
         f"{path}:{number + 1}:5: error: unknown key 'repet' in menu node 'main_menu' "
         "(expected one of: type, description, prompt, options, repeat, timeout, retries, "
         "invalid_prompt, timeout_prompt, on_failure, barge_in); did you mean 'repeat'?",
-        "1 file checked: 1 error, 0 warnings",
+        f"{path}:{star + 1}:14: warning: the prompt in menu node 'main_menu' says 'press star',"
+        " but the menu has no option '*'",
+        "1 file checked: 1 error, 1 warning",
     ]
 
 

@@ -42,7 +42,7 @@ REPO = Path(__file__).parents[3]
 
 FLOW = """
 settings: {timezone: Europe/London, retries: 2, timeout: 4}
-variables: {tier: standard}
+variables: {tier: standard, agent: agent1}
 entry:
   "100": menu
   "200": account
