@@ -319,7 +319,10 @@ class Call:
             return self.digits[0]
         if not media:
             return None
-        playback_ids = [f"pb-{uuid.uuid4()}" for _ in media]
+        # One token per prompt and the item's index: a restarted callflow finds the items
+        # still queued behind the one it knows was playing (see Service._recover).
+        token = uuid.uuid4().hex
+        playback_ids = [f"pb-{token}-{index}" for index in range(len(media))]
         keys_before = len(self.digits)
         self.playing.update(playback_ids)
         try:

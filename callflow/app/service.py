@@ -59,6 +59,8 @@ SHUTDOWN_VARIABLE = "CALLFLOW_SHUTDOWN"
 # Attempts and pause for a resync that failed (Asterisk still starting: 5xx).
 RESYNC_ATTEMPTS = 10
 RESYNC_PAUSE = 1.0
+# Tries to stop a playback that is still queued behind another (20 ms apart).
+STOP_ATTEMPTS = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +89,10 @@ class Recoverer(Protocol):
 
     def waiting_entries(self) -> Sequence[Mapping[str, Any]]:
         """The queue entries that were waiting when the last process stopped."""
+        ...
+
+    def playbacks_in_progress(self, call_id: str) -> Sequence[str]:
+        """The playbacks started on this call that were not seen to finish."""
         ...
 
     def settle(self, plan: Plan, alive: set[str], lost_at: float | None) -> None:
@@ -374,10 +380,10 @@ class Service:
         if self.recoverer is not None:
             self.recoverer.settle(plan, set(c.id for c in snapshot.channels), lost_at)
         for bridge_id in plan.destroy:
-            with contextlib.suppress(ari_errors.NotFound):
+            with _logged(f"destroy bridge {bridge_id}"):
                 await self.ari.bridges.destroy(bridge_id)
         for leg in plan.hangup:
-            with contextlib.suppress(ari_errors.NotFound, ari_errors.NotInStasis):
+            with _logged(f"hang up orphan leg {leg.id}"):
                 await self.ari.channels.hangup(leg.id)
         # In the queue's order, so that the router sees them join as they first did.
         adopt: list[tuple[Channel, Recovery]] = [
@@ -388,6 +394,13 @@ class Service:
             for c in plan.conversations
         ]
         adopt += [(channel, Recovery("restart")) for channel in plan.restart]
+        for channel, _ in adopt:
+            # A playback the former life started holds up every later command on the
+            # channel (bridge add, music) until it ends: stop it, and what is queued behind.
+            playing = self.recoverer.playbacks_in_progress(channel.id) if self.recoverer else ()
+            for playback_id in playing:
+                with _logged(f"stop playback {playback_id}"):
+                    await self._stop_prompt(playback_id)
         for channel, recovery in adopt:
             self._recovery[channel.id] = recovery
             args = _args(channel, self.config.apps)
@@ -399,6 +412,33 @@ class Service:
                     args=args,
                 )
             )
+
+    async def _stop_prompt(self, playback_id: str) -> None:
+        """Stop a playback and the items of its prompt queued after it (``pb-<token>-<i>``,
+        see Call.play)."""
+        ids = [playback_id]
+        token, _, index = playback_id.rpartition("-")
+        if token.startswith("pb-") and index.isdigit():
+            following = int(index) + 1
+            while following < 1000:
+                candidate = f"{token}-{following}"
+                try:
+                    await self.ari.playbacks.get(candidate)
+                except ari_errors.NotFound:
+                    break
+                ids.append(candidate)
+                following += 1
+        for stale in ids:
+            # Asterisk 22 refuses to stop a playback still queued (500 "Could not stop
+            # playback"): stop them in order, each as soon as it starts.
+            for _ in range(STOP_ATTEMPTS):
+                try:
+                    await self.ari.playbacks.stop(stale)
+                    break
+                except ari_errors.NotFound:
+                    break
+                except ari_errors.ServerError:
+                    await asyncio.sleep(0.02)
 
     # --- calls -------------------------------------------------------------------------
 
@@ -474,6 +514,17 @@ class Service:
         with contextlib.suppress(CallEnded, TimeoutError):
             async with asyncio.timeout(policy.farewell_timeout):
                 await call.play(list(policy.media))
+
+
+@contextlib.contextmanager
+def _logged(what: str) -> Iterator[None]:
+    """One recovery step: a failure is logged and the next step goes on."""
+    try:
+        yield
+    except (ari_errors.NotFound, ari_errors.NotInStasis):
+        pass  # already gone
+    except ari_errors.AriError as exc:
+        log.warning("recovery: %s failed: %s", what, exc)
 
 
 def _args(channel: Channel, apps: Sequence[str]) -> tuple[str, ...]:

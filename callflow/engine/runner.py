@@ -214,6 +214,19 @@ class FlowRunner:
         """The queue entries in the store (callers who were waiting when we last stopped)."""
         return self.store.queue_entries()
 
+    def playbacks_in_progress(self, call_id: str) -> list[str]:
+        """The playbacks a former life started on this call and never saw finish."""
+        playing: dict[str, None] = {}
+        for event in self.store.events(call_id=call_id):
+            playback = event.data.get("playback")
+            if not isinstance(playback, str):
+                continue
+            if event.kind == "call.playback.started":
+                playing[playback] = None
+            elif event.kind == "call.playback":
+                playing.pop(playback, None)
+        return list(playing)
+
     def settle(self, plan: Plan, alive: set[str], lost_at: float | None) -> None:
         """Record the ends of calls the last process or Asterisk lost: their queue entries
         leave the store, and each call without an end gets one, at its last known moment."""
@@ -234,11 +247,19 @@ class FlowRunner:
         if isinstance(event, ChannelDtmfReceived):
             self.store.append("call.dtmf", call.id, {"digit": event.digit})
         elif isinstance(event, PlaybackStarted):
-            self.store.append("call.playback.started", call.id, {"media": event.playback.media_uri})
+            # The id too: a restarted callflow stops what its former life left playing.
+            playback = event.playback
+            self.store.append(
+                "call.playback.started",
+                call.id,
+                {"media": playback.media_uri, "playback": playback.id},
+            )
         elif isinstance(event, PlaybackFinished):
             playback = event.playback
             self.store.append(
-                "call.playback", call.id, {"media": playback.media_uri, "state": playback.state}
+                "call.playback",
+                call.id,
+                {"media": playback.media_uri, "state": playback.state, "playback": playback.id},
             )
 
     def _log_steps(self, machine: fm.FlowMachine) -> None:

@@ -50,9 +50,7 @@ async def test_stop_says_goodbye_to_every_caller_and_records_shutdown(
     ends = {e.call_id: e.data["outcome"] for e in app.store.events(kind="call.end")}
     assert [ends[i] for i in ids] == ["shutdown"] * 4
     for call_id in ids:
-        heard = [
-            e.data["media"] for e in app.store.events(call_id=call_id, kind="call.playback")
-        ]
+        heard = [e.data["media"] for e in app.store.events(call_id=call_id, kind="call.playback")]
         assert heard[-2:] == ["sound:sorry", "sound:please-try-call-later"], (call_id, heard)
     exits = {e.call_id: e.data["reason"] for e in app.store.events(kind="queue.exit")}
     assert [exits[i] for i in waiting_ids] == ["shutdown", "shutdown"]

@@ -1,0 +1,189 @@
+"""kill -9 callflow with callers queued and in a menu: the next callflow takes them all back."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from callflow.sandbox import SandboxInfo
+from callflow.store import SqliteStore
+from callflow.testing.softphone import Softphone
+from tests.integration.conftest import PhoneFactory, ari_get
+from tests.integration.test_queues import QUEUES, talk_and_hang_up
+
+pytestmark = pytest.mark.asterisk
+
+RECOVERY_FLOW = QUEUES.parent / "flows" / "recovery.yaml"
+
+
+class Callflow:
+    """`callflow run` as its own process, as an operator runs it (and kills it)."""
+
+    def __init__(self, config: Path, log: Path) -> None:
+        self.config = config
+        self.log = log
+        self.proc: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        with self.log.open("ab") as out:
+            self.proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "callflow",
+                "run",
+                "--config",
+                str(self.config),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=out,
+                stderr=out,
+            )
+
+    async def wait_for_log(self, needle: str, *, after: int = 0, timeout: float = 20) -> int:
+        """Wait until the log holds ``needle`` past offset ``after``; return the log's end."""
+        async with asyncio.timeout(timeout):
+            while True:
+                text = self.log.read_text(errors="replace")
+                if needle in text[after:]:
+                    return len(text)
+                await asyncio.sleep(0.05)
+
+    def kill(self, sig: int) -> None:
+        assert self.proc is not None
+        os.kill(self.proc.pid, sig)
+
+    async def wait(self, timeout: float = 30) -> int:
+        assert self.proc is not None
+        async with asyncio.timeout(timeout):
+            return await self.proc.wait()
+
+
+@pytest.fixture
+async def callflow_process(
+    asterisk: SandboxInfo, tmp_path: Path
+) -> AsyncIterator[Callable[[], Awaitable[Callflow]]]:
+    """Start `callflow run` processes that share one settings file and store."""
+    config = tmp_path / "callflow.yaml"
+    config.write_text(
+        f"ari:\n  url: {asterisk.ari_url}\n  username: {asterisk.ari_user}\n"
+        f"  password: {asterisk.ari_password}\n  app: {asterisk.app}\n"
+        f"flows:\n  - {RECOVERY_FLOW}\nqueues: {QUEUES}\nstore: {tmp_path / 'store.sqlite3'}\n"
+        "shutdown:\n  grace: 1\n"
+    )
+    started: list[Callflow] = []
+
+    async def start() -> Callflow:
+        process = Callflow(config, tmp_path / "callflow.log")
+        await process.start()
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.proc is not None and process.proc.returncode is None:
+            process.kill(signal.SIGTERM)
+            await process.wait()
+
+
+async def agents_cli(config: Path, *argv: str) -> int:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "callflow",
+        "agents",
+        *argv,
+        "--config",
+        str(config),
+    )
+    return await proc.wait()
+
+
+async def dial(phone: Softphone, number: str) -> None:
+    mark = phone.mark()
+    await phone.dial(number)
+    await phone.wait_event("CALL_ESTABLISHED", since=mark)
+
+
+async def until(predicate: Callable[[], bool], timeout: float = 15) -> None:
+    async with asyncio.timeout(timeout):
+        while not predicate():  # noqa: ASYNC110 (the store and ARI are polled, not awaited)
+            await asyncio.sleep(0.05)
+
+
+async def test_kill_9_then_restart_serves_queued_callers_in_their_original_order(
+    asterisk: SandboxInfo,
+    callflow_process: Callable[[], Awaitable[Callflow]],
+    phones: PhoneFactory,
+    tmp_path: Path,
+    no_leaks: None,
+) -> None:
+    """Three callers queued (one with priority) and one in a menu when callflow is killed
+    with SIGKILL: the restarted callflow puts the three back in line with their join times,
+    an agent who logs in serves them in their original order, the menu caller hears the
+    flow's restart node, and nothing is left over in Asterisk or in the store."""
+    store = SqliteStore(tmp_path / "store.sqlite3")
+    first = await callflow_process()
+    await first.wait_for_log("connected to Asterisk")
+    callers = [await phones(f"caller{i}") for i in (1, 2, 3, 4)]
+    for count, (phone, number) in enumerate(zip(callers[:3], ("300", "301", "300"), strict=True)):
+        await dial(phone, number)
+        await until(lambda n=count: len(store.events(kind="queue.enter")) > n)
+    await dial(callers[3], "310")
+    await until(lambda: any(e.data["node"] == "menu" for e in store.events(kind="flow.wait")))
+    queued = [e.call_id for e in store.events(kind="queue.enter")]
+    [menu_call] = [e.call_id for e in store.events(kind="call.start") if e.call_id not in queued]
+    old_bridges = {b["id"] for b in ari_get(asterisk, "bridges")}
+    assert len(old_bridges) == 1
+
+    first.kill(signal.SIGKILL)
+    assert await first.wait() == -signal.SIGKILL
+    assert len(store.queue_entries()) == 3  # what a crash leaves for the next life
+
+    offset = len(first.log.read_text(errors="replace"))
+    second = await callflow_process()
+    await second.wait_for_log("resynced", after=offset)
+    # Back in a holding bridge of the new life (with music), all three, in no time.
+    await until(
+        lambda: any(
+            b["bridge_type"] == "holding" and set(queued) <= set(b["channels"])
+            for b in ari_get(asterisk, "bridges")
+        ),
+        timeout=2,
+    )
+    assert not old_bridges & {b["id"] for b in ari_get(asterisk, "bridges")}
+    resumed = [e for e in store.events(kind="queue.enter") if e.data.get("resumed")]
+    assert sorted(e.call_id for e in resumed) == sorted(queued)
+    first_joins = {e.call_id: e.data for e in store.events(kind="queue.enter")[:3]}
+    for event in resumed:
+        assert event.data["priority"] == first_joins[event.call_id]["priority"]
+
+    # The menu caller hears the restart node, then goodbye.
+    await until(
+        lambda: any(
+            e.data["node"] == "restarted" for e in store.events(call_id=menu_call, kind="flow.step")
+        )
+    )
+    await callers[3].wait_event("CALL_CLOSED", timeout=20)
+
+    agent = await phones("agent1", auto_answer=True)
+    assert await agents_cli(second.config, "login", "agent1") == 0
+    since = 0
+    for served in range(3):
+        since = await talk_and_hang_up(agent, since)
+        await until(lambda n=served: len(store.events(kind="queue.complete")) > n)
+    connected = [e.data["caller"] for e in store.events(kind="queue.connect")]
+    assert connected == ["+15550000002", "+15550000001", "+15550000003"]
+    for phone in callers[:3]:
+        await phone.wait_event("CALL_CLOSED", timeout=15)
+
+    second.kill(signal.SIGTERM)
+    assert await second.wait() == 0
+    assert store.queue_entries() == []
+    ends = {e.call_id: e.data for e in store.events(kind="call.end")}
+    assert set(ends) == {*queued, menu_call}
+    assert ends[menu_call]["recovered"] == "restart"
