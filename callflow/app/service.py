@@ -303,8 +303,10 @@ class Service:
         lost = [call for call in self.calls.values() if call.id not in alive]
         for call in lost:
             if restarted:
-                # Asterisk went down with the call: lost when we lost Asterisk.
+                # Asterisk went down with the call: lost when we lost Asterisk. Its id may
+                # come back for a new caller (see Dispatcher.forget).
                 call.lost(lost_at if lost_at is not None else self.clock())
+                self._dispatcher.forget(call.id)
             else:
                 # Asterisk stayed up, so someone else ended the channel: the caller.
                 call.gone()
@@ -471,7 +473,8 @@ class Service:
         except Exception:
             log.exception("call %s: handler failed", call.id)
         finally:
-            del self.calls[call.id]
+            if self.calls.get(call.id) is call:
+                del self.calls[call.id]
             # Shielded so that a shutdown cancelling this task still leaves no channel behind.
             with contextlib.suppress(ari_errors.AriError, asyncio.CancelledError):
                 await asyncio.shield(self._finish(call))

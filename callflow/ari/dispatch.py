@@ -144,6 +144,22 @@ class Dispatcher:
         self._channels[channel_id] = queue
         self._attached.add(channel_id)
 
+    def forget(self, channel_id: str) -> None:
+        """Stop routing a channel's events, and its legs', and close its queue.
+
+        For a channel Asterisk lost in a restart: Asterisk 22 names channels
+        ``<system>-<startup second>.<n>``, so one restarted within the same second hands out
+        the same ids again, and they must start new calls, not feed the old one.
+        """
+        queue = self._channels.pop(channel_id, None)
+        self._attached.discard(channel_id)
+        if queue is None:
+            return
+        for leg in [leg for leg, other in self._channels.items() if other is queue]:
+            del self._channels[leg]
+            self._attached.discard(leg)
+        queue.close()
+
     def watch_bridge(self, bridge_id: str) -> EventQueue:
         """Queue a bridge's events until BridgeDestroyed (or :meth:`unwatch_bridge`)."""
         queue = self._bridges.get(bridge_id)

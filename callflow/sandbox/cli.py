@@ -23,8 +23,25 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     up.add_argument("--app", default="callflow", help="ARI application name")
     up.add_argument("--http-port", type=int, default=0, help="ARI/HTTP port (0: a free one)")
     up.add_argument("--sip-port", type=int, default=0, help="SIP UDP port (0: a free one)")
+    up.add_argument(
+        "--password",
+        default=None,
+        help="a fixed ARI password (default: a fresh random one), e.g. to restart on the same "
+        "ports and password after 'down'",
+    )
     up.add_argument("--json", action="store_true", help="print the sandbox as JSON")
     up.set_defaults(func=_up)
+
+    restart = sub.add_parser(
+        "restart",
+        help="kill Asterisk and start it again on the same ports and password (a crash)",
+    )
+    restart.add_argument("--name", default="default")
+    restart.add_argument(
+        "--graceful", action="store_true", help="stop with SIGTERM instead of SIGKILL"
+    )
+    restart.add_argument("--json", action="store_true", help="print the sandbox as JSON")
+    restart.set_defaults(func=_restart)
 
     down = sub.add_parser("down", help="stop Asterisk and unmount")
     down.add_argument("--name", default="default")
@@ -86,9 +103,23 @@ def _describe(info_json: dict[str, object]) -> str:
 def _up(args: argparse.Namespace) -> int:
     try:
         info = Sandbox(
-            args.name, app=args.app, http_port=args.http_port, sip_port=args.sip_port
+            args.name,
+            app=args.app,
+            http_port=args.http_port,
+            sip_port=args.sip_port,
+            password=args.password,
         ).up()
     except (SandboxError, RootfsError) as exc:
+        print(f"callflow sandbox: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(asdict(info)) if args.json else _describe(asdict(info)))
+    return 0
+
+
+def _restart(args: argparse.Namespace) -> int:
+    try:
+        info = Sandbox(args.name).restart(crash=not args.graceful)
+    except SandboxError as exc:
         print(f"callflow sandbox: {exc}", file=sys.stderr)
         return 1
     print(json.dumps(asdict(info)) if args.json else _describe(asdict(info)))

@@ -162,6 +162,7 @@ class Sandbox:
         sip_port: int = 0,
         phones: list[Phone] | None = None,
         base: Path | None = None,
+        password: str | None = None,
     ) -> None:
         if not name or any(c not in string.ascii_letters + string.digits + "-_" for c in name):
             raise SandboxError(f"invalid sandbox name {name!r}: use letters, digits, - and _")
@@ -172,6 +173,7 @@ class Sandbox:
         self.sip_port = sip_port
         self.phones = phones if phones is not None else default_phones()
         self.base = base
+        self.password = password  # None: a fresh random ARI password
         self.info: SandboxInfo | None = None
 
     # -- state file ---------------------------------------------------------------------
@@ -222,18 +224,54 @@ class Sandbox:
             rtp_start=rtp_start,
             rtp_end=rtp_end,
             ari_user="callflow",
-            ari_password=secrets.token_urlsafe(18),
+            ari_password=self.password or secrets.token_urlsafe(18),
             app=self.app,
             home=str(home),
             phones=[asdict(p) for p in self.phones],
         )
         self._render(info, home, home_in_chroot)
         self._mount(rootfs)
-        conf_in_chroot = f"{home_in_chroot}/etc/asterisk.conf"
-        console = (home / "console.log").open("wb")
+        self._start(info, timeout)
+        return info
+
+    def restart(self, *, crash: bool = True, timeout: float = 60.0) -> SandboxInfo:
+        """Stop Asterisk (``crash``: SIGKILL, as a crash; else SIGTERM) and start it again on
+        the same ports with the same password and config, as an operator's restart would.
+        Channels and bridges are gone; the same ARI client can connect again."""
+        info = self.info or self.load(self.name)
+        if info is None:
+            raise SandboxError(f"sandbox {self.name!r} is not running")
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(info.pid, signal.SIGKILL if crash else signal.SIGTERM)
+        # Until the process is gone for good, not only until its command line is: a dying
+        # Asterisk still holds its control socket, and a new one would refuse to start
+        # ("Asterisk already running").
+        deadline = time.monotonic() + 15
+        proc_dir = Path(f"/proc/{info.pid}")
+        while time.monotonic() < deadline:
+            # A zombie leader may still have threads holding the socket: only a reaped
+            # process (ours) or one gone from /proc (someone else's) is really gone.
+            try:
+                if os.waitpid(info.pid, os.WNOHANG)[0] == info.pid:
+                    break
+            except ChildProcessError:
+                if not proc_dir.exists():
+                    break
+            time.sleep(0.02)
+        else:
+            raise SandboxError(f"Asterisk (pid {info.pid}) did not stop")
+        self._mount(Path(info.rootfs))
+        self._start(info, timeout)
+        return info
+
+    def _start(self, info: SandboxInfo, timeout: float) -> None:
+        """Start Asterisk with the rendered config and wait until ARI answers."""
+        home = Path(info.home)
+        conf_in_chroot = _conf_in_chroot(info)
+        console = (home / "console.log").open("ab")
         try:
             proc = subprocess.Popen(
-                ["chroot", str(rootfs), ASTERISK, "-f", "-C", conf_in_chroot],
+                ["chroot", info.rootfs, ASTERISK, "-f", "-C", conf_in_chroot],
                 stdin=subprocess.DEVNULL,
                 stdout=console,
                 stderr=subprocess.STDOUT,
@@ -252,7 +290,6 @@ class Sandbox:
         except BaseException:
             self.down()
             raise
-        return info
 
     def down(self) -> None:
         """Stop this sandbox's Asterisk by its PID and unmount what is no longer used."""
