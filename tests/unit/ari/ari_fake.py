@@ -42,6 +42,7 @@ class Session:
 
     frames: list[Frame] = field(default_factory=list)
     then: Literal["stay", "close", "abort"] = "stay"
+    hold: float = 0.0  # seconds to stay connected before ``then``
 
 
 class FakeAri:
@@ -132,6 +133,8 @@ class FakeAri:
         session = self.sessions.pop(0) if self.sessions else Session()
         for frame in session.frames:
             await ws.send_str(frame if isinstance(frame, str) else json.dumps(frame))
+        if session.hold:
+            await asyncio.sleep(session.hold)
         if session.then == "close":
             await ws.close(code=WSCloseCode.INTERNAL_ERROR, message=b"going down")
         elif session.then == "abort":

@@ -304,3 +304,29 @@ async def test_an_attached_leg_shares_its_callers_queue_and_detaches_quietly() -
         ("ChannelDtmfReceived", "caller"),
         ("StasisEnd", "caller"),
     ]
+
+
+async def test_a_forgotten_channel_id_starts_a_new_call_when_it_comes_back() -> None:
+    """After forget() (Asterisk restarted and lost the channel), the old call's events end
+    and a new StasisStart with the same id starts a new call instead of feeding the old one."""
+    calls: list[tuple[str, list[str]]] = []
+
+    async def handler(begin: StasisStart, events: EventQueue) -> None:
+        seen: list[str] = []
+        calls.append((begin.channel.id, seen))
+        async for event in events:
+            if isinstance(event, ChannelDtmfReceived):
+                seen.append(event.digit)
+
+    async with Dispatcher(handler) as dispatcher:
+        dispatcher.dispatch(start("same.0"))
+        dispatcher.dispatch(dtmf("same.0", "1"))
+        await asyncio.sleep(0)
+        dispatcher.forget("same.0")
+        dispatcher.dispatch(start("same.0"))
+        dispatcher.dispatch(dtmf("same.0", "2"))
+        dispatcher.dispatch(end("same.0"))
+        async with asyncio.timeout(2):
+            while dispatcher.calls:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+    assert calls == [("same.0", ["1"]), ("same.0", ["2"])]

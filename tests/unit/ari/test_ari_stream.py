@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from ari_fake import AUTH_TOKEN, PASSWORD, USERNAME, FakeAri, Session, channel_json, event_json
@@ -203,3 +204,53 @@ async def test_close_ends_a_connected_stream(fake: FakeAri) -> None:
         await stream.close()
         await consumer
     assert seen == [Connected(reconnect=False)]
+
+
+async def test_not_found_then_unavailable_while_asterisk_starts_is_retried(
+    fake: FakeAri, reader: Reader
+) -> None:
+    """While Asterisk 22 starts, /ari/events answers 404, then 503, then connects: all but
+    the last are Disconnected items, never a fatal error."""
+    fake.handshake_failures.extend([404, 404, 503])
+    items = await reader.take(4)
+    assert [type(i.error).__name__ for i in items[:3] if isinstance(i, Disconnected)] == [
+        "NotFound",
+        "NotFound",
+        "ServerError",
+    ]
+    assert items[3] == Connected(reconnect=False)
+
+
+async def test_backoff_starts_afresh_after_a_healthy_connection(
+    fake: FakeAri, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A connection that stayed up resets the backoff: the first retry after its drop is the
+    policy's first, short delay, not one grown by the failures before it."""
+    import callflow.ari.stream as stream_module
+
+    monkeypatch.setattr(stream_module, "HEALTHY_AFTER", 0.05)
+    policies: list[int] = []
+
+    def delays() -> Iterator[float]:
+        policies.append(len(policies))
+        return itertools.count(0.1 * len(policies), 0.5)  # 0.1, 0.6, ... then 0.2, 0.7, ...
+
+    fake.handshake_failures.extend([503, 503])
+    fake.sessions.append(Session(hold=0.2, then="close"))
+    fake.sessions.append(Session())
+    reader = Reader(EventStream(make_config(fake.base_url), delays=delays))
+    try:
+        items = await reader.take(5)
+    finally:
+        await reader.aclose()
+    assert [type(i).__name__ for i in items] == [
+        "Disconnected",
+        "Disconnected",
+        "Connected",
+        "Disconnected",
+        "Connected",
+    ]
+    drops = [i for i in items if isinstance(i, Disconnected)]
+    # The first policy's 0.1 and 0.6, then after the healthy connection a new policy's 0.2.
+    assert [round(d.retry_in, 2) for d in drops] == [0.1, 0.6, 0.2]
+    assert len(policies) == 2
