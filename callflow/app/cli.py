@@ -32,30 +32,39 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def _run(args: argparse.Namespace) -> int:
+    fmt = args.log_format or "text"
+
+    def fatal(message: str, code: int) -> int:
+        """One line on stderr, in the log format (a JSON object with --log-format json)."""
+        if fmt == "json":
+            print(logs.fatal_json(message, code), file=sys.stderr)
+        else:
+            print(f"callflow: {message}", file=sys.stderr)
+        return code
+
     try:
         settings = load_settings(args.config)
     except SettingsError as exc:
-        print(f"callflow: {exc}", file=sys.stderr)
-        return 2
-    logs.configure(args.log_level or settings.log_level, args.log_format or settings.log_format)
+        return fatal(str(exc), 2)
+    fmt = args.log_format or settings.log_format
+    logs.configure(args.log_level or settings.log_level, fmt)
     try:
         app = App(settings)
     except SettingsError as exc:
-        print(f"callflow: {exc}", file=sys.stderr)
-        return 2
+        return fatal(str(exc), 2)
     loaded = app.load_flows()
     for diagnostic in loaded.diagnostics:
-        print(diagnostic, file=sys.stderr)
+        print(
+            logs.fatal_json(str(diagnostic), None) if fmt == "json" else diagnostic, file=sys.stderr
+        )
     for problem in loaded.problems:
-        print(f"callflow: {problem}", file=sys.stderr)
+        fatal(str(problem), 2)
     if not loaded.applied:
-        print("callflow: the flows have errors; not starting", file=sys.stderr)
-        return 2
+        return fatal("the flows have errors; not starting", 2)
     try:
         asyncio.run(app.run())
     except ServiceError as exc:
-        print(f"callflow: {exc}", file=sys.stderr)
-        return 1
+        return fatal(str(exc), 1)
     except KeyboardInterrupt:
         return 130
     return 0

@@ -28,6 +28,20 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, default=str)
 
 
+def fatal_json(message: str, exit_code: int | None) -> str:
+    """A message of ``callflow run`` that is not a log record (a refused start), as a JSON
+    line shaped like the log's, so that a log collector reads it too."""
+    out: dict[str, object] = {
+        "at": dt.datetime.now(dt.UTC).isoformat(),
+        "level": "error",
+        "logger": "callflow",
+        "message": message,
+    }
+    if exit_code is not None:
+        out["exit_code"] = exit_code
+    return json.dumps(out)
+
+
 def configure(level: str = "info", fmt: str = "text") -> None:
     """Send callflow's logs to stderr in the chosen format."""
     handler = logging.StreamHandler(sys.stderr)

@@ -65,6 +65,26 @@ def test_missing_settings_file_is_one_clear_line(tmp_path: Path) -> None:
     assert err.strip() == f"callflow: {tmp_path / 'nope.yaml'}: settings file not found"
 
 
+def test_fatal_start_up_errors_are_json_with_a_json_log_format(tmp_path: Path) -> None:
+    """With --log-format json, a refused start is one JSON object, like the log's lines."""
+    import json
+
+    config = tmp_path / "nope.yaml"
+    env = {k: v for k, v in os.environ.items() if k != "CALLFLOW_ARI_PASSWORD"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "callflow", "run", "--config", str(config), "--log-format", "json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=20,
+    )
+    assert proc.returncode == 2
+    [line] = proc.stderr.splitlines()
+    record = json.loads(line)
+    assert record["level"] == "error" and record["exit_code"] == 2
+    assert record["message"] == f"{config}: settings file not found"
+
+
 def test_invalid_settings_name_the_line_and_column(tmp_path: Path) -> None:
     """A misspelt settings key is reported with file:line:column and a suggestion."""
     path = tmp_path / "bad.yaml"
