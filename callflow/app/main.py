@@ -80,7 +80,9 @@ class App:
         if install_signals:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self._on_stop_signal, sig)
-            loop.add_signal_handler(signal.SIGHUP, lambda: self.flows.reload("SIGHUP"))
+            loop.add_signal_handler(
+                signal.SIGHUP, lambda: loop.create_task(self.flows.reload_async("SIGHUP"))
+            )
         watcher = asyncio.create_task(self._watch_flows(), name="flow-watcher")
         if self.queues is not None:
             await self.queues.start()
@@ -111,4 +113,4 @@ class App:
         while True:
             await asyncio.sleep(self.watch_interval)
             if self.flows.changed():
-                self.flows.reload("file changed")
+                await self.flows.reload_async("file changed")

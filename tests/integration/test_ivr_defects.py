@@ -3,10 +3,12 @@ full entry. Timings come from the event log; what was heard, from the softphone'
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
 
+from callflow.bench.reload import write_large_flow
 from callflow.sandbox import SandboxInfo
 from callflow.testing.audio import measure
 from tests.integration.conftest import AppFactory, PhoneFactory, wait_for_events
@@ -96,3 +98,34 @@ async def test_a_single_key_number_reaches_its_flow(
     await phone.wait_event("CALL_CLOSED", since=mark, timeout=20)
     await wait_for_events(app, "call.end")
     assert path(app, call_id) == [("bye", None, "hangup: done")]
+
+
+async def test_a_key_during_a_reload_of_a_large_flow_is_handled_at_once(
+    asterisk: SandboxInfo,
+    start_app: AppFactory,
+    phones: PhoneFactory,
+    no_leaks: None,
+    tmp_path: Path,
+) -> None:
+    """A key pressed as a 10000-node flow starts reloading (seconds of work) is handled at
+    once, before the reload ends: the reload is read and checked beside the calls."""
+    large = tmp_path / "large.yaml"
+    write_large_flow(large, 10_000, entry="900")
+    app = await start_app([DEFECTS, large])
+    phone = await phones("caller1")
+    mark, call_id = await call_in(app, phone, "300")
+    await until_started(app, call_id, "sound:vm-intro")
+    generation = app.flows.generation
+    await phone.command("sndcode", "1")  # the phone sends the key now...
+    pressed = dt.datetime.now(dt.UTC)
+    result = await app.flows.reload_async("test")  # ...and the reload starts at once
+    reloaded = dt.datetime.now(dt.UTC)
+    assert result.applied and app.flows.generation == generation + 1
+    await phone.wait_event("CALL_CLOSED", since=mark, timeout=30)
+    await wait_for_events(app, "call.end")
+    steps = app.store.events(call_id=call_id, kind="flow.step")
+    [menu] = [e for e in steps if e.data["node"] == "long_menu"]
+    assert menu.data["input"] == "1"
+    # A reload on the event loop would have held the key until it ended, seconds later.
+    assert menu.at < reloaded and (reloaded - pressed).total_seconds() > 1.0
+    assert (menu.at - pressed).total_seconds() < 1.0

@@ -235,3 +235,38 @@ def test_schema_accepts_sample_and_rejects_misspelt_key(tmp_path: Path) -> None:
     shutil.copy(SAMPLE, copy)
     broken = stringify(yaml.load(copy.read_text().replace("repeat:", "repet:", 1), Loader=Loader))
     assert list(validator.iter_errors(broken))
+
+
+def _positions(node: object, out: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
+    import yaml
+
+    assert isinstance(node, yaml.Node)
+    out.append((str(node.tag), node.start_mark.line, node.start_mark.column))
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            _positions(key, out)
+            _positions(value, out)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            _positions(item, out)
+    return out
+
+
+@pytest.mark.parametrize("path", [SAMPLE, *BROKEN_FILES], ids=lambda p: p.stem)
+def test_fast_yaml_loader_gives_every_node_the_same_place(path: Path) -> None:
+    """libyaml's parser, used for speed, puts every node at PyYAML's line and column."""
+    import yaml
+
+    from callflow.flow.source import compose
+
+    text = path.read_text()
+    try:
+        slow = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return  # broken YAML is always reported by PyYAML itself
+    assert yaml.__with_libyaml__
+    fast = compose(text)
+    if slow is None:
+        assert fast is None
+        return
+    assert _positions(fast, []) == _positions(slow, [])
