@@ -72,6 +72,11 @@ def run_check(args: argparse.Namespace) -> int:
     sounds = scan_sounds(args.sounds, args.language) if args.sounds else None
     diagnostics: list[Diagnostic] = []
     problems: list[str] = []  # settings errors: one line each, already placed
+    for folder in args.sounds:
+        if not os.path.isdir(folder):
+            # Said once, rather than every sound of every flow reported missing.
+            problems.append(f"--sounds {folder}: no such directory; sounds are not checked")
+            sounds = None
     flows: list[str] = []
     queue_files = [args.queues] if args.queues else []
     prompts_dir: Path | None = None

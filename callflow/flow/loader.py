@@ -221,12 +221,29 @@ class _Reader(Reporter):
         self.state.loaded.add(real)
         self.state.files.append(path)
         try:
-            with open(path, encoding="utf-8") as file:
-                text = file.read()
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            with open(path, "rb") as file:
+                data = file.read()
+            text = data.decode("utf-8")
+        except OSError as exc:
             self.state.diagnostics.append(
-                Diagnostic(Location(path, 1, 1), Severity.ERROR, f"cannot read file: {reason}")
+                Diagnostic(
+                    Location(path, 1, 1),
+                    Severity.ERROR,
+                    f"cannot read file: {exc.strerror or exc}",
+                )
+            )
+            return
+        except UnicodeDecodeError as exc:
+            # Point at the bad byte's line and column, as an editor shows them.
+            line_start = data.rfind(b"\n", 0, exc.start) + 1
+            column = len(data[line_start : exc.start].decode("utf-8", "replace")) + 1
+            self.state.diagnostics.append(
+                Diagnostic(
+                    Location(path, data.count(b"\n", 0, exc.start) + 1, column),
+                    Severity.ERROR,
+                    f"the file is not UTF-8 text: byte 0x{data[exc.start]:02x} cannot start a"
+                    " character here (save the file as UTF-8)",
+                )
             )
             return
         source = read_source(path, text)
@@ -971,10 +988,10 @@ class _Reader(Reporter):
         for key, item in value.value:
             name = str(key.value) if isinstance(key, ScalarNode) else ""
             if not _NAME.match(name):
-                self.error(key, f"invalid variable name '{name}' {what} (letters, digits and _)")
+                self.error(key, f"invalid variable name '{name}' in {what} (letters, digits and _)")
                 continue
             if not isinstance(item, ScalarNode):
-                self.error(item, f"variable '{name}' {what} must be text, not {describe(item)}")
+                self.error(item, f"variable '{name}' in {what} must be text, not {describe(item)}")
                 continue
             text = "" if item.tag == NULL else str(item.value)
             self.note_variables(text, item)

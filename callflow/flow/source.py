@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 from yaml.composer import Composer
+from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.resolver import Resolver
 
@@ -157,7 +158,49 @@ def read_source(path: str, text: str) -> Source:
         )
         return source
     _find_duplicate_keys(source, root, set())
+    _merge_keys(source, root, set())
     return source
+
+
+MERGE = "tag:yaml.org,2002:merge"
+
+
+def _merge_keys(source: Source, node: Node, seen: set[int]) -> None:
+    """Apply YAML merge keys (``<<: *defaults``) in place, as ``yaml.safe_load`` would: the
+    merged keys keep the place where they are written (the anchor), and keys written
+    next to ``<<`` win."""
+    if id(node) in seen:
+        return
+    seen.add(id(node))
+    if isinstance(node, MappingNode):
+        if any(key.tag == MERGE for key, _ in node.value):
+            try:
+                SafeConstructor().flatten_mapping(node)
+            except yaml.constructor.ConstructorError as exc:
+                mark = exc.problem_mark or exc.context_mark
+                at = Location(source.path, mark.line + 1, mark.column + 1) if mark else None
+                source.diagnostics.append(
+                    Diagnostic(
+                        at or where(source.path, node),
+                        Severity.ERROR,
+                        f"invalid merge key: {exc.problem} (<< takes an alias of a mapping,"
+                        " such as <<: *defaults, or a list of them)",
+                    )
+                )
+                node.value = [(k, v) for k, v in node.value if k.tag != MERGE]
+            # flatten_mapping puts the merged keys first; the ones written here override them.
+            last = {k.value: i for i, (k, _) in enumerate(node.value) if isinstance(k, ScalarNode)}
+            node.value = [
+                (k, v)
+                for i, (k, v) in enumerate(node.value)
+                if not isinstance(k, ScalarNode) or last[k.value] == i
+            ]
+        for key, value in node.value:
+            _merge_keys(source, key, seen)
+            _merge_keys(source, value, seen)
+    elif isinstance(node, SequenceNode):
+        for item in node.value:
+            _merge_keys(source, item, seen)
 
 
 def _find_duplicate_keys(source: Source, node: Node, seen: set[int]) -> None:

@@ -100,7 +100,13 @@ NODE_TYPES: dict[str, tuple[Field, ...]] = {
     ),
     "hours": (
         Field("timezone", Kind.TIMEZONE, "IANA timezone, e.g. Europe/London (default: settings)."),
-        Field("weekly", Kind.WEEKLY, "Opening hours per day: mon-fri: '08:00-18:00'.", True),
+        Field(
+            "weekly",
+            Kind.WEEKLY,
+            "Opening hours per day: mon-fri: '08:00-18:00'; a range that ends before it"
+            " starts ('22:00-06:00') runs overnight, from the day named into the next.",
+            True,
+        ),
         Field("holidays", Kind.DATES, "Dates or date ranges on which the holiday branch is taken."),
         Field("closures", Kind.DATES, "Other dates or date ranges on which it is closed."),
         Field("open", Kind.NODE, "Where to go while open.", required=True),

@@ -270,3 +270,38 @@ def test_fast_yaml_loader_gives_every_node_the_same_place(path: Path) -> None:
         assert fast is None
         return
     assert _positions(fast, []) == _positions(slow, [])
+
+
+def test_merge_keys_merge_and_the_keys_written_beside_them_win(tmp_path: Path) -> None:
+    """<<: *anchor merges a node's keys into another, as YAML specifies; keys written next
+    to << override the merged ones, and their mistakes are reported where they are written."""
+    path = tmp_path / "flow.yaml"
+    text = (
+        'entry: {"100": first}\nnodes:\n'
+        "  first: &ask\n    type: menu\n    prompt: hello-world\n"
+        "    options: {1: person, 2: second}\n    retries: 3\n    on_failure: bye\n"
+        "  second:\n    <<: *ask\n    prompt: beep\n"
+        "  person: {type: transfer, endpoint: PJSIP/agent1}\n"
+        "  bye: {type: hangup}\n"
+    )
+    path.write_text(text)
+    flow, diagnostics = load_flow(str(path))
+    assert flow is not None, [str(d) for d in diagnostics]
+    second = flow.nodes["second"]
+    assert isinstance(second, MenuNode)
+    assert (second.prompts, second.retries) == ((Sound("beep"),), 3)
+    path.write_text(text.replace("prompt: beep\n", "prompt: beep\n    retries: lots\n"))
+    assert [str(d) for d in check([str(path)])] == [
+        f"{path}:12:14: error: 'retries' in menu node 'second' must be a whole number,"
+        " not string 'lots'"
+    ]
+
+
+def test_a_file_that_is_not_utf8_is_reported_at_the_bad_byte(tmp_path: Path) -> None:
+    """A Latin-1 byte in a flow is reported at its line and column, not at 1:1."""
+    path = tmp_path / "flow.yaml"
+    path.write_bytes(b'entry:\n  "100": bye\nnodes:\n  bye: {type: hangup, reason: caf\xe9}\n')
+    assert [str(d) for d in check([str(path)])] == [
+        f"{path}:4:34: error: the file is not UTF-8 text: byte 0xe9 cannot start a character"
+        " here (save the file as UTF-8)"
+    ]

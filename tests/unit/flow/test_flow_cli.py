@@ -220,3 +220,16 @@ def test_check_reports_exactly_what_run_refuses(
     (setup_dir / "b.yaml").write_text('entry:\n  "301": bye\nnodes:\n  bye:\n    type: hangup\n')
     assert main(["check", str(setup_dir / "callflow.yaml")]) == 0
     assert run_errors() == []
+
+
+def test_check_with_a_missing_sounds_directory_says_so_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--sounds naming no directory is one error line, not every sound reported missing."""
+    missing = tmp_path / "nonexistent"
+    assert main(["check", str(FLOWS / "main.yaml"), "--sounds", str(missing)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out == [
+        f"--sounds {missing}: no such directory; sounds are not checked",
+        "1 file checked: 1 error, 0 warnings",
+    ]
