@@ -257,11 +257,11 @@ def test_fast_yaml_loader_gives_every_node_the_same_place(path: Path) -> None:
     """libyaml's parser, used for speed, puts every node at PyYAML's line and column."""
     import yaml
 
-    from callflow.flow.source import compose
+    from callflow.flow.source import _Loader, compose
 
     text = path.read_text()
     try:
-        slow = yaml.compose(text, Loader=yaml.SafeLoader)
+        slow = yaml.compose(text, Loader=_Loader)
     except yaml.YAMLError:
         return  # broken YAML is always reported by PyYAML itself
     assert yaml.__with_libyaml__
@@ -304,4 +304,21 @@ def test_a_file_that_is_not_utf8_is_reported_at_the_bad_byte(tmp_path: Path) -> 
     assert [str(d) for d in check([str(path)])] == [
         f"{path}:4:34: error: the file is not UTF-8 text: byte 0xe9 cannot start a character"
         " here (save the file as UTF-8)"
+    ]
+
+
+def test_a_problem_with_an_aliased_value_is_reported_where_the_alias_is_used(
+    tmp_path: Path,
+) -> None:
+    """A value written once (&anchor) and used again (*alias) is reported at each use."""
+    path = tmp_path / "flow.yaml"
+    path.write_text(
+        'entry: {"100": first}\nnodes:\n'
+        "  first:\n    type: play\n    prompt: &greet hello there\n    next: second\n"
+        "  second:\n    type: play\n    prompt: *greet\n    next: bye\n"
+        "  bye: {type: hangup}\n"
+    )
+    assert [str(d).split(": error:")[0] for d in check([str(path)])] == [
+        f"{path}:5:13",
+        f"{path}:9:13",
     ]
