@@ -14,6 +14,7 @@ from callflow.app.settings import SettingsError, load_settings
 from callflow.flow.diagnostics import Diagnostic, sort_key
 from callflow.flow.prompts import scan_sounds
 from callflow.flow.schema import flow_schema
+from callflow.flow.source import compose
 from callflow.queue.config import QueueCenter, load_queues
 
 
@@ -141,7 +142,7 @@ def _kind_of(path: str) -> str:
     the flow checker reports what is wrong with it)."""
     try:
         with open(path, encoding="utf-8") as file:
-            root = yaml.compose(file)
+            root = compose(file.read())  # libyaml's parser: a large flow is read twice
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return "flow"
     if not isinstance(root, yaml.MappingNode):
