@@ -575,7 +575,8 @@ class FlowMachine:
     # --- variables and conditions ----------------------------------------------------
 
     def _media(self, prompts: tuple[m.Prompt, ...]) -> tuple[str, ...]:
-        return media_for(prompts, self.flow.settings.voice, self._lookup)
+        settings = self.flow.settings
+        return media_for(prompts, settings.voice, self._lookup, settings.language)
 
     def _fill(self, text: str | None) -> str | None:
         return None if text is None else interpolate(text, self._lookup)

@@ -3,7 +3,7 @@
 ARI's ``play`` understands ``sound:``, ``digits:`` and ``number:`` media but has no way
 to say a date or a time, so dates and times are spelt out here with the core
 ``digits/*`` sounds, the way Asterisk's ``SayUnixTime()`` does for English; so are digits,
-so that a key press can stop them (see :func:`digit_sound`).
+and numbers in English, so that a key press can stop them (see :func:`digit_sound`).
 """
 
 from __future__ import annotations
@@ -60,9 +60,17 @@ def interpolate(text: str, lookup: Callable[[str], str | None]) -> str:
 
 
 def media_for(
-    prompts: Iterable[Prompt], voice: str, lookup: Callable[[str], str | None]
+    prompts: Iterable[Prompt],
+    voice: str,
+    lookup: Callable[[str], str | None],
+    language: str = "en",
 ) -> tuple[str, ...]:
-    """ARI media URIs for prompts, with variables filled in; empty values are skipped."""
+    """ARI media URIs for prompts, with variables filled in; empty values are skipped.
+
+    Numbers in English are said with core sounds as Asterisk says them, so that a key
+    can stop them (see :func:`digit_sound`); in other languages, whose grammar Asterisk's
+    ``number:`` knows, they stay ``number:`` media, which play to their end.
+    """
     media: list[str] = []
     for prompt in prompts:
         if isinstance(prompt, Sound):
@@ -78,7 +86,11 @@ def media_for(
             media.extend(f"sound:{digit_sound(c)}" for c in value if c in "0123456789*#")
         elif isinstance(prompt, SayNumber):
             value = interpolate(prompt.value, lookup).strip()
-            if re.fullmatch(r"-?\d+", value):
+            if not re.fullmatch(r"-?\d+", value):
+                continue
+            if language.split("_")[0].split("-")[0] == "en" and abs(int(value)) < 10**9:
+                media.extend(f"sound:{s}" for s in number_sounds(int(value)))
+            else:
                 media.append(f"number:{int(value)}")
         elif isinstance(prompt, SayDate):
             media.extend(f"sound:{s}" for s in date_sounds(interpolate(prompt.value, lookup)))
@@ -96,6 +108,24 @@ def digit_sound(key: str) -> str:
     a caller's key could not silence a read-back.
     """
     return {"*": "digits/star", "#": "digits/pound"}.get(key, f"digits/{key}")
+
+
+def number_sounds(n: int) -> list[str]:
+    """Core sounds saying a whole number in English (below a billion), word for word as
+    Asterisk's ``ast_say_number_full_en`` does: 1205 is "one thousand two hundred five"."""
+    if n < 0:
+        return ["digits/minus", *number_sounds(-n)]
+    if n == 0:
+        return ["digits/0"]
+    sounds: list[str] = []
+    for scale, word in ((1_000_000, "digits/million"), (1000, "digits/thousand")):
+        if n >= scale:
+            sounds += [*number_sounds(n // scale), word]
+            n %= scale
+    if n >= 100:
+        sounds += [f"digits/{n // 100}", "digits/hundred"]
+        n %= 100
+    return sounds + (_number(n) if n else [])
 
 
 def date_sounds(value: str) -> list[str]:

@@ -27,8 +27,9 @@ NEXT_PROMPTS = ["sound:beep", "sound:goodbye"]
         ("300", "long_menu", "sound:vm-intro"),
         ("302", "long_play", "sound:vm-intro"),
         ("303", "digits_menu", "sound:digits/1"),
+        ("304", "number_menu", "sound:digits/1"),
     ],
-    ids=["menu", "play", "menu-reading-digits"],
+    ids=["menu", "play", "menu-reading-digits", "menu-reading-a-number"],
 )
 async def test_a_key_silences_the_whole_multi_part_prompt(
     asterisk: SandboxInfo,

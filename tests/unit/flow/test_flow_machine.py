@@ -492,3 +492,26 @@ def test_digits_are_said_one_stoppable_sound_each() -> None:
         "sound:digits/2",
         "sound:digits/pound",
     )
+
+
+@pytest.mark.parametrize(
+    ("number", "words"),
+    [
+        ("0", "0"),
+        ("42", "40 2"),
+        ("105", "1 hundred 5"),
+        ("1205", "1 thousand 2 hundred 5"),
+        ("2345678", "2 million 3 hundred 40 5 thousand 6 hundred 70 8"),
+        ("-3", "minus 3"),
+    ],
+)
+def test_english_numbers_are_said_with_core_sounds_as_asterisk_says_them(
+    number: str, words: str
+) -> None:
+    """number: in English is the digits/* sounds Asterisk's English say would play."""
+    from callflow.flow.model import SayNumber
+    from callflow.flow.prompts import media_for
+
+    expected = tuple(f"sound:digits/{w}" for w in words.split())
+    assert media_for([SayNumber(number)], "en-us", lambda _: None, "en") == expected
+    assert media_for([SayNumber(number)], "fr", lambda _: None, "fr") == (f"number:{number}",)
