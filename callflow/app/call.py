@@ -14,7 +14,7 @@ import logging
 import secrets
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -98,6 +98,8 @@ class Nudge(Event):
     type: str = "CallflowNudge"
 
 
+# Past a recording's max_duration, how long to wait for its RecordingFinished before asking.
+RECORDING_SLACK = 15.0
 # Q.850 causes of an unanswered leg, in the words the flows and the queue use.
 _UNANSWERED = {17: "busy", 18: "no_answer", 19: "no_answer", 21: "rejected"}
 # How long to wait for an ended leg's ChannelDestroyed (and so its cause).
@@ -175,6 +177,7 @@ class Call:
         self.recordings_done: dict[str, str] = {}  # name -> "finished" | "failed"
         self.on_event: Callable[[Event], None] | None = None  # e.g. to write the event log
         self.recovery: Recovery | None = None  # taken back after a restart of callflow
+        self.recording: str | None = None  # the live recording record() waits on
 
     def __repr__(self) -> str:
         return f"Call({self.id!r}, caller={self.caller_number!r}, dialled={self.dialled!r})"
@@ -444,11 +447,23 @@ class Call:
                 if_exists="overwrite",
             )
         )
+        self.recording = name
         try:
-            await self.wait_for(lambda: name in self.recordings_done)
+            # Asterisk ends it by max_duration at the latest; past that (plus slack), a
+            # RecordingFinished was missed: ask Asterisk whether it still records.
+            while not await self.wait_for(
+                lambda: name in self.recordings_done, timeout=max_duration + RECORDING_SLACK
+            ):
+                try:
+                    await self.ari.recordings.get_live(name)
+                except ari_errors.NotFound:
+                    log.warning("call %s: recording %s ended unseen", self.id, name)
+                    self.recordings_done[name] = "finished"
         except CallerHangup:
             # Hanging up is how most people end a voicemail; Asterisk keeps what was said.
             return True
+        finally:
+            self.recording = None
         return self.recordings_done[name] == "finished"
 
     async def continue_in_dialplan(self, context: str, extension: str) -> None:
@@ -524,7 +539,7 @@ class Call:
                 return
             await self.wait_for(lambda: leg.ended)
         finally:
-            with contextlib.suppress(ari_errors.AriError):
+            with self.logged(f"destroy bridge {bridge_id}"):
                 await self.ari.bridges.destroy(bridge_id)
 
     async def keep_talking(self, leg: Channel, bridge_id: str) -> Leg:
@@ -546,9 +561,9 @@ class Call:
             await self.wait_for(lambda: held.ended)
             return held
         finally:
-            with contextlib.suppress(ari_errors.AriError):
+            with self.logged(f"drop leg {held.id}"):
                 await self.drop_leg(held)
-            with contextlib.suppress(ari_errors.AriError):
+            with self.logged(f"destroy bridge {bridge_id}"):
                 await self.ari.bridges.destroy(bridge_id)
 
     async def connect(
@@ -561,7 +576,7 @@ class Call:
         Raises CallerHangup if the caller hangs up; the leg and the bridge never outlive this.
         """
         ringback = f"ringback-{self.id}-{len(self.legs) + 1}-{RUN_ID}"
-        with contextlib.suppress(ari_errors.AriError):
+        with self.logged("start ringback"):
             await self.ari.channels.play(self.id, "tone:ring", playback_id=ringback)
         leg = await self.ring(endpoint, ring_timeout=ring_timeout, caller_id=caller_id)
         try:
@@ -572,9 +587,10 @@ class Call:
             await self.converse(leg)
             return "completed"
         finally:
-            with contextlib.suppress(ari_errors.AriError):
+            with self.logged(f"drop leg {leg.id}"):
                 await self.drop_leg(leg)
-                if not self.hung_up:
+            if not self.hung_up:
+                with self.logged("stop ringback"):
                     await self._stop_playback(ringback)
 
     async def _stop_playback(self, playback_id: str) -> None:
@@ -585,6 +601,17 @@ class Call:
             await self.ari.playbacks.stop(playback_id)
         # Bridging while a tone generator still runs makes that playback "fail".
         await self.wait_for(lambda: playback_id in self.playbacks_finished, timeout=1.0)
+
+    @contextlib.contextmanager
+    def logged(self, what: str) -> Iterator[None]:
+        """Carry on after an ARI error in a step that must not end the call, but say so (a
+        failed music restart is dead air): a channel already gone is no news."""
+        try:
+            yield
+        except (ari_errors.NotFound, ari_errors.NotInStasis) as exc:
+            log.debug("call %s: %s: already gone (%s)", self.id, what, exc)
+        except ari_errors.AriError as exc:
+            log.warning("call %s: %s failed: %s", self.id, what, exc)
 
     async def hangup(self, reason: HangupReason = "normal") -> None:
         """Hang up the caller (a channel that is already gone is fine)."""

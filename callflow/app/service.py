@@ -39,9 +39,10 @@ from callflow.ari.events import (
     ChannelUserevent,
     Event,
     PlaybackFinished,
+    RecordingFinished,
     StasisStart,
 )
-from callflow.ari.models import Channel, Playback, Snapshot
+from callflow.ari.models import Channel, LiveRecording, Playback, Snapshot
 from callflow.ari.stream import Connected, Disconnected, StreamItem
 
 log = logging.getLogger(__name__)
@@ -343,6 +344,20 @@ class Service:
                 )
             except ari_errors.AriError as exc:
                 log.info("call %s: cannot read playback %s: %s", call.id, playback_id, exc)
+        if call.recording is not None:
+            try:
+                await self.ari.recordings.get_live(call.recording)
+            except ari_errors.NotFound:
+                self._dispatcher.dispatch(
+                    RecordingFinished(
+                        type="RecordingFinished",
+                        recording=LiveRecording(
+                            name=call.recording, target_uri=f"channel:{call.id}", state="done"
+                        ),
+                    )
+                )
+            except ari_errors.AriError as exc:
+                log.info("call %s: cannot read recording %s: %s", call.id, call.recording, exc)
         for leg in list(call.legs.values()):
             if leg.ended:
                 continue

@@ -23,7 +23,7 @@ import itertools
 import logging
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 from callflow.app.call import RUN_ID, Call, CallEnded, CallerHangup, CallInterrupted, CallLost, Leg
@@ -345,7 +345,7 @@ class QueueService:
             self.store.delete_queue_entry(entry.id)
             for offer, leg in waiter.rings.values():
                 self.router.ring_ended(offer, "caller_gone", self.clock())
-                with contextlib.suppress(ari_errors.AriError):
+                with call.logged(f"drop leg {leg.id}"):
                     await call.drop_leg(leg)
             if bridge is not None:
                 await self._leave_holding(call, queue, bridge)
@@ -451,7 +451,7 @@ class QueueService:
         for leg_id, (rung, leg) in list(waiter.rings.items()):
             if rung == offer:
                 del waiter.rings[leg_id]
-                with contextlib.suppress(ari_errors.AriError):
+                with waiter.call.logged(f"drop leg {leg.id}"):
                     await waiter.call.drop_leg(leg)
                 self._log(
                     "queue.ring_cancelled",
@@ -624,11 +624,11 @@ class QueueService:
         so the music is stopped and restarted around every announcement.
         """
         call = waiter.call
-        with _logged(call, "stop music"):
+        with call.logged("stop music"):
             await call.ari.channels.stop_moh(call.id)
         # An exit key, or an agent becoming free for this caller, cuts it short.
         await call.play(media, barge_in=True, until=lambda: bool(waiter.offers))
-        with _logged(call, "restart music"):
+        with call.logged("restart music"):
             await call.ari.channels.start_moh(call.id, queue.music_class)
 
     def _estimate(self, queue: str, position: int, elapsed: float) -> float:
@@ -662,7 +662,7 @@ class QueueService:
         except ari_errors.AriError:
             await self._leave_holding(call, queue, bridge)  # the bookkeeping above
             raise
-        with _logged(call, "start music"):
+        with call.logged("start music"):
             await call.ari.channels.start_moh(call.id, queue.music_class)
         return bridge
 
@@ -684,9 +684,9 @@ class QueueService:
                 del self._bridges[queue.name]
                 del self._in_bridge[queue.name]
         if not call.hung_up:
-            with _logged(call, "stop music"):
+            with call.logged("stop music"):
                 await call.ari.channels.stop_moh(call.id)
-            with _logged(call, f"leave holding bridge {bridge}"):
+            with call.logged(f"leave holding bridge {bridge}"):
                 await call.ari.bridges.remove_channel(bridge, call.id)
         if empty:
             task = asyncio.create_task(self._destroy_bridge(call, bridge), name=f"destroy:{bridge}")
@@ -755,17 +755,6 @@ class QueueService:
                     "",
                     {"agent": name, "state": agent.state.value, "reason": agent.pause_reason},
                 )
-
-
-@contextlib.contextmanager
-def _logged(call: Call, what: str) -> Iterator[None]:
-    """Carry on after an ARI error, but say so: a failed music restart is dead air."""
-    try:
-        yield
-    except (ari_errors.NotFound, ari_errors.NotInStasis) as exc:
-        log.debug("call %s: %s: channel gone (%s)", call.id, what, exc)
-    except ari_errors.AriError as exc:
-        log.warning("call %s: %s failed: %s", call.id, what, exc)
 
 
 def _caller_id(entry: QueueEntry) -> str | None:

@@ -25,6 +25,7 @@ from callflow.prompts import build_prompts
 from callflow.prompts.build import Speaks
 from callflow.queue.config import load_queues
 from callflow.sandbox import Sandbox, SandboxInfo
+from callflow.store import SqliteStore
 from callflow.testing.softphone import SipServer, Softphone
 
 PhoneFactory = Callable[..., Awaitable[Softphone]]
@@ -64,10 +65,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         for phone in getattr(item, "_callflow_phones", []):
             report.sections.append((f"baresip {phone.user}", phone.log_tail(60)))
         for app in getattr(item, "_callflow_apps", []) if report.when == "call" else []:
+            # A test that stopped its app has closed the store: read the file anew.
+            store = SqliteStore(app.settings.store)
             lines = [
                 f"{e.at:%H:%M:%S.%f} {e.kind:<22} {e.call_id[-8:]:>8} {dict(e.data)}"
-                for e in app.store.events()
+                for e in store.events()
             ]
+            store.close()
             report.sections.append(("callflow event log", "\n".join(lines[-150:])))
     return report
 

@@ -187,3 +187,48 @@ async def test_kill_9_then_restart_serves_queued_callers_in_their_original_order
     ends = {e.call_id: e.data for e in store.events(kind="call.end")}
     assert set(ends) == {*queued, menu_call}
     assert ends[menu_call]["recovered"] == "restart"
+
+
+async def test_kill_9_during_a_conversation_leaves_the_caller_talking(
+    asterisk: SandboxInfo,
+    callflow_process: Callable[[], Awaitable[Callflow]],
+    phones: PhoneFactory,
+    tmp_path: Path,
+    no_leaks: None,
+) -> None:
+    """A caller talking to an agent when callflow is killed goes on talking after the
+    restart; when the agent hangs up, the caller is hung up, the talk is recorded, and the
+    agent is free for the next caller."""
+    store = SqliteStore(tmp_path / "store.sqlite3")
+    first = await callflow_process()
+    await first.wait_for_log("connected to Asterisk")
+    agent = await phones("agent1", auto_answer=True)
+    assert await agents_cli(first.config, "login", "agent1") == 0
+    caller = await phones("caller1")
+    await dial(caller, "300")
+    await until(lambda: bool(store.events(kind="queue.connect")))
+    [call_id] = [e.call_id for e in store.events(kind="queue.connect")]
+    first.kill(signal.SIGKILL)
+    await first.wait()
+
+    offset = len(first.log.read_text(errors="replace"))
+    second = await callflow_process()
+    await second.wait_for_log("1 conversations kept", after=offset)
+    await asyncio.sleep(1.0)  # they talk on: nobody is hung up by the restart
+    assert not [e for e in caller.events if e.get("type") == "CALL_CLOSED"]
+    await agent.hangup()
+    await caller.wait_event("CALL_CLOSED", timeout=10)
+    await until(lambda: any(e.data.get("recovered") for e in store.events(kind="queue.complete")))
+    [complete] = [e for e in store.events(kind="queue.complete") if e.data.get("recovered")]
+    assert complete.call_id == call_id and complete.data["agent"] == "agent1"
+    assert complete.data["hung_up_by"] == "agent"
+
+    # The agent is free again: the next caller is connected to them.
+    mark = agent.mark()
+    second_caller = await phones("caller2")
+    await dial(second_caller, "300")
+    await agent.wait_event("CALL_ESTABLISHED", since=mark, timeout=15)
+    await agent.hangup()
+    await second_caller.wait_event("CALL_CLOSED", timeout=10)
+    second.kill(signal.SIGTERM)
+    assert await second.wait() == 0

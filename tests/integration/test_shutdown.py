@@ -8,6 +8,7 @@ import pytest
 
 from callflow.app.service import ShutdownPolicy
 from callflow.sandbox import SandboxInfo
+from callflow.store import SqliteStore
 from tests.integration.conftest import AppFactory, PhoneFactory, wait_for_events
 from tests.integration.test_queues import QUEUES, join
 
@@ -46,18 +47,19 @@ async def test_stop_says_goodbye_to_every_caller_and_records_shutdown(
     for phone, since in zip(everyone, marks, strict=True):
         await phone.wait_event("CALL_CLOSED", since=since, timeout=20)
     await agent.wait_event("CALL_CLOSED", timeout=5)
+    store = SqliteStore(app.settings.store)  # the stopped app has closed its own
     ids = [talking_id, *waiting_ids, menu_id]
-    ends = {e.call_id: e.data["outcome"] for e in app.store.events(kind="call.end")}
+    ends = {e.call_id: e.data["outcome"] for e in store.events(kind="call.end")}
     assert [ends[i] for i in ids] == ["shutdown"] * 4
     for call_id in ids:
-        heard = [e.data["media"] for e in app.store.events(call_id=call_id, kind="call.playback")]
+        heard = [e.data["media"] for e in store.events(call_id=call_id, kind="call.playback")]
         assert heard[-2:] == ["sound:sorry", "sound:please-try-call-later"], (call_id, heard)
-    exits = {e.call_id: e.data["reason"] for e in app.store.events(kind="queue.exit")}
+    exits = {e.call_id: e.data["reason"] for e in store.events(kind="queue.exit")}
     assert [exits[i] for i in waiting_ids] == ["shutdown", "shutdown"]
-    assert not app.store.events(kind="queue.abandon")
-    [complete] = app.store.events(kind="queue.complete")
+    assert not store.events(kind="queue.abandon")
+    [complete] = store.events(kind="queue.complete")
     assert complete.call_id == talking_id and complete.data["hung_up_by"] == "shutdown"
-    assert app.store.queue_entries() == []
+    assert store.queue_entries() == []
 
 
 async def test_a_call_arriving_while_stopping_goes_to_the_dialplan_fallback(
@@ -74,6 +76,7 @@ async def test_a_call_arriving_while_stopping_goes_to_the_dialplan_fallback(
     await late.dial("310")
     await late.wait_event("CALL_ESTABLISHED", since=mark, timeout=10)  # the fallback answers
     await late.wait_event("CALL_CLOSED", since=mark, timeout=20)
-    assert [e.data["dialled"] for e in app.store.events(kind="call.start")] == ["300"]
+    starts = SqliteStore(app.settings.store).events(kind="call.start")
+    assert [e.data["dialled"] for e in starts] == ["300"]
     await first.hangup()
     await stopping
