@@ -580,8 +580,12 @@ class Call:
             await self.ari.channels.play(self.id, "tone:ring", playback_id=ringback)
         leg = await self.ring(endpoint, ring_timeout=ring_timeout, caller_id=caller_id)
         try:
-            await self.wait_for(lambda: leg.answered or leg.ended)
+            # Asterisk ends an unanswered ring at ring_timeout; past that and a grace, the
+            # leg's end was missed: it is dropped below and counts as no answer.
+            await self.wait_for(lambda: leg.answered or leg.ended, timeout=ring_timeout + 5.0)
             await self._stop_playback(ringback)
+            if not leg.answered and not leg.ended:
+                return "no_answer"
             if not leg.answered:
                 return await self.unanswered_outcome(leg)
             await self.converse(leg)

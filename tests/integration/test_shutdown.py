@@ -80,3 +80,24 @@ async def test_a_call_arriving_while_stopping_goes_to_the_dialplan_fallback(
     assert [e.data["dialled"] for e in starts] == ["300"]
     await first.hangup()
     await stopping
+
+
+async def test_stop_can_send_callers_back_to_the_dialplan(
+    asterisk: SandboxInfo, start_app: AppFactory, phones: PhoneFactory, no_leaks: None
+) -> None:
+    """With action 'dialplan', a caller still in a menu after the grace leaves the app for
+    the dialplan's fallback, with CALLFLOW_SHUTDOWN=1 set for it to route on."""
+    policy = ShutdownPolicy(grace=0.5, action="dialplan")
+    app = await start_app([RECOVERY_FLOW], queues=QUEUES, shutdown=policy)
+    caller = await phones("caller1")
+    mark = caller.mark()
+    await caller.dial("310")
+    await caller.wait_event("CALL_ESTABLISHED", since=mark)
+    await wait_for_events(app, "call.playback.started")
+    await app.stop()
+    await caller.wait_event("CALL_CLOSED", since=mark, timeout=20)
+    [end] = SqliteStore(app.settings.store).events(kind="call.end")
+    assert end.data["outcome"] == "shutdown"
+    log = asterisk.log_tail(400)
+    assert "unavailable (shutdown: 1)" in log
+    assert 'Playback("PJSIP/caller1-' in log and "ss-noservice" in log
