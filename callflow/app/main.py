@@ -7,7 +7,8 @@ import contextlib
 import datetime as dt
 import logging
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any
 
 from callflow.app.service import Service
 from callflow.app.settings import Settings, SettingsError
@@ -58,6 +59,8 @@ class App:
         # queues' exit keys and overflows send callers to.
         self.flows = FlowRegistry(settings.flows, prompts_dir=settings.sounds_dir, queues=center)
         self.watch_interval = watch_interval
+        # Tasks started by signal handlers: the loop keeps only weak references to tasks.
+        self._background: set[asyncio.Task[object]] = set()
         runner = FlowRunner(self.flows, self.store, clock=clock, queues=self.queues)
         self.service = Service(
             ari_config,
@@ -80,8 +83,9 @@ class App:
         if install_signals:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self._on_stop_signal, sig)
+            reload = self.flows.reload_async
             loop.add_signal_handler(
-                signal.SIGHUP, lambda: loop.create_task(self.flows.reload_async("SIGHUP"))
+                signal.SIGHUP, lambda: self._in_background(reload("SIGHUP"), "reload")
             )
         watcher = asyncio.create_task(self._watch_flows(), name="flow-watcher")
         if self.queues is not None:
@@ -105,7 +109,17 @@ class App:
 
     def _on_stop_signal(self, sig: signal.Signals) -> None:
         log.info("%s received: stopping", sig.name)
-        asyncio.get_running_loop().create_task(self.stop())
+        self._in_background(self.stop(), "stop")
+
+    def _in_background(self, work: Coroutine[Any, Any, object], name: str) -> None:
+        task = asyncio.get_running_loop().create_task(work, name=name)
+        self._background.add(task)
+        task.add_done_callback(self._background_done)
+
+    def _background_done(self, task: asyncio.Task[object]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("%s after a signal failed", task.get_name(), exc_info=exc)
 
     async def _watch_flows(self) -> None:
         # Polling the files' mtimes: portable, no extra dependency, and a second is plenty
