@@ -5,7 +5,9 @@ Wiring, in short::
     config = AriConfig(base_url="http://127.0.0.1:8088", username="callflow",
                        password=secret, apps=("callflow",))
     async with AriClient(config) as client, Dispatcher(handle_call) as dispatcher:
-        await dispatcher.run(EventStream(config))
+        async for item in EventStream(config):  # also Connected / Disconnected
+            if isinstance(item, Event):
+                dispatcher.dispatch(item)
 
 where ``async def handle_call(start: StasisStart, events: EventQueue) -> None``
 answers ``start.channel`` with ``client.channels.answer(...)`` and reads

@@ -5,72 +5,124 @@ A call starts when a channel enters our app (StasisStart): the dispatcher opens 
 task. Every later event that concerns the channel (``Event.channel_ids()``, which
 includes playbacks and recordings targeting ``channel:<id>``) is put on that queue,
 so a handler sees its call's events in order and a slow handler never delays another
-call. StasisEnd or ChannelDestroyed closes the queue; the handler's ``async for``
-ends and so does its task. Bridges get the same treatment through
-:meth:`Dispatcher.watch_bridge`, closed on BridgeDestroyed.
+call. StasisEnd or ChannelDestroyed closes the queue (even one whose payload did not
+parse, as long as it names the channel); the handler's ``async for`` ends and so does
+its task.
 
-Resources are watched before they exist (CyCoreSystems/ari's "staging"): call
-:meth:`Dispatcher.watch_channel` with the id you will pass to ``originate`` so no event
-of the new channel is missed; its StasisStart then lands on that queue too.
+A call's other legs are routed before they exist (CyCoreSystems/ari's "staging"): call
+:meth:`Dispatcher.attach_channel` with the id you will pass to ``originate`` so no event
+of the new channel is missed; its StasisStart then lands on the call's queue too.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from types import MappingProxyType, TracebackType
 from typing import Final, Self
 
-from .errors import AriError
-from .events import BridgeDestroyed, ChannelDestroyed, Event, StasisEnd, StasisStart
-from .stream import Connected, Disconnected, StreamItem
+from .events import CHANNEL_ENDS, ChannelDestroyed, Event, StasisEnd, StasisStart
 
-__all__ = ["CallHandler", "Dispatcher", "EventQueue"]
+__all__ = ["MAX_PENDING", "CallHandler", "Dispatcher", "EventQueue"]
 
 logger = logging.getLogger(__name__)
 
-_CLOSED: Final = object()
+MAX_PENDING: Final = 4096
+"""Events one call may have waiting before the oldest droppable ones are dropped.
+
+A call reads its events within milliseconds; thousands waiting means its handler is stuck
+or someone floods it (a caller's DTMF, a misbehaving peer). Unbounded, that is memory
+taken from every other call."""
+
+# What a call cannot do without: its legs' arrivals and every channel's end. They are
+# never dropped, so a queue may exceed MAX_PENDING by these alone, and a call can have
+# only a few of them.
+ESSENTIAL: Final = frozenset(
+    {"StasisStart", "StasisEnd", "ChannelDestroyed", "ChannelHangupRequest"}
+)
+
+# Drops are logged at the first and then every this many, so a flood cannot flood the log.
+_DROP_LOG_EVERY: Final = 1000
 
 
 class EventQueue:
-    """The ordered events of one channel or bridge; iterate until it is closed."""
+    """The ordered events of one call; iterate until it is closed.
 
-    def __init__(self, resource_id: str) -> None:
+    At most ``max_pending`` events wait (plus essential ones, see ``ESSENTIAL``). On
+    overflow the oldest non-essential event is dropped, with a warning, rather than ending
+    the call: the dispatcher cannot hang a channel up, and a closed queue would leave the
+    caller in the app with nobody serving them (dead air). Dropping the *oldest* keeps the
+    present, which is what a stuck handler needs once it moves again: a dropped DTMF or
+    playback event costs a digit or a watchdog's wait (playbacks and recordings are
+    re-checked with Asterisk), and a dropped wake-up (``Call.nudge()``) is never the last
+    one: a drop only happens to make room for a newer event, and any event wakes the
+    reader, which re-checks what it waits on.
+    """
+
+    def __init__(self, resource_id: str, *, max_pending: int = MAX_PENDING) -> None:
         self.resource_id = resource_id
-        self._queue: asyncio.Queue[Event | object] = asyncio.Queue()
+        self.max_pending = max_pending
+        self.dropped = 0  # events dropped on overflow, over the queue's life
+        self._pending: deque[Event] = deque()
+        self._ready = asyncio.Event()  # set while something can be read (or it closed)
         self._closed = False
-        self._drained = False
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
-        return f"EventQueue({self.resource_id!r}, {state}, pending={self._queue.qsize()})"
+        return f"EventQueue({self.resource_id!r}, {state}, pending={len(self._pending)})"
 
     @property
     def closed(self) -> bool:
         """True once no more events will be put on the queue."""
         return self._closed
 
+    @property
+    def pending(self) -> int:
+        """How many events wait to be read."""
+        return len(self._pending)
+
     def put(self, event: Event) -> None:
         """Append an event; never blocks. Events after :meth:`close` are dropped."""
-        if not self._closed:
-            self._queue.put_nowait(event)
+        if self._closed:
+            return
+        if len(self._pending) >= self.max_pending:
+            self._drop_oldest()
+        self._pending.append(event)
+        self._ready.set()
+
+    def _drop_oldest(self) -> None:
+        for index, waiting in enumerate(self._pending):
+            if waiting.type not in ESSENTIAL:
+                del self._pending[index]
+                break
+        else:
+            return  # only essential events wait: let the queue grow by them
+        self.dropped += 1
+        if self.dropped == 1 or self.dropped % _DROP_LOG_EVERY == 0:
+            logger.warning(
+                "events of %s: more than %d waiting, the oldest dropped (%d so far; "
+                "last dropped: %s); is its handler stuck, or is it flooded?",
+                self.resource_id,
+                self.max_pending,
+                self.dropped,
+                waiting.type,
+            )
 
     def close(self) -> None:
         """Mark the end: readers get what is queued, then the iteration ends."""
-        if not self._closed:
-            self._closed = True
-            self._queue.put_nowait(_CLOSED)
+        self._closed = True
+        self._ready.set()
 
     async def get(self) -> Event | None:
         """The next event, or None once the queue is closed and drained."""
-        if self._drained:
-            return None
-        item = await self._queue.get()
-        if isinstance(item, Event):
-            return item
-        self._drained = True
-        return None
+        while not self._pending:
+            if self._closed:
+                return None
+            self._ready.clear()
+            await self._ready.wait()
+        return self._pending.popleft()
 
     def __aiter__(self) -> AsyncIterator[Event]:
         return self
@@ -87,25 +139,21 @@ CallHandler = Callable[[StasisStart, EventQueue], Awaitable[None]]
 
 
 class Dispatcher:
-    """Fan events out to call handlers (one task each) and bridge watchers.
+    """Fan events out to call handlers, one task each.
 
-    ``await dispatcher.run(stream)`` consumes an event stream; ``on_connected`` runs
-    on each :class:`~callflow.ari.stream.Connected` (resync there after a reconnect).
-    Use ``async with Dispatcher(...)`` or call :meth:`shutdown` so no task leaks.
+    Feed it with :meth:`dispatch`; use ``async with Dispatcher(...)`` or call
+    :meth:`shutdown` so no task leaks.
     """
 
     def __init__(
         self,
         on_call: CallHandler,
         *,
-        on_connected: Callable[[Connected], Awaitable[None]] | None = None,
         on_unrouted: Callable[[Event], None] | None = None,
     ) -> None:
         self._on_call = on_call
-        self._on_connected = on_connected
         self._on_unrouted = on_unrouted
         self._channels: dict[str, EventQueue] = {}
-        self._bridges: dict[str, EventQueue] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._attached: set[str] = set()
         self._closed = False
@@ -125,14 +173,6 @@ class Dispatcher:
     def calls(self) -> Mapping[str, asyncio.Task[None]]:
         """The running call tasks, by channel id."""
         return MappingProxyType(self._tasks)
-
-    def watch_channel(self, channel_id: str) -> EventQueue:
-        """Queue a channel's events from now on, e.g. just before originating it."""
-        queue = self._channels.get(channel_id)
-        if queue is None:
-            queue = EventQueue(channel_id)
-            self._watch(self._channels, queue)
-        return queue
 
     def attach_channel(self, channel_id: str, queue: EventQueue) -> None:
         """Send a channel's events to an existing queue, e.g. an agent leg into its caller's.
@@ -160,40 +200,6 @@ class Dispatcher:
             self._attached.discard(leg)
         queue.close()
 
-    def watch_bridge(self, bridge_id: str) -> EventQueue:
-        """Queue a bridge's events until BridgeDestroyed (or :meth:`unwatch_bridge`)."""
-        queue = self._bridges.get(bridge_id)
-        if queue is None:
-            queue = EventQueue(bridge_id)
-            self._watch(self._bridges, queue)
-        return queue
-
-    def _watch(self, queues: dict[str, EventQueue], queue: EventQueue) -> None:
-        if self._closed:
-            queue.close()  # after shutdown nothing will ever arrive
-        else:
-            queues[queue.resource_id] = queue
-
-    def unwatch_bridge(self, bridge_id: str) -> None:
-        """Stop queueing a bridge's events and close its queue."""
-        queue = self._bridges.pop(bridge_id, None)
-        if queue is not None:
-            queue.close()
-
-    async def run(self, stream: AsyncIterable[StreamItem]) -> None:
-        """Dispatch everything ``stream`` yields until it ends."""
-        async for item in stream:
-            if isinstance(item, Connected):
-                if self._on_connected is not None:
-                    try:
-                        await self._on_connected(item)
-                    except AriError as exc:
-                        logger.error("on_connected failed after an ARI (re)connect: %s", exc)
-            elif isinstance(item, Disconnected):
-                logger.debug("ARI events paused: %s", item.error)
-            else:
-                self.dispatch(item)
-
     def dispatch(self, event: Event) -> None:
         """Route one event to the queues it concerns; never blocks, never awaits."""
         if self._closed:
@@ -205,7 +211,7 @@ class Dispatcher:
         elif isinstance(event, StasisStart):
             self._channels[event.channel.id].put(event)
             routed = True
-        ends = event.channel.id if isinstance(event, StasisEnd | ChannelDestroyed) else None
+        ends = _ended_channel(event)
         for channel_id in event.channel_ids():
             queue = self._channels.get(channel_id)
             if queue is None:
@@ -219,20 +225,11 @@ class Dispatcher:
                     self._attached.discard(channel_id)
                 else:
                     queue.close()
-        for bridge_id in event.bridge_ids():
-            queue = self._bridges.get(bridge_id)
-            if queue is None:
-                continue
-            queue.put(event)
-            routed = True
-            if isinstance(event, BridgeDestroyed):
-                del self._bridges[bridge_id]
-                queue.close()
         if not routed:
             if self._on_unrouted is not None:
                 self._on_unrouted(event)
             else:
-                logger.debug("no call or bridge watches %s event", event.type)
+                logger.debug("no call watches %s event", event.type)
 
     def _start_call(self, start: StasisStart) -> None:
         channel_id = start.channel.id
@@ -260,11 +257,10 @@ class Dispatcher:
     async def shutdown(self, grace: float = 0.0) -> None:
         """Close every queue, give handlers ``grace`` seconds to finish, cancel the rest."""
         self._closed = True
-        for queue in [*self._channels.values(), *self._bridges.values()]:
+        for queue in self._channels.values():
             queue.close()
         self._channels.clear()
         self._attached.clear()
-        self._bridges.clear()
         tasks = list(self._tasks.values())
         if tasks and grace > 0:
             await asyncio.wait(tasks, timeout=grace)
@@ -272,3 +268,26 @@ class Dispatcher:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks.clear()
+
+
+def _ended_channel(event: Event) -> str | None:
+    """The channel a StasisEnd or ChannelDestroyed ends, typed or not.
+
+    parse_event turns a payload it cannot read into a GenericEvent, and a call whose end
+    is lost would wait on its watchdogs for nothing: the type and the channel id read from
+    the raw JSON are enough to end it.
+    """
+    if event.type not in CHANNEL_ENDS:
+        return None
+    channel_ids = event.channel_ids()
+    if isinstance(event, StasisEnd | ChannelDestroyed):
+        return channel_ids[0]
+    if not channel_ids:
+        logger.warning(
+            "malformed %s event names no channel: no call can be ended by it", event.type
+        )
+        return None
+    logger.warning(
+        "malformed %s event for channel %s: ending its call anyway", event.type, channel_ids[0]
+    )
+    return channel_ids[0]

@@ -17,6 +17,7 @@ from .errors import AriError, InvalidResponse
 from .models import Bridge, Channel, Endpoint, LiveRecording, Playback, parse_timestamp
 
 __all__ = [
+    "CHANNEL_ENDS",
     "ApplicationReplaced",
     "BridgeCreated",
     "BridgeDestroyed",
@@ -57,6 +58,9 @@ logger = logging.getLogger(__name__)
 
 Json = Mapping[str, Any]
 
+CHANNEL_ENDS = frozenset({"StasisEnd", "ChannelDestroyed"})
+"""The event types that end a channel: its call must see them, however malformed."""
+
 
 def _ids_in_uri(target_uri: object, kind: str) -> tuple[str, ...]:
     prefix = f"{kind}:"
@@ -67,6 +71,16 @@ def _ids_in_uri(target_uri: object, kind: str) -> tuple[str, ...]:
 
 def _unique(ids: list[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(i for i in ids if i))
+
+
+def _raw_id(value: object) -> str | None:
+    """A resource's id as a payload that did not parse may still carry it: the object's
+    ``id`` (a string, or a number where it should have been a string), or a bare id."""
+    if isinstance(value, Mapping):
+        value = value.get("id")
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value if isinstance(value, str) and value else None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -95,9 +109,8 @@ class GenericEvent(Event):
     def channel_ids(self) -> tuple[str, ...]:
         ids: list[str] = []
         for key in ("channel", "peer", "caller", "forwarded", "replace_channel"):
-            value = self.raw.get(key)
-            if isinstance(value, Mapping) and isinstance(value.get("id"), str):
-                ids.append(value["id"])
+            if (channel_id := _raw_id(self.raw.get(key))) is not None:
+                ids.append(channel_id)
         for key in ("playback", "recording"):
             value = self.raw.get(key)
             if isinstance(value, Mapping):
@@ -107,9 +120,8 @@ class GenericEvent(Event):
     def bridge_ids(self) -> tuple[str, ...]:
         ids: list[str] = []
         for key in ("bridge", "destination_bridge"):
-            value = self.raw.get(key)
-            if isinstance(value, Mapping) and isinstance(value.get("id"), str):
-                ids.append(value["id"])
+            if (bridge_id := _raw_id(self.raw.get(key))) is not None:
+                ids.append(bridge_id)
         for key in ("playback", "recording"):
             value = self.raw.get(key)
             if isinstance(value, Mapping):
@@ -537,7 +549,10 @@ def parse_event(data: object) -> Event:
     """Turn one decoded ARI event frame into a typed event.
 
     Raises :class:`InvalidResponse` only when ``data`` is not a JSON object with a
-    ``type``; anything else (unknown type, unexpected payload) yields a GenericEvent.
+    ``type``; anything else (unknown type, unexpected payload) yields a GenericEvent,
+    except the end of a channel: a StasisEnd or ChannelDestroyed whose channel id can
+    still be read is that event, with a channel that has only its id, so its call ends
+    as a hang-up and not as a mystery.
     """
     if not isinstance(data, Mapping) or not isinstance(data.get("type"), str):
         raise InvalidResponse("ARI event frame is not a JSON object with a 'type'")
@@ -554,4 +569,8 @@ def parse_event(data: object) -> Event:
             return parser(data, common)
         except (AriError, TypeError, ValueError) as exc:
             logger.warning("ARI %s event has an unexpected shape (%s)", data["type"], exc)
+            channel_id = _raw_id(data.get("channel"))
+            if data["type"] in CHANNEL_ENDS and channel_id is not None:
+                # Its channel reduced to the id: what a call needs to know it ended.
+                return parser({**data, "channel": {"id": channel_id}}, common)
     return GenericEvent(**common)

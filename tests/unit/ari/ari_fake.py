@@ -16,7 +16,7 @@ from typing import Any, Literal, Self
 
 from aiohttp import WSCloseCode, web
 
-from callflow.ari import AriConfig
+from callflow.ari import AriConfig, Event, parse_event
 
 USERNAME = "callflow"
 PASSWORD = "s3cr3t-Pa55w0rd"
@@ -192,3 +192,25 @@ def make_config(base_url: str, **overrides: Any) -> AriConfig:
     }
     settings.update(overrides)
     return AriConfig(**settings)
+
+
+def start_event(channel_id: str) -> Event:
+    """A parsed StasisStart of a channel: a new call, or a leg's arrival."""
+    return parse_event(event_json("StasisStart", args=[], channel=channel_json(channel_id)))
+
+
+def dtmf_event(channel_id: str, digit: str) -> Event:
+    """A parsed ChannelDtmfReceived: a key pressed on the channel."""
+    return parse_event(
+        event_json("ChannelDtmfReceived", digit=digit, channel=channel_json(channel_id))
+    )
+
+
+def end_event(channel_id: str) -> Event:
+    """A parsed StasisEnd: the channel left the app."""
+    return parse_event(event_json("StasisEnd", channel=channel_json(channel_id)))
+
+
+def destroyed_event(channel_id: str) -> Event:
+    """A parsed ChannelDestroyed, cause 16 (normal clearing)."""
+    return parse_event(event_json("ChannelDestroyed", cause=16, channel=channel_json(channel_id)))

@@ -7,40 +7,22 @@ import logging
 from collections.abc import AsyncIterator
 
 import pytest
-from ari_fake import channel_json, event_json
+from ari_fake import destroyed_event as destroyed
+from ari_fake import dtmf_event as dtmf
+from ari_fake import end_event as end
+from ari_fake import event_json
+from ari_fake import start_event as start
 
 from callflow.ari import (
     ChannelDtmfReceived,
-    Connected,
-    Disconnected,
     Dispatcher,
     Event,
     EventQueue,
-    EventStreamClosed,
     PlaybackFinished,
     StasisEnd,
     StasisStart,
-    StreamItem,
     parse_event,
 )
-
-
-def start(channel_id: str) -> Event:
-    return parse_event(event_json("StasisStart", args=[], channel=channel_json(channel_id)))
-
-
-def dtmf(channel_id: str, digit: str) -> Event:
-    return parse_event(
-        event_json("ChannelDtmfReceived", digit=digit, channel=channel_json(channel_id))
-    )
-
-
-def end(channel_id: str) -> Event:
-    return parse_event(event_json("StasisEnd", channel=channel_json(channel_id)))
-
-
-def destroyed(channel_id: str) -> Event:
-    return parse_event(event_json("ChannelDestroyed", cause=16, channel=channel_json(channel_id)))
 
 
 class Recorder:
@@ -164,52 +146,6 @@ async def test_playbacks_route_by_target_uri() -> None:
     assert [type(e) for e in seen] == [PlaybackFinished, StasisEnd]
 
 
-async def test_bridge_watchers_get_bridge_events_until_destroyed() -> None:
-    """A watched bridge's queue gets its events and closes on BridgeDestroyed."""
-    bridge = {"id": "b-1", "bridge_type": "mixing"}
-
-    async def handler(begin: StasisStart, events: EventQueue) -> None:
-        async for _ in events:
-            pass
-
-    async with Dispatcher(handler) as dispatcher:
-        queue = dispatcher.watch_bridge("b-1")
-        dispatcher.dispatch(
-            parse_event(
-                event_json("ChannelEnteredBridge", bridge=bridge, channel=channel_json("a"))
-            )
-        )
-        dispatcher.dispatch(
-            parse_event(
-                event_json("PlaybackStarted", playback={"id": "p", "target_uri": "bridge:b-1"})
-            )
-        )
-        dispatcher.dispatch(parse_event(event_json("BridgeDestroyed", bridge=bridge)))
-        async with asyncio.timeout(5):
-            types = [event.type async for event in queue]
-    assert types == ["ChannelEnteredBridge", "PlaybackStarted", "BridgeDestroyed"]
-
-
-async def test_watched_channel_gets_its_stasis_start_instead_of_a_new_call() -> None:
-    """A channel watched before originate receives every event, StasisStart included."""
-    calls: list[str] = []
-
-    async def handler(begin: StasisStart, events: EventQueue) -> None:
-        calls.append(begin.channel.id)
-
-    async with Dispatcher(handler) as dispatcher:
-        queue = dispatcher.watch_channel("dialer-42")
-        dispatcher.dispatch(
-            parse_event(event_json("ChannelStateChange", channel=channel_json("dialer-42")))
-        )
-        dispatcher.dispatch(start("dialer-42"))
-        dispatcher.dispatch(end("dialer-42"))
-        async with asyncio.timeout(5):
-            types = [event.type async for event in queue]
-    assert types == ["ChannelStateChange", "StasisStart", "StasisEnd"]
-    assert calls == []
-
-
 async def test_a_failing_handler_is_logged_and_isolated(caplog: pytest.LogCaptureFixture) -> None:
     """A handler that raises is logged; other calls keep being dispatched."""
     got: list[str] = []
@@ -231,34 +167,6 @@ async def test_a_failing_handler_is_logged_and_isolated(caplog: pytest.LogCaptur
             await dispatcher.calls["good"]
     assert got == ["StasisEnd"]
     assert any("call handler for channel bad failed" in r.getMessage() for r in caplog.records)
-
-
-async def test_run_reports_connections_and_dispatches_events() -> None:
-    """run() hands Connected to on_connected (reconnect flag intact) and routes events."""
-    connections: list[bool] = []
-    digits: list[str] = []
-
-    async def on_connected(item: Connected) -> None:
-        connections.append(item.reconnect)
-
-    async def handler(begin: StasisStart, events: EventQueue) -> None:
-        digits.extend([e.digit async for e in events if isinstance(e, ChannelDtmfReceived)])
-
-    async def stream() -> AsyncIterator[StreamItem]:
-        yield Connected(reconnect=False)
-        yield start("a")
-        yield dtmf("a", "4")
-        yield Disconnected(EventStreamClosed("dropped"), 0.0)
-        yield Connected(reconnect=True)
-        yield dtmf("a", "2")
-        yield end("a")
-
-    async with Dispatcher(handler, on_connected=on_connected) as dispatcher:
-        await dispatcher.run(stream())
-        async with asyncio.timeout(5):
-            await asyncio.gather(*dispatcher.calls.values())
-    assert connections == [False, True]
-    assert digits == ["4", "2"]
 
 
 async def test_unrouted_events_go_to_the_fallback(caplog: pytest.LogCaptureFixture) -> None:
