@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -34,6 +35,7 @@ class Settings:
     ari: AriSettings
     flows: tuple[Path, ...]
     store: Path = Path("var/callflow.sqlite3")
+    store_retention_days: float | None = None  # events older are pruned; None: kept for ever
     sounds_dir: Path | None = None  # Asterisk's sounds, as callflow sees them
     queues: Path | None = None  # agents and queues (callflow queues check)
     log_format: str = "text"
@@ -66,6 +68,7 @@ _TOP_KEYS = {"ari", "flows", "log", "store", "sounds_dir", "queues", "shutdown"}
 _SHUTDOWN_KEYS = {"grace", "action", "prompt", "context", "extension", "label"}
 _ARI_KEYS = {"url", "username", "password", "password_env", "app"}
 _LOG_KEYS = {"format", "level"}
+_STORE_KEYS = {"path", "retention_days"}
 
 
 def _where(path: Path, node: yaml.Node | None) -> str:
@@ -151,7 +154,7 @@ def load_settings(path: Path) -> Settings:
             log_values[key] = _scalar(path, node, f"log.{key}")
         if log_values.get("format", "text") not in ("text", "json"):
             raise SettingsError(f"{path}: log.format must be 'text' or 'json'")
-    store = Path(_scalar(path, top["store"], "store")) if "store" in top else Settings.store
+    store, retention = _store(path, top["store"]) if "store" in top else (Settings.store, None)
     if not store.is_absolute():
         store = (path.parent / store).resolve()
     sounds_dir = None
@@ -167,6 +170,7 @@ def load_settings(path: Path) -> Settings:
         ari=AriSettings(**ari_values),
         flows=tuple(flows),
         store=store,
+        store_retention_days=retention,
         sounds_dir=sounds_dir,
         log_format=log_values.get("format", "text"),
         log_level=log_values.get("level", "info"),
@@ -174,21 +178,41 @@ def load_settings(path: Path) -> Settings:
     )
 
 
+def _store(path: Path, node: yaml.Node) -> tuple[Path, float | None]:
+    """``store:``, either the file's path or a section: ``path`` and ``retention_days`` (how
+    many days of events to keep; the event log is kept whole without it)."""
+    if isinstance(node, yaml.ScalarNode):
+        return Path(_scalar(path, node, "store")), None
+    values = _mapping(path, node, "'store'", _STORE_KEYS)
+    where = Path(_scalar(path, values["path"], "store.path")) if "path" in values else None
+    retention = None
+    if "retention_days" in values:
+        days = values["retention_days"]
+        retention = _number(path, days, "store.retention_days", "days", 1, 36_500)
+    return where or Settings.store, retention
+
+
+def _number(path: Path, node: yaml.Node, what: str, unit: str, low: float, high: float) -> float:
+    """A number of ``unit`` (seconds, days) from ``low`` to ``high``."""
+    text = _scalar(path, node, what)
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not low <= value <= high:
+        raise SettingsError(
+            f"{_where(path, node)}: {what} must be a number of {unit} from {low:g} to "
+            f"{high:g}, not {text!r}"
+        )
+    return value
+
+
 def _shutdown(path: Path, node: yaml.Node) -> ShutdownPolicy:
     """The ``shutdown:`` section: what callers still in a call get when callflow stops."""
     values = _mapping(path, node, "'shutdown'", _SHUTDOWN_KEYS)
     policy = ShutdownPolicy()
     if "grace" in values:
-        text = _scalar(path, values["grace"], "shutdown.grace")
-        try:
-            grace = float(text)
-        except ValueError:
-            grace = -1.0
-        if not 0 <= grace <= 3600:
-            raise SettingsError(
-                f"{_where(path, values['grace'])}: shutdown.grace must be a number of "
-                f"seconds from 0 to 3600, not {text!r}"
-            )
+        grace = _number(path, values["grace"], "shutdown.grace", "seconds", 0, 3600)
         policy = replace(policy, grace=grace)
     if "action" in values:
         action = _scalar(path, values["action"], "shutdown.action")

@@ -1,5 +1,8 @@
-"""Durable state: the event log (and later queue entries, callbacks, campaign leads)."""
+"""Durable state: the event log, waiting queue entries and the last-agent index, behind the
+:class:`Store` protocol (``SqliteStore`` for one node)."""
 
-from callflow.store.sqlite import EventRecord, SqliteStore
+from callflow.store.base import EventRecord, Store
+from callflow.store.errors import SchemaTooNew, StoreClosed, StoreError
+from callflow.store.sqlite import SqliteStore
 
-__all__ = ["EventRecord", "SqliteStore"]
+__all__ = ["EventRecord", "SchemaTooNew", "SqliteStore", "Store", "StoreClosed", "StoreError"]

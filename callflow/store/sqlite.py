@@ -1,44 +1,50 @@
-"""The embedded store on SQLite: an append-only event log every KPI is computed from.
+"""The embedded store on SQLite: the event log every KPI is computed from, the waiting queue
+entries, and the last-agent index, for one callflow node.
 
-Writes are small and synchronous (SQLite in WAL mode commits in well under a millisecond on
-local disk), so they are made from the event loop directly; a multi-node deployment will use
-the PostgreSQL store instead.
+Nothing here makes the event loop wait for SQLite. Writes are queued to one writer thread
+(:mod:`callflow.store.writer`), which commits them in batches; reads first wait for the
+writes made before them (read-your-writes), then run on a connection of their own thread
+(WAL mode: readers never wait for the writer). The ``async`` reads run in a worker thread.
+
+Event ids are given out by ``append`` itself, in the order of the calls, so it can return at
+once. One process writes a given file (the one that runs the calls; others, such as
+``callflow agents``, only read it); should another process write too, a clashing id is
+replaced by a fresh one and the row is still written.
+
+A crash loses at most the writes not yet committed: the last few milliseconds.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
+import logging
 import math
+import shutil
 import sqlite3
+import tempfile
 import threading
+import weakref
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS event_log (
-    id       INTEGER PRIMARY KEY AUTOINCREMENT,
-    at       TEXT    NOT NULL,          -- ISO 8601, UTC
-    kind     TEXT    NOT NULL,          -- e.g. flow.step, call.start, call.end
-    call_id  TEXT    NOT NULL DEFAULT '',
-    data     TEXT    NOT NULL DEFAULT '{}'
-);
-CREATE INDEX IF NOT EXISTS event_log_call ON event_log (call_id, id);
-CREATE INDEX IF NOT EXISTS event_log_kind ON event_log (kind, at);
+from callflow.store.base import EventRecord
+from callflow.store.errors import StoreClosed
+from callflow.store.schema import REMEMBER_AGENT, answered_call, migrate
+from callflow.store.writer import Writer
 
--- Callers waiting in queues (and, later, callback placeholders): enough to restore each
--- queue's order after a restart. One row per waiting entry, removed when it leaves.
-CREATE TABLE IF NOT EXISTS queue_entries (
-    id        TEXT PRIMARY KEY,
-    queue     TEXT NOT NULL,
-    kind      TEXT NOT NULL DEFAULT 'caller',   -- caller | callback
-    joined_at REAL NOT NULL,                    -- seconds since the epoch
-    data      TEXT NOT NULL                     -- QueueEntry.to_dict() as JSON
-);
-CREATE INDEX IF NOT EXISTS queue_entries_queue ON queue_entries (queue, joined_at);
-"""
+log = logging.getLogger(__name__)
+
+PRUNE_CHUNK = 5000
+"""Events deleted per transaction while pruning, so that other writes pass in between."""
+
+KEEP_LATEST = (("agent.state", "agent"),)
+"""(kind, key) whose newest event per key value survives any pruning: each agent's last
+state, which callflow restores its agents from after a restart."""
+
+_EVENT_COLUMNS = "id, at, kind, call_id, data, node"
 
 
 def _standard(value: Any) -> Any:
@@ -58,33 +64,60 @@ def to_json(data: Mapping[str, Any]) -> str:
     return json.dumps(_standard(data), default=str, allow_nan=False)
 
 
-@dataclass(frozen=True)
-class EventRecord:
-    """One row of the event log."""
+def _record(row: tuple[Any, ...]) -> EventRecord:
+    id_, at, kind, call, data, node = row
+    return EventRecord(id_, dt.datetime.fromisoformat(at), kind, call, json.loads(data), node)
 
-    id: int
-    at: dt.datetime
-    kind: str
-    call_id: str
-    data: Mapping[str, Any]
+
+def _iso(moment: dt.datetime) -> str:
+    # ISO 8601 in UTC sorts as text, which every time filter relies on.
+    return moment.astimezone(dt.UTC).isoformat()
 
 
 class SqliteStore:
-    """callflow's state in one SQLite file (``:memory:`` for tests)."""
+    """callflow's state in one SQLite file (``:memory:``: a temporary file, gone on close).
 
-    def __init__(self, path: str | Path) -> None:
+    ``node`` is written with every row, the seam for several callflow nodes sharing one
+    store later (a PostgreSQL store); alone, it stays ''.
+    """
+
+    def __init__(self, path: str | Path, *, node: str = "") -> None:
         self.path = str(path)
-        if self.path != ":memory:":
+        self.node = node
+        self._file = self.path
+        self._scratch: str | None = None
+        if self.path == ":memory:":
+            self._scratch = tempfile.mkdtemp(prefix="callflow-store-")
+            self._file = str(Path(self._scratch) / "store.sqlite3")
+        else:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._lock = threading.Lock()
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA)
+        db = self._connect()
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            migrate(db, self.path)
+            # AUTOINCREMENT's rule: never an id used before, even if its row was pruned.
+            (used,) = db.execute(
+                "SELECT max(coalesce((SELECT max(id) FROM event_log), 0),"
+                " coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'event_log'), 0))"
+            ).fetchone()
+            self._next_id = int(used) + 1
+        except BaseException:
+            db.close()
+            raise
+        self._id_lock = threading.Lock()
+        self._writer = Writer(db, self.path)
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
+        self._local = threading.local()
+        self._closed = False
+        # An unclosed store still commits its writes when it is collected or at exit.
+        self._finalizer = weakref.finalize(self, self._writer.close)
 
-    def close(self) -> None:
-        """Close the database."""
-        self._db.close()
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(self._file, isolation_level=None, check_same_thread=False)
+
+    # --- writes: queued, never waited for -------------------------------------------------
 
     def append(
         self,
@@ -93,34 +126,82 @@ class SqliteStore:
         data: Mapping[str, Any] | None = None,
         at: dt.datetime | None = None,
     ) -> int:
-        """Append one event and return its id."""
-        when = (at or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).isoformat()
-        with self._lock:
-            cursor = self._db.execute(
-                "INSERT INTO event_log (at, kind, call_id, data) VALUES (?, ?, ?, ?)",
-                (when, kind, call_id, to_json(data or {})),
-            )
-        return int(cursor.lastrowid or 0)
+        """Queue one event and return its id. A ``queue.connect`` naming a caller and an
+        agent also updates the last-agent index, in the same transaction."""
+        when = (at or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
+        # Encoded here, not in the writer: the caller may change ``data`` once we return.
+        text = to_json(data or {})
+        answered = answered_call(dict(data), when) if kind == "queue.connect" and data else None
+        with self._id_lock:
+            event_id = self._next_id
+            self._next_id += 1
+            row = (event_id, when.isoformat(), kind, call_id, text, self.node)
+            self._writer.submit(lambda db: _insert_event(db, row, answered))
+        return event_id
 
     def save_queue_entry(self, entry: Mapping[str, Any]) -> None:
         """Keep a waiting entry (``QueueEntry.to_dict()``) until it leaves its queue."""
-        with self._lock:
-            self._db.execute(
-                "INSERT OR REPLACE INTO queue_entries (id, queue, kind, joined_at, data) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (
-                    entry["id"],
-                    entry["queue"],
-                    entry.get("kind", "caller"),
-                    entry["joined_at"],
-                    to_json(entry),
-                ),
+        row = (
+            entry["id"],
+            entry["queue"],
+            entry.get("kind", "caller"),
+            entry["joined_at"],
+            to_json(entry),
+            self.node,
+        )
+        self._writer.submit(
+            lambda db: db.execute(
+                "INSERT OR REPLACE INTO queue_entries (id, queue, kind, joined_at, data, node) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                row,
             )
+        )
 
     def delete_queue_entry(self, entry_id: str) -> None:
         """Forget an entry that left its queue."""
-        with self._lock:
-            self._db.execute("DELETE FROM queue_entries WHERE id = ?", (entry_id,))
+        self._writer.submit(
+            lambda db: db.execute("DELETE FROM queue_entries WHERE id = ?", (entry_id,))
+        )
+
+    def flush(self) -> None:
+        """Return once every write made so far is committed."""
+        self._writer.wait()
+
+    @property
+    def pending(self) -> int:
+        """Writes queued and not yet committed."""
+        return self._writer.pending
+
+    def close(self) -> None:
+        """Commit the pending writes, then close the database."""
+        self._closed = True
+        self._finalizer()
+        with self._readers_lock:
+            readers, self._readers = self._readers, []
+        for db in readers:
+            db.close()
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+
+    # --- reads: after the writes made before them -----------------------------------------
+
+    def _rows(self, sql: str, args: tuple[Any, ...] | list[Any] = ()) -> list[Any]:
+        self._writer.wait()
+        return self._reader().execute(sql, args).fetchall()
+
+    def _reader(self) -> sqlite3.Connection:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            if self._closed:
+                raise StoreClosed(f"{self.path}: the store is closed")
+            db = self._connect()
+            db.execute("PRAGMA query_only = ON")
+            with self._readers_lock:
+                self._readers.append(db)
+            self._local.db = db
+        elif self._closed:
+            raise StoreClosed(f"{self.path}: the store is closed")
+        return db
 
     def queue_entries(self, queue: str | None = None) -> list[dict[str, Any]]:
         """Waiting entries in join order (one queue, or all)."""
@@ -129,8 +210,7 @@ class SqliteStore:
         if queue is not None:
             sql += " WHERE queue = ?"
             args.append(queue)
-        with self._lock:
-            rows = self._db.execute(sql + " ORDER BY joined_at, id", args).fetchall()
+        rows = self._rows(sql + " ORDER BY joined_at, id", args)
         return [json.loads(data) for (data,) in rows]
 
     def unended_calls(self, since: dt.datetime) -> dict[str, dt.datetime]:
@@ -142,9 +222,8 @@ class SqliteStore:
             " EXCEPT SELECT call_id FROM event_log WHERE kind = 'call.end' AND at >= ?"
             ") GROUP BY call_id"
         )
-        start = since.astimezone(dt.UTC).isoformat()
-        with self._lock:
-            rows = self._db.execute(sql, (start, start)).fetchall()
+        start = _iso(since)
+        rows = self._rows(sql, (start, start))
         return {call: dt.datetime.fromisoformat(at) for call, at in rows}
 
     def latest(self, kind: str, key: str) -> dict[str, EventRecord]:
@@ -153,15 +232,13 @@ class SqliteStore:
         if not key.isidentifier():
             raise ValueError(f"not a plain key: {key!r}")
         sql = (
-            "SELECT id, at, kind, call_id, data FROM event_log WHERE id IN ("
+            f"SELECT {_EVENT_COLUMNS} FROM event_log WHERE id IN ("
             " SELECT max(id) FROM event_log WHERE kind = ? GROUP BY json_extract(data, ?))"
             " ORDER BY id"
         )
-        with self._lock:
-            rows = self._db.execute(sql, (kind, f"$.{key}")).fetchall()
         latest: dict[str, EventRecord] = {}
-        for id_, at, kind_, call, data in rows:
-            record = EventRecord(id_, dt.datetime.fromisoformat(at), kind_, call, json.loads(data))
+        for row in self._rows(sql, (kind, f"$.{key}")):
+            record = _record(row)
             value = record.data.get(key)
             if isinstance(value, str):
                 latest[value] = record
@@ -175,12 +252,12 @@ class SqliteStore:
         since: dt.datetime | None = None,
     ) -> list[EventRecord]:
         """Events in order, optionally of one call, one kind, and from a time on."""
-        sql = "SELECT id, at, kind, call_id, data FROM event_log"
+        sql = f"SELECT {_EVENT_COLUMNS} FROM event_log"
         where, args = [], []
         if since is not None:
-            # ISO 8601 in UTC sorts as text, and (kind, at) is indexed.
+            # (kind, at) is indexed.
             where.append("at >= ?")
-            args.append(since.astimezone(dt.UTC).isoformat())
+            args.append(_iso(since))
         if call_id is not None:
             where.append("call_id = ?")
             args.append(call_id)
@@ -189,9 +266,108 @@ class SqliteStore:
             args.append(kind)
         if where:
             sql += " WHERE " + " AND ".join(where)
-        with self._lock:
-            rows = self._db.execute(sql + " ORDER BY id", args).fetchall()
-        return [
-            EventRecord(id_, dt.datetime.fromisoformat(at), kind_, call, json.loads(data))
-            for id_, at, kind_, call, data in rows
-        ]
+        return [_record(row) for row in self._rows(sql + " ORDER BY id", args)]
+
+    async def events_async(
+        self,
+        *,
+        call_id: str | None = None,
+        kind: str | None = None,
+        since: dt.datetime | None = None,
+    ) -> list[EventRecord]:
+        """:meth:`events`, read in a worker thread."""
+        return await asyncio.to_thread(self.events, call_id=call_id, kind=kind, since=since)
+
+    def last_agent_sync(self, caller: str, since: float) -> str | None:
+        """The agent of ``caller``'s most recent answered queue call, if it was answered at
+        ``since`` (seconds since the epoch) or later: one probe of the ``last_agents`` index,
+        on the calling thread."""
+        sql = "SELECT agent FROM last_agents WHERE caller = ? AND at >= ?"
+        rows = self._rows(sql, (caller, since))
+        return str(rows[0][0]) if rows else None
+
+    async def last_agent(self, caller: str, since: float) -> str | None:
+        """:meth:`last_agent_sync` in a worker thread: what a queue join asks."""
+        return await asyncio.to_thread(self.last_agent_sync, caller, since)
+
+    # --- retention -------------------------------------------------------------------------
+
+    def prune(self, before: dt.datetime) -> int:
+        """Delete the events older than ``before``, and last-agent rows as old; how many
+        events went. Kept whatever their age: every event of a call with no ``call.end``
+        (a call in progress, or one a restart must settle) or of a caller still waiting in
+        a queue, and the newest event of each :data:`KEEP_LATEST` kind and key (each
+        agent's last state). Waiting queue entries are never pruned.
+
+        Deletes in chunks of :data:`PRUNE_CHUNK`, each its own transaction on the writer,
+        so that calls' writes pass in between; this thread waits, so from the event loop
+        use :meth:`prune_async`."""
+        cutoff = _iso(before)
+        self._writer.call(_mark_kept).result()
+        deleted = 0
+        try:
+            while True:
+                chunk: int = self._writer.call(lambda db: _delete_chunk(db, cutoff)).result()
+                deleted += chunk
+                if chunk < PRUNE_CHUNK:
+                    break
+        finally:
+            self._writer.call(lambda db: _forget_old(db, before.timestamp())).result()
+        if deleted:
+            log.info("store %s: pruned %d events from before %s", self.path, deleted, cutoff)
+        return deleted
+
+    async def prune_async(self, before: dt.datetime) -> int:
+        """:meth:`prune` in a worker thread."""
+        return await asyncio.to_thread(self.prune, before)
+
+
+def _insert_event(
+    db: sqlite3.Connection,
+    row: tuple[int, str, str, str, str, str],
+    answered: tuple[str, str, float] | None,
+) -> None:
+    sql = "INSERT INTO event_log (id, at, kind, call_id, data, node) VALUES (?, ?, ?, ?, ?, ?)"
+    try:
+        db.execute(sql, row)
+    except sqlite3.IntegrityError:
+        # Another process wrote this id meanwhile: keep the event under a fresh one.
+        log.warning("event id %d is taken: another process writes to this store", row[0])
+        db.execute(sql, (None, *row[1:]))
+    if answered is not None:
+        db.execute(REMEMBER_AGENT, (*answered, row[5]))
+
+
+def _mark_kept(db: sqlite3.Connection) -> None:
+    db.execute("CREATE TEMP TABLE IF NOT EXISTS prune_calls (call_id TEXT PRIMARY KEY)")
+    db.execute("CREATE TEMP TABLE IF NOT EXISTS prune_ids (id INTEGER PRIMARY KEY)")
+    db.execute("DELETE FROM temp.prune_calls")
+    db.execute("DELETE FROM temp.prune_ids")
+    db.execute(
+        "INSERT OR IGNORE INTO temp.prune_calls"
+        " SELECT call_id FROM event_log WHERE kind = 'call.start' AND call_id != ''"
+        " EXCEPT SELECT call_id FROM event_log WHERE kind = 'call.end'"
+    )
+    db.execute("INSERT OR IGNORE INTO temp.prune_calls SELECT id FROM queue_entries")
+    for kind, key in KEEP_LATEST:
+        db.execute(
+            "INSERT OR IGNORE INTO temp.prune_ids SELECT max(id) FROM event_log"
+            " WHERE kind = ? GROUP BY json_extract(data, ?)",
+            (kind, f"$.{key}"),
+        )
+
+
+def _delete_chunk(db: sqlite3.Connection, cutoff: str) -> int:
+    cursor = db.execute(
+        "DELETE FROM event_log WHERE id IN (SELECT id FROM event_log WHERE at < ?"
+        " AND call_id NOT IN temp.prune_calls AND id NOT IN temp.prune_ids"
+        " ORDER BY id LIMIT ?)",
+        (cutoff, PRUNE_CHUNK),
+    )
+    return int(cursor.rowcount)
+
+
+def _forget_old(db: sqlite3.Connection, before: float) -> None:
+    db.execute("DELETE FROM last_agents WHERE at < ?", (before,))
+    db.execute("DELETE FROM temp.prune_calls")
+    db.execute("DELETE FROM temp.prune_ids")

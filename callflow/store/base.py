@@ -1,0 +1,115 @@
+"""What callflow asks of a store: the :class:`Store` protocol, and the rows it returns.
+
+``SqliteStore`` implements it for one node; a PostgreSQL store for several nodes implements
+the same methods. Their promises, whatever the database:
+
+- Writes (``append``, ``save_queue_entry``, ``delete_queue_entry``) return at once and never
+  wait for the database; they are applied in the order they were made.
+- A read sees every write made before it, by any thread of this process (read-your-writes).
+- ``async`` reads never run the database work on the event loop.
+- ``close()`` applies every write made before it.
+- Errors are :class:`~callflow.store.errors.StoreError` (SQLite's own errors from opening a
+  file or reading it are passed on as they are, for now).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """One row of the event log."""
+
+    id: int
+    at: dt.datetime
+    kind: str
+    call_id: str
+    data: Mapping[str, Any]
+    node: str = ""  # the callflow node that wrote it ('' with a single node)
+
+
+class Store(Protocol):
+    """The event log, the waiting queue entries and the last-agent index."""
+
+    node: str
+    """This process's node id, written with every row it adds."""
+
+    def append(
+        self,
+        kind: str,
+        call_id: str = "",
+        data: Mapping[str, Any] | None = None,
+        at: dt.datetime | None = None,
+    ) -> int:
+        """Queue one event (``at``: now by default); its id. A ``queue.connect`` naming a
+        ``caller`` and an ``agent`` also updates the last-agent index."""
+        ...
+
+    def save_queue_entry(self, entry: Mapping[str, Any]) -> None:
+        """Keep a waiting entry (``QueueEntry.to_dict()``) until it leaves its queue."""
+        ...
+
+    def delete_queue_entry(self, entry_id: str) -> None:
+        """Forget an entry that left its queue."""
+        ...
+
+    def events(
+        self,
+        *,
+        call_id: str | None = None,
+        kind: str | None = None,
+        since: dt.datetime | None = None,
+    ) -> list[EventRecord]:
+        """Events in order, optionally of one call, one kind, and from a time on."""
+        ...
+
+    async def events_async(
+        self,
+        *,
+        call_id: str | None = None,
+        kind: str | None = None,
+        since: dt.datetime | None = None,
+    ) -> list[EventRecord]:
+        """:meth:`events`, read off the event loop."""
+        ...
+
+    def latest(self, kind: str, key: str) -> dict[str, EventRecord]:
+        """The newest event of a kind for each value of ``data[key]``."""
+        ...
+
+    def queue_entries(self, queue: str | None = None) -> list[dict[str, Any]]:
+        """Waiting entries in join order (one queue, or all)."""
+        ...
+
+    def unended_calls(self, since: dt.datetime) -> dict[str, dt.datetime]:
+        """Calls started since then with no ``call.end``, each with its last event's time."""
+        ...
+
+    async def last_agent(self, caller: str, since: float) -> str | None:
+        """The agent of ``caller``'s most recent answered queue call, if it was answered at
+        ``since`` (seconds since the epoch) or later; read off the event loop."""
+        ...
+
+    def last_agent_sync(self, caller: str, since: float) -> str | None:
+        """:meth:`last_agent` on the calling thread (one index probe, after pending writes)."""
+        ...
+
+    def prune(self, before: dt.datetime) -> int:
+        """Delete events older than ``before`` except what recovery needs; how many."""
+        ...
+
+    async def prune_async(self, before: dt.datetime) -> int:
+        """:meth:`prune`, off the event loop."""
+        ...
+
+    def flush(self) -> None:
+        """Return once every write made so far is applied."""
+        ...
+
+    def close(self) -> None:
+        """Apply the pending writes, then release the database."""
+        ...

@@ -1,0 +1,126 @@
+"""Writes never wait for the database; reads and close() see every write made before them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from callflow.store import SqliteStore, StoreClosed
+
+
+@contextmanager
+def write_locked(path: Path) -> Iterator[None]:
+    """Another connection holds the file's write lock (as a busy process would)."""
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+
+
+def test_reads_see_every_write_made_before_them(store: SqliteStore) -> None:
+    """Events, queue entries and their removal are all visible to the very next read."""
+    ids = [store.append("flow.step", "c1", {"n": n}) for n in range(500)]
+    store.save_queue_entry({"id": "e1", "queue": "q", "joined_at": 2.0})
+    store.save_queue_entry({"id": "e2", "queue": "q", "joined_at": 1.0})
+    store.delete_queue_entry("e1")
+    events = store.events(call_id="c1")
+    assert [e.id for e in events] == ids and [e.data["n"] for e in events] == list(range(500))
+    assert [e["id"] for e in store.queue_entries("q")] == ["e2"]
+
+
+def test_a_read_from_another_thread_sees_the_writes_too(store: SqliteStore) -> None:
+    """Read-your-writes holds across threads: a worker reading after the append finds it."""
+    store.append("call.start", "c1")
+    found: list[int] = []
+    reader = threading.Thread(target=lambda: found.append(len(store.events())))
+    reader.start()
+    reader.join()
+    assert found == [1]
+
+
+async def test_writes_from_the_loop_return_while_the_file_is_locked(tmp_path: Path) -> None:
+    """While another connection holds the write lock, append and the queue-entry writes
+    still return at once on the event loop; the rows land when the lock is released."""
+    store = SqliteStore(tmp_path / "store.sqlite3")
+    with write_locked(tmp_path / "store.sqlite3"):
+        event_id = store.append("call.start", "c1", {"caller": "+4411"})
+        store.save_queue_entry({"id": "c1", "queue": "q", "joined_at": 1.0})
+        store.delete_queue_entry("nobody")
+        assert store.pending >= 1
+    assert [e.id for e in await store.events_async(call_id="c1")] == [event_id]
+    assert store.pending == 0 and [e["id"] for e in store.queue_entries()] == ["c1"]
+    store.close()
+
+
+def test_close_commits_the_pending_writes(tmp_path: Path) -> None:
+    """Writes still queued when close() is called are committed before it returns."""
+    path = tmp_path / "store.sqlite3"
+    store = SqliteStore(path)
+    with write_locked(path):
+        for n in range(100):
+            store.append("flow.step", "c1", {"n": n})
+    store.close()
+    again = SqliteStore(path)
+    assert len(again.events()) == 100
+    again.close()
+
+
+def test_nothing_is_written_or_read_after_close(store: SqliteStore) -> None:
+    """A closed store refuses writes and reads with StoreClosed, naming its file."""
+    store.append("call.start", "c1")
+    store.events()
+    store.close()
+    with pytest.raises(StoreClosed, match=r"store\.sqlite3"):
+        store.append("call.end", "c1")
+    with pytest.raises(StoreClosed):
+        store.events()
+    store.close()  # twice is harmless
+
+
+def test_the_data_written_is_the_data_at_the_time_of_append(store: SqliteStore) -> None:
+    """Changing a dict after appending it does not change the event (it is encoded at once)."""
+    data: dict[str, object] = {"digits": "12"}
+    store.append("call.dtmf", "c1", data)
+    data["digits"] = "99"
+    assert store.events()[0].data == {"digits": "12"}
+
+
+def test_an_id_taken_by_another_process_does_not_lose_the_event(tmp_path: Path) -> None:
+    """If another process wrote the id this store meant to give, the event is kept under a
+    fresh id."""
+    path = tmp_path / "store.sqlite3"
+    store = SqliteStore(path)
+    other = sqlite3.connect(path)
+    other.execute("INSERT INTO event_log (at, kind) VALUES ('2026-01-01T00:00:00+00:00', 'x')")
+    other.commit()
+    other.close()
+    store.append("call.start", "c1")
+    assert [e.kind for e in store.events()] == ["x", "call.start"]
+    store.close()
+
+
+def test_rows_carry_the_node_that_wrote_them(tmp_path: Path) -> None:
+    """A store opened with a node id writes it with every event."""
+    store = SqliteStore(tmp_path / "store.sqlite3", node="ast-2")
+    store.append("call.start", "c1", at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+    assert store.events()[0].node == "ast-2"
+    store.close()
+
+
+def test_memory_store_works_and_leaves_nothing(tmp_path: Path) -> None:
+    """``:memory:`` is a private temporary file that close() removes."""
+    store = SqliteStore(":memory:")
+    store.append("call.start", "c1")
+    assert len(store.events()) == 1
+    scratch = store._scratch
+    store.close()
+    assert scratch is not None and not Path(scratch).exists()
