@@ -73,7 +73,6 @@ from .events import (
 from .models import (
     Application,
     AsteriskInfo,
-    AsteriskPing,
     Bridge,
     CallerId,
     Channel,
@@ -82,7 +81,6 @@ from .models import (
     LiveRecording,
     Playback,
     Snapshot,
-    StoredRecording,
 )
 from .rest import AriClient
 from .stream import Connected, Disconnected, EventStream, StreamItem
@@ -95,7 +93,6 @@ __all__ = [
     "AriError",
     "AriHttpError",
     "AsteriskInfo",
-    "AsteriskPing",
     "AsteriskUnreachable",
     "AuthenticationFailed",
     "BadRequest",
@@ -152,7 +149,6 @@ __all__ = [
     "Snapshot",
     "StasisEnd",
     "StasisStart",
-    "StoredRecording",
     "StreamItem",
     "Unprocessable",
     "backoff",

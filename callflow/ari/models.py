@@ -17,7 +17,6 @@ from .errors import InvalidResponse
 __all__ = [
     "Application",
     "AsteriskInfo",
-    "AsteriskPing",
     "Bridge",
     "CallerId",
     "Channel",
@@ -26,7 +25,6 @@ __all__ = [
     "LiveRecording",
     "Playback",
     "Snapshot",
-    "StoredRecording",
     "parse_timestamp",
 ]
 
@@ -276,20 +274,6 @@ class LiveRecording:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class StoredRecording:
-    """A finished recording on Asterisk's disk."""
-
-    name: str
-    format: str = ""
-
-    @classmethod
-    def from_json(cls, data: object) -> StoredRecording:
-        data = _object(data, "StoredRecording")
-        name = _required(data, "name", "StoredRecording")
-        return cls(name=name, format=_str(data, "format"))
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class Endpoint:
     """A device or trunk Asterisk can dial, e.g. ``PJSIP/agent-1001``."""
 
@@ -360,24 +344,6 @@ class AsteriskInfo:
             startup_time=parse_timestamp(status.get("startup_time")),
             last_reload_time=parse_timestamp(status.get("last_reload_time")),
             raw=dict(data),
-        )
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AsteriskPing:
-    """The answer to ``GET /asterisk/ping``: which Asterisk answered, and when."""
-
-    asterisk_id: str = ""
-    ping: str = ""
-    timestamp: datetime | None = None
-
-    @classmethod
-    def from_json(cls, data: object) -> AsteriskPing:
-        data = _object(data, "AsteriskPing")
-        return cls(
-            asterisk_id=_str(data, "asterisk_id"),
-            ping=_str(data, "ping"),
-            timestamp=parse_timestamp(data.get("timestamp")),
         )
 
 

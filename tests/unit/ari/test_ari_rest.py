@@ -50,15 +50,10 @@ async def test_get_channel_returns_a_typed_channel(fake: FakeAri, client: AriCli
 
 async def test_ids_are_quoted_in_paths(fake: FakeAri, client: AriClient) -> None:
     """Ids with reserved characters are percent-encoded, never spliced raw into the URL."""
-    fake.reply(
-        "GET",
-        "/endpoints/PJSIP/agent 1001?x",
-        200,
-        {"technology": "PJSIP", "resource": "agent 1001?x", "state": "online"},
-    )
-    endpoint = await client.endpoints.get("PJSIP", "agent 1001?x")
-    assert endpoint.address == "PJSIP/agent 1001?x"
-    assert fake.received[-1].path_qs == "/ari/endpoints/PJSIP/agent%201001%3Fx"
+    fake.reply("GET", "/channels/agent 1001?x", 200, channel_json("agent 1001?x"))
+    channel = await client.channels.get("agent 1001?x")
+    assert channel.id == "agent 1001?x"
+    assert fake.received[-1].path_qs == "/ari/channels/agent%201001%3Fx"
 
 
 async def test_play_joins_media_and_returns_playback(fake: FakeAri, client: AriClient) -> None:
@@ -198,9 +193,9 @@ async def test_credentials_stay_out_of_urls_logs_and_reprs(
     """The password is in no request URL, no DEBUG log line, and no repr or error text."""
     caplog.set_level(logging.DEBUG)
     config = make_config(fake.base_url)
-    fake.reply("GET", "/asterisk/ping", 200, {"asterisk_id": "a", "ping": "pong"})
+    fake.reply("GET", "/channels", 200, [])
     async with AriClient(config) as ari:
-        await ari.asterisk.ping()
+        await ari.channels.list()
         with pytest.raises(NotFound) as caught:
             await ari.channels.get("nope")
         texts = [repr(config), str(config), repr(ari), str(caught.value), repr(caught.value)]

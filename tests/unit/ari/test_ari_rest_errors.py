@@ -83,7 +83,7 @@ async def test_refused_connection_is_asterisk_unreachable() -> None:
     """A refused TCP connection raises AsteriskUnreachable chained to the aiohttp error."""
     async with AriClient(make_config(f"http://127.0.0.1:{unused_port()}")) as ari:
         with pytest.raises(AsteriskUnreachable) as caught:
-            await ari.asterisk.ping()
+            await ari.asterisk.info()
     assert isinstance(caught.value.__cause__, aiohttp.ClientError | OSError)
     assert PASSWORD not in str(caught.value)
 
