@@ -1,13 +1,15 @@
 """The ``callflow bench`` command: one sub-subcommand per benchmark kind (``ewt``, ``connect``,
-``reload``)."""
+``reload``, ``store``)."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from callflow.bench.connect import run_connect_bench
 from callflow.bench.ewt import run_ewt_bench
 from callflow.bench.reload import run_reload_bench
+from callflow.bench.store import run_store_bench
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -89,6 +91,28 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     reload.add_argument("--json", action="store_true", help="one JSON object per line")
     reload.set_defaults(func=_run_reload)
 
+    store = kinds.add_parser(
+        "store",
+        help="last-agent lookup at queue join, and what append costs the event loop",
+        description=(
+            "Generate stores of 10k, 100k and 1M answered calls and time the last-agent "
+            "lookup a queue join makes (the scan callflow made before, and the index); time "
+            "how long append() holds the event loop, before (an INSERT on the loop) and now "
+            "(the writer thread). No Asterisk needed."
+        ),
+    )
+    store.add_argument("--json", action="store_true", help="one JSON object per line")
+    store.add_argument(
+        "--quick", action="store_true", help="1k, 10k and 100k answered calls, in seconds"
+    )
+    store.add_argument(
+        "--dir",
+        type=Path,
+        default=None,
+        help="folder for the generated stores (default: the system's temporary folder)",
+    )
+    store.set_defaults(func=_run_store)
+
 
 def _run_ewt(args: argparse.Namespace) -> int:
     return run_ewt_bench(
@@ -113,6 +137,10 @@ def _run_connect(args: argparse.Namespace) -> int:
 
 def _run_reload(args: argparse.Namespace) -> int:
     return run_reload_bench(nodes=args.nodes, repeat=args.repeat, as_json=args.json)
+
+
+def _run_store(args: argparse.Namespace) -> int:
+    return run_store_bench(quick=args.quick, as_json=args.json, folder=args.dir)
 
 
 def _positive(text: str) -> int:

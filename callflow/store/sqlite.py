@@ -28,9 +28,9 @@ import threading
 import weakref
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from callflow.store.base import EventRecord
+from callflow.store.base import EventRecord, Store
 from callflow.store.errors import StoreClosed
 from callflow.store.schema import REMEMBER_AGENT, answered_call, migrate
 from callflow.store.writer import Writer
@@ -371,3 +371,7 @@ def _forget_old(db: sqlite3.Connection, before: float) -> None:
     db.execute("DELETE FROM last_agents WHERE at < ?", (before,))
     db.execute("DELETE FROM temp.prune_calls")
     db.execute("DELETE FROM temp.prune_ids")
+
+
+if TYPE_CHECKING:  # SqliteStore keeps the Store protocol's promises, checked by mypy
+    _: Store = SqliteStore(":memory:")

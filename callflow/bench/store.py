@@ -1,0 +1,323 @@
+"""The store benchmark: the last-agent lookup at queue join, and what ``append`` costs the loop.
+
+``lookup``
+    a store holding ``answered`` answered queue calls (``queue.connect`` events spread over
+    60 days, callers calling four times on average, 50 agents), and callers joining a queue
+    with ``last_agent.days: 30``. Three ways: the scan callflow made before (every
+    ``queue.connect`` of the window read and decoded on the event loop, then
+    ``routing.last_agent_for``; one lookup only at the largest size, where it takes
+    seconds) and the index (``await store.last_agent(caller, since)``: one probe of
+    ``last_agents`` in a worker thread; and, to show what the hop to that thread costs, the
+    same probe made on the loop with ``last_agent_sync``). Latency as the joining call sees it,
+    p50/p90/p99/max over ``lookups`` joins, half of them by callers the store knows.
+    The files are generated with one ``executemany`` in one transaction (``fill_s``).
+
+``append``
+    ``events`` events appended from a coroutine, one after another, as calls do: how long
+    each ``append()`` call holds the event loop (p50/p99/max), and the rate at which they are
+    committed. Before: one autocommitted INSERT on the loop per event (WAL, synchronous
+    NORMAL, as callflow did); now: queued to the writer thread, committed in batches.
+
+Other events of a call (flow steps, rings...) are left out of the generated log: neither
+way reads them. Files go to a temporary folder (``folder`` to choose the disk).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import random
+import sqlite3
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from callflow.queue.routing import last_agent_for
+from callflow.store import SqliteStore
+from callflow.store.schema import REMEMBER_AGENT
+
+DAY = 86_400.0
+SPAN_DAYS = 60  # answered calls are spread over this many days before now
+WINDOW_DAYS = 30  # the queue's last_agent.days
+AGENTS = 50
+CALLS_PER_CALLER = 4
+
+SIZES = (10_000, 100_000, 1_000_000)
+QUICK_SIZES = (1_000, 10_000, 100_000)
+
+SCAN = "scan of the window (before)"
+PROBE = "index, on the loop"
+AWAIT = "index (await last_agent)"
+
+
+@dataclass(frozen=True)
+class LookupRow:
+    """One way of finding a caller's last agent, at one size of the event log."""
+
+    way: str
+    answered: int
+    lookups: int
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    max_ms: float
+    fill_s: float
+    measure: str = "lookup"
+
+    def cells(self) -> tuple[str, ...]:
+        """The row as the table prints it."""
+        ms = (self.p50_ms, self.p90_ms, self.p99_ms, self.max_ms)
+        figures = (f"{self.answered}", f"{self.lookups}", *(f"{m:.3f}" for m in ms))
+        return (self.way, *figures, f"{self.fill_s:.2f}")
+
+
+@dataclass(frozen=True)
+class AppendRow:
+    """One way of appending events, as the event loop sees it."""
+
+    way: str
+    events: int
+    blocked_p50_us: float
+    blocked_p99_us: float
+    blocked_max_us: float
+    events_per_s: float
+    measure: str = "append"
+
+    def cells(self) -> tuple[str, ...]:
+        """The row as the table prints it."""
+        us = (self.blocked_p50_us, self.blocked_p99_us, self.blocked_max_us)
+        return (self.way, f"{self.events}", *(f"{u:.1f}" for u in us), f"{self.events_per_s:.0f}")
+
+
+def _quantile(sorted_values: list[float], q: float) -> float:
+    return sorted_values[min(len(sorted_values) - 1, int(len(sorted_values) * q))]
+
+
+def fill(path: Path, answered: int, now: float, seed: int = 1) -> tuple[list[str], float]:
+    """Write a store at ``path`` with ``answered`` answered calls; (the callers, seconds)."""
+    started = time.perf_counter()
+    SqliteStore(path).close()  # the current schema
+    rng = random.Random(seed)
+    callers = [f"+44{7000000000 + n}" for n in range(max(1, answered // CALLS_PER_CALLER))]
+    span = SPAN_DAYS * DAY
+    times = sorted(now - span + span * rng.random() for _ in range(answered))
+    who = rng.choices(callers, k=answered)
+    agents = rng.choices([f"agent{n}" for n in range(AGENTS)], k=answered)
+    db = sqlite3.connect(path, isolation_level=None)
+    # One writer, a file nobody reads yet: no journal to keep, nothing to sync.
+    db.execute("PRAGMA journal_mode=OFF")
+    db.execute("PRAGMA synchronous=OFF")
+    db.execute("PRAGMA cache_size=-131072")
+    db.execute("BEGIN")
+    # Indexes built once at the end, not row by row: half the time.
+    indexes = db.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'event_log'"
+        " AND sql IS NOT NULL"
+    ).fetchall()
+    for name, _ in indexes:
+        db.execute(f"DROP INDEX {name}")
+    db.executemany(
+        "INSERT INTO event_log (id, at, kind, call_id, data) VALUES (?, ?, 'queue.connect', ?, ?)",
+        (
+            (
+                n + 1,
+                dt.datetime.fromtimestamp(when, dt.UTC).isoformat(),
+                f"call-{n:08d}",  # in the order of the ids, as a live log's are
+                f'{{"queue": "support", "agent": "{agent}", "caller": "{caller}", "wait": 12.5}}',
+            )
+            for n, (when, caller, agent) in enumerate(zip(times, who, agents, strict=True))
+        ),
+    )
+    for _, sql in indexes:
+        db.execute(sql)
+    latest = {caller: (when, agent) for when, caller, agent in zip(times, who, agents, strict=True)}
+    db.executemany(
+        REMEMBER_AGENT, ((caller, agent, when, "") for caller, (when, agent) in latest.items())
+    )
+    db.execute("COMMIT")
+    db.execute("PRAGMA journal_mode=WAL")
+    db.close()
+    return callers, time.perf_counter() - started
+
+
+def _scan(store: SqliteStore, caller: str, now: float) -> str | None:
+    """What QueueService did at each join before the index (``_history`` + last_agent_for)."""
+    start = dt.datetime.fromtimestamp(now - WINDOW_DAYS * DAY, dt.UTC)
+    history = [
+        (str(e.data["caller"]), str(e.data["agent"]), e.at.timestamp())
+        for e in store.events(kind="queue.connect", since=start)
+        if e.data.get("caller")
+    ]
+    return last_agent_for(history, caller, now, WINDOW_DAYS)
+
+
+async def _time_lookups(
+    store: SqliteStore, callers: Sequence[str], now: float, way: str
+) -> list[float]:
+    since = now - WINDOW_DAYS * DAY
+    if way != SCAN:
+        await store.last_agent(callers[0], since)  # the worker thread opens its connection
+    took = []
+    for caller in callers:
+        started = time.perf_counter()
+        if way == SCAN:
+            _scan(store, caller, now)
+        elif way == PROBE:
+            store.last_agent_sync(caller, since)
+        else:
+            await store.last_agent(caller, since)
+        took.append((time.perf_counter() - started) * 1000)
+    return sorted(took)
+
+
+def bench_lookup(
+    folder: Path, sizes: Iterable[int], lookups: int, scans: int, scan_up_to: int
+) -> list[LookupRow]:
+    """Each way of finding the last agent, at each size of the event log."""
+    rows = []
+    for answered in sizes:
+        path = folder / f"lookup-{answered}.sqlite3"
+        now = time.time()
+        known, fill_s = fill(path, answered, now)
+        rng = random.Random(answered)
+        joining = [rng.choice(known) if n % 2 else f"+33{600000000 + n}" for n in range(lookups)]
+        store = SqliteStore(path)
+        try:
+            ways = [
+                (SCAN, joining[: scans if answered <= scan_up_to else 1]),
+                (PROBE, joining),
+                (AWAIT, joining),
+            ]
+            for way, callers in ways:
+                took = asyncio.run(_time_lookups(store, callers, now, way))
+                rows.append(
+                    LookupRow(
+                        way=way,
+                        answered=answered,
+                        lookups=len(took),
+                        p50_ms=round(_quantile(took, 0.5), 3),
+                        p90_ms=round(_quantile(took, 0.9), 3),
+                        p99_ms=round(_quantile(took, 0.99), 3),
+                        max_ms=round(took[-1], 3),
+                        fill_s=round(fill_s, 2),
+                    )
+                )
+        finally:
+            store.close()
+            path.unlink()
+    return rows
+
+
+def _old_append(path: Path) -> Callable[[str, str, dict[str, object]], object]:
+    """callflow's append before the writer thread: an autocommitted INSERT on the caller's
+    thread."""
+    SqliteStore(path).close()
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+
+    def append(kind: str, call_id: str, data: dict[str, object]) -> object:
+        when = dt.datetime.now(dt.UTC).isoformat()
+        return db.execute(
+            "INSERT INTO event_log (at, kind, call_id, data) VALUES (?, ?, ?, ?)",
+            (when, kind, call_id, json.dumps(data)),
+        ).lastrowid
+
+    return append
+
+
+async def _time_appends(
+    append: Callable[[str, str, dict[str, object]], object], flush: Callable[[], None], events: int
+) -> tuple[list[float], float]:
+    took = []
+    started = time.perf_counter()
+    for n in range(events):
+        data: dict[str, object] = {"queue": "support", "agent": "agent7", "caller": f"+44{n}"}
+        before = time.perf_counter()
+        append("queue.connect" if n % 10 == 0 else "flow.step", f"call-{n // 10}", data)
+        took.append((time.perf_counter() - before) * 1_000_000)
+        if n % 100 == 99:
+            await asyncio.sleep(0)  # calls take turns on the loop
+    flush()
+    return sorted(took), time.perf_counter() - started
+
+
+def bench_append(folder: Path, events: int) -> list[AppendRow]:
+    """Both ways of appending ``events`` events from the event loop."""
+    rows = []
+    old = _old_append(folder / "append-before.sqlite3")
+    store = SqliteStore(folder / "append-now.sqlite3")
+    try:
+        ways = [
+            ("on the loop (before)", old, lambda: None),
+            ("writer thread (now)", store.append, store.flush),
+        ]
+        for way, append, flush in ways:
+            took, seconds = asyncio.run(_time_appends(append, flush, events))
+            rows.append(
+                AppendRow(
+                    way=way,
+                    events=events,
+                    blocked_p50_us=round(_quantile(took, 0.5), 1),
+                    blocked_p99_us=round(_quantile(took, 0.99), 1),
+                    blocked_max_us=round(took[-1], 1),
+                    events_per_s=round(events / seconds),
+                )
+            )
+    finally:
+        store.close()
+    return rows
+
+
+def run_store_bench(
+    *,
+    quick: bool,
+    as_json: bool,
+    folder: Path | None = None,
+    write: Callable[[str], None] = print,
+    sizes: Sequence[int] | None = None,
+    events: int | None = None,
+) -> int:
+    """Run the bench and print two tables (or one JSON object per line); 0 when it ran.
+    ``sizes`` and ``events`` replace the default sizes (tests)."""
+    sizes = sizes or (QUICK_SIZES if quick else SIZES)
+    lookups, scans = (300, 3) if quick else (2000, 5)
+    scan_up_to = sizes[-2] if len(sizes) > 1 else sizes[0]
+    events = events or (5000 if quick else 20_000)
+    with tempfile.TemporaryDirectory(prefix="callflow-bench-store-", dir=folder) as tmp:
+        lookup_rows = bench_lookup(Path(tmp), sizes, lookups, scans, scan_up_to)
+        append_rows = bench_append(Path(tmp), events)
+    if as_json:
+        rows: list[LookupRow | AppendRow] = [*lookup_rows, *append_rows]
+        for row in rows:
+            write(json.dumps(asdict(row)))
+        return 0
+    write(
+        f"last-agent lookup at queue join: window {WINDOW_DAYS} of {SPAN_DAYS} days, "
+        f"half the joining callers known; latency as the joining call sees it"
+    )
+    _table(
+        write,
+        ["answered", "lookups", "p50 ms", "p90 ms", "p99 ms", "max ms", "fill s"],
+        [row.cells() for row in lookup_rows],
+    )
+    write("")
+    write(f"append from the event loop: {events} events; how long each call holds the loop")
+    _table(
+        write,
+        ["events", "p50 us", "p99 us", "max us", "events/s"],
+        [row.cells() for row in append_rows],
+    )
+    return 0
+
+
+def _table(write: Callable[[str], None], columns: list[str], rows: list[tuple[str, ...]]) -> None:
+    """A header, a rule and the rows: the way on the left, figures right-aligned."""
+    header = f"{'way':<28}" + "".join(f" {name:>9}" for name in columns)
+    write(header)
+    write("-" * len(header))
+    for way, *figures in rows:
+        write(f"{way:<28}" + "".join(f" {figure:>9}" for figure in figures))
