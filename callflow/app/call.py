@@ -322,10 +322,11 @@ class Call:
             return self.digits[0]
         if not media:
             return None
-        # One token per prompt and the item's index: a restarted callflow finds the items
-        # still queued behind the one it knows was playing (see Service._recover).
+        # One token per prompt, the item's index and the prompt's length: from any item it
+        # knows was playing, a restarted callflow finds the items still queued behind it
+        # (see Service._stop_prompt).
         token = uuid.uuid4().hex
-        playback_ids = [f"pb-{token}-{index}" for index in range(len(media))]
+        playback_ids = [f"pb-{token}-{index}-{len(media)}" for index in range(len(media))]
         keys_before = len(self.digits)
         self.playing.update(playback_ids)
         try:

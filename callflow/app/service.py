@@ -279,8 +279,11 @@ class Service:
     async def _resync_later(self) -> None:
         for _ in range(RESYNC_ATTEMPTS):
             await asyncio.sleep(RESYNC_PAUSE)
-            if await self._resync():
-                return
+            try:
+                if await self._resync():
+                    return
+            except Exception:  # a background task: say it, never leave it unretrieved
+                log.exception("resync with Asterisk failed")
         log.error(
             "resync with Asterisk failed %d times; giving up until the next connection",
             RESYNC_ATTEMPTS,
@@ -431,20 +434,13 @@ class Service:
             )
 
     async def _stop_prompt(self, playback_id: str) -> None:
-        """Stop a playback and the items of its prompt queued after it (``pb-<token>-<i>``,
-        see Call.play)."""
+        """Stop a playback and the items of its prompt after it (``pb-<token>-<i>-<n>``, see
+        Call.play): whichever of them Asterisk still has, playing or queued."""
         ids = [playback_id]
-        token, _, index = playback_id.rpartition("-")
-        if token.startswith("pb-") and index.isdigit():
-            following = int(index) + 1
-            while following < 1000:
-                candidate = f"{token}-{following}"
-                try:
-                    await self.ari.playbacks.get(candidate)
-                except ari_errors.NotFound:
-                    break
-                ids.append(candidate)
-                following += 1
+        parts = playback_id.rsplit("-", 2)
+        if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
+            token, index, count = parts[0], int(parts[1]), min(int(parts[2]), 1000)
+            ids += [f"{token}-{i}-{count}" for i in range(index + 1, count)]
         for stale in ids:
             # Asterisk 22 refuses to stop a playback still queued (500 "Could not stop
             # playback"): stop them in order, each as soon as it starts.

@@ -15,37 +15,37 @@ The rules, as app_queue's ``say_position()`` has them:
   sooner when the position changed, but never within ``min_frequency`` of the last;
 - position 1 is said as ``("position", 1)`` ("you are next"); ``limit`` says the
   position only up to ``position_limit``; ``more`` says ``("more_than", limit)`` above it;
-- the wait is said in every announcement (``yes``), never, or ``once``. A wait that
-  rounds to 0 minutes is not said at all (app_queue never says "0 minutes").
+- the wait is said in every announcement (``yes``), never, or ``once``, as the figure of
+  :func:`callflow.queue.wait.wait_figure` (with the queue's ``round_seconds``).
 
 Where callflow differs, on purpose: ``once`` means the first announcement that has a
-wait worth saying, not strictly the first announcement (app_queue loses the figure
-for good if the first one came in under a minute); a negative estimate (the caller has
+wait worth saying, not strictly the first announcement; a negative estimate (the caller has
 waited past it) is not said, where app_queue's ``labs()`` announces it growing again;
 with ``round_seconds`` the figure is rounded up to the step, never down, so a caller is
-not promised less than the estimate. Periodic prompts each keep their own period,
-counted from join.
+not promised less than the estimate; under a minute (without ``round_seconds``) is said
+as "less than a minute" rather than not at all. Periodic prompts each keep their own
+period, counted from join.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Literal, NamedTuple
 
 from callflow.flow.model import Prompt
 from callflow.queue.config import AnnounceConfig, PositionMode, WaitMode
+from callflow.queue.wait import WaitFigure, wait_figure
 
 SayKind = Literal["position", "more_than", "wait", "prompt"]
 
 
 class Say(NamedTuple):
     """One thing to say: ``("position", 3)``, ``("more_than", 5)``,
-    ``("wait", "about 3 minutes")`` or ``("prompt", Sound(...))``."""
+    ``("wait", WaitFigure(3))`` or ``("prompt", Sound(...))``."""
 
     what: SayKind
-    value: int | str | Prompt
+    value: int | WaitFigure | Prompt
 
 
 @dataclass(frozen=True)
@@ -65,32 +65,6 @@ class Announcement:
 
     say: tuple[Say, ...]
     state: AnnounceState
-
-
-def wait_words(seconds: float, round_seconds: int = 0) -> str | None:
-    """Say an estimated wait like app_queue, or None when it rounds to nothing.
-
-    ``round_seconds`` 0: whole minutes, halves up ("about 3 minutes"); under 30 s is
-    None. Otherwise minutes and seconds rounded up to the step ("about 1 minute 30
-    seconds", "about 45 seconds"), minutes left out when 0.
-    """
-    if math.isnan(seconds) or seconds <= 0:
-        return None
-    if math.isinf(seconds):
-        return "more than an hour"
-    if round_seconds <= 0:
-        minutes = int((seconds + 30) // 60)
-        return _minutes(minutes) if minutes > 0 else None
-    total = math.ceil(seconds / round_seconds) * round_seconds
-    minutes, secs = divmod(int(total), 60)
-    parts = [_minutes(minutes).removeprefix("about ")] if minutes else []
-    if secs:
-        parts.append(f"{secs} seconds")
-    return "about " + " ".join(parts)
-
-
-def _minutes(minutes: int) -> str:
-    return "about 1 minute" if minutes == 1 else f"about {minutes} minutes"
 
 
 def _can_say(config: AnnounceConfig, state: AnnounceState) -> bool:
@@ -147,15 +121,12 @@ def announce(
     now: float,
     position: int,
     estimated_wait: float | None,
-    speak: Callable[[float], str | None] | None = None,
 ) -> Announcement:
     """Decide at ``now`` what to tell a caller at ``position``.
 
     ``estimated_wait`` (seconds still to wait, already conservative; None: unknown)
-    comes from a predictor in :mod:`callflow.queue.estimate`. ``speak`` words it;
-    the default is :func:`wait_words` with the queue's ``round_seconds``. To use the
-    coarser product wording pass ``estimate.spoken_wait`` (it says "less than a minute"
-    rather than nothing).
+    comes from a predictor in :mod:`callflow.queue.estimate`; it is told as
+    :func:`~callflow.queue.wait.wait_figure` with the queue's ``round_seconds``.
     """
     say: list[Say] = []
     if _can_say(config, state) and now >= _position_due(config, state, position):
@@ -165,9 +136,9 @@ def announce(
             config.wait is WaitMode.ONCE and not state.wait_said
         )
         if wants_wait and estimated_wait is not None:
-            words = (speak or (lambda s: wait_words(s, config.round_seconds)))(estimated_wait)
-            if words:
-                say.append(Say("wait", words))
+            figure = wait_figure(estimated_wait, config.round_seconds)
+            if figure is not None:
+                say.append(Say("wait", figure))
                 wait_said = True
         state = replace(state, last_at=now, last_position=position, wait_said=wait_said)
     played = list(state.periodic_at) + [state.joined_at] * (
@@ -191,5 +162,4 @@ __all__ = [
     "announce",
     "next_due",
     "position_items",
-    "wait_words",
 ]

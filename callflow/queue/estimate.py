@@ -37,6 +37,8 @@ from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Protocol
 
+from callflow.queue.wait import wait_figure
+
 # --------------------------------------------------------------------------- events
 
 
@@ -647,31 +649,13 @@ class ConservativePredictor(_LearnsRates):
 
 
 def spoken_wait(seconds: float) -> str:
-    """Say a wait the way a person would, rounding coarser as the wait grows.
-
-    Rules (``m`` = seconds / 60, rounded half up to the step in force):
-
-    - under 60 s (and anything negative): "less than a minute";
-    - under 10 min: nearest minute, "about 1 minute", "about 7 minutes";
-    - under 30 min: nearest 5 minutes, "about 15 minutes";
-    - under 60 min: nearest 10 minutes, "about 40 minutes", and "about an hour" when that
-      rounds up to 60;
-    - 60 min and more (or not finite): "more than an hour".
-
-    Like app_queue's ``+ 30`` minute rounding (and unlike its ``announce-round-seconds``,
-    which truncates), halves round up; feed it an already conservative figure (a
-    percentile), not a mean.
-    """
-    if math.isnan(seconds) or seconds >= 3600.0:
+    """The words of :func:`callflow.queue.wait.wait_figure` for a conservative estimate
+    (without ``round_seconds``), for reports; an estimate already passed is "less than a
+    minute"."""
+    if math.isnan(seconds):  # no figure at all: as unbounded
         return "more than an hour"
-    if seconds < 60.0:
-        return "less than a minute"
-    minutes = seconds / 60.0
-    step = 1 if minutes < 10 else 5 if minutes < 30 else 10
-    rounded = math.floor(minutes / step + 0.5) * step
-    if rounded >= 60:
-        return "about an hour"
-    return "about 1 minute" if rounded == 1 else f"about {rounded} minutes"
+    figure = wait_figure(seconds)
+    return figure.words() if figure is not None else "less than a minute"
 
 
 __all__ = [

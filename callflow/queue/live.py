@@ -1,11 +1,13 @@
 """Live queues on Asterisk: callers wait in holding bridges, agents are rung, callers hear
 their own position and wait.
 
-Every decision comes from the pure objects (:class:`~callflow.queue.routing.Router`,
-:func:`~callflow.queue.announce.announce`, the wait predictor); this module performs them
-over ARI and writes each queue event to the event log, which KPIs and last-agent routing
-read back. A caller's whole time in the queue runs in that call's own task: the scheduler
-here only decides (offers, timeouts, empty queues) and nudges the tasks concerned.
+Every decision comes from the pure objects: the :class:`~callflow.queue.routing.Router`
+(who waits, who is offered to whom) and, for each caller, a
+:class:`~callflow.queue.caller.QueueCaller` machine (rings, exit keys, announcements, what
+the predictor learns, the event log records). This module performs their commands over ARI
+and feeds back what happened. A caller's whole time in the queue runs in that call's own
+task: the scheduler here only asks the router (offers, timeouts, empty queues) and hands
+the answers to the callers concerned.
 
 Queue events in the log (kind ``queue.*``, app_queue's queue_log in other words):
 ``enter``, ``ring``, ``ring_no_answer``, ``ring_cancelled`` (the agent logged out while
@@ -23,6 +25,7 @@ import itertools
 import logging
 import re
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
@@ -32,39 +35,38 @@ from callflow.ari.models import Channel
 from callflow.flow import machine as fm
 from callflow.flow.prompts import media_for
 from callflow.queue.agents import AgentState, QueueError
-from callflow.queue.announce import AnnounceState, Say, announce, next_due
-from callflow.queue.config import QueueCenter, QueueConfig, Target
-from callflow.queue.estimate import (
-    CallerAbandoned,
-    CallerAnswered,
-    CallerJoined,
-    ConservativePredictor,
-    ServiceCompleted,
-    spoken_wait,
+from callflow.queue.announce import Say
+from callflow.queue.caller import (
+    Announce,
+    Answered,
+    CallerEvent,
+    Command,
+    Connect,
+    Done,
+    DropLeg,
+    Gone,
+    KeyPressed,
+    Offered,
+    QueueCaller,
+    Rang,
+    Record,
+    Ring,
+    Said,
+    TalkEnded,
+    Tick,
+    TimeUp,
+    Unanswered,
+    Withdrawn,
+    hops_left,
+    queue_estimate,
 )
+from callflow.queue.config import QueueCenter, QueueConfig, Target
+from callflow.queue.estimate import ConservativePredictor
 from callflow.queue.routing import BadEntry, Offer, QueueEntry, Router, last_agent_for
+from callflow.queue.wait import WaitFigure, wait_sounds
 from callflow.store import SqliteStore
 
 log = logging.getLogger(__name__)
-
-# A leg that Asterisk has not ended this long after its ring timeout is hung up by us.
-RING_GRACE = 2.0
-MAX_OVERFLOW_HOPS = 3
-_ABOUT = re.compile(r"about (\d+) minutes?")
-
-
-def wait_media(words: str) -> tuple[str, ...]:
-    """Asterisk core sounds for a wait phrase from :func:`spoken_wait` (app_queue's own)."""
-    if words == "less than a minute":
-        return ("sound:queue-holdtime", "sound:queue-less-than", "number:1", "sound:queue-minute")
-    if words == "about an hour":
-        return ("sound:queue-holdtime", "number:60", "sound:queue-minutes")
-    found = _ABOUT.fullmatch(words)
-    if found is None:
-        return ()  # "more than an hour": no honest figure to give in these sounds
-    minutes = int(found.group(1))
-    unit = "sound:queue-minute" if minutes == 1 else "sound:queue-minutes"
-    return ("sound:queue-holdtime", f"number:{minutes}", unit)
 
 
 def say_media(items: Iterable[Say], voice: str = "en-us") -> list[str]:
@@ -77,25 +79,22 @@ def say_media(items: Iterable[Say], voice: str = "en-us") -> list[str]:
             media += ["sound:queue-thereare", f"number:{item.value}", "sound:queue-callswaiting"]
         elif item.what == "more_than":
             media += ["sound:queue-quantity1", f"number:{item.value}", "sound:queue-quantity2"]
-        elif item.what == "wait" and isinstance(item.value, str):
-            media += wait_media(item.value)
-        elif item.what == "prompt" and not isinstance(item.value, int | str):
+        elif item.what == "wait" and isinstance(item.value, WaitFigure):
+            media += wait_sounds(item.value)
+        elif item.what == "prompt" and not isinstance(item.value, int | WaitFigure):
             media += media_for([item.value], voice, lambda _: None)
     return media
 
 
 @dataclass
 class _Waiter:
-    """A caller waiting in a queue, as the scheduler and the caller's task share it."""
+    """A caller waiting in a queue: their machine, and what the scheduler has for them."""
 
     call: Call
-    entry: QueueEntry
-    number: int  # the predictor's id for this caller
-    announced: AnnounceState
-    offers: list[Offer] = field(default_factory=list)  # rings to start
-    rings: dict[str, tuple[Offer, Leg]] = field(default_factory=dict)
-    withdrawn: list[Offer] = field(default_factory=list)  # rings to stop (agent logged out)
-    leave: tuple[str, Target | None] | None = None  # (reason, where to) from the scheduler
+    machine: QueueCaller
+    inbox: list[CallerEvent] = field(default_factory=list)  # from the scheduler, in order
+    legs: dict[str, Leg] = field(default_factory=dict)  # the agents' legs ringing
+    talking: Leg | None = None  # the agent's leg in conversation
 
 
 class QueueService:
@@ -182,7 +181,7 @@ class QueueService:
         for offer in self.router.logout(agent, self.clock()):
             waiter = self._waiting.get(offer.entry_id)
             if waiter is not None:
-                waiter.withdrawn.append(offer)
+                waiter.inbox.append(Withdrawn(offer))
                 waiter.call.nudge()
         self._agents_changed()
 
@@ -224,7 +223,8 @@ class QueueService:
         if queue not in self.center.queues:
             return fm.QueueFigures()
         waiting = self.router.callers_waiting(queue)
-        estimate = self._estimate(queue, waiting + 1, 0.0)
+        now = self.clock()
+        estimate = queue_estimate(self.router, self.predictors[queue], queue, waiting + 1, 0.0, now)
         return fm.QueueFigures(
             estimated_wait=estimate,
             callers_waiting=waiting,
@@ -252,7 +252,9 @@ class QueueService:
         the caller goes back into line with their original join time and priority.
         """
         name = request.queue if resume is None else str(resume.get("queue", request.queue))
-        for _ in range(MAX_OVERFLOW_HOPS):
+        for hops in itertools.count():
+            if not hops_left(hops):
+                break
             queue = self.center.queues.get(name)
             if queue is None:
                 log.error("call %s: no queue named %r", call.id, name)
@@ -295,35 +297,34 @@ class QueueService:
         node: str | None,
         resume: Mapping[str, object] | None,
     ) -> fm.Result | Target:
-        now = self.clock()
         entry = None
         if resume is not None:
             try:
                 entry = replace(QueueEntry.from_dict(resume), id=call.id, queue=queue.name)
             except BadEntry as exc:
                 log.warning("call %s: stored queue entry unusable (%s); joins anew", call.id, exc)
-        if entry is None:
-            entry = self._new_entry(call, queue, request)
-        last_agent = entry.last_agent
-        decision = self.router.join(entry, now)
-        if not decision.joined or decision.entry is None:
-            reason = decision.refused or "refused"
-            self._log("queue.exit", call, queue.name, reason=reason, waited=0.0)
-            return decision.overflow or fm.Failed(f"queue_{reason}")
-        entry = decision.entry
-        self.store.save_queue_entry({**entry.to_dict(), "node": node, "dialled": call.dialled})
-        self._log(
-            "queue.enter",
-            call,
-            queue.name,
-            position=decision.position,
-            priority=entry.priority,
-            last_agent=last_agent,
-            **({"resumed": True, "joined_at": entry.joined_at} if resume is not None else {}),
+        machine = QueueCaller(
+            entry or self._new_entry(call, queue, request),
+            queue,
+            self.router,
+            self.predictors[queue.name],
+            next(self._numbers),
+            resumed=entry is not None,
         )
-        waiter = _Waiter(call, entry, next(self._numbers), AnnounceState(joined_at=now))
-        self.predictors[queue.name].observe(CallerJoined(waiter.number, now))
-        self._waiting[entry.id] = waiter
+        first = machine.join(self.clock())
+        # Recorded at once: the log says when the caller joined, not when the holding
+        # bridge took them.
+        refused = await self._perform(
+            None, [c for c in first if isinstance(c, Record | Done)], call, queue, ""
+        )
+        if refused is not None:
+            return self._result(refused)
+        first = [c for c in first if not isinstance(c, Record | Done)]
+        self.store.save_queue_entry(
+            {**machine.entry.to_dict(), "node": node, "dialled": call.dialled}
+        )
+        waiter = _Waiter(call, machine)
+        self._waiting[machine.entry.id] = waiter
         bridge: str | None = None
         try:
             try:
@@ -333,216 +334,162 @@ class QueueService:
                 # read says so. Otherwise the queue cannot hold them: the flow's on_failure.
                 log.warning("call %s: cannot hold in queue %s: %s", call.id, queue.name, exc)
                 await call.wait_for(lambda: call.hung_up, timeout=1.0)
+                self.router.leave(machine.entry.id, self.clock(), "abandon")
                 return fm.Failed("queue_unavailable")
             self.kick()
-            return await self._wait(waiter, queue, bridge)
+            done = await self._drive(waiter, queue, bridge, first)
+            return self._result(done)
         except CallEnded as exc:
-            self._left(waiter, queue, exc)
+            await self._perform(waiter, machine.send(_gone(exc), self.clock()), call, queue, "")
             raise
         finally:
-            self._waiting.pop(entry.id, None)
-            self.router.leave(entry.id, self.clock(), "abandon")  # no-op if already gone
-            self.store.delete_queue_entry(entry.id)
-            for offer, leg in waiter.rings.values():
-                self.router.ring_ended(offer, "caller_gone", self.clock())
+            self._waiting.pop(machine.entry.id, None)
+            self.router.leave(machine.entry.id, self.clock(), "abandon")  # no-op if gone
+            self.store.delete_queue_entry(machine.entry.id)
+            for leg in [*waiter.legs.values(), *filter(None, [waiter.talking])]:
                 with call.logged(f"drop leg {leg.id}"):
                     await call.drop_leg(leg)
             if bridge is not None:
                 await self._leave_holding(call, queue, bridge)
             self._agents_changed()
+            self.kick()
 
-    def _left(self, waiter: _Waiter, queue: QueueConfig, why: CallEnded) -> None:
-        """Record a caller who left the line without an agent: an abandon if they hung up;
-        a lost call (Asterisk crashed) or a shutdown of ours is no abandon."""
-        entry, call = waiter.entry, waiter.call
-        now = self.clock()
-        if isinstance(why, CallLost):
-            gone = self.router.leave(entry.id, why.at, "lost")
-            if gone is not None:
-                self._log(
-                    "queue.exit",
-                    call,
-                    queue.name,
-                    reason="lost",
-                    waited=round(max(0.0, why.at - entry.joined_at), 3),
-                    position=gone.position,
-                )
-        elif isinstance(why, CallerHangup):
-            gone = self.router.leave(entry.id, now, "abandon")
-            if gone is not None:
-                self.predictors[queue.name].observe(
-                    CallerAbandoned(waiter.number, now, gone.waited)
-                )
-                self._log(
-                    "queue.abandon",
-                    call,
-                    queue.name,
-                    waited=round(gone.waited, 3),
-                    position=gone.position,
-                    original_position=entry.original_position,
-                )
-        else:
-            reason = why.reason if isinstance(why, CallInterrupted) else "shutdown"
-            gone = self.router.leave(entry.id, now, "shutdown")
-            if gone is not None:
-                self._log(
-                    "queue.exit",
-                    call,
-                    queue.name,
-                    reason=reason,
-                    waited=round(gone.waited, 3),
-                    position=gone.position,
-                )
-
-    async def _wait(self, waiter: _Waiter, queue: QueueConfig, bridge: str) -> fm.Result | Target:
-        call, entry = waiter.call, waiter.entry
+    async def _drive(
+        self, waiter: _Waiter, queue: QueueConfig, bridge: str, commands: list[Command]
+    ) -> Done:
+        """Perform the machine's commands and feed it what happens, until it is done."""
+        call, machine = waiter.call, waiter.machine
         while True:
+            done = await self._perform(waiter, commands, call, queue, bridge)
+            if done is not None:
+                return done
+            commands = self._events(waiter) or await self._leg_events(waiter)
+            if commands:
+                continue
             now = self.clock()
-            if waiter.leave is not None:
-                reason, target = waiter.leave
-                gone = self.router.leave(entry.id, now, reason)
-                self._log(
-                    "queue.exit",
-                    call,
-                    queue.name,
-                    reason=reason,
-                    waited=round(gone.waited if gone else now - entry.joined_at, 3),
-                    position=gone.position if gone else None,
-                )
-                return target or fm.Failed(f"queue_{reason}")
-            while call.digits:
-                key = call.digits.popleft()
-                if key in queue.exit_keys:
-                    gone = self.router.leave(entry.id, now, "exit_key")
-                    self._log(
-                        "queue.exit",
-                        call,
-                        queue.name,
-                        reason="exit_key",
-                        key=key,
-                        waited=round(gone.waited if gone else 0.0, 3),
-                    )
-                    return fm.Redirect(queue.exit_keys[key], "exit_key")
-            while waiter.withdrawn:
-                await self._withdraw(waiter, queue, waiter.withdrawn.pop(0))
-            while waiter.offers:
-                offer = waiter.offers.pop(0)
-                leg = await call.ring(
-                    offer.endpoint, ring_timeout=offer.ring_timeout, caller_id=_caller_id(entry)
-                )
-                waiter.rings[leg.id] = (offer, leg)
-                self._log("queue.ring", call, queue.name, agent=offer.agent)
-            answered = await self._check_rings(waiter, queue, now)
-            if answered is not None:
-                offer, leg = answered
-                return await self._talk(waiter, queue, bridge, offer, leg)
-            wake = await self._announce(waiter, queue, now)
-            if waiter.offers or waiter.withdrawn or waiter.leave is not None or call.digits:
-                continue  # arrived while the announcement played: act on it now
-            deadlines = [o.ring_deadline + RING_GRACE for o, _ in waiter.rings.values()]
-            until = min([wake, *deadlines])
-            await call.next_event(None if until == float("inf") else max(0.05, until - now))
+            wake = machine.next_wakeup(now)
+            if wake is not None and wake <= now:
+                commands = machine.send(Tick(), now)
+                if commands or machine.done:
+                    continue
+                wake = now + 0.05  # nothing to do after all: never spin
+            timeout = None if wake is None else max(0.05, wake - now)
+            if await call.next_event(timeout) is None:
+                commands = machine.send(Tick(), self.clock())
 
-    async def _withdraw(self, waiter: _Waiter, queue: QueueConfig, offer: Offer) -> None:
-        """Stop a ring the router took back (the agent logged out); the caller stays."""
-        if offer in waiter.offers:
-            waiter.offers.remove(offer)
-            return
-        for leg_id, (rung, leg) in list(waiter.rings.items()):
-            if rung == offer:
-                del waiter.rings[leg_id]
-                with waiter.call.logged(f"drop leg {leg.id}"):
-                    await waiter.call.drop_leg(leg)
-                self._log(
-                    "queue.ring_cancelled",
-                    waiter.call,
-                    queue.name,
-                    agent=offer.agent,
-                    reason="agent_logged_out",
-                    ring_time=round(self.clock() - offer.started_at, 3),
-                )
+    def _events(self, waiter: _Waiter) -> list[Command]:
+        """Feed the machine what the scheduler left for it, and the keys the caller pressed."""
+        commands: list[Command] = []
+        machine, call = waiter.machine, waiter.call
+        while waiter.inbox and not machine.done:
+            commands += machine.send(waiter.inbox.pop(0), self.clock())
+        while call.digits and not machine.done:
+            commands += machine.send(KeyPressed(call.digits.popleft()), self.clock())
+        return commands
 
-    async def _check_rings(
-        self, waiter: _Waiter, queue: QueueConfig, now: float
-    ) -> tuple[Offer, Leg] | None:
-        """Settle rings that ended; return the one that answered, if any."""
-        for leg_id, (offer, leg) in list(waiter.rings.items()):
+    async def _leg_events(self, waiter: _Waiter) -> list[Command]:
+        """Feed the machine the agents' legs that answered or ended since last time."""
+        commands: list[Command] = []
+        machine, call = waiter.machine, waiter.call
+        for leg_id, leg in list(waiter.legs.items()):
+            if machine.done:
+                break
             if leg.answered:
-                del waiter.rings[leg_id]
-                others = self.router.ring_ended(offer, "answered", now)
-                for other_id, (other, other_leg) in list(waiter.rings.items()):
-                    if other in others:
-                        del waiter.rings[other_id]
-                        await waiter.call.drop_leg(other_leg)
-                self._agents_changed()
-                return offer, leg
-            if leg.ended or now >= offer.ring_deadline + RING_GRACE:
-                del waiter.rings[leg_id]
-                reason = await waiter.call.unanswered_outcome(leg) if leg.ended else "no_answer"
-                outcome = "rejected" if reason in ("busy", "rejected") else "no_answer"
-                self.router.ring_ended(offer, outcome, now)
-                await waiter.call.drop_leg(leg)
-                self._log(
-                    "queue.ring_no_answer",
-                    waiter.call,
-                    queue.name,
-                    agent=offer.agent,
-                    outcome=reason,
-                    cause=leg.cause if leg.ended else None,
-                    ring_time=round(now - offer.started_at, 3),
-                )
+                commands += machine.send(Answered(leg_id), self.clock())
+            elif leg.ended:
+                reason = await call.unanswered_outcome(leg)
+                del waiter.legs[leg_id]
+                cause = leg.cause if leg.destroyed else None
+                commands += machine.send(Unanswered(leg_id, reason, cause), self.clock())
+        return commands
+
+    async def _perform(
+        self,
+        waiter: _Waiter | None,
+        commands: list[Command],
+        call: Call,
+        queue: QueueConfig,
+        bridge: str,
+    ) -> Done | None:
+        """Carry out the machine's commands in order (and those that follow from them);
+        the Done among them, if any."""
+        todo = deque(commands)
+        done: Done | None = None
+        while todo:
+            command = todo.popleft()
+            followups: list[Command] = []
+            if isinstance(command, Record):
+                self.store.append(command.kind, call.id, command.data)
+            elif isinstance(command, Done):
+                done = command
+            elif waiter is None:
+                continue
+            elif isinstance(command, Ring):
+                followups = await self._ring(waiter, command.offer)
+            elif isinstance(command, DropLeg):
+                leg = waiter.legs.pop(command.leg, None) or call.legs.get(command.leg)
+                if leg is not None:
+                    with call.logged(f"drop leg {leg.id}"):
+                        await call.drop_leg(leg)
                 self._agents_changed()
                 self.kick()
-        return None
+            elif isinstance(command, Announce):
+                await self._say(waiter, queue, say_media(command.items))
+                followups = waiter.machine.send(Said(), self.clock())
+            elif isinstance(command, Connect):
+                self._agents_changed()
+                followups = await self._talk(waiter, queue, bridge, command.leg)
+            todo.extendleft(reversed(followups))
+        return done
+
+    async def _ring(self, waiter: _Waiter, offer: Offer) -> list[Command]:
+        """Start ringing an agent for this caller (a ring Asterisk refuses ends at once)."""
+        call, machine = waiter.call, waiter.machine
+        leg = await call.ring(
+            offer.endpoint, ring_timeout=offer.ring_timeout, caller_id=_caller_id(machine.entry)
+        )
+        waiter.legs[leg.id] = leg
+        return machine.send(Rang(offer, leg.id), self.clock())
 
     async def _talk(
-        self, waiter: _Waiter, queue: QueueConfig, bridge: str, offer: Offer, leg: Leg
-    ) -> fm.Result:
-        call, entry = waiter.call, waiter.entry
-        now = self.clock()
-        waited = now - entry.joined_at
-        # Out of the holding bridge (and its music) first; the bookkeeping can wait.
+        self, waiter: _Waiter, queue: QueueConfig, bridge: str, leg_id: str
+    ) -> list[Command]:
+        """Out of the holding bridge (and its music) first, then the conversation; the
+        machine hears how it ended (records are written even if the caller hung up)."""
+        call, machine = waiter.call, waiter.machine
+        leg = waiter.legs.pop(leg_id, None) or call.legs[leg_id]
+        waiter.talking = leg
         await self._leave_holding(call, queue, bridge)
-        self.store.delete_queue_entry(entry.id)
-        self.predictors[queue.name].observe(CallerAnswered(waiter.number, now, waited))
-        self._log(
-            "queue.connect",
-            call,
-            queue.name,
-            agent=offer.agent,
-            caller=entry.caller,
-            waited=round(waited, 3),
-            ring_time=round(now - offer.started_at, 3),
-        )
-        hung_up_by = "agent"
+        self.store.delete_queue_entry(machine.entry.id)
         try:
             await call.converse(leg)
-        except CallLost:
-            hung_up_by = "lost"
-            raise
-        except CallerHangup:
-            hung_up_by = "caller"
-            raise
-        except CallInterrupted as exc:
-            hung_up_by = exc.reason
-            raise
-        finally:
-            end = self.clock()
-            await call.drop_leg(leg)
-            self._log(
-                "queue.complete",
-                call,
-                queue.name,
-                agent=offer.agent,
-                talk=round(end - now, 3),
-                hung_up_by=hung_up_by,
+        except CallEnded as exc:
+            await self._perform(
+                waiter, await self._talk_ended(waiter, leg, _gone(exc).reason), call, queue, ""
             )
-            self.predictors[queue.name].observe(ServiceCompleted(end, end - now))
-            with contextlib.suppress(QueueError):
-                self.router.call_ended(offer.agent, end)
-            self._agents_changed()
-            self.kick()
-        return fm.Completed(f"answered by {offer.agent}")
+            raise
+        return await self._talk_ended(waiter, leg, "agent")
+
+    async def _talk_ended(self, waiter: _Waiter, leg: Leg, hung_up_by: str) -> list[Command]:
+        call = waiter.call
+        with call.logged(f"drop leg {leg.id}"):
+            await call.drop_leg(leg)
+        waiter.talking = None
+        commands = waiter.machine.send(TalkEnded(hung_up_by), self.clock())
+        self._agents_changed()
+        self.kick()
+        return commands
+
+    def _result(self, done: Done) -> fm.Result | Target:
+        """What the flow hears of a caller's time in a queue."""
+        if done.outcome == "answered":
+            return fm.Completed(f"answered by {done.agent}")
+        if done.outcome == "exit_key" and done.key_node is not None:
+            return fm.Redirect(done.key_node, "exit_key")
+        if done.target is not None:
+            return done.target
+        reason = {"timeout": "timeout", "empty": "empty", "full": "full"}.get(done.outcome)
+        return fm.Failed(f"queue_{reason or done.outcome}")
 
     async def resume_conversation(self, call: Call, leg: Channel, bridge: str) -> None:
         """Recovery: a caller was talking to an agent when a former life of callflow stopped.
@@ -587,34 +534,6 @@ class QueueService:
             self._agents_changed()
             self.kick()
 
-    async def _announce(self, waiter: _Waiter, queue: QueueConfig, now: float) -> float:
-        """Say the position and wait if due (never while an agent rings); when next due."""
-        if waiter.rings or waiter.offers:
-            return float("inf")
-        entry = waiter.entry
-        position = self.router.position(entry.id)
-        if position <= self.router.agents_available(queue.name):
-            # A free agent is about to be rung for this caller: telling them a wait
-            # (computed as if every agent were busy) would be wrong. Look again shortly.
-            return now + 1.0
-        estimate = self._estimate(queue.name, position, now - entry.joined_at)
-        # With nobody serving the queue there is no honest figure: say the position only.
-        known = estimate if estimate != float("inf") else None
-        said = announce(queue.announce, waiter.announced, now, position, known, spoken_wait)
-        waiter.announced = said.state
-        if said.say:
-            media = say_media(said.say)
-            self._log(
-                "queue.announce",
-                waiter.call,
-                queue.name,
-                position=position,
-                estimated_wait=round(known, 1) if known is not None else None,
-                said=[f"{s.what}={s.value}" for s in said.say],
-            )
-            await self._say(waiter, queue, media)
-        return next_due(queue.announce, waiter.announced, position)
-
     async def _say(self, waiter: _Waiter, queue: QueueConfig, media: list[str]) -> None:
         """Play to this caller only, then give them their music back.
 
@@ -627,22 +546,9 @@ class QueueService:
         with call.logged("stop music"):
             await call.ari.channels.stop_moh(call.id)
         # An exit key, or an agent becoming free for this caller, cuts it short.
-        await call.play(media, barge_in=True, until=lambda: bool(waiter.offers))
+        await call.play(media, barge_in=True, until=lambda: bool(waiter.inbox))
         with call.logged("restart music"):
             await call.ari.channels.start_moh(call.id, queue.music_class)
-
-    def _estimate(self, queue: str, position: int, elapsed: float) -> float:
-        """The conservative wait still to come for a caller at that position."""
-        serving = sum(
-            1
-            for name in self.router.members[queue]
-            if self.router.agents[name].state
-            in (AgentState.AVAILABLE, AgentState.RINGING, AgentState.ON_CALL, AgentState.WRAPUP)
-        )
-        if serving == 0:
-            return float("inf")
-        estimate = self.predictors[queue].estimate(position - 1, serving, self.clock(), elapsed)
-        return estimate.announce
 
     # --- the holding bridge ----------------------------------------------------------
 
@@ -713,7 +619,7 @@ class QueueService:
                 if waiter is None:
                     self.router.ring_ended(offer, "caller_gone", now)
                     continue
-                waiter.offers.append(offer)
+                waiter.inbox.append(Offered(offer))
                 waiter.call.nudge()
             for reason, found in (
                 ("timeout", self.router.timeouts(now)),
@@ -721,8 +627,9 @@ class QueueService:
             ):
                 for entry_id, target in found:
                     waiter = self._waiting.get(entry_id)
-                    if waiter is not None and waiter.leave is None and not waiter.rings:
-                        waiter.leave = (reason, target)
+                    asked = waiter is not None and any(isinstance(e, TimeUp) for e in waiter.inbox)
+                    if waiter is not None and not asked and not waiter.machine.rings:
+                        waiter.inbox.append(TimeUp(reason, target))
                         waiter.call.nudge()
             self._agents_changed()
             wake = self.router.next_wakeup(now)
@@ -755,6 +662,15 @@ class QueueService:
                     "",
                     {"agent": name, "state": agent.state.value, "reason": agent.pause_reason},
                 )
+
+
+def _gone(exc: CallEnded) -> Gone:
+    """How a caller left, for their machine: hung up, lost with Asterisk, or let go of."""
+    if isinstance(exc, CallLost):
+        return Gone("lost", exc.at)
+    if isinstance(exc, CallerHangup):
+        return Gone("abandon")
+    return Gone(exc.reason if isinstance(exc, CallInterrupted) else "shutdown")
 
 
 def _caller_id(entry: QueueEntry) -> str | None:

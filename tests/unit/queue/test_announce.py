@@ -13,9 +13,9 @@ from callflow.queue.announce import (
     Say,
     announce,
     next_due,
-    wait_words,
 )
 from callflow.queue.config import AnnounceConfig, PeriodicPrompt, PositionMode, WaitMode
+from callflow.queue.wait import WaitFigure, wait_figure, wait_sounds
 
 EVERY_MINUTE = AnnounceConfig(frequency=60, min_frequency=15)
 
@@ -25,11 +25,11 @@ def test_first_announcement_comes_at_join_then_every_frequency() -> None:
     state = AnnounceState(joined_at=100.0)
     assert next_due(EVERY_MINUTE, state, 3) == 100.0
     first = announce(EVERY_MINUTE, state, 100.0, 3, 200.0)
-    assert first.say == (("position", 3), ("wait", "about 3 minutes"))
+    assert first.say == (("position", 3), ("wait", WaitFigure(3)))
     assert next_due(EVERY_MINUTE, first.state, 3) == 160.0
     assert announce(EVERY_MINUTE, first.state, 159.0, 3, 140.0).say == ()
     again = announce(EVERY_MINUTE, first.state, 160.0, 3, 140.0)
-    assert again.say == (Say("position", 3), Say("wait", "about 2 minutes"))
+    assert again.say == (Say("position", 3), Say("wait", WaitFigure(2)))
 
 
 def test_position_change_announces_early_but_not_within_min_frequency() -> None:
@@ -52,7 +52,7 @@ def test_position_one_is_said_as_next() -> None:
 def test_position_limit_says_the_position_only_up_to_the_limit() -> None:
     """position: limit stays silent about positions above the limit, still saying the wait."""
     config = AnnounceConfig(frequency=60, position=PositionMode.LIMIT, position_limit=5)
-    assert announce(config, AnnounceState(0.0), 0.0, 7, 300.0).say == (("wait", "about 5 minutes"),)
+    assert announce(config, AnnounceState(0.0), 0.0, 7, 300.0).say == (("wait", WaitFigure(5)),)
     assert announce(config, AnnounceState(0.0), 0.0, 5, None).say == (("position", 5),)
 
 
@@ -69,30 +69,29 @@ def test_wait_once_is_said_a_single_time() -> None:
     """wait: once says the wait in the first announcement and never again."""
     config = AnnounceConfig(frequency=60, wait=WaitMode.ONCE)
     first = announce(config, AnnounceState(0.0), 0.0, 4, 240.0)
-    assert first.say == (("position", 4), ("wait", "about 4 minutes"))
+    assert first.say == (("position", 4), ("wait", WaitFigure(4)))
     second = announce(config, first.state, 60.0, 4, 180.0)
     assert second.say == (("position", 4),)
 
 
 def test_wait_once_waits_for_a_figure_worth_saying() -> None:
-    """With wait: once, a first estimate under a minute does not use up the one telling."""
+    """With wait: once, a first estimate with nothing to say (already passed) does not use
+    up the one telling."""
     config = AnnounceConfig(frequency=60, wait=WaitMode.ONCE, position=PositionMode.NO)
-    first = announce(config, AnnounceState(0.0), 0.0, 2, 10.0)
+    first = announce(config, AnnounceState(0.0), 0.0, 2, -10.0)
     assert first.say == ()
     assert not first.state.wait_said
     second = announce(config, first.state, 60.0, 2, 200.0)
-    assert second.say == (("wait", "about 3 minutes"),)
+    assert second.say == (("wait", WaitFigure(3)),)
     assert next_due(config, second.state, 2) == math.inf  # nothing left to say, ever
 
 
-def test_a_wait_under_a_minute_is_never_said_as_zero_minutes() -> None:
-    """app_queue's rule: a wait rounding to 0 minutes is left out, not said as "0 minutes"."""
+def test_a_wait_under_a_minute_is_said_as_less_than_a_minute() -> None:
+    """A short wait is "less than a minute", never "0 minutes" (app_queue leaves it out);
+    a wait already passed is not said at all."""
     said = announce(EVERY_MINUTE, AnnounceState(0.0), 0.0, 2, 20.0).say
-    assert said == (("position", 2),)
-    assert wait_words(29.9) is None
-    assert wait_words(30.0) == "about 1 minute"  # app_queue rounds half a minute up
-    assert wait_words(89.0) == "about 1 minute"
-    assert wait_words(-40.0) is None  # waited past the estimate: say nothing, not "1 minute"
+    assert said == (("position", 2), ("wait", WaitFigure(1, qualifier="less_than")))
+    assert announce(EVERY_MINUTE, AnnounceState(0.0), 0.0, 2, -40.0).say == (("position", 2),)
 
 
 @pytest.mark.parametrize(
@@ -103,28 +102,50 @@ def test_a_wait_under_a_minute_is_never_said_as_zero_minutes() -> None:
         (40.0, 30, "about 1 minute"),
         (20.0, 10, "about 20 seconds"),
         (0.0, 10, None),
+        (-5.0, 0, None),
+        (20.0, 0, "less than a minute"),
+        (89.0, 0, "about 1 minute"),
+        (90.0, 0, "about 2 minutes"),
         (600.0, 0, "about 10 minutes"),
+        (1000.0, 0, "about 15 minutes"),  # nearest 5 from 10 minutes on
+        (3500.0, 0, "about an hour"),
+        (3600.0, 15, "more than an hour"),
+        (math.inf, 0, "more than an hour"),
     ],
 )
-def test_round_seconds(seconds: float, step: int, words: str | None) -> None:
-    """round_seconds says minutes and seconds rounded up to the step, never "0 minutes"."""
-    assert wait_words(seconds, step) == words
+def test_wait_figures_and_their_words(seconds: float, step: int, words: str | None) -> None:
+    """round_seconds says minutes and seconds rounded up to the step; without it a person's
+    rounding, coarser as the wait grows; one figure, whose words are derived from it."""
+    figure = wait_figure(seconds, step)
+    assert (figure.words() if figure else None) == words
+
+
+@pytest.mark.parametrize(
+    ("figure", "sounds"),
+    [
+        (
+            WaitFigure(1, qualifier="less_than"),
+            ["queue-holdtime", "queue-less-than", "number:1", "queue-minute"],
+        ),
+        (WaitFigure(1), ["queue-holdtime", "number:1", "queue-minute"]),
+        (
+            WaitFigure(2, 30),
+            ["queue-holdtime", "number:2", "queue-minutes", "number:30", "queue-seconds"],
+        ),
+        (WaitFigure(0, 45), ["queue-holdtime", "number:45", "queue-seconds"]),
+        (WaitFigure(60, qualifier="more_than"), []),
+    ],
+)
+def test_wait_sounds_are_built_from_the_figure(figure: WaitFigure, sounds: list[str]) -> None:
+    """The sounds say exactly the figure (minutes and seconds), never a parsed phrase."""
+    got = [m.removeprefix("sound:") for m in wait_sounds(figure)]
+    assert got == sounds
 
 
 def test_round_seconds_comes_from_the_queue() -> None:
-    """The queue's round_seconds is used when no speaker is passed."""
+    """The queue's round_seconds shapes the figure announced."""
     config = AnnounceConfig(frequency=60, round_seconds=15, position=PositionMode.NO)
-    assert announce(config, AnnounceState(0.0), 0.0, 1, 70.0).say == (
-        ("wait", "about 1 minute 15 seconds"),
-    )
-
-
-def test_a_custom_speaker_words_the_wait() -> None:
-    """A driver can pass its own wording, e.g. estimate.spoken_wait."""
-    said = announce(
-        EVERY_MINUTE, AnnounceState(0.0), 0.0, 2, 20.0, speak=lambda s: "less than a minute"
-    ).say
-    assert said == (("position", 2), ("wait", "less than a minute"))
+    assert announce(config, AnnounceState(0.0), 0.0, 1, 70.0).say == (("wait", WaitFigure(1, 15)),)
 
 
 def test_periodic_prompts_keep_their_own_periods_from_join() -> None:
@@ -173,5 +194,5 @@ def test_a_driver_following_next_due_hears_the_expected_schedule() -> None:
         now = next_due(config, state, 3)
     assert [t for t, _ in heard] == [0, 45, 60, 90, 120, 135, 180, 225, 240, 270, 300]
     assert wakeups == len(heard)
-    assert heard[0][1] == (("position", 3), ("wait", "about 5 minutes"))
+    assert heard[0][1] == (("position", 3), ("wait", WaitFigure(5)))
     assert sum(1 for _, say in heard for item in say if item.what == "wait") == 1

@@ -1,0 +1,231 @@
+"""The queue-caller machine: every decision about one waiting caller, with time passed in."""
+
+from __future__ import annotations
+
+import random
+
+from callflow.queue.announce import Say
+from callflow.queue.caller import (
+    RING_GRACE,
+    Announce,
+    Answered,
+    Command,
+    Connect,
+    Done,
+    Gone,
+    KeyPressed,
+    Offered,
+    QueueCaller,
+    Rang,
+    Record,
+    Said,
+    TalkEnded,
+    Tick,
+    TimeUp,
+    Unanswered,
+    Withdrawn,
+)
+from callflow.queue.config import (
+    AgentConfig,
+    AnnounceConfig,
+    Overflow,
+    QueueCenter,
+    QueueConfig,
+    Target,
+)
+from callflow.queue.estimate import ConservativePredictor, ServiceCompleted
+from callflow.queue.routing import Offer, QueueEntry, Router
+from callflow.queue.wait import WaitFigure
+
+SUPPORT = QueueConfig(
+    "support",
+    ring_timeout=10,
+    retry_delay=0,
+    exit_keys={"0": "operator"},
+    announce=AnnounceConfig(frequency=30, min_frequency=10),
+)
+
+
+def center(queue: QueueConfig = SUPPORT, agents: tuple[str, ...] = ("alice",)) -> Router:
+    configs = [AgentConfig(a, f"PJSIP/{a}", queues=(queue.name,)) for a in agents]
+    return Router(QueueCenter.build(configs, [queue]), random.Random(1))
+
+
+def caller(
+    router: Router, entry_id: str = "c1", at: float = 0.0, queue: QueueConfig = SUPPORT
+) -> QueueCaller:
+    return QueueCaller(
+        QueueEntry(entry_id, queue.name, "+15551234", joined_at=at),
+        queue,
+        router,
+        ConservativePredictor(),
+        number=1,
+    )
+
+
+def ringing() -> tuple[Router, QueueCaller, Offer]:
+    """alice logged in, a caller joined, and alice's phone ringing for them as leg1."""
+    router = center()
+    router.login("alice", 0.0)
+    machine = caller(router)
+    machine.join(0.0)
+    [offer] = router.offers(0.0)
+    machine.send(Offered(offer), 0.0)
+    machine.send(Rang(offer, "leg1"), 0.0)
+    return router, machine, offer
+
+
+def kinds(commands: list[Command]) -> list[str]:
+    return [c.kind if isinstance(c, Record) else type(c).__name__ for c in commands]
+
+
+def test_a_caller_with_nobody_serving_hears_the_position_only() -> None:
+    """With no agent logged in there is no honest wait: the first announcement, at join,
+    says the position and no figure."""
+    router = center()
+    machine = caller(router)
+    commands = machine.join(0.0)
+    assert kinds(commands) == ["queue.enter", "queue.announce", "Announce"]
+    [announce] = [c for c in commands if isinstance(c, Announce)]
+    assert announce.items == (Say("position", 1),)
+    assert machine.next_wakeup(0.0) is None  # saying: nothing due until Said
+
+
+def test_an_offer_rings_the_agent_and_an_answer_connects() -> None:
+    """An offer becomes a ring; the answer connects the caller, feeds the predictor their
+    wait, and the end of the talk completes the caller's time in the queue."""
+    router = center()
+    router.login("alice", 0.0)
+    machine = caller(router)
+    assert kinds(machine.join(0.0)) == ["queue.enter"]  # a free agent: no wait announced
+    [offer] = router.offers(0.0)
+    assert kinds(machine.send(Offered(offer), 0.0)) == ["Ring", "queue.ring"]
+    machine.send(Rang(offer, "leg1"), 0.1)
+    assert machine.next_wakeup(0.1) == offer.ring_deadline + RING_GRACE
+    commands = machine.send(Answered("leg1"), 4.0)
+    assert kinds(commands) == ["queue.connect", "Connect"]
+    assert commands[-1] == Connect(offer, "leg1")
+    assert commands[0].data["waited"] == 4.0  # type: ignore[union-attr]
+    done = machine.send(TalkEnded("agent"), 64.0)
+    assert kinds(done) == ["queue.complete", "Done"]
+    assert done[-1] == Done("answered", agent="alice")
+    assert done[0].data["talk"] == 60.0  # type: ignore[union-attr]
+
+
+def test_a_ring_Asterisk_never_ends_is_given_up_after_its_grace() -> None:
+    """A ring with no end from Asterisk is dropped RING_GRACE after its timeout, and counted
+    as no answer; the caller keeps waiting."""
+    _router, machine, offer = ringing()
+    assert machine.send(Tick(), offer.ring_deadline) == []
+    commands = machine.send(Tick(), offer.ring_deadline + RING_GRACE)
+    assert kinds(commands)[:2] == ["DropLeg", "queue.ring_no_answer"]
+    assert not machine.done and machine.legs() == []
+
+
+def test_a_busy_agent_is_a_rejection_and_the_caller_stays() -> None:
+    """An agent who declines (busy) ends that ring as a rejection; the caller stays in line."""
+    router, machine, _offer = ringing()
+    commands = machine.send(Unanswered("leg1", "busy", 17), 1.0)
+    record = next(c for c in commands if isinstance(c, Record))
+    assert (record.kind, record.data["outcome"], record.data["cause"]) == (
+        "queue.ring_no_answer",
+        "busy",
+        17,
+    )
+    assert router.position("c1") == 1
+
+
+def test_an_exit_key_leaves_for_its_node_and_stops_the_ring() -> None:
+    """The queue's exit key takes the caller to its node, and any ring for them stops."""
+    _router, machine, _offer = ringing()
+    assert machine.send(KeyPressed("5"), 1.0) == []
+    commands = machine.send(KeyPressed("0"), 1.0)
+    assert kinds(commands) == ["DropLeg", "queue.exit", "Done"]
+    assert commands[-1] == Done("exit_key", key_node="operator")
+
+
+def test_time_up_waits_for_a_ring_in_progress() -> None:
+    """The scheduler's timeout is ignored while an agent's phone rings for the caller, and
+    taken when it is asked again without a ring."""
+    _router, machine, _offer = ringing()
+    target = Target("node", "sorry")
+    assert machine.send(TimeUp("timeout", target), 5.0) == []
+    machine.send(Unanswered("leg1", "no_answer"), 10.0)
+    commands = machine.send(TimeUp("timeout", target), 11.0)
+    assert commands[-1] == Done("timeout", target)
+
+
+def test_a_withdrawn_offer_stops_its_ring() -> None:
+    """An agent who logs out while ringing: the ring stops and is logged as cancelled."""
+    _router, machine, offer = ringing()
+    commands = machine.send(Withdrawn(offer), 2.0)
+    assert kinds(commands)[:2] == ["DropLeg", "queue.ring_cancelled"]
+
+
+def test_hanging_up_is_an_abandon_but_a_lost_call_is_not() -> None:
+    """A caller who hangs up abandons (the predictor learns it); one lost in an Asterisk
+    crash, or let go of at shutdown, leaves with that reason and no abandon."""
+    for reason, kind in (
+        ("abandon", "queue.abandon"),
+        ("lost", "queue.exit"),
+        ("shutdown", "queue.exit"),
+    ):
+        router = center()
+        machine = caller(router)
+        machine.join(0.0)
+        commands = machine.send(Gone(reason, at=3.0), 5.0)
+        record = next(c for c in commands if isinstance(c, Record) and c.kind != "queue.announce")
+        assert record.kind == kind
+        if reason != "abandon":
+            assert record.data["reason"] == reason
+        assert commands[-1] == Done("gone")
+
+
+def test_a_full_queue_refuses_with_its_overflow() -> None:
+    """A caller refused by a full queue leaves at once for the queue's overflow target."""
+    tiny = QueueConfig("tiny", max_callers=1, overflow=Overflow(full=Target("queue", "other")))
+    router = center(tiny)
+    caller(router, "c1", queue=tiny).join(0.0)
+    commands = caller(router, "c2", queue=tiny).join(0.0)
+    assert kinds(commands) == ["queue.exit", "Done"]
+    assert commands[-1] == Done("full", Target("queue", "other"))
+
+
+def test_round_seconds_changes_the_wait_the_caller_hears() -> None:
+    """The queue's round_seconds reaches the figure said: minutes and seconds rounded up,
+    where without it the wait is said in whole minutes."""
+    told = {}
+    for step in (0, 15):
+        queue = QueueConfig("support", announce=AnnounceConfig(frequency=30, round_seconds=step))
+        router = center(queue, agents=("alice", "bob"))
+        router.login("alice", 0.0)
+        predictor = ConservativePredictor()
+        # Teach the predictor a service rate: completions every 50 s.
+        for t in range(0, 2000, 50):
+            predictor.observe(ServiceCompleted(float(t), 50.0))
+        busy = QueueCaller(
+            QueueEntry("c0", "support", "+1", joined_at=0.0), queue, router, predictor, 0
+        )
+        busy.join(2000.0)
+        [offer] = router.offers(2000.0)
+        router.ring_ended(offer, "answered", 2000.0)
+        machine = QueueCaller(
+            QueueEntry("c1", "support", "+1", joined_at=2000.0), queue, router, predictor, 1
+        )
+        [announce] = [c for c in machine.join(2000.0) if isinstance(c, Announce)]
+        [wait] = [s.value for s in announce.items if s.what == "wait"]
+        assert isinstance(wait, WaitFigure)
+        told[step] = wait
+    assert told[0].seconds == 0
+    assert told[15].seconds % 15 == 0 and told[15].total_seconds >= told[0].total_seconds - 30
+    assert told[0] != told[15]
+
+
+def test_said_resumes_waiting() -> None:
+    """After an announcement the caller is waiting again and the next one is scheduled."""
+    router = center()
+    machine = caller(router)
+    machine.join(0.0)
+    assert machine.next_wakeup(0.5) is None
+    machine.send(Said(), 1.0)
+    assert machine.next_wakeup(1.0) == 30.0
