@@ -112,7 +112,7 @@ class SqliteStore:
         self._local = threading.local()
         self._closed = False
         # An unclosed store still commits its writes when it is collected or at exit.
-        self._finalizer = weakref.finalize(self, self._writer.close)
+        self._finalizer = weakref.finalize(self, _release, self._writer, self._scratch)
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self._file, isolation_level=None, check_same_thread=False)
@@ -175,13 +175,11 @@ class SqliteStore:
     def close(self) -> None:
         """Commit the pending writes, then close the database."""
         self._closed = True
-        self._finalizer()
         with self._readers_lock:
             readers, self._readers = self._readers, []
         for db in readers:
             db.close()
-        if self._scratch is not None:
-            shutil.rmtree(self._scratch, ignore_errors=True)
+        self._finalizer()
 
     # --- reads: after the writes made before them -----------------------------------------
 
@@ -320,6 +318,13 @@ class SqliteStore:
     async def prune_async(self, before: dt.datetime) -> int:
         """:meth:`prune` in a worker thread."""
         return await asyncio.to_thread(self.prune, before)
+
+
+def _release(writer: Writer, scratch: str | None) -> None:
+    """Commit what is queued and close the writer; remove a ``:memory:`` store's file."""
+    writer.close()
+    if scratch is not None:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _insert_event(

@@ -9,7 +9,7 @@ import pytest
 from store_fixtures import DAY, T0, write_old_file
 
 from callflow.store import SchemaTooNew, SqliteStore
-from callflow.store.schema import VERSION
+from callflow.store.schema import MIGRATIONS, VERSION
 
 
 def _user_version(path: Path) -> int:
@@ -74,3 +74,23 @@ def test_a_newer_file_is_refused_untouched(tmp_path: Path) -> None:
     columns = [row[1] for row in db.execute("PRAGMA table_info(event_log)")]
     db.close()
     assert "node" not in columns
+
+
+@pytest.mark.parametrize("version", range(1, VERSION))
+def test_a_file_at_each_older_version_is_upgraded(tmp_path: Path, version: int) -> None:
+    """A file left at any older version by the steps themselves is brought to the current
+    one, and an answered call in its log reaches the last-agent index."""
+    path = tmp_path / "store.sqlite3"
+    db = sqlite3.connect(path, isolation_level=None)
+    for step in MIGRATIONS[:version]:
+        step(db)
+    db.execute(f"PRAGMA user_version = {version}")
+    db.execute(
+        "INSERT INTO event_log (at, kind, data) VALUES (?, 'queue.connect', ?)",
+        (T0.isoformat(), '{"caller": "+4411", "agent": "alice"}'),
+    )
+    db.close()
+    store = SqliteStore(path)
+    assert store.last_agent_sync("+4411", T0.timestamp()) == "alice"
+    store.close()
+    assert _user_version(path) == VERSION

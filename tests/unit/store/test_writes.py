@@ -74,6 +74,23 @@ def test_close_commits_the_pending_writes(tmp_path: Path) -> None:
     again.close()
 
 
+def test_a_bad_write_is_logged_and_the_rest_of_its_batch_is_kept(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A write the database refuses is logged and dropped; the writes queued with it, in
+    the same batch, are still committed."""
+    path = tmp_path / "store.sqlite3"
+    store = SqliteStore(path)
+    with write_locked(path):  # everything below waits, then goes in one batch
+        store.append("call.start", "c1")
+        store.save_queue_entry({"id": "e1", "queue": "q", "joined_at": None})  # NOT NULL
+        store.append("call.end", "c1")
+    assert [e.kind for e in store.events()] == ["call.start", "call.end"]
+    assert store.queue_entries() == []
+    assert "a write was lost" in caplog.text and "NOT NULL" in caplog.text
+    store.close()
+
+
 def test_nothing_is_written_or_read_after_close(store: SqliteStore) -> None:
     """A closed store refuses writes and reads with StoreClosed, naming its file."""
     store.append("call.start", "c1")
