@@ -208,6 +208,7 @@ def test_check_reports_exactly_what_run_refuses(
 ) -> None:
     """The errors `callflow check SETTINGS` prints are the ones the registry of `callflow run`
     refuses the flows with, and a fixed setup passes both."""
+
     def run_errors() -> list[str]:
         settings = load_settings(setup_dir / "callflow.yaml")
         center, _ = load_queues(str(settings.queues))
@@ -233,3 +234,22 @@ def test_check_with_a_missing_sounds_directory_says_so_once(
         f"--sounds {missing}: no such directory; sounds are not checked",
         "1 file checked: 1 error, 0 warnings",
     ]
+
+
+def test_check_settings_reports_text_prompts_run_would_find_unbuilt(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With the settings' sounds_dir on this machine, an unbuilt say: prompt fails check
+    as it fails run."""
+    (tmp_path / "sounds").mkdir()
+    (tmp_path / "flow.yaml").write_text(
+        'entry: {"100": bye}\nnodes:\n  bye: {type: hangup, prompt: [{say: "Goodbye."}]}\n'
+    )
+    settings = tmp_path / "callflow.yaml"
+    settings.write_text(
+        "ari: {url: 'http://127.0.0.1:8088'}\nflows: [flow.yaml]\nsounds_dir: sounds\n"
+    )
+    assert main(["check", str(settings)]) == 1
+    assert "text prompt not built: 'Goodbye.'" in capsys.readouterr().out
+    run = FlowRegistry([tmp_path / "flow.yaml"], prompts_dir=tmp_path / "sounds").load()
+    assert not run.applied and "text prompt not built: 'Goodbye.'" in run.errors[0]
