@@ -1,5 +1,5 @@
 """The ``callflow bench`` command: one sub-subcommand per benchmark kind (``ewt``, ``connect``,
-``reload``, ``store``)."""
+``reload``, ``store``, ``told``)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from callflow.bench.connect import run_connect_bench
 from callflow.bench.ewt import run_ewt_bench
 from callflow.bench.reload import run_reload_bench
 from callflow.bench.store import run_store_bench
+from callflow.bench.told import run_told_bench
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -113,6 +114,25 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     )
     store.set_defaults(func=_run_store)
 
+    told = kinds.add_parser(
+        "told",
+        help="the waits callers are told, through the live queue's code (simulated)",
+        description=(
+            "Simulate queues through the live queue's own Router and caller machines and "
+            "score every wait figure callers hear (at join and re-announced) against the "
+            "wait that followed: callflow's default against app_queue's."
+        ),
+    )
+    told.add_argument("--json", action="store_true", help="one JSON object per line")
+    told.add_argument("--quick", action="store_true", help="a small grid, fewer callers")
+    told.add_argument("--seed", type=int, default=1, help="base seed (default: 1)")
+    told.add_argument("--jobs", type=int, default=None, help="worker processes (default: CPUs)")
+    told.add_argument("--only", metavar="TEXT", default=None, help="scenarios containing TEXT")
+    told.add_argument(
+        "--callers", type=int, default=None, help="measured callers per scenario (2000; 300 quick)"
+    )
+    told.set_defaults(func=_run_told)
+
 
 def _run_ewt(args: argparse.Namespace) -> int:
     return run_ewt_bench(
@@ -122,6 +142,17 @@ def _run_ewt(args: argparse.Namespace) -> int:
         jobs=args.jobs,
         only=args.only,
         callers=args.callers,
+    )
+
+
+def _run_told(args: argparse.Namespace) -> int:
+    return run_told_bench(
+        as_json=args.json,
+        quick=args.quick,
+        seed=args.seed,
+        jobs=args.jobs,
+        callers=args.callers,
+        only=args.only,
     )
 
 
