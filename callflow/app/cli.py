@@ -48,6 +48,7 @@ def _run(args: argparse.Namespace) -> int:
         return fatal(str(exc), 2)
     fmt = args.log_format or settings.log_format
     logs.configure(args.log_level or settings.log_level, fmt)
+    new_store = not settings.store.exists()
     try:
         app = App(settings)
     except SettingsError as exc:
@@ -60,6 +61,10 @@ def _run(args: argparse.Namespace) -> int:
     for problem in loaded.problems:
         fatal(str(problem), 2)
     if not loaded.applied:
+        if new_store:  # a refused start leaves nothing behind
+            app.store.close()
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{settings.store}{suffix}").unlink(missing_ok=True)
         return fatal("the flows have errors; not starting", 2)
     try:
         asyncio.run(app.run())

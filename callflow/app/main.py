@@ -18,6 +18,7 @@ from callflow.queue import control
 from callflow.queue.config import load_queues
 from callflow.queue.live import QueueService
 from callflow.store import SqliteStore
+from callflow.store.retention import keep_pruning
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,10 @@ class App:
                 signal.SIGHUP, lambda: self._in_background(reload("SIGHUP"), "reload")
             )
         watcher = asyncio.create_task(self._watch_flows(), name="flow-watcher")
+        chores = [watcher]
+        if self.settings.store_retention_days:
+            days = self.settings.store_retention_days
+            chores.append(asyncio.create_task(keep_pruning(self.store, days), name="retention"))
         if self.queues is not None:
             await self.queues.start()
         try:
@@ -95,9 +100,10 @@ class App:
         finally:
             if self.queues is not None:
                 await self.queues.stop()
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
+            for chore in chores:
+                chore.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await chore
             if install_signals:
                 for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                     loop.remove_signal_handler(sig)

@@ -159,6 +159,7 @@ class FlowRunner:
             if recovery is not None:
                 data["recovered"] = recovery.kind
             self.store.append("call.end", call.id, data, at=end_at)
+            log.info("call %s: ended (%s)", call.id, outcome)
 
     def _resume_point(
         self, call: Call, flow: Flow, recovery: Recovery

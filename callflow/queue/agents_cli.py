@@ -25,7 +25,7 @@ from callflow.app.settings import Settings, SettingsError, load_settings
 from callflow.ari import AriClient, AriConfig
 from callflow.ari import errors as ari_errors
 from callflow.queue.control import COMMAND_EVENT, EVENT_NAME
-from callflow.store import SqliteStore
+from callflow.store import SqliteStore, StoreError
 
 OK, REFUSED, UNAVAILABLE = 0, 1, 2
 POLL_INTERVAL = 0.05
@@ -178,13 +178,13 @@ def _wait_for_answer(
         )
     try:
         store = SqliteStore(path)
-    except sqlite3.Error as exc:
+    except (sqlite3.Error, StoreError) as exc:
         raise CommandFailed(f"cannot read the store {path}: {exc}") from None
     try:
         while True:
             try:
                 events = store.events(kind=COMMAND_EVENT, since=since)
-            except sqlite3.Error as exc:
+            except (sqlite3.Error, StoreError) as exc:
                 raise CommandFailed(f"cannot read the store {path}: {exc}") from None
             for event in events:
                 if event.data.get("request") == request:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import itertools
 import logging
 import re
@@ -62,8 +61,8 @@ from callflow.queue.caller import (
 )
 from callflow.queue.config import QueueCenter, QueueConfig, Target
 from callflow.queue.estimate import ConservativePredictor
-from callflow.queue.routing import BadEntry, Offer, QueueEntry, Router, last_agent_for
-from callflow.queue.wait import WaitFigure, wait_sounds
+from callflow.queue.routing import BadEntry, Offer, QueueEntry, Router
+from callflow.queue.wait import WaitFigure, spoken_number, wait_sounds
 from callflow.store import SqliteStore
 
 log = logging.getLogger(__name__)
@@ -75,10 +74,11 @@ def say_media(items: Iterable[Say], voice: str = "en-us") -> list[str]:
     for item in items:
         if item.what == "position" and item.value == 1:
             media.append("sound:queue-youarenext")
-        elif item.what == "position":
-            media += ["sound:queue-thereare", f"number:{item.value}", "sound:queue-callswaiting"]
-        elif item.what == "more_than":
-            media += ["sound:queue-quantity1", f"number:{item.value}", "sound:queue-quantity2"]
+        elif item.what == "position" and isinstance(item.value, int):
+            media += ["sound:queue-thereare", *spoken_number(item.value)]
+            media.append("sound:queue-callswaiting")
+        elif item.what == "more_than" and isinstance(item.value, int):
+            media += ["sound:queue-quantity1", *spoken_number(item.value), "sound:queue-quantity2"]
         elif item.what == "wait" and isinstance(item.value, WaitFigure):
             media += wait_sounds(item.value)
         elif item.what == "prompt" and not isinstance(item.value, int | WaitFigure):
@@ -269,23 +269,21 @@ class QueueService:
             return outcome
         return fm.Failed("overflow_loop")
 
-    def _new_entry(self, call: Call, queue: QueueConfig, request: fm.EnterQueue) -> QueueEntry:
-        now = self.clock()
+    async def _new_entry(
+        self, call: Call, queue: QueueConfig, request: fm.EnterQueue
+    ) -> QueueEntry:
         last_agent = None
         if queue.last_agent.enabled:
-            last_agent = last_agent_for(
-                self._history(now - queue.last_agent.days * 86_400),
-                call.caller_number,
-                now,
-                queue.last_agent.days,
-            )
+            # One index probe, off the loop (the store's last_agents table).
+            since = self.clock() - queue.last_agent.days * 86_400
+            last_agent = await self.store.last_agent(call.caller_number, since)
         return QueueEntry(
             id=call.id,
             queue=queue.name,
             caller=call.caller_number,
             priority=request.priority or None,
             skills={skill: 1 for skill in request.skills},
-            joined_at=now,
+            joined_at=self.clock(),  # after the lookup: the wait starts at the join
             last_agent=last_agent,
         )
 
@@ -304,7 +302,7 @@ class QueueService:
             except BadEntry as exc:
                 log.warning("call %s: stored queue entry unusable (%s); joins anew", call.id, exc)
         machine = QueueCaller(
-            entry or self._new_entry(call, queue, request),
+            entry or await self._new_entry(call, queue, request),
             queue,
             self.router,
             self.predictors[queue.name],
@@ -327,6 +325,8 @@ class QueueService:
         self._waiting[machine.entry.id] = waiter
         bridge: str | None = None
         try:
+            # Committed before the caller is held: a crash from now on loses no one.
+            await asyncio.to_thread(self.store.flush)
             try:
                 bridge = await self._enter_holding(call, queue)
             except ari_errors.AriError as exc:
@@ -639,15 +639,6 @@ class QueueService:
                 await asyncio.wait_for(self._kick.wait(), timeout)
 
     # --- the event log ---------------------------------------------------------------
-
-    def _history(self, since: float) -> list[tuple[str, str, float]]:
-        """(caller, agent, when) of queue calls answered since then, for last-agent routing."""
-        start = dt.datetime.fromtimestamp(since, dt.UTC)
-        return [
-            (str(e.data["caller"]), str(e.data["agent"]), e.at.timestamp())
-            for e in self.store.events(kind="queue.connect", since=start)
-            if e.data.get("caller")
-        ]
 
     def _log(self, kind: str, call: Call, queue: str, **data: object) -> None:
         self.store.append(kind, call.id, {"queue": queue, **data})

@@ -29,6 +29,8 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
+from callflow.flow.prompts import number_sounds
+
 Qualifier = Literal["about", "less_than", "more_than"]
 
 HOUR = 3600.0
@@ -86,6 +88,12 @@ def wait_figure(seconds: float, round_seconds: int = 0) -> WaitFigure | None:
     return WaitFigure(min(60, math.floor(in_minutes / step + 0.5) * step))
 
 
+def spoken_number(n: int) -> list[str]:
+    """A number as English core sounds, one playback each: unlike ARI's ``number:`` media,
+    a key (an exit key) or an agent becoming free can stop them (Asterisk 22)."""
+    return [f"sound:{sound}" for sound in number_sounds(n)]
+
+
 def wait_sounds(figure: WaitFigure) -> tuple[str, ...]:
     """Asterisk core sounds for a figure, as app_queue says a hold time.
 
@@ -94,14 +102,19 @@ def wait_sounds(figure: WaitFigure) -> tuple[str, ...]:
     if figure.qualifier == "more_than":
         return ()
     if figure.qualifier == "less_than":
-        return ("sound:queue-holdtime", "sound:queue-less-than", "number:1", "sound:queue-minute")
+        return (
+            "sound:queue-holdtime",
+            "sound:queue-less-than",
+            *spoken_number(1),
+            "sound:queue-minute",
+        )
     media = ["sound:queue-holdtime"]
     if figure.minutes:
         unit = "sound:queue-minute" if figure.minutes == 1 else "sound:queue-minutes"
-        media += [f"number:{figure.minutes}", unit]
+        media += [*spoken_number(figure.minutes), unit]
     if figure.seconds:
-        media += [f"number:{figure.seconds}", "sound:queue-seconds"]
+        media += [*spoken_number(figure.seconds), "sound:queue-seconds"]
     return tuple(media)
 
 
-__all__ = ["WaitFigure", "wait_figure", "wait_sounds"]
+__all__ = ["WaitFigure", "spoken_number", "wait_figure", "wait_sounds"]

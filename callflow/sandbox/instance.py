@@ -231,6 +231,7 @@ class Sandbox:
         )
         self._render(info, home, home_in_chroot)
         self._mount(rootfs)
+        _relative_sound_links(rootfs)
         self._start(info, timeout)
         return info
 
@@ -435,6 +436,36 @@ def stop(info: SandboxInfo, timeout: float = 15.0) -> None:
                 subprocess.run(["umount", str(point)], check=False)
                 if os.path.ismount(point):
                     subprocess.run(["umount", "-l", str(point)], check=False)
+
+
+def _relative_sound_links(rootfs: Path) -> None:
+    """Make the sounds folder's language links relative (``en -> en_US_f_Allison``).
+
+    Debian points ``sounds/en`` at ``/etc/alternatives/...``, an absolute path: right inside
+    the chroot, but from the host (``callflow check --sounds``, the prompt builder) it leads
+    out of the rootfs. Followed inside the rootfs, then written relative, it is right both
+    ways.
+    """
+    sounds = rootfs / "usr/share/asterisk/sounds"
+    if not sounds.is_dir():
+        return
+    for link in sounds.iterdir():
+        if not link.is_symlink() or not os.readlink(link).startswith("/"):
+            continue
+        target = Path(os.readlink(link))
+        for _ in range(10):  # follow the chain (alternatives) within the rootfs
+            inside = rootfs / target.relative_to("/")
+            if not inside.is_symlink():
+                break
+            nxt = Path(os.readlink(inside))
+            target = nxt if nxt.is_absolute() else target.parent / nxt
+        inside = rootfs / target.relative_to("/")
+        if inside.is_dir() and inside.parent == sounds:
+            # Atomically: another sandbox's Asterisk may be reading through it.
+            fresh = sounds / f".{link.name}.{os.getpid()}"
+            fresh.unlink(missing_ok=True)
+            fresh.symlink_to(inside.name)
+            os.replace(fresh, link)
 
 
 def _reap(pid: int) -> None:

@@ -125,14 +125,14 @@ def test_wait_figures_and_their_words(seconds: float, step: int, words: str | No
     [
         (
             WaitFigure(1, qualifier="less_than"),
-            ["queue-holdtime", "queue-less-than", "number:1", "queue-minute"],
+            ["queue-holdtime", "queue-less-than", "digits/1", "queue-minute"],
         ),
-        (WaitFigure(1), ["queue-holdtime", "number:1", "queue-minute"]),
+        (WaitFigure(1), ["queue-holdtime", "digits/1", "queue-minute"]),
         (
             WaitFigure(2, 30),
-            ["queue-holdtime", "number:2", "queue-minutes", "number:30", "queue-seconds"],
+            ["queue-holdtime", "digits/2", "queue-minutes", "digits/30", "queue-seconds"],
         ),
-        (WaitFigure(0, 45), ["queue-holdtime", "number:45", "queue-seconds"]),
+        (WaitFigure(0, 45), ["queue-holdtime", "digits/40", "digits/5", "queue-seconds"]),
         (WaitFigure(60, qualifier="more_than"), []),
     ],
 )
