@@ -12,7 +12,7 @@ from typing import Any
 
 from callflow.app.service import Service
 from callflow.app.settings import Settings, SettingsError
-from callflow.engine import FlowRegistry, FlowRunner, ReloadResult
+from callflow.ivr import FlowRegistry, FlowRunner, ReloadResult
 from callflow.prompts import missing_prompts
 from callflow.queue import control
 from callflow.queue.config import load_queues

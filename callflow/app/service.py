@@ -1,7 +1,7 @@
 """The Stasis service: one ARI connection, one task per call, clean start and stop.
 
 It owns the REST client, the reconnecting event stream and the dispatcher. Each channel that
-enters the app gets a :class:`~callflow.app.call.Call` and its own task running the call
+enters the app gets a :class:`~callflow.call.primitives.Call` and its own task running the call
 handler; when the handler returns or the caller hangs up, the channel is hung up and the
 task ends.
 
@@ -10,7 +10,7 @@ channels in the app while we are away but does not queue their events: calls who
 vanished end as lost (at the moment the connection dropped), calls still up re-check what
 they wait on (a playback or a ring whose end we missed), and channels no call of this
 process owns (callflow crashed, or was restarted) are recovered by the plan of
-:mod:`callflow.app.recovery`.
+:mod:`callflow.call.recovery`.
 
 Stopping (SIGTERM) takes no new call (they go back to the dialplan's fallback), lets the
 calls in progress finish for a grace period, then tells each remaining caller goodbye as
@@ -30,8 +30,6 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from callflow.app.call import RUN_ID, Call, CallEnded, CallerHangup, CallInterrupted, Recovery
-from callflow.app.recovery import Plan, plan_recovery
 from callflow.ari import AriClient, AriConfig, Dispatcher, EventQueue, EventStream
 from callflow.ari import errors as ari_errors
 from callflow.ari.events import (
@@ -44,6 +42,15 @@ from callflow.ari.events import (
 )
 from callflow.ari.models import Channel, LiveRecording, Playback, Snapshot
 from callflow.ari.stream import Connected, Disconnected, StreamItem
+from callflow.call.primitives import (
+    RUN_ID,
+    Call,
+    CallEnded,
+    CallerHangup,
+    CallInterrupted,
+    Recovery,
+)
+from callflow.call.recovery import Plan, plan_recovery
 
 log = logging.getLogger(__name__)
 

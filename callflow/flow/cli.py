@@ -65,10 +65,10 @@ def run_check(args: argparse.Namespace) -> int:
     ``queues`` and no ``nodes``), or a settings file (``ari`` or ``flows``: its flows and
     its queues are checked too), so ``callflow check config/*.yaml`` checks a whole setup.
     The flows are checked together, by the very function ``callflow run`` uses
-    (:func:`callflow.engine.registry.validate`): what this passes, ``run`` starts.
+    (:func:`callflow.ivr.registry.validate`): what this passes, ``run`` starts.
     """
-    # Imported here: the engine imports the flow package this module belongs to.
-    from callflow.engine.registry import validate
+    # Imported here: the IVR (callflow.ivr) imports the flow package this module belongs to.
+    from callflow.ivr.registry import validate
 
     sounds = scan_sounds(args.sounds, args.language) if args.sounds else None
     diagnostics: list[Diagnostic] = []

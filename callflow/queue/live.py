@@ -28,9 +28,17 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
-from callflow.app.call import RUN_ID, Call, CallEnded, CallerHangup, CallInterrupted, CallLost, Leg
 from callflow.ari import errors as ari_errors
 from callflow.ari.models import Channel
+from callflow.call.primitives import (
+    RUN_ID,
+    Call,
+    CallEnded,
+    CallerHangup,
+    CallInterrupted,
+    CallLost,
+    Leg,
+)
 from callflow.flow import machine as fm
 from callflow.flow.prompts import media_for
 from callflow.queue.agents import AgentState, QueueError

@@ -27,7 +27,7 @@ async def test_reload_applies_valid_edits_and_refuses_broken_ones(
 ) -> None:
     """A call in progress finishes on its flow while an edit adds a number; a broken edit
     mid-call is refused, the flow in service stays, and every call completes."""
-    caplog.set_level(logging.INFO, logger="callflow.engine.registry")
+    caplog.set_level(logging.INFO, logger="callflow.ivr.registry")
     flow = tmp_path / "ivr.yaml"
     shutil.copy(IVR, flow)
     app = await start_app([flow], watch_interval=0.1)

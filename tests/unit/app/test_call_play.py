@@ -8,11 +8,11 @@ from typing import Any, cast
 
 import pytest
 
-from callflow.app.call import Call
 from callflow.ari import errors as ari_errors
 from callflow.ari.dispatch import EventQueue
 from callflow.ari.events import Event, StasisStart, parse_event
 from callflow.ari.rest import AriClient
+from callflow.call.primitives import Call
 from tests.unit.ari.ari_fake import channel_json, event_json
 
 CHANNEL = "1700.1"

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from callflow.app.recovery import plan_recovery, stasis_args
 from callflow.ari.models import Application, Bridge, Channel, DialplanLocation, Snapshot
+from callflow.call.recovery import plan_recovery, stasis_args
 
 APPS = ("callflow",)
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from callflow.app.settings import SettingsError, load_settings
-from callflow.engine import FlowRegistry
 from callflow.flow.loader import load_flow
+from callflow.ivr import FlowRegistry
 from callflow.prompts import build_prompts, missing_prompts
 from callflow.queue.config import parse_queues
 from callflow.store import SqliteStore

@@ -9,8 +9,8 @@ import pytest
 from ari_fake import FakeAri, make_config
 
 import callflow.app.service as service_module
-from callflow.app.call import Call
 from callflow.app.service import Service
+from callflow.call.primitives import Call
 
 
 async def idle(call: Call) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from callflow.app.settings import load_settings
 from callflow.cli import main
-from callflow.engine import FlowRegistry
+from callflow.ivr import FlowRegistry
 from callflow.queue.config import load_queues
 
 REPO = Path(__file__).parents[3]

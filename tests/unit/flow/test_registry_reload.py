@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from callflow.engine import FlowRegistry
+from callflow.ivr import FlowRegistry
 
 FLOW = 'entry: {"%s": bye}\nnodes:\n  bye: {type: hangup, prompt: goodbye}\n'
 

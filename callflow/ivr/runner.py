@@ -1,7 +1,7 @@
 """Run each call through its flow: the live driver of :class:`~callflow.flow.machine.FlowMachine`.
 
 The machine decides (sans-I/O); this module only performs its actions on a live
-:class:`~callflow.app.call.Call` and feeds the results back, writing every step to the event
+:class:`~callflow.call.primitives.Call` and feeds the results back, writing every step to the event
 log. Anything that reaches a dial string (transfer targets, mailbox names) is checked here
 first, since flow variables may hold what a caller typed.
 """
@@ -15,14 +15,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from callflow.app.call import Call, CallEnded, CallInterrupted, CallLost, Recovery
-from callflow.app.recovery import Plan
 from callflow.ari.errors import AriError
 from callflow.ari.events import ChannelDtmfReceived, Event, PlaybackFinished, PlaybackStarted
-from callflow.engine.registry import FlowRegistry
+from callflow.call.primitives import Call, CallEnded, CallInterrupted, CallLost, Recovery
+from callflow.call.recovery import Plan
 from callflow.flow import machine as fm
 from callflow.flow.model import Flow
 from callflow.flow.spec import ENDPOINT, EXTENSION, MAILBOX
+from callflow.ivr.registry import FlowRegistry
 from callflow.queue.agents import QueueError
 from callflow.queue.live import QueueService
 from callflow.store import SqliteStore
