@@ -1,6 +1,15 @@
 """The estimated-wait benchmark: simulate a grid of queues and score every wait predictor.
 
-Grid (all FIFO, lognormal handle times with mean 180 s and CV 1, fixed seeds):
+Every scenario runs through the live queue's own code (:mod:`callflow.sim.center`: the
+Router, one QueueCaller per caller, the announcement rules and the wait wording), with
+callflow's default predictor driving what callers are told and every other predictor asked
+at the same moments, fed the same events. Per predictor: ``rrase`` and ``p_over`` of the
+figures at join (the point estimate against the whole wait; the announced figure
+outwaited), and ``told_rrase``/``told_p_over`` of every figure said to callers, rounded as
+spoken, at join and re-announced, against the wait that followed it.
+
+Grid (one line served in order of arrival, lognormal handle times with mean 180 s and CV 1,
+fixed seeds):
 
 - agents ``s`` in {5, 10, 20, 50, 100} x offered load ``rho`` in {0.85, 0.95, 1.05, 1.2}
   x exponential patience with mean 60 s, 180 s, or none;
@@ -15,7 +24,7 @@ Skipped, honestly: ``rho >= 1`` with no abandonment has no steady state (the lin
 without bound), so those combinations are not run; the table lists them.
 
 Each scenario measures a fixed number of callers who had to queue (see
-:mod:`callflow.sim.queue` for exactly who is scored), after a 3-hour warm-up. Every
+:mod:`callflow.sim.center` for exactly who is scored), after a 3-hour warm-up. Every
 predictor starts from the same *configured* defaults - 300 s handle time, no
 abandonment - not the simulator's true parameters, and learns the rest online.
 """
@@ -40,7 +49,7 @@ from callflow.queue.estimate import (
     WaitPredictor,
     regularized_gamma_upper,
 )
-from callflow.sim.queue import QueueScenario, SimulationResult, simulate
+from callflow.sim.center import CenterResult, CenterScenario, simulate_center
 
 # Configured defaults the predictors start from (deliberately not the simulated truth).
 DEFAULT_HANDLE_TIME = 300.0
@@ -50,6 +59,7 @@ AGENTS = (5, 10, 20, 50, 100)
 LOADS = (0.85, 0.95, 1.05, 1.2)
 PATIENCES: tuple[float | None, ...] = (60.0, 180.0, None)
 FULL_CALLERS = 20_000
+WARMUP = 3 * 3600.0
 QUICK_CALLERS = 2_000
 DEFAULT_PREDICTOR = "default"
 BASELINE_PREDICTOR = "app_queue"
@@ -91,7 +101,7 @@ def scenario_name(
 class Grid:
     """The scenarios to run and the ones skipped (with why)."""
 
-    scenarios: tuple[QueueScenario, ...]
+    scenarios: tuple[CenterScenario, ...]
     skipped: tuple[tuple[str, str], ...]
 
 
@@ -105,7 +115,7 @@ def build_grid(quick: bool = False, callers: int | None = None) -> Grid:
     swing_loads: Sequence[float] = (1.05,) if quick else (0.95, 1.05)
     mms: Sequence[tuple[int, float]] = ((10, 0.9),) if quick else ((10, 0.9), (50, 0.95))
 
-    scenarios: list[QueueScenario] = []
+    scenarios: list[CenterScenario] = []
     skipped: list[tuple[str, str]] = []
     unstable = "rho >= 1 with no abandonment: no steady state"
 
@@ -115,13 +125,14 @@ def build_grid(quick: bool = False, callers: int | None = None) -> Grid:
             skipped.append((name, unstable))
             return
         scenarios.append(
-            QueueScenario(
+            CenterScenario(
                 name=name,
                 agents=s,
                 load=rho,
                 mean_patience=patience,
                 arrival_swing=0.3 if swing else 0.0,
                 measured_callers=measured,
+                warmup=WARMUP,
             )
         )
 
@@ -135,12 +146,13 @@ def build_grid(quick: bool = False, callers: int | None = None) -> Grid:
                 add(s, rho, patience, swing=True)
     for s, rho in mms:
         scenarios.append(
-            QueueScenario(
+            CenterScenario(
                 name=scenario_name(s, rho, None, mms=True),
                 agents=s,
                 load=rho,
                 handle_time_distribution="exponential",
                 measured_callers=measured,
+                warmup=WARMUP,
             )
         )
     return Grid(tuple(scenarios), tuple(skipped))
@@ -156,6 +168,9 @@ class Row:
     p_over: float
     n: int
     vs_app_queue: float
+    told_rrase: float = math.nan
+    told_p_over: float = math.nan
+    told: int = 0
 
     def to_json(self) -> str:
         """The ``--json`` line; undefined metrics (no callers scored) become null."""
@@ -166,6 +181,9 @@ class Row:
                 "rrase": _finite_or_none(self.rrase),
                 "p_over": _finite_or_none(self.p_over),
                 "n": self.n,
+                "told_rrase": _finite_or_none(self.told_rrase),
+                "told_p_over": _finite_or_none(self.told_p_over),
+                "told": self.told,
             }
         )
 
@@ -179,23 +197,41 @@ def scenario_seed(base_seed: int, name: str) -> int:
     return zlib.crc32(f"{base_seed}:{name}".encode())
 
 
-def run_scenario(scenario: QueueScenario, base_seed: int) -> SimulationResult:
-    """Simulate one scenario with fresh predictors."""
-    return simulate(scenario, make_predictors(), scenario_seed(base_seed, scenario.name))
+def run_scenario(scenario: CenterScenario, base_seed: int) -> CenterResult:
+    """Simulate one scenario with fresh predictors; callflow's default drives what is said."""
+    predictors = make_predictors()
+    live = next(p for p in predictors if p.name == DEFAULT_PREDICTOR)
+    shadows = [p for p in predictors if p is not live]
+    return simulate_center(scenario, live, shadows, scenario_seed(base_seed, scenario.name))
 
 
-def _rows(result: SimulationResult) -> list[Row]:
-    baseline = next((s.rrase for s in result.scores if s.name == BASELINE_PREDICTOR), math.nan)
-    rows = [
-        Row(result.scenario.name, s.name, s.rrase, s.p_over, s.answered, s.rrase / baseline)
-        for s in result.scores
-    ]
+def _rows(result: CenterResult) -> list[Row]:
+    scores = result.joined
+    baseline = next((s.rrase for s in scores if s.name == BASELINE_PREDICTOR), math.nan)
+    order = {p.name: i for i, p in enumerate(make_predictors())}
+    rows = sorted(
+        (
+            Row(
+                result.scenario.name,
+                s.name,
+                s.rrase,
+                s.p_over,
+                s.answered,
+                s.rrase / baseline,
+                told.rrase,
+                told.p_over,
+                told.told,
+            )
+            for s, told in zip(scores, result.spoken, strict=True)
+        ),
+        key=lambda row: order.get(row.predictor, len(order)),
+    )
     if result.scenario.name.startswith("mms-"):
         rows.append(_ql_theory_row(result, baseline))
     return rows
 
 
-def _ql_theory_row(result: SimulationResult, baseline: float) -> Row:
+def _ql_theory_row(result: CenterResult, baseline: float) -> Row:
     """QL's best-case error in M/M/s: W ~ Erlang(n+1, s*mu), so rrase = 1/sqrt(E[n+1])."""
     counts = result.ahead_counts
     total = sum(counts.values())
@@ -221,8 +257,19 @@ def run_grid(grid: Grid, base_seed: int, jobs: int) -> Iterator[list[Row]]:
 
 
 def format_table(rows: Iterable[Row]) -> list[str]:
-    """Aligned text table: scenario, predictor, rrase, p_over, n, rrase / app_queue's."""
-    header = ("scenario", "predictor", "rrase", "p_over", "n", "vs_app_queue")
+    """Aligned text table: scenario, predictor, rrase, p_over, n, rrase / app_queue's, and
+    the same for the figures callers were told (as spoken)."""
+    header = (
+        "scenario",
+        "predictor",
+        "rrase",
+        "p_over",
+        "n",
+        "vs_app_queue",
+        "told_rrase",
+        "told_p_over",
+        "told",
+    )
     body = [
         (
             r.scenario,
@@ -231,6 +278,9 @@ def format_table(rows: Iterable[Row]) -> list[str]:
             f"{r.p_over:.3f}",
             str(r.n),
             f"{r.vs_app_queue:.2f}",
+            f"{r.told_rrase:.3f}",
+            f"{r.told_p_over:.3f}",
+            str(r.told),
         )
         for r in rows
     ]

@@ -5,7 +5,7 @@ Every predictor here is sans-I/O. It is fed plain queue events (:class:`CallerJo
 ``observe`` and answers ``estimate(ahead, agents_serving, now, elapsed)`` with an
 :class:`Estimate`: the point estimate ``mean`` (seconds still to wait) and ``announce``,
 the figure the caller would be told. The live queue and the simulator in
-:mod:`callflow.sim.queue` drive the very same objects.
+:mod:`callflow.sim.center` drive the very same objects.
 
 The predictors (Ibrahim & Whitt's names; ``n`` callers ahead, ``s`` agents serving,
 ``mu`` service rate per agent, ``theta`` abandonment rate per waiting caller):

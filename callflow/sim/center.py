@@ -9,10 +9,16 @@ position and wait, and which :class:`~callflow.queue.wait.WaitFigure`; the simul
 plays Asterisk and the people (agents answer and talk, callers lose patience). So it scores
 what callers actually hear.
 
-Who is scored: callers who arrive after ``warmup`` and hear a wait figure at join (callers
-who reach a free agent hear none). For the answered ones, each told figure is compared with
-the wait that followed it: the first (at join) and every re-announcement. Abandoners are
-counted apart (their wait is censored by their patience).
+Who is scored: callers who arrive after ``warmup`` **and find no free agent** (they are the
+ones who hear a wait; callers who reach a free agent wait 0 and are never told anything,
+and counting them would flatter every predictor that says "0"). For the answered ones:
+
+- ``joined``: each predictor's point estimate (``Estimate.mean``) and announced figure at
+  join against the caller's whole wait (the predictor grid's metrics, ``bench ewt``);
+- ``spoken`` / ``announced``: every figure the caller was told (at join and at each
+  re-announcement), as said (rounded) and unrounded, against the wait that followed it.
+
+Abandoners are counted apart: their wait is censored by their patience.
 
 Besides the live predictor (the one that drives the announcements), ``shadows`` are asked at
 the same moments what they would have said, fed the same events; that is how predictors are
@@ -24,10 +30,13 @@ from __future__ import annotations
 import heapq
 import math
 import random
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 from callflow.queue.caller import (
+    SERVING,
     Announce,
     Answered,
     Command,
@@ -75,7 +84,10 @@ class CenterScenario:
     round_seconds: int = 0
     warmup: float = 3600.0
     measured_callers: int = 2_000
-    max_arrivals: int = 500_000
+    max_arrivals: int = 5_000_000
+    handle_time_distribution: Literal["lognormal", "exponential"] = "lognormal"
+    arrival_swing: float = 0.0  # sinusoidal arrival rate: +-swing around the mean
+    swing_period: float = 7200.0
 
     @property
     def arrival_rate(self) -> float:
@@ -121,6 +133,36 @@ class ToldScore:
 
 
 @dataclass(slots=True)
+class JoinScore:
+    """One predictor's figures at join against the whole wait, over answered callers."""
+
+    name: str
+    answered: int = 0
+    sum_squared_error: float = 0.0
+    sum_wait: float = 0.0
+    waited_longer: int = 0
+
+    def record(self, mean: float, announced: float, waited: float) -> None:
+        """Score one answered caller."""
+        self.answered += 1
+        self.sum_squared_error += (mean - waited) ** 2
+        self.sum_wait += waited
+        self.waited_longer += waited > announced
+
+    @property
+    def rrase(self) -> float:
+        """RMS error of the point estimate over the mean wait (nan if undefined)."""
+        if self.answered == 0 or self.sum_wait <= 0.0:
+            return math.nan
+        return math.sqrt(self.sum_squared_error / self.answered) / (self.sum_wait / self.answered)
+
+    @property
+    def p_over(self) -> float:
+        """Share of answered callers who waited longer than announced at join."""
+        return self.waited_longer / self.answered if self.answered else math.nan
+
+
+@dataclass(slots=True)
 class CenterResult:
     """What one run measured."""
 
@@ -128,6 +170,9 @@ class CenterResult:
     seed: int
     spoken: list[ToldScore]  # per predictor: the spoken figure (rounded, as heard)
     announced: list[ToldScore]  # per predictor: the unrounded figure it would announce
+    joined: list[JoinScore] = field(default_factory=list)  # per predictor, at join
+    ahead_counts: Counter[int] = field(default_factory=Counter)
+    """Callers ahead at join, over measured callers who were answered."""
     arrivals: int = 0
     answered: int = 0
     abandoned: int = 0
@@ -160,6 +205,8 @@ class _Caller:
     patience: float
     told: list[tuple[float, list[float], list[float]]] = field(default_factory=list)
     measured: bool = False
+    at_join: list[tuple[float, float]] = field(default_factory=list)  # (mean, announce)
+    ahead: int = 0
     wake_at: float | None = None
 
 
@@ -169,12 +216,37 @@ _ARRIVAL, _WAKE, _ANSWER, _TALK_END, _ABANDON, _ROUTER = range(6)
 class _HandleTimes:
     def __init__(self, scenario: CenterScenario, rng: random.Random) -> None:
         self._rng = rng
+        self._mean = scenario.mean_handle_time
+        self._exponential = scenario.handle_time_distribution == "exponential"
         sigma_sq = math.log1p(scenario.handle_time_cv**2)
         self._sigma = math.sqrt(sigma_sq)
         self._mu = math.log(scenario.mean_handle_time) - sigma_sq / 2
 
     def draw(self) -> float:
+        if self._exponential:
+            return self._rng.expovariate(1.0 / self._mean)
         return self._rng.lognormvariate(self._mu, self._sigma)
+
+
+class _Arrivals:
+    """Poisson arrivals, with a sinusoidal rate by thinning (Lewis & Shedler)."""
+
+    def __init__(self, scenario: CenterScenario, rng: random.Random) -> None:
+        self._rng = rng
+        self._rate = scenario.arrival_rate
+        self._swing = scenario.arrival_swing
+        self._peak = self._rate * (1.0 + self._swing)
+        self._omega = 2.0 * math.pi / scenario.swing_period
+
+    def next(self, after: float) -> float:
+        t = after
+        while True:
+            t += self._rng.expovariate(self._peak)
+            if self._swing == 0.0:
+                return t
+            rate = self._rate * (1.0 + self._swing * math.sin(self._omega * t))
+            if self._rng.random() * self._peak <= rate:
+                return t
 
 
 def simulate_center(
@@ -188,6 +260,7 @@ def simulate_center(
         raise ValueError("a scenario needs at least one agent and a positive load")
     rng = random.Random(seed)
     handle = _HandleTimes(scenario, rng)
+    arrivals = _Arrivals(scenario, rng)
     queue = QueueConfig(
         QUEUE,
         ring_timeout=max(15.0, scenario.ring_time + 5.0),
@@ -213,6 +286,7 @@ def simulate_center(
         seed,
         spoken=[_score(p) for p in predictors],
         announced=[_score(p) for p in predictors],
+        joined=[JoinScore(p.name) for p in predictors],
     )
     callers: dict[str, _Caller] = {}
     events: list[tuple[float, int, int, str]] = []
@@ -259,16 +333,7 @@ def simulate_center(
         """Note what the caller was told, and what each predictor would have said."""
         caller = callers[who]
         said = [s.value for s in announce.items if s.what == "wait"]
-        if not said or not isinstance(said[0], WaitFigure):
-            return
-        if (
-            not caller.told
-            and now >= scenario.warmup
-            and result.measured < scenario.measured_callers
-        ):
-            caller.measured = True
-            result.measured += 1
-        if not caller.measured:
+        if not said or not isinstance(said[0], WaitFigure) or not caller.measured:
             return
         entry = caller.machine.entry
         position = router.position(entry.id)
@@ -282,7 +347,31 @@ def simulate_center(
             spoken.append(float(figure.total_seconds) if figure is not None else math.nan)
         caller.told.append((now, spoken, announced))
 
+    def measure(caller: _Caller, now: float) -> None:
+        """A caller who found no free agent, after the warm-up: ask every predictor."""
+        entry = caller.machine.entry
+        position = router.position(entry.id)
+        if position <= router.agents_available(QUEUE):
+            return  # a free agent is theirs: no wait to tell
+        if now < scenario.warmup or result.measured >= scenario.measured_callers:
+            return
+        caller.measured = True
+        caller.ahead = position - 1
+        result.measured += 1
+        for predictor in predictors:
+            serving = _serving(router)
+            if serving == 0:
+                caller.at_join.append((math.inf, math.inf))
+                continue
+            estimate = predictor.estimate(position - 1, serving, now, 0.0)
+            caller.at_join.append((estimate.mean, estimate.announce))
+
     def settle(caller: _Caller, now: float, waited: float) -> None:
+        if caller.measured:
+            result.ahead_counts[caller.ahead] += 1
+            for score, (mean, told) in zip(result.joined, caller.at_join, strict=True):
+                if math.isfinite(mean):
+                    score.record(mean, told, waited)
         joined = caller.machine.entry.joined_at
         for at, spoken, announced in caller.told:
             still = joined + waited - at  # the wait that followed this figure
@@ -312,7 +401,7 @@ def simulate_center(
             router_wake = wake
             push(wake, _ROUTER)
 
-    push(rng.expovariate(scenario.arrival_rate), _ARRIVAL)
+    push(arrivals.next(0.0), _ARRIVAL)
     now = 0.0
     number = 0
     while events:
@@ -334,15 +423,17 @@ def simulate_center(
                 if scenario.mean_patience
                 else math.inf
             )
-            callers[who] = _Caller(machine, patience)
-            perform(who, machine.join(now), now)
+            newcomer = callers[who] = _Caller(machine, patience)
+            first = machine.join(now)
+            measure(newcomer, now)
+            perform(who, first, now)
             if who in callers and math.isfinite(patience):
                 push(now + patience, _ABANDON, who)
             if (
                 result.measured < scenario.measured_callers
                 and result.arrivals < scenario.max_arrivals
             ):
-                push(now + rng.expovariate(scenario.arrival_rate), _ARRIVAL)
+                push(arrivals.next(now), _ARRIVAL)
         elif kind == _WAKE:
             caller = callers.get(who)
             if caller is not None and caller.wake_at == now:
@@ -364,8 +455,13 @@ def simulate_center(
     return result
 
 
+def _serving(router: Router) -> int:
+    """Agents who count as serving the queue (as the live estimate counts them)."""
+    return sum(1 for name in router.members[QUEUE] if router.agents[name].state in SERVING)
+
+
 def _score(predictor: WaitPredictor) -> ToldScore:
     return ToldScore(predictor.name)
 
 
-__all__ = ["CenterResult", "CenterScenario", "ToldScore", "simulate_center"]
+__all__ = ["CenterResult", "CenterScenario", "JoinScore", "ToldScore", "simulate_center"]

@@ -24,14 +24,24 @@ def _run(argv: list[str]) -> int:
 def test_json_output_is_one_object_per_line_with_the_documented_keys(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """Each --json line is an object with scenario, predictor, rrase, p_over and n only."""
+    """Each --json line is an object with scenario, predictor, rrase, p_over, n, and the same
+    for the figures callers were told (told_rrase, told_p_over, told)."""
     assert _run(["bench", "ewt", "--json", *TINY]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines
     predictors = set()
     for line in lines:
         row = json.loads(line)
-        assert list(row) == ["scenario", "predictor", "rrase", "p_over", "n"]
+        assert list(row) == [
+            "scenario",
+            "predictor",
+            "rrase",
+            "p_over",
+            "n",
+            "told_rrase",
+            "told_p_over",
+            "told",
+        ]
         assert row["scenario"] == "s10-rho1.20-pat60"
         assert isinstance(row["rrase"], float) and isinstance(row["p_over"], float)
         assert isinstance(row["n"], int) and row["n"] > 0
@@ -45,7 +55,17 @@ def test_table_output_has_aligned_columns_and_goal_summary(
     """The table has one row per predictor, a ratio to app_queue, and says which goals hold."""
     assert _run(["bench", "ewt", *TINY]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0].split() == ["scenario", "predictor", "rrase", "p_over", "n", "vs_app_queue"]
+    assert out[0].split() == [
+        "scenario",
+        "predictor",
+        "rrase",
+        "p_over",
+        "n",
+        "vs_app_queue",
+        "told_rrase",
+        "told_p_over",
+        "told",
+    ]
     widths = {len(line) for line in out[1:8]}
     assert len(widths) == 1
     assert any(line.startswith("goal: default rrase") for line in out)
