@@ -34,8 +34,8 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from callflow.flow import source
 from callflow.ivr.registry import FlowRegistry
+from callflow.yamlcheck import source
 
 EVENT_INTERVAL = 0.005  # seconds between two posted events
 

@@ -1,10 +1,11 @@
-"""Queue configuration: read ``config/queues.yaml`` into immutable agents and queues.
+"""Queue configuration: read ``config/queues.yaml`` into the agents and queues of
+:mod:`callflow.queue.model`, checking it against :data:`QUEUES_FILE`.
 
 ``load_queues()`` and ``check_queues()`` never stop at the first mistake. Each problem
-becomes a :class:`~callflow.flow.diagnostics.Diagnostic` with its ``file:line:column``,
-what was expected and, for a misspelt key or name, the nearest valid word - the same
-reporting as ``callflow check`` for flows (:mod:`callflow.flow.source` reads the YAML
-with positions and finds duplicate keys).
+becomes a :class:`~callflow.yamlcheck.Diagnostic` with its ``file:line:column``, what was
+expected and, for a misspelt key or name, the nearest valid word - the same reporting as
+``callflow check`` for flows, through the same reader (:mod:`callflow.yamlcheck`).
+:data:`QUEUES_FILE` is also the JSON Schema's source (``callflow schema --kind queues``).
 
 The file has two sections::
 
@@ -22,522 +23,241 @@ member whose device is unavailable).
 from __future__ import annotations
 
 import dataclasses
-import enum
-import math
 import os
 import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Literal
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from callflow.flow.diagnostics import Diagnostic, Location, Severity, nearest, sort_key
 from callflow.flow.model import Prompt, Say, Sound
-from callflow.flow.source import (
-    BOOL,
-    FLOAT,
-    INT,
-    NULL,
-    Reporter,
+from callflow.flow.spec import PHONE_KEYS
+from callflow.queue.model import (
+    APP_QUEUE_STRATEGIES,
+    EMPTY_STATES,
+    JOIN_WORDS,
+    LEAVE_WORDS,
+    ROUND_SECONDS,
+    AgentConfig,
+    AnnounceConfig,
+    EmptyRule,
+    LastAgentConfig,
+    Overflow,
+    PeriodicPrompt,
+    PositionMode,
+    QueueCenter,
+    QueueConfig,
+    Strategy,
+    Target,
+    WaitMode,
+    Widening,
+)
+from callflow.yamlcheck import (
+    AnyOf,
+    Boolean,
+    Checker,
+    Choice,
+    Diagnostic,
+    Duration,
+    Integer,
+    JSONSchema,
+    Key,
+    ListOf,
+    Location,
+    MapOf,
+    Number,
+    Raw,
+    Section,
+    Source,
+    Text,
     describe,
+    document_schema,
+    nearest,
+    read_file,
     read_source,
+    sort_key,
+    value_of,
     where,
 )
-from callflow.flow.spec import PHONE_KEYS
+from callflow.yamlcheck.checker import NAME
+from callflow.yamlcheck.source import NULL
+from callflow.yamlcheck.spec import NAME_PATTERN
 
-# --------------------------------------------------------------------------- vocabulary
+# --------------------------------------------------------------------------- the spec
 
+PROMPTS = ("sound", "say")
+_ENDPOINT = re.compile(r"^[A-Za-z][A-Za-z0-9_]*/\S+$")
 
-class Strategy(enum.StrEnum):
-    """How a queue picks among the agents who could take a caller."""
-
-    LONGEST_IDLE = "longest-idle"  # app_queue leastrecent
-    ROUND_ROBIN_MEMORY = "round-robin-memory"  # rrmemory
-    FEWEST_CALLS = "fewest-calls"  # fewestcalls
-    RING_ALL = "ring-all"  # ringall
-    RANDOM = "random"  # random
-    LINEAR = "linear"  # linear: members in the order they are listed
-    WEIGHTED_RANDOM = "weighted-random"  # wrandom, weighted by skill level
-
-
-# app_queue's names, so a queues.conf habit gets a suggestion rather than a shrug.
-APP_QUEUE_STRATEGIES: Mapping[str, Strategy] = MappingProxyType(
+_NAMES = ListOf(Text(pattern=NAME_PATTERN), single=True)
+_LEVELS = MapOf(Integer(), keys=NAME_PATTERN)
+_TARGET = Text(pattern=r"^(queue:\s*)?[A-Za-z_][A-Za-z0-9_.\-]*$")
+_PROMPT = Raw(
     {
-        "leastrecent": Strategy.LONGEST_IDLE,
-        "rrmemory": Strategy.ROUND_ROBIN_MEMORY,
-        "rrordered": Strategy.ROUND_ROBIN_MEMORY,
-        "roundrobin": Strategy.ROUND_ROBIN_MEMORY,
-        "fewestcalls": Strategy.FEWEST_CALLS,
-        "ringall": Strategy.RING_ALL,
-        "wrandom": Strategy.WEIGHTED_RANDOM,
+        "anyOf": [
+            {"type": "string", "minLength": 1},
+            {
+                "type": "object",
+                "properties": {p: {"type": "string", "minLength": 1} for p in PROMPTS},
+                "minProperties": 1,
+                "maxProperties": 1,
+                "additionalProperties": False,
+            },
+        ]
     }
 )
 
 
-class PositionMode(enum.StrEnum):
-    """app_queue's announce-position: always, never, only up to a limit, or "more than N"."""
-
-    YES = "yes"
-    NO = "no"
-    LIMIT = "limit"
-    MORE = "more"
+def _empty_rule_shape(words: Iterable[str]) -> AnyOf:
+    return AnyOf((Choice(tuple(words)), ListOf(Choice(EMPTY_STATES))))
 
 
-class WaitMode(enum.StrEnum):
-    """app_queue's announce-holdtime: in every announcement, never, or once."""
-
-    YES = "yes"
-    NO = "no"
-    ONCE = "once"
-
-
-# Agent states an empty rule may count as "can still serve" (available, ringing and
-# on_call always count: those agents will take a call sooner or later).
-EMPTY_STATES = ("paused", "unavailable", "wrapup")
-# app_queue's round-seconds values.
-ROUND_SECONDS = (0, 1, 5, 10, 15, 20, 30)
-
-
-@dataclass(frozen=True)
-class EmptyRule:
-    """When a queue counts as empty for a caller (app_queue's joinempty / leavewhenempty).
-
-    ``enabled`` False: never empty (join anyway, never leave). Otherwise the queue is
-    empty unless some member who has the caller's skills (as far as widening ever
-    lowers them) is available, ringing, on a call, or in one of ``serving``.
-    """
-
-    enabled: bool = False
-    serving: frozenset[str] = frozenset()
-
-
-# The words of both keys, as app_queue defines them. "yes" reads differently per key:
-# join_when_empty: yes = join anyway; leave_when_empty: yes = leave when empty.
-_RULE_WORDS = {
-    "strict": EmptyRule(True, frozenset({"wrapup"})),
-    "loose": EmptyRule(True, frozenset({"paused", "unavailable", "wrapup"})),
-}
-JOIN_WORDS: Mapping[str, EmptyRule] = MappingProxyType(
-    {"yes": EmptyRule(), "no": EmptyRule(True, frozenset({"unavailable", "wrapup"})), **_RULE_WORDS}
+# Every key of the file and what it means: the checker's vocabulary and the schema's.
+AGENT = Section(
+    Key(
+        "endpoint", Text(pattern=_ENDPOINT.pattern), "The device to ring, e.g. PJSIP/agent1.", True
+    ),
+    Key("name", Text(), "The agent's name as people say it."),
+    Key("skills", _LEVELS, "Skill -> level, e.g. {billing: 3, spanish: 5}."),
+    Key("queues", _NAMES, "The queues this agent serves."),
+    Key(
+        "max_ring_no_answer",
+        Integer(),
+        "Pause the agent after this many unanswered rings in a row (0: never).",
+    ),
 )
-LEAVE_WORDS: Mapping[str, EmptyRule] = MappingProxyType(
-    {"no": EmptyRule(), "yes": EmptyRule(True, frozenset({"unavailable", "wrapup"})), **_RULE_WORDS}
+WIDENING = Section(
+    Key("after", Duration(), "Seconds of waiting.", True),
+    Key("min_level", Integer(), "The lowered minimum level.", True),
+)
+PERIODIC = Section(
+    Key("every", Duration(zero=False), "How often.", True),
+    Key("prompt", _PROMPT, "What: a sound name, sound:<name> or say:<text>.", True),
+)
+ANNOUNCE = Section(
+    Key("frequency", Duration(), "Time between position/wait announcements (0: never)."),
+    Key("min_frequency", Duration(), "Least time between announcements when the position changes."),
+    Key(
+        "position",
+        Choice(tuple(m.value for m in PositionMode)),
+        "yes, no, limit (only up to position_limit) or more ('more than N').",
+    ),
+    Key("position_limit", Integer(minimum=1), "The limit for position: limit / more."),
+    Key(
+        "wait",
+        Choice(tuple(m.value for m in WaitMode)),
+        "Announce the estimated wait: yes, no or once.",
+    ),
+    Key(
+        "round_seconds",
+        Integer(choices=ROUND_SECONDS),
+        "Say seconds rounded to: " + ", ".join(map(str, ROUND_SECONDS)) + ".",
+    ),
+    Key(
+        "periodic", ListOf(PERIODIC), "Prompts played during the wait: [{every: 60, prompt: ...}]."
+    ),
+)
+OVERFLOW = Section(
+    Key("full", _TARGET, "Where callers go when max_callers are waiting."),
+    Key("timeout", _TARGET, "Where callers go after max_wait."),
+    Key("empty", _TARGET, "Where callers go when no agent can serve (join/leave_when_empty)."),
+)
+LAST_AGENT = Section(
+    Key("enabled", Boolean(), "Whether to route to the last agent."),
+    Key("days", Number(above=0), "How many days a last agent is remembered."),
+    Key("wait", Duration(), "How long to hold a caller for a busy last agent."),
+)
+QUEUE = Section(
+    Key("description", Text(), "A note for people reading the file."),
+    Key(
+        "strategy",
+        Choice(tuple(m.value for m in Strategy)),
+        "How an agent is chosen: " + ", ".join(s.value for s in Strategy) + ".",
+    ),
+    Key(
+        "members",
+        _NAMES,
+        "Agents serving this queue, in order (linear strategy), besides agents' queues.",
+    ),
+    Key("skills", _LEVELS, "Skills a caller needs, with minimum levels, e.g. {billing: 3}."),
+    Key(
+        "skill_widening",
+        ListOf(WIDENING),
+        "Lower the levels over time: [{after: 60, min_level: 1}].",
+    ),
+    Key(
+        "priority",
+        Integer(minimum=-1_000_000),
+        "Default caller priority; higher is answered sooner.",
+    ),
+    Key("max_callers", Integer(), "Most callers waiting at once (0: no limit)."),
+    Key("max_wait", Duration(), "Longest wait before overflow 'timeout' (0: no limit)."),
+    Key(
+        "join_when_empty",
+        _empty_rule_shape(JOIN_WORDS),
+        "yes, no, strict, loose, or the agent states that count as serving.",
+    ),
+    Key(
+        "leave_when_empty",
+        _empty_rule_shape(LEAVE_WORDS),
+        "no, yes, strict, loose, or the agent states that count as serving.",
+    ),
+    Key("ring_timeout", Duration(zero=False), "How long an agent's phone rings."),
+    Key(
+        "retry_delay",
+        Duration(),
+        "How long before a caller is offered again to an agent who did not answer.",
+    ),
+    Key("wrapup", Duration(), "After-call work time before the agent gets another call."),
+    Key("music_class", Text(), "Music on hold class."),
+    Key("announce", ANNOUNCE, "Position and wait announcements."),
+    Key(
+        "exit_keys",
+        MapOf(Text(pattern=NAME_PATTERN), keys=r"^[0-9*#]$"),
+        "Phone key -> flow node the caller may leave to, e.g. '0': voicemail.",
+    ),
+    Key(
+        "overflow",
+        OVERFLOW,
+        "Where callers go: full, timeout, empty -> queue:<name> or a flow node.",
+    ),
+    Key(
+        "last_agent",
+        LAST_AGENT,
+        "Route returning callers to their last agent: enabled, days, wait.",
+    ),
+    Key(
+        "service_level",
+        Duration(zero=False),
+        "Service level threshold: answered within this many seconds.",
+    ),
+)
+QUEUES_FILE = Section(
+    Key("description", Text(), "What this file is for."),
+    Key(
+        "agents",
+        MapOf(AGENT, keys=NAME_PATTERN),
+        "Agents by id: endpoint, name, skills, queues, max_ring_no_answer.",
+    ),
+    Key("queues", MapOf(QUEUE, keys=NAME_PATTERN), "Queues by name.", True),
 )
 
 
-@dataclass(frozen=True)
-class Target:
-    """Where a caller goes when a queue will not keep them: another queue or a flow node."""
-
-    kind: Literal["queue", "node"]
-    name: str
-
-    @classmethod
-    def parse(cls, text: str) -> Target:
-        """``queue:<name>`` names a queue; anything else names a flow node."""
-        if text.startswith("queue:"):
-            return cls("queue", text.removeprefix("queue:").strip())
-        return cls("node", text)
-
-    def __str__(self) -> str:
-        return f"queue:{self.name}" if self.kind == "queue" else self.name
-
-
-@dataclass(frozen=True)
-class Widening:
-    """After ``after`` seconds of waiting, any required skill is met at ``min_level``."""
-
-    after: float
-    min_level: int
-
-
-@dataclass(frozen=True)
-class PeriodicPrompt:
-    """A prompt played every ``every`` seconds of waiting (app_queue periodic-announce)."""
-
-    every: float
-    prompt: Prompt
-
-
-@dataclass(frozen=True)
-class AnnounceConfig:
-    """Position and wait announcements (app_queue announce-* options)."""
-
-    frequency: float = 0.0  # seconds between announcements; 0 = never
-    min_frequency: float = 15.0  # at least this long between two, even if position moved
-    position: PositionMode = PositionMode.YES
-    position_limit: int = 5
-    wait: WaitMode = WaitMode.YES
-    round_seconds: int = 0
-    periodic: tuple[PeriodicPrompt, ...] = ()
-
-
-@dataclass(frozen=True)
-class Overflow:
-    """Where callers go when the queue is full, they waited too long, or it is empty.
-
-    None: the flow's ``on_failure`` of the queue node decides.
-    """
-
-    full: Target | None = None
-    timeout: Target | None = None
-    empty: Target | None = None
-
-
-@dataclass(frozen=True)
-class LastAgentConfig:
-    """Route a returning caller to the agent they last spoke with, within ``days``.
-
-    A caller whose last agent is busy is held for them for up to ``wait`` seconds.
-    """
-
-    enabled: bool = False
-    days: float = 30.0
-    wait: float = 20.0
-
-
-def _no_levels() -> Mapping[str, int]:
-    return MappingProxyType({})
-
-
-def _no_keys() -> Mapping[str, str]:
-    return MappingProxyType({})
-
-
-@dataclass(frozen=True)
-class AgentConfig:
-    """One agent: how to ring them, their skills and the queues they serve."""
-
-    name: str
-    endpoint: str = ""
-    display_name: str | None = None
-    skills: Mapping[str, int] = field(default_factory=_no_levels)
-    queues: tuple[str, ...] = ()
-    max_ring_no_answer: int = 3  # auto-pause after this many rings in a row; 0 = never
-    location: Location | None = field(default=None, compare=False)
-
-
-@dataclass(frozen=True)
-class QueueConfig:
-    """One queue. ``members`` is resolved: the queue's own list, then agents naming it."""
-
-    name: str
-    strategy: Strategy = Strategy.LONGEST_IDLE
-    members: tuple[str, ...] = ()
-    skills: Mapping[str, int] = field(default_factory=_no_levels)
-    skill_widening: tuple[Widening, ...] = ()
-    priority: int = 0
-    max_callers: int = 0  # 0 = no limit
-    max_wait: float = 0.0  # 0 = no limit
-    join_when_empty: EmptyRule = JOIN_WORDS["yes"]
-    leave_when_empty: EmptyRule = LEAVE_WORDS["no"]
-    ring_timeout: float = 15.0
-    retry_delay: float = 5.0
-    wrapup: float = 0.0
-    music_class: str = "default"
-    announce: AnnounceConfig = AnnounceConfig()
-    exit_keys: Mapping[str, str] = field(default_factory=_no_keys)
-    overflow: Overflow = Overflow()
-    last_agent: LastAgentConfig = LastAgentConfig()
-    service_level: float = 20.0
-    description: str | None = None
-    location: Location | None = field(default=None, compare=False)
-
-
-@dataclass(frozen=True)
-class QueueCenter:
-    """Every agent and queue of the contact center, as loaded from one file."""
-
-    agents: Mapping[str, AgentConfig]
-    queues: Mapping[str, QueueConfig]
-    path: str = ""
-
-    def say_texts(self, voice: str = "en-us") -> frozenset[tuple[str, str]]:
-        """Every (text, voice) the queues speak (periodic ``say:`` prompts), for the
-        prompt-cache builder."""
-        found = set()
-        for queue in self.queues.values():
-            for periodic in queue.announce.periodic:
-                if isinstance(periodic.prompt, Say):
-                    found.add((periodic.prompt.text, periodic.prompt.voice or voice))
-        return frozenset(found)
-
-    def flow_nodes(self, queue: str) -> frozenset[str]:
-        """The flow nodes a caller waiting in ``queue`` may be sent to: its exit keys and
-        overflow targets, following overflows into other queues."""
-        found: set[str] = set()
-        seen: set[str] = set()
-        todo = [queue]
-        while todo:
-            name = todo.pop()
-            config = self.queues.get(name)
-            if config is None or name in seen:
-                continue
-            seen.add(name)
-            found.update(config.exit_keys.values())
-            overflow = config.overflow
-            for target in (overflow.full, overflow.timeout, overflow.empty):
-                if target is None:
-                    continue
-                if target.kind == "queue":
-                    todo.append(target.name)
-                else:
-                    found.add(target.name)
-        return frozenset(found)
-
-    def exits(self) -> dict[str, frozenset[str]]:
-        """For the flow checker: each queue -> the flow nodes it may send callers to."""
-        return {name: self.flow_nodes(name) for name in self.queues}
-
-    @classmethod
-    def build(
-        cls, agents: Iterable[AgentConfig], queues: Iterable[QueueConfig], path: str = ""
-    ) -> QueueCenter:
-        """Freeze lists of agents and queues into a center (tests and the simulator)."""
-        return cls(
-            MappingProxyType({a.name: a for a in agents}),
-            MappingProxyType({q.name: q for q in queues}),
-            path,
-        )
-
-
-# Every key of the file and what it means: the checker's vocabulary.
-TOP_KEYS = {
-    "description": "What this file is for.",
-    "agents": "Agents by id: endpoint, name, skills, queues, max_ring_no_answer.",
-    "queues": "Queues by name.",
-}
-AGENT_KEYS = {
-    "endpoint": "The device to ring, e.g. PJSIP/agent1.",
-    "name": "The agent's name as people say it.",
-    "skills": "Skill -> level, e.g. {billing: 3, spanish: 5}.",
-    "queues": "The queues this agent serves.",
-    "max_ring_no_answer": "Pause the agent after this many unanswered rings in a row (0: never).",
-}
-QUEUE_KEYS = {
-    "description": "A note for people reading the file.",
-    "strategy": "How an agent is chosen: " + ", ".join(s.value for s in Strategy) + ".",
-    "members": "Agents serving this queue, in order (linear strategy), besides agents' queues.",
-    "skills": "Skills a caller needs, with minimum levels, e.g. {billing: 3}.",
-    "skill_widening": "Lower the levels over time: [{after: 60, min_level: 1}].",
-    "priority": "Default caller priority; higher is answered sooner.",
-    "max_callers": "Most callers waiting at once (0: no limit).",
-    "max_wait": "Longest wait before overflow 'timeout' (0: no limit).",
-    "join_when_empty": "yes, no, strict, loose, or the agent states that count as serving.",
-    "leave_when_empty": "no, yes, strict, loose, or the agent states that count as serving.",
-    "ring_timeout": "How long an agent's phone rings.",
-    "retry_delay": "How long before a caller is offered again to an agent who did not answer.",
-    "wrapup": "After-call work time before the agent gets another call.",
-    "music_class": "Music on hold class.",
-    "announce": "Position and wait announcements.",
-    "exit_keys": "Phone key -> flow node the caller may leave to, e.g. '0': voicemail.",
-    "overflow": "Where callers go: full, timeout, empty -> queue:<name> or a flow node.",
-    "last_agent": "Route returning callers to their last agent: enabled, days, wait.",
-    "service_level": "Service level threshold: answered within this many seconds.",
-}
-ANNOUNCE_KEYS = {
-    "frequency": "Time between position/wait announcements (0: never).",
-    "min_frequency": "Least time between announcements when the position changes.",
-    "position": "yes, no, limit (only up to position_limit) or more ('more than N').",
-    "position_limit": "The limit for position: limit / more.",
-    "wait": "Announce the estimated wait: yes, no or once.",
-    "round_seconds": "Say seconds rounded to: " + ", ".join(map(str, ROUND_SECONDS)) + ".",
-    "periodic": "Prompts played during the wait: [{every: 60, prompt: ...}].",
-}
-PERIODIC_KEYS = {"every": "How often.", "prompt": "What: a sound name, sound:<name> or say:<text>."}
-WIDENING_KEYS = {"after": "Seconds of waiting.", "min_level": "The lowered minimum level."}
-OVERFLOW_KEYS = {
-    "full": "Where callers go when max_callers are waiting.",
-    "timeout": "Where callers go after max_wait.",
-    "empty": "Where callers go when no agent can serve (join/leave_when_empty).",
-}
-LAST_AGENT_KEYS = {
-    "enabled": "Whether to route to the last agent.",
-    "days": "How many days a last agent is remembered.",
-    "wait": "How long to hold a caller for a busy last agent.",
-}
-
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
-_ENDPOINT = re.compile(r"^[A-Za-z][A-Za-z0-9_]*/\S+$")
-_DURATION = re.compile(
-    r"^(?:(?P<h>\d+(?:\.\d+)?)h)?(?:(?P<m>\d+(?:\.\d+)?)m)?(?:(?P<s>\d+(?:\.\d+)?)s)?$"
-    r"|^(?P<plain>\d+(?:\.\d+)?)$"
-)
-_DURATION_WORDS = "a duration (seconds, or e.g. '90s', '2m', '1h30m')"
+def queues_schema() -> JSONSchema:
+    """The JSON Schema (draft 2020-12) of a queues file, from the checker's own spec."""
+    return document_schema(
+        "queues",
+        "callflow queues file",
+        "The agents and queues of a contact center: who serves which queue, and how callers wait.",
+        QUEUES_FILE,
+    )
 
 
 # --------------------------------------------------------------------------- reading
 
 
-class _Reader(Reporter):
+class _Reader(Checker):
     """Reads one queues file, collecting a diagnostic for each problem."""
-
-    def __init__(self, path: str) -> None:
-        super().__init__(path)
-
-    def wrong(self, node: Node, what: str, expected: str) -> None:
-        self.error(node, f"{what} must be {expected}, not {describe(node)}")
-
-    # --- mappings --------------------------------------------------------------------
-
-    def mapping(
-        self,
-        node: Node,
-        known: Mapping[str, str],
-        what: str,
-        *,
-        at: Node,
-        required: Collection[str] = (),
-    ) -> dict[str, Node]:
-        """The values of a mapping by key; unknown and missing keys are reported."""
-        if not isinstance(node, MappingNode):
-            self.wrong(node, what, "a mapping")
-            return {}
-        values: dict[str, Node] = {}
-        suggested: set[str] = set()
-        for key, value in node.value:
-            if not isinstance(key, ScalarNode):
-                self.error(key, f"keys {self._in(what)} must be plain words, not {describe(key)}")
-                continue
-            if key.value not in known:
-                suggestion = nearest(key.value, known)
-                self.error(
-                    key,
-                    f"unknown key '{key.value}' {self._in(what)} "
-                    f"(expected one of: {', '.join(known)})",
-                    suggestion,
-                )
-                if suggestion is not None:
-                    suggested.add(suggestion)
-                continue
-            values.setdefault(key.value, value)  # duplicates: reported by read_source
-        for name in required:
-            # A misspelt required key was reported with its suggestion; once is enough.
-            if name not in values and name not in suggested:
-                self.error(at, f"missing required key '{name}' {self._in(what)}")
-        return values
-
-    @staticmethod
-    def _in(what: str) -> str:
-        return "at the top level" if what == "the top level" else f"in {what}"
-
-    def named(self, node: Node, what: str) -> list[tuple[ScalarNode, Node]]:
-        """Entries of a mapping of names (agents, queues) whose names are valid."""
-        if not isinstance(node, MappingNode):
-            self.wrong(node, what, "a mapping of names")
-            return []
-        found: list[tuple[ScalarNode, Node]] = []
-        seen: set[str] = set()
-        for key, value in node.value:
-            if not isinstance(key, ScalarNode) or key.tag == NULL or not key.value:
-                self.error(key, f"names in {what} must be plain words, not {describe(key)}")
-                continue
-            if key.value in seen:
-                continue  # duplicate key, already reported
-            seen.add(key.value)
-            if not _NAME.match(key.value):
-                self.error(
-                    key,
-                    f"invalid name '{key.value}' in {what} (use letters, digits, '_', '-' and "
-                    "'.', starting with a letter)",
-                )
-                continue
-            found.append((key, value))
-        return found
-
-    # --- scalars ---------------------------------------------------------------------
-
-    def text(self, node: Node, what: str) -> str | None:
-        if not isinstance(node, ScalarNode) or node.tag == NULL or node.value == "":
-            self.wrong(node, what, "text")
-            return None
-        return str(node.value)
-
-    def integer(self, node: Node, what: str, minimum: int = 0) -> int | None:
-        if not isinstance(node, ScalarNode) or node.tag != INT:
-            self.wrong(node, what, "a whole number")
-            return None
-        number = int(node.value.replace("_", ""), 0 if node.value[:2] in ("0x", "0o") else 10)
-        if number < minimum:
-            self.error(node, f"{what} must be at least {minimum}, not {number}")
-            return None
-        return number
-
-    def boolean(self, node: Node, what: str) -> bool | None:
-        if not isinstance(node, ScalarNode) or node.tag != BOOL:
-            self.wrong(node, what, "true or false")
-            return None
-        return node.value.lower() in ("true", "yes", "on", "y")
-
-    def number(self, node: Node, what: str) -> float | None:
-        """A positive number (days)."""
-        if not isinstance(node, ScalarNode) or node.tag not in (INT, FLOAT):
-            self.wrong(node, what, "a number")
-            return None
-        try:
-            value = float(node.value.replace("_", ""))
-        except ValueError:
-            value = math.nan
-        if not value > 0 or math.isinf(value):
-            self.error(node, f"{what} must be more than 0, not {node.value}")
-            return None
-        return value
-
-    def duration(self, node: Node, what: str, *, zero: bool = True) -> float | None:
-        """Seconds, from a number or text with units; ``zero`` allows 0."""
-        seconds: float | None = None
-        if isinstance(node, ScalarNode) and node.tag in (INT, FLOAT):
-            try:
-                seconds = float(node.value.replace("_", ""))
-            except ValueError:
-                seconds = None
-            if seconds is not None and seconds < 0:
-                self.error(node, f"{what} must be {_DURATION_WORDS} of 0 or more, not {node.value}")
-                return None
-        elif isinstance(node, ScalarNode) and node.tag not in (NULL, BOOL):
-            text = node.value.strip().lower().replace(" ", "")
-            match = _DURATION.match(text) if text else None
-            if match is not None and match.group("plain"):
-                seconds = float(match.group("plain"))
-            elif match is not None and any(match.group(g) for g in "hms"):
-                h, m, s = (float(match.group(g) or 0) for g in "hms")
-                seconds = h * 3600 + m * 60 + s
-        if seconds is None or math.isnan(seconds) or math.isinf(seconds):
-            self.wrong(node, what, _DURATION_WORDS)
-            return None
-        if not zero and seconds == 0:
-            self.error(node, f"{what} must be more than 0 seconds")
-            return None
-        return seconds
-
-    def choice(self, node: Node, what: str, choices: Iterable[str]) -> str | None:
-        # yes/no/on/off are booleans to YAML but words here: read the text as written.
-        words = list(choices)
-        if not isinstance(node, ScalarNode) or node.tag == NULL:
-            self.wrong(node, what, "one of: " + ", ".join(words))
-            return None
-        word = str(node.value).lower()
-        if word not in words:
-            self.error(
-                node,
-                f"{what} must be one of: {', '.join(words)}, not '{node.value}'",
-                nearest(node.value, words),
-            )
-            return None
-        return word
-
-    def names(self, node: Node, what: str) -> list[tuple[str, ScalarNode]]:
-        """A list of names (or one name) with their nodes."""
-        items = node.value if isinstance(node, SequenceNode) else [node]
-        found: list[tuple[str, ScalarNode]] = []
-        for item in items:
-            if not isinstance(item, ScalarNode) or item.tag == NULL or not item.value:
-                self.wrong(item, what, "a list of names")
-                continue
-            found.append((str(item.value), item))
-        return found
 
     def levels(self, node: Node, what: str) -> dict[str, tuple[int, ScalarNode]]:
         """Skill -> level (a whole number >= 0), with each skill's key node."""
@@ -546,7 +266,7 @@ class _Reader(Reporter):
             return {}
         found: dict[str, tuple[int, ScalarNode]] = {}
         for key, value in node.value:
-            if not isinstance(key, ScalarNode) or not _NAME.match(str(key.value)):
+            if not isinstance(key, ScalarNode) or not NAME.match(str(key.value)):
                 self.error(key, f"skill names in {what} must be plain words, not {describe(key)}")
                 continue
             level = self.integer(value, f"level of skill '{key.value}' in {what}")
@@ -560,7 +280,7 @@ class _Reader(Reporter):
             return None
         assert isinstance(node, ScalarNode)
         target = Target.parse(text)
-        if not target.name or not _NAME.match(target.name):
+        if not target.name or not NAME.match(target.name):
             self.error(node, f"{what} must be queue:<name> or a flow node name, not '{text}'")
             return None
         return target, node
@@ -573,7 +293,9 @@ class _Reader(Reporter):
                 return Sound(rest.strip()) if kind == "sound" else Say(rest.strip())
             if colon and " " not in kind:
                 self.error(
-                    node, f"unknown prompt kind '{kind}' {self._in(what)}", nearest(kind, PROMPTS)
+                    node,
+                    f"unknown prompt kind '{kind}' {self.within(what)}",
+                    nearest(kind, PROMPTS),
                 )
                 return None
             return Sound(text)
@@ -582,7 +304,8 @@ class _Reader(Reporter):
             if isinstance(key, ScalarNode) and key.value not in PROMPTS:
                 self.error(
                     key,
-                    f"unknown prompt kind '{key.value}' {self._in(what)} (expected sound or say)",
+                    f"unknown prompt kind '{key.value}' {self.within(what)}"
+                    " (expected sound or say)",
                     nearest(key.value, PROMPTS),
                 )
                 return None
@@ -592,9 +315,6 @@ class _Reader(Reporter):
             return Sound(spoken) if key.value == "sound" else Say(spoken)
         self.wrong(node, what, "a sound name, sound:<name>, say:<text>, {sound: ...} or {say: ...}")
         return None
-
-
-PROMPTS = ("sound", "say")
 
 
 @dataclass
@@ -611,15 +331,15 @@ class _Refs:
 def _read_agent(r: _Reader, refs: _Refs, key: ScalarNode, body: Node) -> AgentConfig | None:
     name = key.value
     what = f"agent '{name}'"
-    before = len([d for d in r.diagnostics if d.is_error])
-    v = r.mapping(body, AGENT_KEYS, what, at=key, required=("endpoint",))
-    endpoint = r.text(v["endpoint"], f"'endpoint' of {what}") if "endpoint" in v else None
-    if endpoint is not None and not _ENDPOINT.match(endpoint):
+    before = r.errors
+    v = r.section(body, AGENT, what, at=key)
+    s = r.scalars(v, AGENT, lambda k: f"'{k}' of {what}")
+    endpoint = value_of(s, "endpoint", "")
+    if endpoint and not _ENDPOINT.match(endpoint):
         r.error(
             v["endpoint"],
             f"'endpoint' of {what} must be TECH/resource, e.g. PJSIP/agent1, not '{endpoint}'",
         )
-    display = r.text(v["name"], f"'name' of {what}") if "name" in v else None
     skills = r.levels(v["skills"], f"'skills' of {what}") if "skills" in v else {}
     if "skills" in v and isinstance(v["skills"], MappingNode):
         refs.held_skills.update(
@@ -629,17 +349,15 @@ def _read_agent(r: _Reader, refs: _Refs, key: ScalarNode, body: Node) -> AgentCo
     for queue, node in r.names(v["queues"], f"'queues' of {what}") if "queues" in v else []:
         queues.append(queue)
         refs.agent_queues.append((queue, node, name))
-    rna = v.get("max_ring_no_answer")
-    max_rna = r.integer(rna, f"'max_ring_no_answer' of {what}") if rna is not None else 3
-    if len([d for d in r.diagnostics if d.is_error]) > before:
+    if r.errors > before:
         return None
     return AgentConfig(
         name=name,
-        endpoint=endpoint or "",
-        display_name=display,
+        endpoint=endpoint,
+        display_name=str(s["name"]) if "name" in s else None,
         skills=MappingProxyType({s: lvl for s, (lvl, _) in skills.items()}),
         queues=tuple(dict.fromkeys(queues)),
-        max_ring_no_answer=3 if max_rna is None else max_rna,
+        max_ring_no_answer=value_of(s, "max_ring_no_answer", 3),
         location=where(r.path, key),
     )
 
@@ -669,33 +387,9 @@ def _empty_rule(
 
 
 def _read_announce(r: _Reader, node: Node, what: str) -> AnnounceConfig:
-    v = r.mapping(node, ANNOUNCE_KEYS, what, at=node)
+    v = r.section(node, ANNOUNCE, what, at=node)
+    s = r.scalars(v, ANNOUNCE, lambda k: f"'{k}' in {what}")
     d = AnnounceConfig()
-    frequency = r.duration(v["frequency"], f"'frequency' in {what}") if "frequency" in v else None
-    min_frequency = (
-        r.duration(v["min_frequency"], f"'min_frequency' in {what}")
-        if "min_frequency" in v
-        else None
-    )
-    position = (
-        r.choice(v["position"], f"'position' in {what}", PositionMode) if "position" in v else None
-    )
-    limit = (
-        r.integer(v["position_limit"], f"'position_limit' in {what}", 1)
-        if "position_limit" in v
-        else None
-    )
-    wait = r.choice(v["wait"], f"'wait' in {what}", WaitMode) if "wait" in v else None
-    rounding = None
-    if "round_seconds" in v:
-        rounding = r.integer(v["round_seconds"], f"'round_seconds' in {what}")
-        if rounding is not None and rounding not in ROUND_SECONDS:
-            r.error(
-                v["round_seconds"],
-                f"'round_seconds' in {what} must be one of: {', '.join(map(str, ROUND_SECONDS))},"
-                f" not {rounding}",
-            )
-            rounding = None
     periodic: list[PeriodicPrompt] = []
     if "periodic" in v:
         items = v["periodic"]
@@ -703,55 +397,74 @@ def _read_announce(r: _Reader, node: Node, what: str) -> AnnounceConfig:
             r.wrong(items, f"'periodic' in {what}", "a list of {every: seconds, prompt: ...}")
         else:
             for item in items.value:
-                p = r.mapping(
-                    item,
-                    PERIODIC_KEYS,
-                    f"a 'periodic' item in {what}",
-                    at=item,
-                    required=("every", "prompt"),
-                )
-                every = (
-                    r.duration(p["every"], f"'every' in {what}", zero=False)
-                    if "every" in p
-                    else None
-                )
+                p = r.section(item, PERIODIC, f"a 'periodic' item in {what}", at=item)
+                every = r.scalars(p, PERIODIC, lambda k: f"'{k}' in {what}").get("every")
                 prompt = r.prompt(p["prompt"], f"'prompt' in {what}") if "prompt" in p else None
-                if every is not None and prompt is not None:
+                if isinstance(every, float) and prompt is not None:
                     periodic.append(PeriodicPrompt(every, prompt))
-    chosen_position = PositionMode(position) if position else d.position
-    if "position_limit" in v and chosen_position in (PositionMode.YES, PositionMode.NO):
+    position = PositionMode(value_of(s, "position", d.position.value))
+    if "position_limit" in v and position in (PositionMode.YES, PositionMode.NO):
         r.warning(
             v["position_limit"],
-            f"'position_limit' in {what} has no effect with position: {chosen_position.value}"
+            f"'position_limit' in {what} has no effect with position: {position.value}"
             " (use limit or more)",
         )
-    if frequency and min_frequency and min_frequency > frequency:
+    frequency = value_of(s, "frequency", d.frequency)
+    min_frequency = value_of(s, "min_frequency", d.min_frequency)
+    if "frequency" in s and "min_frequency" in s and frequency and min_frequency > frequency:
         r.warning(
             v["min_frequency"],
             f"'min_frequency' in {what} ({min_frequency:g} s) is longer than 'frequency' "
             f"({frequency:g} s)",
         )
     return AnnounceConfig(
-        frequency=d.frequency if frequency is None else frequency,
-        min_frequency=d.min_frequency if min_frequency is None else min_frequency,
-        position=chosen_position,
-        position_limit=d.position_limit if limit is None else limit,
-        wait=WaitMode(wait) if wait else d.wait,
-        round_seconds=d.round_seconds if rounding is None else rounding,
+        frequency=frequency,
+        min_frequency=min_frequency,
+        position=position,
+        position_limit=value_of(s, "position_limit", d.position_limit),
+        wait=WaitMode(value_of(s, "wait", d.wait.value)),
+        round_seconds=value_of(s, "round_seconds", d.round_seconds),
         periodic=tuple(periodic),
     )
+
+
+def _read_widening(r: _Reader, node: Node, queue: str, skills: bool) -> tuple[Widening, ...]:
+    what = f"'skill_widening' of {queue}"
+    if not isinstance(node, SequenceNode):
+        r.wrong(node, what, "a list of {after: seconds, min_level: level}")
+        return ()
+    widening: list[Widening] = []
+    previous: float | None = None
+    for item in node.value:
+        w = r.section(item, WIDENING, f"a 'skill_widening' step of {queue}", at=item)
+        s = r.scalars(w, WIDENING, lambda k: f"'{k}' in {what}")
+        after, level = s.get("after"), s.get("min_level")
+        if isinstance(after, float) and previous is not None and after <= previous:
+            r.error(
+                w["after"],
+                f"steps of {what} must come in increasing 'after' order"
+                f" ({after:g} s follows {previous:g} s)",
+            )
+        if isinstance(after, float):
+            previous = after
+        if isinstance(after, float) and isinstance(level, int):
+            widening.append(Widening(after, level))
+    if widening and not skills:
+        r.warning(node, f"{what} has no effect: the queue needs no skills")
+    return tuple(widening)
 
 
 def _read_queue(r: _Reader, refs: _Refs, key: ScalarNode, body: Node) -> QueueConfig | None:
     name = key.value
     what = f"queue '{name}'"
-    before = len([d for d in r.diagnostics if d.is_error])
-    v = r.mapping(body, QUEUE_KEYS, what, at=key)
+    before = r.errors
+    v = r.section(body, QUEUE, what, at=key)
     d = QueueConfig(name)
 
     def of(k: str) -> str:
         return f"'{k}' of {what}"
 
+    s = r.scalars(v, QUEUE, of, skip=("strategy",))
     strategy = d.strategy
     if "strategy" in v:
         node = v["strategy"]
@@ -773,69 +486,19 @@ def _read_queue(r: _Reader, refs: _Refs, key: ScalarNode, body: Node) -> QueueCo
     skills = r.levels(v["skills"], of("skills")) if "skills" in v else {}
     for skill, (_, node) in skills.items():
         refs.queue_skills.append((skill, node, name))
-    widening: list[Widening] = []
-    if "skill_widening" in v:
-        node = v["skill_widening"]
-        if not isinstance(node, SequenceNode):
-            r.wrong(node, of("skill_widening"), "a list of {after: seconds, min_level: level}")
-        else:
-            previous: float | None = None
-            for item in node.value:
-                w = r.mapping(
-                    item,
-                    WIDENING_KEYS,
-                    f"a 'skill_widening' step of {what}",
-                    at=item,
-                    required=("after", "min_level"),
-                )
-                after = (
-                    r.duration(w["after"], f"'after' in {of('skill_widening')}")
-                    if "after" in w
-                    else None
-                )
-                level = (
-                    r.integer(w["min_level"], f"'min_level' in {of('skill_widening')}")
-                    if "min_level" in w
-                    else None
-                )
-                if after is not None and previous is not None and after <= previous:
-                    r.error(
-                        w["after"],
-                        f"steps of {of('skill_widening')} must come in increasing 'after' order"
-                        f" ({after:g} s follows {previous:g} s)",
-                    )
-                if after is not None:
-                    previous = after
-                if after is not None and level is not None:
-                    widening.append(Widening(after, level))
-            if widening and not skills:
-                r.warning(node, f"{of('skill_widening')} has no effect: the queue needs no skills")
-    priority = r.integer(v["priority"], of("priority"), -1_000_000) if "priority" in v else None
-    max_callers = r.integer(v["max_callers"], of("max_callers")) if "max_callers" in v else None
-    durations: dict[str, float] = {}
-    for k, zero in (
-        ("max_wait", True),
-        ("ring_timeout", False),
-        ("retry_delay", True),
-        ("wrapup", True),
-        ("service_level", False),
-    ):
-        if k in v:
-            seconds = r.duration(v[k], of(k), zero=zero)
-            if seconds is not None:
-                durations[k] = seconds
+    widening = (
+        _read_widening(r, v["skill_widening"], what, bool(skills)) if "skill_widening" in v else ()
+    )
     join = (
         _empty_rule(r, v["join_when_empty"], of("join_when_empty"), JOIN_WORDS)
-        if ("join_when_empty" in v)
+        if "join_when_empty" in v
         else None
     )
     leave = (
         _empty_rule(r, v["leave_when_empty"], of("leave_when_empty"), LEAVE_WORDS)
-        if ("leave_when_empty" in v)
+        if "leave_when_empty" in v
         else None
     )
-    music = r.text(v["music_class"], of("music_class")) if "music_class" in v else None
-    description = r.text(v["description"], of("description")) if "description" in v else None
     announce = _read_announce(r, v["announce"], of("announce")) if "announce" in v else None
     exit_keys: dict[str, str] = {}
     if "exit_keys" in v:
@@ -865,7 +528,7 @@ def _read_queue(r: _Reader, refs: _Refs, key: ScalarNode, body: Node) -> QueueCo
                 refs.targets.append((target, t_node, name, f"exit key '{digit}' of {what}"))
     overflow = d.overflow
     if "overflow" in v:
-        o = r.mapping(v["overflow"], OVERFLOW_KEYS, f"'overflow' of {what}", at=v["overflow"])
+        o = r.section(v["overflow"], OVERFLOW, f"'overflow' of {what}", at=v["overflow"])
         found: dict[str, Target] = {}
         for k, node in o.items():
             parsed = r.target(node, f"overflow '{k}' of {what}")
@@ -875,44 +538,36 @@ def _read_queue(r: _Reader, refs: _Refs, key: ScalarNode, body: Node) -> QueueCo
         overflow = Overflow(found.get("full"), found.get("timeout"), found.get("empty"))
     last_agent = d.last_agent
     if "last_agent" in v:
-        la = r.mapping(
-            v["last_agent"], LAST_AGENT_KEYS, f"'last_agent' of {what}", at=v["last_agent"]
-        )
-        enabled = (
-            r.boolean(la["enabled"], f"'enabled' in {of('last_agent')}")
-            if "enabled" in la
-            else None
-        )
-        days = r.number(la["days"], f"'days' in {of('last_agent')}") if "days" in la else None
-        hold = r.duration(la["wait"], f"'wait' in {of('last_agent')}") if "wait" in la else None
+        la = r.section(v["last_agent"], LAST_AGENT, of("last_agent"), at=v["last_agent"])
+        values = r.scalars(la, LAST_AGENT, lambda k: f"'{k}' in {of('last_agent')}")
         last_agent = LastAgentConfig(
-            enabled=True if enabled is None else enabled,
-            days=d.last_agent.days if days is None else days,
-            wait=d.last_agent.wait if hold is None else hold,
+            enabled=value_of(values, "enabled", True),
+            days=value_of(values, "days", d.last_agent.days),
+            wait=value_of(values, "wait", d.last_agent.wait),
         )
-    if len([x for x in r.diagnostics if x.is_error]) > before:
+    if r.errors > before:
         return None
     return QueueConfig(
         name=name,
         strategy=strategy,
         members=tuple(dict.fromkeys(members)),
         skills=MappingProxyType({s: lvl for s, (lvl, _) in skills.items()}),
-        skill_widening=tuple(widening),
-        priority=d.priority if priority is None else priority,
-        max_callers=d.max_callers if max_callers is None else max_callers,
-        max_wait=durations.get("max_wait", d.max_wait),
+        skill_widening=widening,
+        priority=value_of(s, "priority", d.priority),
+        max_callers=value_of(s, "max_callers", d.max_callers),
+        max_wait=value_of(s, "max_wait", d.max_wait),
         join_when_empty=join or d.join_when_empty,
         leave_when_empty=leave or d.leave_when_empty,
-        ring_timeout=durations.get("ring_timeout", d.ring_timeout),
-        retry_delay=durations.get("retry_delay", d.retry_delay),
-        wrapup=durations.get("wrapup", d.wrapup),
-        music_class=music or d.music_class,
+        ring_timeout=value_of(s, "ring_timeout", d.ring_timeout),
+        retry_delay=value_of(s, "retry_delay", d.retry_delay),
+        wrapup=value_of(s, "wrapup", d.wrapup),
+        music_class=value_of(s, "music_class", d.music_class),
         announce=announce or d.announce,
         exit_keys=MappingProxyType(exit_keys),
         overflow=overflow,
         last_agent=last_agent,
-        service_level=durations.get("service_level", d.service_level),
-        description=description,
+        service_level=value_of(s, "service_level", d.service_level),
+        description=str(s["description"]) if "description" in s else None,
         location=where(r.path, key),
     )
 
@@ -995,28 +650,23 @@ def parse_queues(
 
     ``nodes``: the flow's node names, to check exit keys and overflow targets against.
     """
-    source = read_source(path, text)
-    r = _Reader(path)
-    r.diagnostics.extend(
-        Diagnostic(
-            d.location,
-            d.severity,
-            d.message.replace("the flow file", "the queues file"),
-            d.suggestion,
-        )
-        for d in source.diagnostics
-    )
+    return _parse(read_source(path, text, "queues"), nodes)
+
+
+def _parse(
+    source: Source, nodes: Collection[str] | None
+) -> tuple[QueueCenter | None, list[Diagnostic]]:
+    r = _Reader(source.path, list(source.diagnostics))
     root = source.root
     if root is None:
-        return None, sorted(r.diagnostics, key=sort_key)
-    top = r.mapping(root, TOP_KEYS, "the top level", at=root, required=("queues",))
+        return None, r.sorted()
+    top = r.section(root, QUEUES_FILE, "the top level", at=root)
     refs = _Refs()
     agents: dict[str, AgentConfig] = {}
     queues: dict[str, QueueConfig] = {}
     agent_names: list[str] = []
     queue_names: list[str] = []
-    if "description" in top:
-        r.text(top["description"], "'description'")
+    r.scalars(top, QUEUES_FILE, lambda k: f"'{k}'")
     if "agents" in top:
         for key, body in r.named(top["agents"], "'agents'"):
             agent_names.append(key.value)
@@ -1031,10 +681,10 @@ def parse_queues(
                 queues[queue.name] = queue
     _check_references(r, refs, agent_names, queue_names, nodes)
     resolved = _resolve_members(r, agents, queues)
-    diagnostics = sorted(dict.fromkeys(r.diagnostics), key=sort_key)
+    diagnostics = r.sorted()
     if any(d.is_error for d in diagnostics):
         return None, diagnostics
-    center = QueueCenter(MappingProxyType(agents), MappingProxyType(resolved), path)
+    center = QueueCenter(MappingProxyType(agents), MappingProxyType(resolved), source.path)
     return center, diagnostics
 
 
@@ -1042,15 +692,7 @@ def load_queues(
     path: str, nodes: Collection[str] | None = None
 ) -> tuple[QueueCenter | None, list[Diagnostic]]:
     """Load a queues file; the center is None when there is any error."""
-    try:
-        with open(path, encoding="utf-8") as file:
-            text = file.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        return None, [
-            Diagnostic(Location(path, 1, 1), Severity.ERROR, f"cannot read file: {reason}")
-        ]
-    return parse_queues(path, text, nodes)
+    return _parse(read_file(path, "queues"), nodes)
 
 
 def check_queues(paths: Iterable[str], nodes: Collection[str] | None = None) -> list[Diagnostic]:
@@ -1062,10 +704,19 @@ def check_queues(paths: Iterable[str], nodes: Collection[str] | None = None) -> 
 
 
 __all__ = [
+    "AGENT",
+    "ANNOUNCE",
     "APP_QUEUE_STRATEGIES",
     "EMPTY_STATES",
     "JOIN_WORDS",
+    "LAST_AGENT",
     "LEAVE_WORDS",
+    "OVERFLOW",
+    "PERIODIC",
+    "QUEUE",
+    "QUEUES_FILE",
+    "ROUND_SECONDS",
+    "WIDENING",
     "AgentConfig",
     "AnnounceConfig",
     "EmptyRule",
@@ -1082,4 +733,5 @@ __all__ = [
     "check_queues",
     "load_queues",
     "parse_queues",
+    "queues_schema",
 ]

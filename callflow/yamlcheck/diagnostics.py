@@ -1,6 +1,7 @@
-"""Diagnostics: one problem found in a flow file, with its place, severity and a suggestion.
+"""Diagnostics: one problem found in a YAML file, with its place, severity and a suggestion.
 
-A diagnostic prints the way compilers do, so editors and CI can jump to it::
+Flows, queues files and settings files all report this way. A diagnostic prints the way
+compilers do, so editors and CI can jump to it::
 
     config/flows/main.yaml:12:5: error: unknown key 'timout' in menu node 'main_menu'
     (expected one of: ...); did you mean 'timeout'?
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 
 
 class Severity(enum.StrEnum):
-    """How bad a problem is: an error stops the flow from loading, a warning does not."""
+    """How bad a problem is: an error stops the file from loading, a warning does not."""
 
     ERROR = "error"
     WARNING = "warning"
@@ -23,7 +24,7 @@ class Severity(enum.StrEnum):
 
 @dataclass(frozen=True, order=True)
 class Location:
-    """A place in a flow file; line and column are 1-based, as editors count them."""
+    """A place in a file; line and column are 1-based, as editors count them."""
 
     path: str
     line: int
@@ -35,7 +36,7 @@ class Location:
 
 @dataclass(frozen=True)
 class Diagnostic:
-    """One problem in a flow: where, how bad, what is wrong, and the nearest valid word."""
+    """One problem in a file: where, how bad, what is wrong, and the nearest valid word."""
 
     location: Location
     severity: Severity
@@ -44,11 +45,19 @@ class Diagnostic:
 
     @property
     def is_error(self) -> bool:
-        """True when this problem stops the flow from loading."""
+        """True when this problem stops the file from loading."""
         return self.severity is Severity.ERROR
 
     def __str__(self) -> str:
-        text = f"{self.location}: {self.severity.value}: {self.message}"
+        return self.line()
+
+    def line(self, *, severity: bool = True) -> str:
+        """The one-line form, ``file:line:column: severity: message; did you mean ...?``;
+        without ``severity`` where every line is an error anyway (a refused settings file)."""
+        text = f"{self.location}: "
+        if severity:
+            text += f"{self.severity.value}: "
+        text += self.message
         if self.suggestion is not None:
             text += f"; did you mean '{self.suggestion}'?"
         return text

@@ -1,8 +1,9 @@
-"""Source: read one YAML flow file into position-carrying nodes, reporting syntax errors.
+"""Source: read one YAML file into position-carrying nodes, reporting syntax errors.
 
 PyYAML's ``compose`` keeps every node's ``start_mark`` (0-based), so each later check can
 point at the exact line and column. Duplicate keys, which ``yaml.safe_load`` silently
-resolves to the last value, are reported here.
+resolves to the last value, are reported here; YAML merge keys are applied. Flows, queues
+files and settings files are all read by :func:`read_source` (or :func:`read_file`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.parser import Parser
 from yaml.resolver import Resolver
 
-from callflow.flow.diagnostics import Diagnostic, Location, Severity
+from callflow.yamlcheck.diagnostics import Diagnostic, Location, Severity
 
 STR = "tag:yaml.org,2002:str"
 INT = "tag:yaml.org,2002:int"
@@ -52,31 +53,8 @@ def where(path: str, node: Node) -> Location:
     return Location(path, node.start_mark.line + 1, node.start_mark.column + 1)
 
 
-class Reporter:
-    """Collects diagnostics for the file being read (``path`` may change as includes are
-    read); the flow checker and the queues checker both report through it."""
-
-    def __init__(self, path: str = "", diagnostics: list[Diagnostic] | None = None) -> None:
-        self.path = path
-        self.diagnostics = diagnostics if diagnostics is not None else []
-
-    def error(self, at: Node | Location, message: str, suggestion: str | None = None) -> None:
-        """Report an error at a YAML node or a location."""
-        self._report(Severity.ERROR, at, message, suggestion)
-
-    def warning(self, at: Node | Location, message: str, suggestion: str | None = None) -> None:
-        """Report a warning at a YAML node or a location."""
-        self._report(Severity.WARNING, at, message, suggestion)
-
-    def _report(
-        self, severity: Severity, at: Node | Location, message: str, suggestion: str | None
-    ) -> None:
-        location = at if isinstance(at, Location) else where(self.path, at)
-        self.diagnostics.append(Diagnostic(location, severity, message, suggestion))
-
-
 def describe(node: Node) -> str:
-    """Name a YAML value's type the way a flow author would, e.g. "string 'five'"."""
+    """Name a YAML value's type the way a file's author would, e.g. "string 'five'"."""
     if isinstance(node, MappingNode):
         return "a mapping"
     if isinstance(node, SequenceNode):
@@ -155,8 +133,11 @@ def compose(text: str) -> Node | None:
     return yaml.compose(text, Loader=_Loader)
 
 
-def read_source(path: str, text: str) -> Source:
-    """Compose YAML text into nodes; syntax errors and duplicate keys become diagnostics."""
+def read_source(path: str, text: str, kind: str = "YAML") -> Source:
+    """Compose YAML text into nodes; syntax errors and duplicate keys become diagnostics.
+
+    ``kind`` names the file in the one message that speaks of it ("the flow file is empty").
+    """
     try:
         root = compose(text)
     except yaml.MarkedYAMLError as exc:
@@ -180,12 +161,35 @@ def read_source(path: str, text: str) -> Source:
     source = Source(path, root)
     if root is None:
         source.diagnostics.append(
-            Diagnostic(Location(path, 1, 1), Severity.ERROR, "the flow file is empty")
+            Diagnostic(Location(path, 1, 1), Severity.ERROR, f"the {kind} file is empty")
         )
         return source
     _find_duplicate_keys(source, root, set())
     _merge_keys(source, root, set())
     return source
+
+
+def read_file(path: str, kind: str = "YAML") -> Source:
+    """Read and compose a file; a file that cannot be read, or is not UTF-8, is a
+    diagnostic (at the bad byte's line and column), never an exception."""
+    try:
+        with open(path, "rb") as file:
+            data = file.read()
+        text = data.decode("utf-8")
+    except OSError as exc:
+        message = f"cannot read file: {exc.strerror or exc}"
+        return Source(path, None, [Diagnostic(Location(path, 1, 1), Severity.ERROR, message)])
+    except UnicodeDecodeError as exc:
+        # Point at the bad byte's line and column, as an editor shows them.
+        line_start = data.rfind(b"\n", 0, exc.start) + 1
+        column = len(data[line_start : exc.start].decode("utf-8", "replace")) + 1
+        at = Location(path, data.count(b"\n", 0, exc.start) + 1, column)
+        message = (
+            f"the file is not UTF-8 text: byte 0x{data[exc.start]:02x} cannot start a"
+            " character here (save the file as UTF-8)"
+        )
+        return Source(path, None, [Diagnostic(at, Severity.ERROR, message)])
+    return read_source(path, text, kind)
 
 
 MERGE = "tag:yaml.org,2002:merge"

@@ -6,6 +6,7 @@
     flow, queue, prompts                    the decisions (sans-I/O), and queue/live.py
     call                                    one live call's telephony primitives
     ari, store, sandbox, testing            the ground: Asterisk, the database, the sandbox
+    yamlcheck                               (and the YAML checking every file shares)
 
 A command-line module (``cli.py``, ``*_cli.py``, ``flow/graph.py``, everything in
 ``bench/``) may import anything; nothing may import it back. The pure modules (the flow
@@ -28,6 +29,7 @@ LAYERS: dict[str, int] = {
     "store": 0,
     "sandbox": 0,
     "testing": 0,
+    "yamlcheck": 0,
     "call": 1,
     "flow": 2,
     "queue": 2,
@@ -53,6 +55,7 @@ PURE_MODULES = (
     "callflow.queue.wait",
     "callflow.sim.",
     "callflow.call.recovery",
+    "callflow.yamlcheck.",
 )
 # What a pure module may not import: I/O, and the layers that do it.
 IMPURE = (
