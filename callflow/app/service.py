@@ -42,8 +42,8 @@ from callflow.ari.events import (
 )
 from callflow.ari.models import Channel, LiveRecording, Playback, Snapshot
 from callflow.ari.stream import Connected, Disconnected, StreamItem
+from callflow.call.ids import LIFE
 from callflow.call.primitives import (
-    RUN_ID,
     Call,
     CallEnded,
     CallerHangup,
@@ -389,7 +389,7 @@ class Service:
             known |= set(call.legs)
         entries = self.recoverer.waiting_entries() if self.recoverer is not None else ()
         plan = plan_recovery(
-            snapshot, apps=self.config.apps, known=known, entries=entries, run_id=RUN_ID
+            snapshot, apps=self.config.apps, known=known, entries=entries, life=LIFE
         )
         if not plan:
             return

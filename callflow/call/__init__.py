@@ -6,8 +6,8 @@ The layer between the ARI client and the decisions: it knows channels and bridge
 or queues.
 """
 
+from callflow.call.ids import LIFE, Lifetag
 from callflow.call.primitives import (
-    RUN_ID,
     Attach,
     Call,
     CallEnded,
@@ -21,7 +21,7 @@ from callflow.call.primitives import (
 )
 
 __all__ = [
-    "RUN_ID",
+    "LIFE",
     "Attach",
     "Call",
     "CallEnded",
@@ -30,6 +30,7 @@ __all__ = [
     "CallerHangup",
     "Collected",
     "Leg",
+    "Lifetag",
     "Nudge",
     "Recovery",
 ]

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
@@ -33,13 +32,9 @@ from callflow.ari.events import (
 )
 from callflow.ari.models import Channel
 from callflow.ari.rest import AriClient, HangupReason, TerminateOn
+from callflow.call.ids import LIFE
 
 log = logging.getLogger(__name__)
-
-
-# Each process life has its own id, put into every resource id callflow makes (legs,
-# bridges), so that a restarted callflow never takes an older life's leftovers for its own.
-RUN_ID = secrets.token_hex(3)
 
 
 class CallEnded(Exception):
@@ -486,7 +481,7 @@ class Call:
         """
         if self._attach is None:
             raise RuntimeError("this call cannot place outgoing legs (no dispatcher)")
-        leg = Leg(id=f"{self.id}-leg{len(self.legs) + 1}-{RUN_ID}", endpoint=endpoint)
+        leg = Leg(id=f"{self.id}-leg{len(self.legs) + 1}-{LIFE}", endpoint=endpoint)
         self.legs[leg.id] = leg
         # Subscribed before it exists, so no event of the new channel is missed.
         self._attach(leg.id, self.events)
@@ -527,7 +522,7 @@ class Call:
 
         Raises CallerHangup if the caller hangs up first. The bridge never outlives this.
         """
-        bridge_id = f"{self.id}-bridge{len(self.legs)}-{RUN_ID}"
+        bridge_id = f"{self.id}-bridge{len(self.legs)}-{LIFE}"
         await self.ari.bridges.create("mixing", bridge_id=bridge_id)
         try:
             try:
@@ -576,7 +571,7 @@ class Call:
         or why there was none: ``"busy"``, ``"no_answer"``, ``"rejected"``, ``"unavailable"``.
         Raises CallerHangup if the caller hangs up; the leg and the bridge never outlive this.
         """
-        ringback = f"ringback-{self.id}-{len(self.legs) + 1}-{RUN_ID}"
+        ringback = f"ringback-{self.id}-{len(self.legs) + 1}-{LIFE}"
         with self.logged("start ringback"):
             await self.ari.channels.play(self.id, "tone:ring", playback_id=ringback)
         leg = await self.ring(endpoint, ring_timeout=ring_timeout, caller_id=caller_id)

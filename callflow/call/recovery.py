@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from callflow.ari.models import Channel, Snapshot
+from callflow.call.ids import Lifetag
 
 # Bridges and legs callflow creates: holding bridges, conversation bridges, agent legs.
 _OUR_BRIDGE = re.compile(r"callflow-.*|.+-bridge\d+(-[0-9a-f]+)?")
@@ -97,13 +98,14 @@ def plan_recovery(
     apps: Collection[str],
     known: Collection[str],
     entries: Sequence[Mapping[str, Any]],
-    run_id: str = "",
+    life: Lifetag | None = None,
 ) -> Plan:
     """Decide what to do with the channels and bridges no live call of ours owns.
 
     ``known`` are the channel ids this process already handles (calls and their legs);
-    ``entries`` the store's waiting queue entries; bridges whose id holds ``run_id`` are
-    this process's own (every id callflow makes carries its process life's id).
+    ``entries`` the store's waiting queue entries. Every id callflow makes carries its
+    :class:`~callflow.call.primitives.Lifetag`: bridges of this life are this process's own,
+    and those of another node are that node's, never stale to us.
     """
     subscribed = {i for app in snapshot.applications for i in app.channel_ids}
     ours: dict[str, tuple[Channel, tuple[str, ...]]] = {}
@@ -122,7 +124,7 @@ def plan_recovery(
     talking: set[str] = set()
     kept: set[str] = set()
     for bridge in snapshot.bridges:
-        if bridge.bridge_type != "mixing" or _current(bridge.id, run_id):
+        if bridge.bridge_type != "mixing" or not _stale(bridge.id, life):
             continue
         members = [cid for cid in bridge.channels if cid in ours]
         their_callers = [cid for cid in members if cid in callers]
@@ -150,7 +152,7 @@ def plan_recovery(
         sorted(
             b.id
             for b in snapshot.bridges
-            if _OUR_BRIDGE.fullmatch(b.id) and not _current(b.id, run_id) and b.id not in kept
+            if _OUR_BRIDGE.fullmatch(b.id) and _stale(b.id, life) and b.id not in kept
         )
     )
     return Plan(
@@ -164,8 +166,19 @@ def plan_recovery(
     )
 
 
-def _current(resource_id: str, run_id: str) -> bool:
-    return bool(run_id) and run_id in resource_id
+_TAG = re.compile(r"-(?:([A-Za-z0-9_]+)\.)?([0-9a-f]{6})(?:-\d+)?$")
+
+
+def _stale(resource_id: str, life: Lifetag | None) -> bool:
+    """Whether one of our resources is left over from another life of this node (an id
+    without a tag is from before tags, so stale too)."""
+    if life is None:
+        return True
+    found = _TAG.search(resource_id)
+    if found is None:
+        return True
+    node, run = found.group(1) or "", found.group(2)
+    return node == life.node and run != life.run
 
 
 def _number(value: object) -> float:

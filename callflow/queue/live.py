@@ -30,8 +30,8 @@ from dataclasses import dataclass, field, replace
 
 from callflow.ari import errors as ari_errors
 from callflow.ari.models import Channel
+from callflow.call.ids import LIFE
 from callflow.call.primitives import (
-    RUN_ID,
     Call,
     CallEnded,
     CallerHangup,
@@ -68,6 +68,7 @@ from callflow.queue.caller import (
     queue_estimate,
 )
 from callflow.queue.config import QueueCenter, QueueConfig, Target
+from callflow.queue.coordinator import LocalCoordinator, QueueCoordinator
 from callflow.queue.estimate import ConservativePredictor
 from callflow.queue.routing import BadEntry, Offer, QueueEntry, Router
 from callflow.queue.wait import WaitFigure, spoken_number, wait_sounds
@@ -120,6 +121,7 @@ class QueueService:
         self.store = store
         self.clock = clock
         self.router = router or Router(center)
+        self.coordinator: QueueCoordinator = LocalCoordinator(self.router)
         self.predictors = {name: ConservativePredictor() for name in center.queues}
         self._waiting: dict[str, _Waiter] = {}
         self._numbers = itertools.count(1)
@@ -566,7 +568,7 @@ class QueueService:
             if bridge is None:
                 # A fresh id each time: the last bridge of this queue may still be being
                 # destroyed (in the background, see _leave_holding).
-                bridge = f"callflow-queue-{queue.name}-{RUN_ID}-{next(self._bridge_ids)}"
+                bridge = f"callflow-queue-{queue.name}-{LIFE}-{next(self._bridge_ids)}"
                 with contextlib.suppress(ari_errors.Conflict):
                     await call.ari.bridges.create("holding", bridge_id=bridge, name=queue.name)
                 self._bridges[queue.name] = bridge
@@ -619,29 +621,29 @@ class QueueService:
     # --- the scheduler ---------------------------------------------------------------
 
     async def _schedule(self) -> None:
-        """Decide rings, timeouts and empty queues whenever something changes or is due."""
+        """Decide rings, timeouts and empty queues whenever something changes or is due.
+
+        The questions go to the coordinator (in process: the Router; with several nodes, the
+        one place that decides the line)."""
+        coordinator = self.coordinator
         while True:
+            self._kick.clear()  # a kick while deciding below means: decide again at once
             now = self.clock()
-            for offer in self.router.offers(now):
+            for offer in await coordinator.offers(now):
                 waiter = self._waiting.get(offer.entry_id)
                 if waiter is None:
-                    self.router.ring_ended(offer, "caller_gone", now)
+                    await coordinator.ring_ended(offer, "caller_gone", now)
                     continue
                 waiter.inbox.append(Offered(offer))
                 waiter.call.nudge()
-            for reason, found in (
-                ("timeout", self.router.timeouts(now)),
-                ("empty", self.router.empty_leavers(now)),
-            ):
-                for entry_id, target in found:
-                    waiter = self._waiting.get(entry_id)
-                    asked = waiter is not None and any(isinstance(e, TimeUp) for e in waiter.inbox)
-                    if waiter is not None and not asked and not waiter.machine.rings:
-                        waiter.inbox.append(TimeUp(reason, target))
-                        waiter.call.nudge()
+            for entry_id, reason, target in await coordinator.time_up(now):
+                waiter = self._waiting.get(entry_id)
+                asked = waiter is not None and any(isinstance(e, TimeUp) for e in waiter.inbox)
+                if waiter is not None and not asked and not waiter.machine.rings:
+                    waiter.inbox.append(TimeUp(reason, target))
+                    waiter.call.nudge()
             self._agents_changed()
-            wake = self.router.next_wakeup(now)
-            self._kick.clear()
+            wake = await coordinator.next_wakeup(now)
             timeout = None if wake is None else max(0.05, wake - self.clock())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._kick.wait(), timeout)

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from callflow.ari.models import Application, Bridge, Channel, DialplanLocation, Snapshot
+from callflow.call.ids import Lifetag
 from callflow.call.recovery import plan_recovery, stasis_args
 
 APPS = ("callflow",)
@@ -72,7 +73,7 @@ def test_orphan_legs_are_hung_up_and_stale_bridges_destroyed() -> None:
     old = Bridge(id="callflow-queue-support-aaaaaa-1", bridge_type="holding")
     current = Bridge(id="callflow-queue-support-bbbbbb-1", bridge_type="holding")
     plan = plan_recovery(
-        snapshot([leg], [old, current]), apps=APPS, known=(), entries=[], run_id="bbbbbb"
+        snapshot([leg], [old, current]), apps=APPS, known=(), entries=[], life=Lifetag("bbbbbb")
     )
     assert [c.id for c in plan.hangup] == [leg.id]
     assert plan.destroy == ("callflow-queue-support-aaaaaa-1",)
@@ -104,3 +105,20 @@ def test_stasis_args_read_from_the_dialplan_location() -> None:
     assert stasis_args(channel("x", "other,inbound"), APPS) is None
     parked = Channel(id="y", dialplan=DialplanLocation(app_name="Dial", app_data="PJSIP/a"))
     assert stasis_args(parked, APPS) is None
+
+
+def test_another_nodes_bridges_are_not_ours_to_destroy() -> None:
+    """Bridges tagged with another node's name belong to that node, alive or not: only this
+    node's former lives are cleaned up (and bridges from before tags)."""
+    mine_old = Bridge(id="callflow-queue-support-east.aaaaaa-1", bridge_type="holding")
+    mine_now = Bridge(id="callflow-queue-support-east.bbbbbb-1", bridge_type="holding")
+    theirs = Bridge(id="callflow-queue-support-west.cccccc-1", bridge_type="holding")
+    untagged = Bridge(id="callflow-queue-support-3", bridge_type="holding")
+    plan = plan_recovery(
+        snapshot([], [mine_old, mine_now, theirs, untagged]),
+        apps=APPS,
+        known=(),
+        entries=[],
+        life=Lifetag("bbbbbb", node="east"),
+    )
+    assert sorted(plan.destroy) == sorted([mine_old.id, untagged.id])
