@@ -1,21 +1,54 @@
-"""Load and check callflow's settings file (YAML): where Asterisk is, which flows to run."""
+"""Load and check callflow's settings file (YAML): where Asterisk is, which flows to run.
+
+The file is read against :data:`SETTINGS_FILE` by the YAML checker flows and queues files
+share (:mod:`callflow.yamlcheck`): every mistake is found in one pass, each at its
+``file:line:column`` with the nearest valid word for a misspelt key, and
+:data:`SETTINGS_FILE` is also the source of the JSON Schema
+(``callflow schema --kind settings``).
+"""
 
 from __future__ import annotations
 
-import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
+from yaml.nodes import Node, ScalarNode
 
 from callflow.app.service import ShutdownPolicy
 from callflow.ari import AriConfig
+from callflow.yamlcheck import (
+    AnyOf,
+    Checker,
+    Choice,
+    Diagnostic,
+    JSONSchema,
+    Key,
+    ListOf,
+    Number,
+    Section,
+    Text,
+    document_schema,
+    nearest,
+    read_file,
+    value_of,
+)
 
 
 class SettingsError(Exception):
-    """The settings file is missing or wrong; the message says where and why."""
+    """The settings file is missing or wrong; the message says where and why, one problem
+    a line (``file:line:column: what``); ``diagnostics`` holds them as diagnostics."""
+
+    def __init__(self, message: str, diagnostics: Sequence[Diagnostic] = ()) -> None:
+        super().__init__(message)
+        self.diagnostics = tuple(diagnostics)
+
+    @classmethod
+    def of(cls, diagnostics: Sequence[Diagnostic]) -> SettingsError:
+        """One error listing every problem, one a line."""
+        return cls("\n".join(d.line(severity=False) for d in diagnostics), diagnostics)
 
 
 @dataclass(frozen=True)
@@ -64,186 +97,203 @@ class Settings:
             raise SettingsError(f"{where}: the ARI settings are not usable: {exc}") from None
 
 
-_TOP_KEYS = {"ari", "flows", "log", "store", "sounds_dir", "queues", "shutdown"}
-_SHUTDOWN_KEYS = {"grace", "action", "prompt", "context", "extension", "label"}
-_ARI_KEYS = {"url", "username", "password", "password_env", "app"}
-_LOG_KEYS = {"format", "level"}
-_STORE_KEYS = {"path", "retention_days"}
+_MEDIA = ("sound:", "tone:", "digits:", "number:", "recording:")
+_DIALPLAN_NAME = r"^[A-Za-z0-9_+*#\-]+$"
+_ACTIONS = ("apologise", "dialplan")
+
+# Every key of the file and what it means: the reader's vocabulary and the schema's.
+ARI = Section(
+    Key("url", Text(pattern=r"^https?://"), "ARI's base URL, e.g. http://127.0.0.1:8088."),
+    Key("username", Text(), "The ARI user (ari.conf)."),
+    Key("password", Text(), "The ARI password; better: password_env."),
+    Key(
+        "password_env",
+        Text(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$"),
+        "The environment variable holding the password (default CALLFLOW_ARI_PASSWORD).",
+    ),
+    Key("app", Text(), "The Stasis application's name; must match the dialplan's CALLFLOW_APP."),
+)
+LOG = Section(
+    Key("format", Choice(("text", "json")), "text, or json: one object per line."),
+    Key(
+        "level",
+        Choice(("debug", "info", "warning", "error", "critical")),
+        "The least level logged.",
+    ),
+)
+STORE = Section(
+    Key("path", Text(), "The SQLite file (relative to this file)."),
+    Key(
+        "retention_days",
+        Number(minimum=1, maximum=36_500, unit="days"),
+        "Events older than this many days are pruned (default: kept for ever).",
+    ),
+)
+SHUTDOWN = Section(
+    Key(
+        "grace",
+        Number(minimum=0, maximum=3600, unit="seconds"),
+        "Seconds calls in progress may still run (default 5).",
+    ),
+    Key(
+        "action",
+        Choice(_ACTIONS),
+        "apologise (play the prompt, hang up) or dialplan (back to the dialplan).",
+    ),
+    Key(
+        "prompt",
+        ListOf(Text(pattern="^(" + "|".join(_MEDIA) + ")"), single=True),
+        "What apologise plays, e.g. [sound:sorry, sound:please-try-call-later].",
+    ),
+    Key("context", Text(pattern=_DIALPLAN_NAME), "Dialplan context for action: dialplan."),
+    Key("extension", Text(pattern=_DIALPLAN_NAME), "Dialplan extension for action: dialplan."),
+    Key("label", Text(pattern=_DIALPLAN_NAME), "Dialplan label for action: dialplan."),
+)
+SETTINGS_FILE = Section(
+    Key("ari", ARI, "How to reach Asterisk's ARI."),
+    Key("flows", ListOf(Text(), single=True), "Flow files to serve (relative to this file)."),
+    Key("log", LOG, "Log format and level."),
+    Key(
+        "store",
+        AnyOf((Text(), STORE)),
+        "The event log: its file's path, or a section with path and retention_days.",
+    ),
+    Key("sounds_dir", Text(), "Asterisk's sounds directory as callflow sees it."),
+    Key("queues", Text(), "The agents and queues file (relative to this file)."),
+    Key("shutdown", SHUTDOWN, "What callers still in a call get when callflow stops."),
+)
 
 
-def _where(path: Path, node: yaml.Node | None) -> str:
-    if node is None:
-        return str(path)
-    return f"{path}:{node.start_mark.line + 1}:{node.start_mark.column + 1}"
-
-
-def _mapping(path: Path, node: yaml.Node, what: str, allowed: set[str]) -> dict[str, yaml.Node]:
-    if not isinstance(node, yaml.MappingNode):
-        raise SettingsError(f"{_where(path, node)}: {what} must be a mapping")
-    out: dict[str, yaml.Node] = {}
-    for key_node, value_node in node.value:
-        key = key_node.value
-        if key not in allowed:
-            import difflib
-
-            near = difflib.get_close_matches(str(key), sorted(allowed), n=1)
-            hint = f"; did you mean {near[0]!r}?" if near else ""
-            raise SettingsError(
-                f"{_where(path, key_node)}: unknown key {key!r} in {what} "
-                f"(expected one of: {', '.join(sorted(allowed))}){hint}"
-            )
-        if key in out:
-            raise SettingsError(f"{_where(path, key_node)}: duplicate key {key!r} in {what}")
-        out[key] = value_node
-    return out
-
-
-def _scalar(path: Path, node: yaml.Node, what: str) -> str:
-    if not isinstance(node, yaml.ScalarNode):
-        raise SettingsError(f"{_where(path, node)}: {what} must be a single value")
-    return str(node.value)
+def settings_schema() -> JSONSchema:
+    """The JSON Schema (draft 2020-12) of a settings file, from the reader's own spec."""
+    return document_schema(
+        "settings",
+        "callflow settings file",
+        "Where Asterisk's ARI is, which flows and queues to serve, the store, logs, shutdown.",
+        SETTINGS_FILE,
+    )
 
 
 def load_settings(path: Path) -> Settings:
-    """Read the settings file; every mistake is reported as ``file:line:column: what``."""
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise SettingsError(f"{path}: settings file not found") from None
-    except OSError as exc:
-        raise SettingsError(f"{path}: cannot read settings file: {exc.strerror}") from None
-    try:
-        root = yaml.compose(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        raise SettingsError(f"{where}: invalid YAML: {exc.problem}") from None
-    if root is None:
-        raise SettingsError(f"{path}: settings file is empty")
-    top = _mapping(path, root, "the settings", _TOP_KEYS)
-    ari_values: dict[str, Any] = {}
-    if "ari" in top:
-        ari = _mapping(path, top["ari"], "'ari'", _ARI_KEYS)
-        for key, node in ari.items():
-            ari_values[key] = _scalar(path, node, f"ari.{key}")
-        url = ari_values.get("url", AriSettings.url)
-        if not url.startswith(("http://", "https://")):
-            raise SettingsError(
-                f"{_where(path, ari.get('url'))}: ari.url must start with http:// or https://"
-            )
-        if "@" in url.split("//", 1)[1].split("/", 1)[0]:
-            raise SettingsError(
-                f"{_where(path, ari.get('url'))}: ari.url must not hold credentials; "
-                "use ari.username and ari.password (or password_env)"
-            )
-    env_name = ari_values.pop("password_env", "CALLFLOW_ARI_PASSWORD")
-    if env_name in os.environ:
-        ari_values["password"] = os.environ[env_name]
+    """Read the settings file; SettingsError lists every mistake, one a line, each as
+    ``file:line:column: what``."""
+    settings, diagnostics = read_settings(path)
+    errors = [d for d in diagnostics if d.is_error]
+    if settings is None or errors:
+        raise SettingsError.of(errors)
+    return settings
+
+
+def read_settings(path: Path) -> tuple[Settings | None, list[Diagnostic]]:
+    """Read the settings file into Settings (None when there is any error) and every
+    problem found, errors first. A missing file is a SettingsError."""
+    if not path.exists():
+        raise SettingsError(f"{path}: settings file not found")
+    source = read_file(str(path), "settings")
+    r = Checker(source.path, list(source.diagnostics))
+    if source.root is None:
+        return None, r.sorted()
+    top = r.section(source.root, SETTINGS_FILE, "the top level", at=source.root)
+    s = r.scalars(top, SETTINGS_FILE, lambda k: k)
+    ari = _ari(r, top["ari"]) if "ari" in top else AriSettings()
     flows: list[Path] = []
     if "flows" in top:
-        node = top["flows"]
-        items = node.value if isinstance(node, yaml.SequenceNode) else [node]
-        for item in items:
-            flow_path = Path(_scalar(path, item, "flows entry"))
+        for text, _ in r.texts(top["flows"], "an entry of flows"):
+            flow_path = Path(text)
             if not flow_path.is_absolute():
                 flow_path = (path.parent / flow_path).resolve()
             flows.append(flow_path)
-    log_values: dict[str, str] = {}
+    log: dict[str, object] = {}
     if "log" in top:
-        for key, node in _mapping(path, top["log"], "'log'", _LOG_KEYS).items():
-            log_values[key] = _scalar(path, node, f"log.{key}")
-        if log_values.get("format", "text") not in ("text", "json"):
-            raise SettingsError(f"{path}: log.format must be 'text' or 'json'")
-    store, retention = _store(path, top["store"]) if "store" in top else (Settings.store, None)
+        log = r.scalars(
+            r.section(top["log"], LOG, "'log'", at=top["log"]), LOG, lambda k: f"log.{k}"
+        )
+    store, retention = _store(r, top["store"]) if "store" in top else (Settings.store, None)
     if not store.is_absolute():
         store = (path.parent / store).resolve()
-    sounds_dir = None
-    if "sounds_dir" in top:
-        sounds_dir = (path.parent / _scalar(path, top["sounds_dir"], "sounds_dir")).resolve()
-    queues = None
-    if "queues" in top:
-        queues = (path.parent / _scalar(path, top["queues"], "queues")).resolve()
-    shutdown = _shutdown(path, top["shutdown"]) if "shutdown" in top else ShutdownPolicy()
-    return Settings(
+    sounds_dir = (path.parent / str(s["sounds_dir"])).resolve() if "sounds_dir" in s else None
+    queues = (path.parent / str(s["queues"])).resolve() if "queues" in s else None
+    shutdown = _shutdown(r, top["shutdown"]) if "shutdown" in top else ShutdownPolicy()
+    diagnostics = r.sorted()
+    if any(d.is_error for d in diagnostics):
+        return None, diagnostics
+    settings = Settings(
         shutdown=shutdown,
         queues=queues,
-        ari=AriSettings(**ari_values),
+        ari=ari,
         flows=tuple(flows),
         store=store,
         store_retention_days=retention,
         sounds_dir=sounds_dir,
-        log_format=log_values.get("format", "text"),
-        log_level=log_values.get("level", "info"),
+        log_format=value_of(log, "format", "text"),
+        log_level=value_of(log, "level", "info"),
         source=path,
     )
+    return settings, diagnostics
 
 
-def _store(path: Path, node: yaml.Node) -> tuple[Path, float | None]:
+def _ari(r: Checker, node: Node) -> AriSettings:
+    """The ``ari:`` section; the password from the environment variable it names."""
+    section = r.section(node, ARI, "'ari'", at=node)
+    values: dict[str, Any] = r.scalars(section, ARI, lambda k: f"ari.{k}")
+    url = values.get("url")
+    if isinstance(url, str):
+        if not url.startswith(("http://", "https://")):
+            r.error(section["url"], "ari.url must start with http:// or https://")
+        elif "@" in url.split("//", 1)[1].split("/", 1)[0]:
+            r.error(
+                section["url"],
+                "ari.url must not hold credentials; use ari.username and ari.password "
+                "(or password_env)",
+            )
+    env_name = values.pop("password_env", "CALLFLOW_ARI_PASSWORD")
+    if env_name in os.environ:
+        values["password"] = os.environ[env_name]
+    return AriSettings(**values)
+
+
+def _store(r: Checker, node: Node) -> tuple[Path, float | None]:
     """``store:``, either the file's path or a section: ``path`` and ``retention_days`` (how
     many days of events to keep; the event log is kept whole without it)."""
-    if isinstance(node, yaml.ScalarNode):
-        return Path(_scalar(path, node, "store")), None
-    values = _mapping(path, node, "'store'", _STORE_KEYS)
-    where = Path(_scalar(path, values["path"], "store.path")) if "path" in values else None
-    retention = None
-    if "retention_days" in values:
-        days = values["retention_days"]
-        retention = _number(path, days, "store.retention_days", "days", 1, 36_500)
-    return where or Settings.store, retention
+    if isinstance(node, ScalarNode):
+        text = r.text(node, "store")
+        return Path(text or Settings.store), None
+    values = r.scalars(r.section(node, STORE, "'store'", at=node), STORE, lambda k: f"store.{k}")
+    where = Path(str(values["path"])) if "path" in values else Settings.store
+    retention = values.get("retention_days")
+    return where, retention if isinstance(retention, float) else None
 
 
-def _number(path: Path, node: yaml.Node, what: str, unit: str, low: float, high: float) -> float:
-    """A number of ``unit`` (seconds, days) from ``low`` to ``high``."""
-    text = _scalar(path, node, what)
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not low <= value <= high:
-        raise SettingsError(
-            f"{_where(path, node)}: {what} must be a number of {unit} from {low:g} to "
-            f"{high:g}, not {text!r}"
-        )
-    return value
-
-
-def _shutdown(path: Path, node: yaml.Node) -> ShutdownPolicy:
+def _shutdown(r: Checker, node: Node) -> ShutdownPolicy:
     """The ``shutdown:`` section: what callers still in a call get when callflow stops."""
-    values = _mapping(path, node, "'shutdown'", _SHUTDOWN_KEYS)
+    values = r.section(node, SHUTDOWN, "'shutdown'", at=node)
+    s = r.scalars(values, SHUTDOWN, lambda k: f"shutdown.{k}", skip=("action",))
     policy = ShutdownPolicy()
-    if "grace" in values:
-        grace = _number(path, values["grace"], "shutdown.grace", "seconds", 0, 3600)
-        policy = replace(policy, grace=grace)
+    if "grace" in s:
+        policy = replace(policy, grace=value_of(s, "grace", policy.grace))
     if "action" in values:
-        action = _scalar(path, values["action"], "shutdown.action")
-        if action not in ("apologise", "dialplan"):
-            raise SettingsError(
-                f"{_where(path, values['action'])}: shutdown.action must be 'apologise' "
-                f"(play the prompt, hang up) or 'dialplan' (back to the dialplan), not {action!r}"
+        action = r.text(values["action"], "shutdown.action")
+        if action is not None and action not in _ACTIONS:
+            r.error(
+                values["action"],
+                "shutdown.action must be 'apologise' (play the prompt, hang up) or 'dialplan'"
+                f" (back to the dialplan), not '{action}'",
+                nearest(action, _ACTIONS),
             )
         policy = replace(policy, action="dialplan" if action == "dialplan" else "apologise")
     if "prompt" in values:
-        prompt = values["prompt"]
-        items = prompt.value if isinstance(prompt, yaml.SequenceNode) else [prompt]
         media = []
-        for item in items:
-            uri = _scalar(path, item, "shutdown.prompt item")
-            if not uri.startswith(("sound:", "tone:", "digits:", "number:", "recording:")):
-                raise SettingsError(
-                    f"{_where(path, item)}: shutdown.prompt items are media such as "
-                    f"'sound:sorry', not {uri!r}"
-                )
+        for uri, item in r.texts(values["prompt"], "shutdown.prompt items"):
+            if not uri.startswith(_MEDIA):
+                r.error(item, f"shutdown.prompt items are media such as 'sound:sorry', not '{uri}'")
             media.append(uri)
         policy = replace(policy, media=tuple(media))
     names: dict[str, str] = {}
     for key in ("context", "extension", "label"):
-        if key in values:
-            word = _scalar(path, values[key], f"shutdown.{key}")
-            if not word or not all(c.isalnum() or c in "_-+*#" for c in word):
-                raise SettingsError(
-                    f"{_where(path, values[key])}: shutdown.{key} must be a plain dialplan "
-                    f"name, not {word!r}"
-                )
+        word = s.get(key)
+        if isinstance(word, str) and not all(c.isalnum() or c in "_-+*#" for c in word):
+            r.error(values[key], f"shutdown.{key} must be a plain dialplan name, not '{word}'")
+        elif isinstance(word, str):
             names[key] = word
     return replace(
         policy,

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import yaml
 
-from callflow.app.settings import SettingsError, load_settings
+from callflow.app.settings import SettingsError, load_settings, settings_schema
 from callflow.flow.diagnostics import Diagnostic, sort_key
 from callflow.flow.prompts import scan_sounds
 from callflow.flow.schema import flow_schema
 from callflow.flow.source import compose
-from callflow.queue.config import QueueCenter, load_queues
+from callflow.queue.config import QueueCenter, load_queues, queues_schema
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -50,10 +50,16 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
 
     schema_parser = subparsers.add_parser(
         "schema",
-        help="print the JSON Schema of flow files",
-        description="Print the JSON Schema (draft 2020-12) of flow files, for the YAML "
-        "language server: save it and add '# yaml-language-server: $schema=PATH' "
-        "as a flow's first line.",
+        help="print the JSON Schema of flow, queues or settings files",
+        description="Print the JSON Schema (draft 2020-12) of flow files (or of queues or "
+        "settings files), for the YAML language server: save it and add "
+        "'# yaml-language-server: $schema=PATH' as the file's first line.",
+    )
+    schema_parser.add_argument(
+        "--kind",
+        choices=("flow", "queues", "settings"),
+        default="flow",
+        help="which files: flow (the default), queues or settings",
     )
     schema_parser.set_defaults(func=run_schema)
 
@@ -158,8 +164,9 @@ def _kind_of(path: str) -> str:
 
 
 def run_schema(args: argparse.Namespace) -> int:
-    """Print the flow JSON Schema."""
-    json.dump(flow_schema(), sys.stdout, indent=2)
+    """Print the JSON Schema of flow, queues or settings files (``--kind``)."""
+    schemas = {"flow": flow_schema, "queues": queues_schema, "settings": settings_schema}
+    json.dump(schemas[args.kind](), sys.stdout, indent=2)
     sys.stdout.write("\n")
     return 0
 

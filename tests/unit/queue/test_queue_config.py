@@ -362,3 +362,17 @@ def test_unreadable_file_is_a_diagnostic(tmp_path: Path) -> None:
     center, diagnostics = load_queues(str(tmp_path / "nope.yaml"))
     assert center is None
     assert str(diagnostics[0]).endswith("1:1: error: cannot read file: No such file or directory")
+
+
+def test_a_file_that_is_not_utf8_is_placed_at_its_bad_byte(tmp_path: Path) -> None:
+    """The queues file is read by the flows' reader: a bad byte is reported at its line and
+    column, an empty file as the queues file."""
+    path = tmp_path / "queues.yaml"
+    path.write_bytes(b"queues:\n  support: {music_class: caf\xe9}\n")
+    center, diagnostics = load_queues(str(path))
+    assert center is None
+    assert [str(d) for d in diagnostics] == [
+        f"{path}:2:29: error: the file is not UTF-8 text: byte 0xe9 cannot start a character"
+        " here (save the file as UTF-8)"
+    ]
+    assert _found("") == ["1:1: error: the queues file is empty"]
