@@ -177,6 +177,8 @@ def settings_schema() -> JSONSchema:
 def load_settings(path: Path) -> Settings:
     """Read the settings file; SettingsError lists every mistake, one a line, each as
     ``file:line:column: what``."""
+    if not path.exists():
+        raise SettingsError(f"{path}: settings file not found")
     settings, diagnostics = read_settings(path)
     errors = [d for d in diagnostics if d.is_error]
     if settings is None or errors:
@@ -186,9 +188,7 @@ def load_settings(path: Path) -> Settings:
 
 def read_settings(path: Path) -> tuple[Settings | None, list[Diagnostic]]:
     """Read the settings file into Settings (None when there is any error) and every
-    problem found, errors first. A missing file is a SettingsError."""
-    if not path.exists():
-        raise SettingsError(f"{path}: settings file not found")
+    problem found, errors first (a file that cannot be read is one of them)."""
     source = read_file(str(path), "settings")
     r = Checker(source.path, list(source.diagnostics))
     if source.root is None:
