@@ -3,6 +3,9 @@
 - :func:`load_flow` / :func:`check` read flow files into an immutable :class:`Flow` and
   a list of :class:`Diagnostic` (``file:line:column: severity: message``).
 - :class:`FlowMachine` runs one call through a flow: actions out, results in.
+- :mod:`callflow.flow.nodes` holds one module per node type (its keys, dataclass, builder,
+  exits, graph look and machine step); the loader, checker, schema, graph and machine read
+  that registry and name no node type themselves.
 - :func:`is_open` evaluates an opening-hours schedule at a UTC instant.
 - :func:`tts_sound_name` names the cached text-to-speech sound for a ``say:`` prompt.
 """

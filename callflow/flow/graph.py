@@ -25,19 +25,21 @@ import re
 import shutil
 import subprocess
 import sys
-import textwrap
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from callflow.flow import model as m
+from callflow.flow.labels import Look
+from callflow.flow.labels import abridge as abridge  # re-exported: graph's own words
+from callflow.flow.labels import condition_text as condition_text
+from callflow.flow.labels import prompt_text as prompt_text
 from callflow.flow.loader import load_flow
+from callflow.flow.nodes import NODE_TYPES, kind_of
 
 Direction = Literal["LR", "TB"]
 
-PROMPT_WIDTH = 30  # characters of a say: text shown before it is cut with "…"
-CONDITION_WIDTH = 32  # characters per line of a branch condition on its edge (2 lines)
 MAX_PROMPTS = 3  # prompt lines shown per node; the rest are counted
 DOT_TIMEOUT = 60.0  # seconds; a flow of a few hundred nodes lays out in well under one
 
@@ -59,33 +61,13 @@ class GraphvizFailed(GraphError):
 # --- the picture, independent of the output language -----------------------------------
 
 
-@dataclass(frozen=True)
-class Look:
-    """How one node type is drawn: Graphviz shape, fill and border colours, weight."""
-
-    shape: str
-    fill: str
-    border: str
-    bold: bool = False
-    double: bool = False
+def looks() -> dict[str, Look]:
+    """How each node type is drawn, by type (each type's ``look``): places the caller waits
+    for input and the ways out to a person are saturated and bold; pass-through nodes are
+    pale so they recede."""
+    return {name: kind.look for name, kind in NODE_TYPES.items()}
 
 
-# Places the caller waits for input (menu, input, hours) and the ways out to a person
-# (transfer, queue) are saturated and bold; pass-through nodes are pale so they recede.
-LOOKS: Mapping[str, Look] = {
-    "play": Look("box", "#e8f1fb", "#6d9eeb"),
-    "set": Look("box", "#f3f3f3", "#999999"),
-    "branch": Look("hexagon", "#fff2cc", "#bf9000"),
-    "goto": Look("cds", "#f3f3f3", "#999999"),
-    "menu": Look("box", "#ffe599", "#b45f06", bold=True),
-    "input": Look("box", "#fce5cd", "#b45f06", bold=True),
-    "hours": Look("hexagon", "#d9d2e9", "#674ea7", bold=True),
-    "transfer": Look("box", "#b6d7a8", "#38761d", bold=True, double=True),
-    "queue": Look("box", "#b6d7a8", "#38761d", bold=True, double=True),
-    "voicemail": Look("folder", "#d0e0e3", "#45818e"),
-    "agent": Look("component", "#d9ead3", "#6aa84f"),
-    "hangup": Look("box", "#f4cccc", "#990000", bold=True),
-}
 ENTRY_LOOK = Look("cds", "#cfe2f3", "#0b5394", bold=True)
 
 # Edges taken when something went wrong or the caller is turned away.
@@ -209,168 +191,19 @@ def _ranks(entries: Sequence[tuple[str, str]], edges: Sequence[GraphEdge]) -> di
 
 
 def _graph_node(node: m.Node) -> GraphNode:
-    kind = m.node_type(node)
-    lines = [prompt_text(p) for p in _main_prompts(node)]
-    if isinstance(node, m.SetNode):
-        lines = [
-            f"{name} = {abridge(value, PROMPT_WIDTH)}" for name, value in node.variables.items()
-        ]
+    kind = kind_of(node)
+    lines = kind.lines(node)
     if len(lines) > MAX_PROMPTS:
         lines = [*lines[: MAX_PROMPTS - 1], f"(+{len(lines) - MAX_PROMPTS + 1} more)"]
-    return GraphNode(node.name, kind, _detail(node), tuple(lines), node.location.path)
-
-
-def _main_prompts(node: m.Node) -> tuple[m.Prompt, ...]:
-    """The prompts a caller hears first; retry prompts are left out to keep boxes small."""
-    if isinstance(node, m.HoursNode | m.SetNode | m.BranchNode | m.GotoNode | m.AgentNode):
-        return ()
-    return node.prompts
-
-
-def _detail(node: m.Node) -> str:
-    """The type, with the one or two settings a reader needs to follow the call."""
-    kind = m.node_type(node)
-    if isinstance(node, m.MenuNode):
-        return f"{kind} · {_seconds(node.timeout)} timeout, {node.retries} retries"
-    if isinstance(node, m.InputNode):
-        size = (
-            f"{node.min_length} digits"
-            if node.min_length == node.max_length
-            else f"{node.min_length}-{node.max_length} digits"
-        )
-        return f"{kind} → ${{{node.variable}}} · {size}"
-    if isinstance(node, m.HoursNode):
-        return f"{kind} · {node.schedule.timezone}"
-    if isinstance(node, m.TransferNode):
-        where = node.endpoint or f"{node.extension}@{node.context}"
-        return f"{kind} → {where} · {_seconds(node.timeout)}"
-    if isinstance(node, m.QueueNode):
-        extra = "".join(
-            [
-                f" · skills {', '.join(node.skills)}" if node.skills else "",
-                f" · priority {node.priority}" if node.priority else "",
-            ]
-        )
-        return f"{kind} → {node.queue}{extra}"
-    if isinstance(node, m.VoicemailNode):
-        return f"{kind} → {node.mailbox}"
-    if isinstance(node, m.AgentNode):
-        return f"{kind} · {node.action}" + (f" ({node.reason})" if node.reason else "")
-    if isinstance(node, m.HangupNode) and node.reason != "normal":
-        return f"{kind} · {node.reason}"
-    return kind
-
-
-def _seconds(value: float) -> str:
-    return f"{value:g} s"
-
-
-def prompt_text(prompt: m.Prompt) -> str:
-    """A prompt as one short line: ``say: "Welcome to Acme…"``, ``sound: hello-world``."""
-    if isinstance(prompt, m.Sound):
-        return f"sound: {prompt.name}"
-    if isinstance(prompt, m.Say):
-        return f'say: "{abridge(prompt.text, PROMPT_WIDTH)}"'
-    kind = {
-        m.SayDigits: "digits",
-        m.SayNumber: "number",
-        m.SayDate: "date",
-        m.SayTime: "time",
-    }[type(prompt)]
-    return f"{kind}: {abridge(prompt.value, PROMPT_WIDTH)}"
-
-
-def abridge(text: str, width: int) -> str:
-    """One line of at most ``width`` characters, cut at a word with "…" when longer."""
-    line = " ".join(text.split())
-    if len(line) <= width:
-        return line
-    cut = line[:width].rstrip()
-    space = cut.rfind(" ")
-    if space > width // 2:
-        cut = cut[:space]
-    return cut.rstrip(" ,.;:") + "…"
-
-
-_OPERATOR_WORDS = {
-    "equals": "=",
-    "not_equals": "!=",
-    "starts_with": "starts with",
-    "ends_with": "ends with",
-    "contains": "contains",
-    "matches": "matches",
-    "in": "in",
-    "not_in": "not in",
-    "greater_than": ">",
-    "less_than": "<",
-    "at_least": ">=",
-    "at_most": "<=",
-    "between": "between",
-}
-
-
-def condition_text(condition: m.Condition) -> str:
-    """A branch condition in short words: ``caller_id starts with "+44" and vip = yes``."""
-    if isinstance(condition, m.AllOf):
-        return " and ".join(_grouped(c) for c in condition.conditions)
-    if isinstance(condition, m.AnyOf):
-        return " or ".join(_grouped(c) for c in condition.conditions)
-    if isinstance(condition, m.Not):
-        return f"not {_grouped(condition.condition)}"
-    subject = condition.variable
-    if condition.queue is not None:
-        # "queue.estimated_wait" on queue sales reads as "sales.estimated_wait".
-        subject = f"{condition.queue}.{condition.variable.removeprefix('queue.')}"
-    value = condition.value
-    if condition.operator == "is_set":
-        return f"{subject} is set" if value is True else f"{subject} is not set"
-    if isinstance(value, tuple):
-        shown = " and ".join(value) if condition.operator == "between" else f"[{', '.join(value)}]"
-    elif condition.operator == "matches":
-        shown = f"/{value}/"
-    else:
-        shown = f'"{value}"' if not re.fullmatch(r"-?[0-9.]+", str(value)) else str(value)
-    return f"{subject} {_OPERATOR_WORDS.get(condition.operator, condition.operator)} {shown}"
-
-
-def _condition_label(condition: m.Condition) -> str:
-    """A condition on at most two short lines, so a branch's edges stay narrow."""
-    text = abridge(condition_text(condition), 2 * CONDITION_WIDTH)
-    return "\n".join(textwrap.wrap(text, CONDITION_WIDTH, break_long_words=False))
-
-
-def _grouped(condition: m.Condition) -> str:
-    text = condition_text(condition)
-    return f"({text})" if isinstance(condition, m.AllOf | m.AnyOf) else text
+    return GraphNode(node.name, kind.name, kind.detail(node), tuple(lines), node.location.path)
 
 
 def _edges(node: m.Node) -> list[GraphEdge]:
     """Every way out of a node, labelled with the YAML word that takes it."""
-    out: list[tuple[str, str]] = []  # (label, target)
-    if isinstance(node, m.MenuNode):
-        out += [(key, target) for key, target in node.options.items()]
-        if node.repeat is not None:
-            out.append((f"{node.repeat} repeat", node.name))
-        out.append(("on_failure", node.on_failure))
-    elif isinstance(node, m.InputNode):
-        out += [("next", node.next), ("on_failure", node.on_failure)]
-    elif isinstance(node, m.HoursNode):
-        out += [("open", node.open), ("closed", node.closed)]
-        if node.holiday is not None:
-            out.append(("holiday", node.holiday))
-    elif isinstance(node, m.BranchNode):
-        out += [(_condition_label(r.condition), r.next) for r in node.rules]
-        out.append(("else", node.otherwise))
-    elif isinstance(node, m.GotoNode):
-        out.append(("goto", node.target))
-    elif isinstance(node, m.TransferNode | m.QueueNode):
-        if node.on_failure is not None:
-            out.append(("on_failure", node.on_failure))
-    elif isinstance(node, m.AgentNode):
-        out += [("next", node.next), ("on_failure", node.on_failure)]
-    elif isinstance(node, m.PlayNode | m.SetNode | m.VoicemailNode) and node.next is not None:
-        out.append(("next", node.next))
-    return [GraphEdge(node.name, target, label, label in _UNHAPPY) for label, target in out]
+    return [
+        GraphEdge(node.name, target, label, label in _UNHAPPY)
+        for label, target in kind_of(node).exits(node)
+    ]
 
 
 def _merge(edges: Iterable[GraphEdge]) -> tuple[GraphEdge, ...]:
@@ -469,7 +302,7 @@ def _dot_node(node: GraphNode) -> str:
     ]
     rows += [f'<FONT POINT-SIZE="10">{html_text(line)}</FONT>' for line in node.lines]
     label = '<BR ALIGN="LEFT"/>'.join(rows) + '<BR ALIGN="LEFT"/>'
-    return f"{dot_id(node.name)} [{_dot_look(LOOKS[node.kind])}, label=<{label}>];"
+    return f"{dot_id(node.name)} [{_dot_look(NODE_TYPES[node.kind].look)}, label=<{label}>];"
 
 
 def _dot_edge(edge: GraphEdge) -> str:
@@ -499,24 +332,6 @@ def html_text(text: str) -> str:
 # --- Mermaid ---------------------------------------------------------------------------
 
 
-# Mermaid shape brackets per node type; decisions are diamonds, ways out to a person are
-# "subroutine" boxes, the end of the call a stadium.
-_MERMAID_SHAPES: Mapping[str, tuple[str, str]] = {
-    "play": ("(", ")"),
-    "set": ("[", "]"),
-    "branch": ("{", "}"),
-    "goto": (">", "]"),
-    "menu": ("{{", "}}"),
-    "input": ("[/", "/]"),
-    "hours": ("{", "}"),
-    "transfer": ("[[", "]]"),
-    "queue": ("[[", "]]"),
-    "voicemail": ("[(", ")]"),
-    "agent": ("[", "]"),
-    "hangup": ("([", "])"),
-}
-
-
 def to_mermaid(flow: m.Flow, direction: Direction | None = None) -> str:
     """The flow as a Mermaid flowchart, e.g. for a Markdown page or mermaid.live."""
     picture = describe_flow(flow, direction)
@@ -540,7 +355,7 @@ def to_mermaid(flow: m.Flow, direction: Direction | None = None) -> str:
         label = "<br/>".join(mermaid_text(line) for line in edge.label.split("\n"))
         lines.append(f'  {ids[edge.source]} {arrow}|"{label}"| {ids[edge.target]}')
     lines.append(f"  classDef entry fill:{ENTRY_LOOK.fill},stroke:{ENTRY_LOOK.border}")
-    for kind, look in LOOKS.items():
+    for kind, look in looks().items():
         width = "3px" if look.bold else "1px"
         lines.append(
             f"  classDef {kind} fill:{look.fill},stroke:{look.border},stroke-width:{width}"
@@ -551,7 +366,8 @@ def to_mermaid(flow: m.Flow, direction: Direction | None = None) -> str:
 def _mermaid_node(node_id: str, node: GraphNode) -> str:
     rows = [f"<b>{mermaid_text(node.name)}</b>", f"<i>{mermaid_text(node.detail)}</i>"]
     rows += [mermaid_text(line) for line in node.lines]
-    opening, closing = _MERMAID_SHAPES[node.kind]
+    # Decisions are diamonds, ways out to a person "subroutine" boxes, the end a stadium.
+    opening, closing = NODE_TYPES[node.kind].mermaid
     return f'{node_id}{opening}"{"<br/>".join(rows)}"{closing}:::{node.kind}'
 
 

@@ -23,6 +23,8 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from callflow.flow import model as m
 from callflow.flow.diagnostics import Diagnostic, Location, Severity, nearest, sort_key
+from callflow.flow.nodes import NODE_TYPES, kind_of
+from callflow.flow.nodes.base import AnyNodeType, Reading, Values, value_of
 from callflow.flow.prompts import SOUND_EXTENSIONS, scan_sounds, variable_references
 from callflow.flow.schedule import WEEKDAYS, make_span, parse_days, parse_time_range
 from callflow.flow.source import (
@@ -36,17 +38,10 @@ from callflow.flow.source import (
     where,
 )
 from callflow.flow.spec import (
-    AGENT_ACTIONS,
-    AGENT_VARIABLES,
     BUILTIN_VARIABLES,
     COMBINATORS,
     DESCRIPTION,
-    ENDPOINT,
-    EXTENSION,
-    MAILBOX,
-    NODE_TYPES,
     OPERATORS,
-    PERSON_TYPES,
     PHONE_KEYS,
     PROMPT_KINDS,
     QUEUE_FIGURES,
@@ -55,41 +50,15 @@ from callflow.flow.spec import (
     TOP_LEVEL,
     TOP_ONLY,
     TYPE,
-    WAITING_TYPES,
     Field,
     Kind,
 )
-
-# The dialplan context (dialplan/callflow.conf) a transfer to an extension continues in.
-TRANSFER_CONTEXT = "callflow-transfer"
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _NODE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 _VAR_REF = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
 # "#: node" meant as an option: YAML reads it as a comment, so the option vanishes.
 _KEY_AS_COMMENT = re.compile(r"^\s*#\s*:\s*[A-Za-z_][A-Za-z0-9_.\-]*\s*$")
-# "press 4", "press star": the keys a menu's spoken text promises.
-_PROMISED_KEY = re.compile(
-    r"\bpress(?:ing)?\s+(?:the\s+)?([0-9]|star|hash|pound|zero|one|two|three|four|five|six"
-    r"|seven|eight|nine)\b",
-    re.IGNORECASE,
-)
-_KEY_WORDS = {
-    "star": "*",
-    "hash": "#",
-    "pound": "#",
-    "zero": "0",
-    "one": "1",
-    "two": "2",
-    "three": "3",
-    "four": "4",
-    "five": "5",
-    "six": "6",
-    "seven": "7",
-    "eight": "8",
-    "nine": "9",
-}
-
 EXPECTED: dict[Kind, str] = {
     Kind.TEXT: "text",
     Kind.NAME: "a variable name (letters, digits and _)",
@@ -123,7 +92,7 @@ _BAD = object()  # a value that failed to convert; its problem is already report
 @dataclass
 class _NodeDef:
     name: str
-    type: str | None
+    kind: AnyNodeType | None  # None until its type is known
     location: Location
     built: m.Node | None = None
 
@@ -162,44 +131,6 @@ class _State:
     on_restart: str | None = None
 
 
-class _Values:
-    """Converted values of one mapping, read back with their Python types."""
-
-    def __init__(self, data: dict[str, object]) -> None:
-        self.data = data
-
-    def text(self, key: str, default: str | None = None) -> str | None:
-        value = self.data.get(key)
-        return value if isinstance(value, str) else default
-
-    def name(self, key: str) -> str:
-        """A required name; "" when it is missing or wrong (already reported, and a node
-        with errors is never built)."""
-        value = self.data.get(key)
-        return value if isinstance(value, str) else ""
-
-    def seconds(self, key: str, default: float) -> float:
-        value = self.data.get(key)
-        return float(value) if isinstance(value, int | float) else default
-
-    def integer(self, key: str, default: int) -> int:
-        value = self.data.get(key)
-        return value if isinstance(value, int) and not isinstance(value, bool) else default
-
-    def flag(self, key: str, default: bool) -> bool:
-        value = self.data.get(key)
-        return value if isinstance(value, bool) else default
-
-    def prompts(self, key: str) -> tuple[m.Prompt, ...]:
-        return cast("tuple[m.Prompt, ...]", self.data.get(key, ()))
-
-    def mapping(self, key: str) -> dict[str, str]:
-        return cast("dict[str, str]", self.data.get(key, {}))
-
-    def items(self, key: str) -> tuple[object, ...]:
-        return cast("tuple[object, ...]", self.data.get(key, ()))
-
-
 class _Reader(Reporter):
     """Reads flow files into a :class:`_State`, reporting each problem as it goes."""
 
@@ -207,6 +138,21 @@ class _Reader(Reporter):
         super().__init__("", state.diagnostics)
         self.state = state
         self.node: str | None = None  # the node being read, for edges
+
+    # --- what node types ask of the reader (nodes.base.Builder) ------------------------
+
+    @property
+    def settings(self) -> m.Settings:
+        return self.state.settings
+
+    def where(self, value: Node) -> Location:
+        return where(self.path, value)
+
+    def assign(self, names: Iterable[str]) -> None:
+        self.state.assigned_variables.update(names)
+
+    def queue_ref(self, node: str, queue: str, at: Location) -> None:
+        self.state.queue_refs.append((node, queue, at))
 
     def wrong_type(self, key: str, what: str, kind: Kind, value: Node) -> object:
         self.error(value, f"'{key}' {what} must be {EXPECTED[kind]}, not {describe(value)}")
@@ -326,7 +272,7 @@ class _Reader(Reporter):
         if not isinstance(value, MappingNode):
             self.wrong_type("settings", "at the top level", Kind.SETTINGS, value)
             return
-        v = _Values(self.fields(value, SETTINGS, "in settings", at=value))
+        v = Values(self.fields(value, SETTINGS, "in settings", at=value))
         default = m.Settings()
         self.state.settings = m.Settings(
             language=v.text("language", default.language) or default.language,
@@ -409,207 +355,23 @@ class _Reader(Reporter):
                 nearest(str(shown), NODE_TYPES),
             )
             return
-        kind = type_node.value
-        definition.type = kind
-        what = f"in {kind} node '{name}'"
+        kind = NODE_TYPES[type_node.value]
+        definition.kind = kind
+        what = f"in {kind.name} node '{name}'"
         before = sum(d.is_error for d in self.state.diagnostics)
         self.node = name
         try:
-            fields = (TYPE, DESCRIPTION, *NODE_TYPES[kind])
-            values = _Values(self.fields(body, fields, what, at=definition.location))
-            built = self.build(kind, name, definition.location, values, body, what)
+            fields = (TYPE, DESCRIPTION, *kind.fields)
+            values = Values(self.fields(body, fields, what, at=definition.location))
+            built = kind.build(self, Reading(name, definition.location, values, body, what))
         finally:
             self.node = None
         if sum(d.is_error for d in self.state.diagnostics) == before:
             definition.built = built
 
-    def build(
-        self, kind: str, name: str, at: Location, v: _Values, body: MappingNode, what: str
-    ) -> m.Node | None:
-        s = self.state.settings
-        if kind == "play":
-            return m.PlayNode(
-                name, at, v.prompts("prompt"), v.name("next"), v.flag("barge_in", False)
-            )
-        if kind == "menu":
-            options = v.mapping("options")
-            repeat = v.text("repeat")
-            if "options" in v.data:
-                self.promised_keys(body, {**options, **({repeat: ""} if repeat else {})}, what)
-            if repeat is not None and repeat in options:
-                self.error(
-                    self.value_node(body, "repeat") or at,
-                    f"key '{repeat}' is both the repeat key and an option {what}",
-                )
-            return m.MenuNode(
-                name,
-                at,
-                prompts=v.prompts("prompt"),
-                options=m.frozen_map(options),
-                on_failure=v.name("on_failure"),
-                timeout=v.seconds("timeout", s.timeout),
-                retries=v.integer("retries", s.retries),
-                repeat=repeat,
-                invalid_prompts=v.prompts("invalid_prompt"),
-                timeout_prompts=v.prompts("timeout_prompt"),
-                barge_in=v.flag("barge_in", True),
-            )
-        if kind == "input":
-            low, high = v.integer("min_length", 1), v.integer("max_length", 20)
-            if low > high:
-                self.error(
-                    self.value_node(body, "min_length") or at,
-                    f"'min_length' ({low}) is greater than 'max_length' ({high}) {what}",
-                )
-            variable = v.name("variable")
-            self.state.assigned_variables.add(variable)
-            return m.InputNode(
-                name,
-                at,
-                variable=variable,
-                prompts=v.prompts("prompt"),
-                next=v.name("next"),
-                on_failure=v.name("on_failure"),
-                timeout=v.seconds("timeout", s.timeout),
-                retries=v.integer("retries", s.retries),
-                min_length=low,
-                max_length=high,
-                terminator=v.text("terminator", "#"),
-                pattern=v.text("pattern"),
-                invalid_prompts=v.prompts("invalid_prompt"),
-                timeout_prompts=v.prompts("timeout_prompt"),
-                barge_in=v.flag("barge_in", True),
-            )
-        if kind == "hours":
-            schedule = m.Schedule(
-                timezone=v.text("timezone", s.timezone) or s.timezone,
-                weekly=cast("tuple[m.WeeklyHours, ...]", v.items("weekly")),
-                holidays=cast("tuple[m.DateSpan, ...]", v.items("holidays")),
-                closures=cast("tuple[m.DateSpan, ...]", v.items("closures")),
-            )
-            return m.HoursNode(
-                name, at, schedule, v.name("open"), v.name("closed"), v.text("holiday")
-            )
-        if kind == "set":
-            variables = v.mapping("variables")
-            self.state.assigned_variables.update(variables)
-            return m.SetNode(name, at, m.frozen_map(variables), v.name("next"))
-        if kind == "branch":
-            rules = cast("tuple[m.Rule, ...]", v.items("conditions"))
-            return m.BranchNode(name, at, rules, v.name("else"))
-        if kind == "transfer":
-            endpoint, extension = v.text("endpoint"), v.text("extension")
-            if (endpoint is None) == (extension is None):
-                both = endpoint is not None
-                self.error(
-                    (self.value_node(body, "extension") or at) if both else at,
-                    f"transfer node '{name}' needs exactly one of 'endpoint' or 'extension'"
-                    + (", not both" if both else ""),
-                )
-            for key, pattern, example in (
-                ("endpoint", ENDPOINT, "PJSIP/agent1"),
-                ("extension", EXTENSION, "2001"),
-            ):
-                self.dial_string(body, key, pattern, f"{what} (e.g. {example})")
-            return m.TransferNode(
-                name,
-                at,
-                endpoint=endpoint,
-                extension=extension,
-                context=v.text("context", TRANSFER_CONTEXT) or TRANSFER_CONTEXT,
-                timeout=v.seconds("timeout", 30.0),
-                prompts=v.prompts("prompt"),
-                on_failure=v.text("on_failure"),
-            )
-        if kind == "voicemail":
-            self.dial_string(body, "mailbox", MAILBOX, f"{what} (e.g. 1000@default)")
-            return m.VoicemailNode(
-                name,
-                at,
-                mailbox=v.name("mailbox"),
-                beep=v.flag("beep", True),
-                max_length=v.integer("max_length", 120),
-                prompts=v.prompts("prompt"),
-                next=v.text("next"),
-            )
-        if kind == "queue":
-            queue_at = self.value_node(body, "queue")
-            self.state.queue_refs.append(
-                (name, v.name("queue"), where(self.path, queue_at) if queue_at else at)
-            )
-            return m.QueueNode(
-                name,
-                at,
-                queue=v.name("queue"),
-                skills=cast("tuple[str, ...]", v.items("skills")),
-                priority=v.integer("priority", 0),
-                prompts=v.prompts("prompt"),
-                on_failure=v.text("on_failure"),
-            )
-        if kind == "agent":
-            action = v.text("action") or ""
-            reason = v.text("reason")
-            if reason is not None and action in AGENT_ACTIONS and action != "pause":
-                self.error(
-                    self.value_node(body, "reason") or at,
-                    f"'reason' only goes with action 'pause' {what}",
-                )
-            self.state.assigned_variables.update(AGENT_VARIABLES)
-            return m.AgentNode(
-                name,
-                at,
-                action=action,
-                next=v.name("next"),
-                on_failure=v.name("on_failure"),
-                reason=reason,
-            )
-        if kind == "goto":
-            return m.GotoNode(name, at, v.name("target"))
-        if kind == "hangup":
-            return m.HangupNode(
-                name, at, v.prompts("prompt"), v.text("reason", "normal") or "normal"
-            )
-        raise AssertionError(kind)
-
-    def dial_string(self, body: MappingNode, key: str, pattern: re.Pattern[str], what: str) -> None:
-        """A value that reaches a dial string must be one target of the allowed form once
-        its ${...} are filled in (each is taken as a plain word here), or the engine will
-        refuse it during the call."""
-        value = self.value_node(body, key)
-        if not isinstance(value, ScalarNode) or value.tag == NULL or not value.value:
-            return  # missing or of the wrong type: reported already
-        text = str(value.value)
-        if not pattern.fullmatch(re.sub(r"\$\{[^}]*\}", "x", text)):
-            self.error(
-                value,
-                f"'{key}' {what} must be a single {key} with no dial-string characters"
-                f" (such as &, ',', '@host' or spaces), not '{text}'",
-            )
-
-    def promised_keys(self, body: MappingNode, options: Mapping[str, str], what: str) -> None:
-        """Warn when a menu's say: text tells callers to press a key it has no option for."""
-        prompts = self.value_node(body, "prompt")
-        items = prompts.value if isinstance(prompts, SequenceNode) else [prompts]
-        for item in items:
-            said = self.value_node(item, "say") if isinstance(item, MappingNode) else None
-            if not isinstance(said, ScalarNode):
-                continue
-            for match in _PROMISED_KEY.finditer(str(said.value)):
-                word = match.group(1).lower()
-                key = _KEY_WORDS.get(word, word)
-                if key not in options:
-                    self.warning(
-                        said,
-                        f"the prompt {what} says '{match.group(0)}', but the menu has no"
-                        f" option '{key}'"
-                        + (' (an unquoted #: is a YAML comment; write "#":)' if key == "#" else ""),
-                    )
-
     @staticmethod
     def value_node(body: MappingNode, key: str) -> Node | None:
-        return next(
-            (v for k, v in body.value if isinstance(k, ScalarNode) and k.value == key), None
-        )
+        return value_of(body, key)
 
     # --- fields ----------------------------------------------------------------------
 
@@ -957,7 +719,7 @@ class _Reader(Reporter):
             Field("name", Kind.TEXT, "What the day is called."),
         )
         before = len(self.state.diagnostics)
-        v = _Values(self.fields(item, fields, inner, at=item))
+        v = Values(self.fields(item, fields, inner, at=item))
         if len(self.state.diagnostics) != before:
             return None
         name = v.text("name", "") or ""
@@ -1179,7 +941,7 @@ def _check_graph(state: _State) -> None:
             if target in nodes:
                 intended.setdefault(source, []).append(target)
     # A node whose type is unknown has unknown transitions: reachability would guess.
-    if state.has_entry and all(d.type is not None for d in nodes.values()):
+    if state.has_entry and all(d.kind is not None for d in nodes.values()):
         reached: set[str] = set()
         todo = list(intended.get(None, []))
         while todo:
@@ -1197,7 +959,7 @@ def _check_graph(state: _State) -> None:
                     )
                 )
     for component in _cycles(graph):
-        if any(nodes[n].type in WAITING_TYPES or nodes[n].type is None for n in component):
+        if any((kind := nodes[n].kind) is None or kind.waits for n in component):
             continue
         ordered = sorted(component, key=lambda n: nodes[n].location)
         path = _cycle_path(graph, component, ordered[0])
@@ -1209,35 +971,32 @@ def _check_graph(state: _State) -> None:
                 " input node to the loop, or give it a way out)",
             )
         )
-    for name, definition in nodes.items():
-        if isinstance(definition.built, m.MenuNode) and not _reaches_person(
-            definition.built, graph, nodes
-        ):
-            report(
-                Diagnostic(
-                    definition.location,
-                    Severity.WARNING,
-                    f"menu '{name}' has no option that leads to a person (a transfer or queue"
-                    " node); give callers a way out, e.g. '0': operator",
-                )
-            )
+    for definition in nodes.values():
+        if definition.built is None:
+            continue
+        leads_to_person = functools.partial(_reaches_person, graph=graph, nodes=nodes)
+        for message in kind_of(definition.built).warnings(definition.built, leads_to_person):
+            report(Diagnostic(definition.location, Severity.WARNING, message))
 
 
 def _reaches_person(
-    menu: m.MenuNode, graph: dict[str, list[str]], nodes: dict[str, _NodeDef]
+    starts: Collection[str], graph: dict[str, list[str]], nodes: dict[str, _NodeDef]
 ) -> bool:
-    passing = {"play", "set", "branch", "goto", "hours"}
+    """Whether any of these nodes, or a node beyond them through nodes that pass the
+    caller straight on, hands the caller to a person."""
     seen: set[str] = set()
-    todo = [t for t in menu.options.values() if t in nodes]
+    todo = [t for t in starts if t in nodes]
     while todo:
         name = todo.pop()
         if name in seen:
             continue
         seen.add(name)
-        kind = nodes[name].type
-        if kind in PERSON_TYPES:
+        kind = nodes[name].kind
+        if kind is None:
+            continue
+        if kind.person:
             return True
-        if kind in passing:
+        if kind.passes:
             todo.extend(graph[name])
     return False
 

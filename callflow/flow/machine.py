@@ -18,6 +18,11 @@ and gets :class:`Finish` back. Errors: :class:`FlowMachineError` (a ``RuntimeErr
 with :class:`UnexpectedResult` for a result that does not answer the pending action and
 :class:`FlowFinished` for a result sent after the flow ended; :class:`UnknownEntry`
 (a ``LookupError``) for a number no entry serves.
+
+The machine knows no kind of node: each step is its node type's (``enter`` on arriving,
+``resume`` with a result; :mod:`callflow.flow.nodes`), which asks the machine for the call's
+variables, media and clock through :class:`~callflow.flow.nodes.base.Walk`. The actions,
+results and errors live in :mod:`callflow.flow.actions` and are re-exported here.
 """
 
 from __future__ import annotations
@@ -29,200 +34,35 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from callflow.flow import model as m
-from callflow.flow.prompts import interpolate, media_for
-from callflow.flow.schedule import WEEKDAYS, OpenState, is_open, timezone
-
-# --- errors ----------------------------------------------------------------------------
-
-
-class FlowMachineError(RuntimeError):
-    """A driver used the machine wrongly."""
-
-
-class UnexpectedResult(FlowMachineError):
-    """The result does not answer the action the machine is waiting on."""
-
-
-class FlowFinished(FlowMachineError):
-    """A result was sent after the flow had already ended."""
-
-
-class UnknownEntry(LookupError):
-    """No entry of the flow serves the dialled number."""
-
-
-# --- actions: what the driver must do --------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Play:
-    """Play media (ARI media URIs) to the caller; answer PlayDone or PlayInterrupted."""
-
-    media: tuple[str, ...]
-    barge_in: bool
-    language: str
-
-
-@dataclass(frozen=True)
-class Collect:
-    """Play media and collect digits; answer Digits or Timeout.
-
-    Collection ends at the terminator (not included in the digits), at ``max_length``
-    digits, or ``digit_timeout`` seconds after the last digit. ``timeout`` is the wait
-    for the first digit after the prompts end. With ``barge_in`` a key press stops the
-    prompts and counts as the first digit.
-    """
-
-    media: tuple[str, ...]
-    min_length: int
-    max_length: int
-    terminator: str | None
-    timeout: float
-    digit_timeout: float
-    barge_in: bool
-    language: str
-
-
-@dataclass(frozen=True)
-class Transfer:
-    """Play media, then connect the caller to an endpoint or extension.
-
-    Answer Completed once connected (the flow then finishes) or Failed(reason).
-    """
-
-    endpoint: str | None
-    extension: str | None
-    context: str
-    timeout: float
-    media: tuple[str, ...]
-    language: str
-
-
-@dataclass(frozen=True)
-class Voicemail:
-    """Play media, optionally beep, and record a message; answer Completed or Failed."""
-
-    mailbox: str
-    beep: bool
-    max_length: int
-    media: tuple[str, ...]
-    language: str
-
-
-@dataclass(frozen=True)
-class EnterQueue:
-    """Play media and put the caller in a queue; answer Completed or Failed(reason)."""
-
-    queue: str
-    skills: tuple[str, ...]
-    priority: int
-    media: tuple[str, ...]
-    variables: Mapping[str, str]
-    language: str
-
-
-@dataclass(frozen=True)
-class AgentChange:
-    """Change the state of the agent whose phone is calling; answer AgentChanged or Failed."""
-
-    action: str  # login, logout, pause or unpause
-    reason: str = ""
-
-
-@dataclass(frozen=True)
-class Hangup:
-    """Play media (maybe none), then hang the caller up. The flow is over."""
-
-    reason: str
-    media: tuple[str, ...] = ()
-    language: str = "en"
-
-
-@dataclass(frozen=True)
-class Finish:
-    """The flow is over without hanging up: the caller is with an agent, a queue, or gone."""
-
-    reason: str
-
-
-Action = Play | Collect | Transfer | Voicemail | EnterQueue | AgentChange | Hangup | Finish
-
-
-# --- results: what happened ------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PlayDone:
-    """Every prompt played to the end."""
-
-
-@dataclass(frozen=True)
-class PlayInterrupted:
-    """The caller pressed a key during a barge-in prompt."""
-
-    digit: str
-
-
-@dataclass(frozen=True)
-class Digits:
-    """Digits collected; ``terminated`` is True when the caller pressed the terminator."""
-
-    digits: str
-    terminated: bool = False
-
-
-@dataclass(frozen=True)
-class Timeout:
-    """The caller pressed nothing in time."""
-
-
-@dataclass(frozen=True)
-class CallerHangup:
-    """The caller hung up (valid whatever the pending action)."""
-
-
-@dataclass(frozen=True)
-class Completed:
-    """A transfer connected, a message was recorded, or a queue took the caller."""
-
-    detail: str = ""
-
-
-@dataclass(frozen=True)
-class Failed:
-    """A transfer, voicemail or queue could not be done (busy, no answer, full...)."""
-
-    reason: str
-
-
-@dataclass(frozen=True)
-class AgentChanged:
-    """The agent's state changed: who they are and the state they are in now."""
-
-    agent: str
-    state: str
-
-
-@dataclass(frozen=True)
-class Redirect:
-    """The queue sends the caller on to a node of the flow (an exit key, an overflow)."""
-
-    node: str
-    reason: str
-
-
-Result = (
-    PlayDone
-    | PlayInterrupted
-    | Digits
-    | Timeout
-    | CallerHangup
-    | Completed
-    | Failed
-    | Redirect
-    | AgentChanged
+from callflow.flow.actions import (
+    Action,
+    AgentChange,
+    AgentChanged,
+    CallerHangup,
+    Collect,
+    Completed,
+    Digits,
+    EnterQueue,
+    Failed,
+    Finish,
+    FlowFinished,
+    FlowMachineError,
+    Hangup,
+    Play,
+    PlayDone,
+    PlayInterrupted,
+    Redirect,
+    Result,
+    Timeout,
+    Transfer,
+    UnexpectedResult,
+    UnknownEntry,
+    Voicemail,
 )
-
+from callflow.flow.nodes import kind_of
+from callflow.flow.nodes.base import Outcome
+from callflow.flow.prompts import interpolate, media_for
+from callflow.flow.schedule import WEEKDAYS, timezone
 
 # --- context: what the runtime knows ---------------------------------------------------
 
@@ -308,7 +148,7 @@ class FlowMachine:
         self._max_hops = max_hops
         self._node: m.Node | None = None
         self._failures = 0
-        self._typeahead: str | None = None
+        self.typeahead: str | None = None
         self._finished = False
         self._steps: list[Step] = []
 
@@ -352,21 +192,9 @@ class FlowMachine:
         if node is None:
             raise FlowMachineError("call start() first")
         if isinstance(result, CallerHangup):
-            self._step(node, None, "caller_hangup")
+            self.step(node, None, "caller_hangup")
             return self._end(Finish("caller_hangup"))
-        if isinstance(node, m.PlayNode):
-            return self._after_play(node, result)
-        if isinstance(node, m.MenuNode):
-            return self._after_menu(node, result)
-        if isinstance(node, m.InputNode):
-            return self._after_input(node, result)
-        if isinstance(node, m.TransferNode | m.QueueNode):
-            return self._after_handoff(node, result)
-        if isinstance(node, m.VoicemailNode):
-            return self._after_voicemail(node, result)
-        if isinstance(node, m.AgentNode):
-            return self._after_agent(node, result)
-        raise UnexpectedResult(f"node {node.name!r} takes no result, got {result!r}")
+        return self._go(kind_of(node).resume(node, result, self))
 
     # --- walking ---------------------------------------------------------------------
 
@@ -375,217 +203,56 @@ class FlowMachine:
             node = self.flow.nodes[name]
             self._node = node
             self._failures = 0
-            if isinstance(node, m.SetNode):
-                for key, value in node.variables.items():
-                    self.variables[key] = interpolate(value, self._lookup)
-                self._step(node, None, "set " + ", ".join(node.variables))
-                name = node.next
-            elif isinstance(node, m.BranchNode):
-                name = node.otherwise
-                outcome = "else"
-                for number, rule in enumerate(node.rules, start=1):
-                    if self._test(rule.condition):
-                        name, outcome = rule.next, f"rule {number}"
-                        break
-                self._step(node, None, outcome)
-            elif isinstance(node, m.GotoNode):
-                self._step(node, None, "goto")
-                name = node.target
-            elif isinstance(node, m.HoursNode):
-                state, reason = is_open(node.schedule, self.context.now())
-                self._step(node, None, reason)
-                if state is OpenState.OPEN:
-                    name = node.open
-                elif state is OpenState.HOLIDAY and node.holiday is not None:
-                    name = node.holiday
-                else:
-                    name = node.closed
-            elif isinstance(node, m.MenuNode) and self._typeahead in node.options:
-                # The caller pressed a key during a barge-in prompt just before the menu.
-                digit, self._typeahead = self._typeahead or "", None
-                self._step(node, digit, f"option {digit} (typed ahead)")
-                name = node.options[digit]
-            elif isinstance(node, m.PlayNode) and not self._media(node.prompts):
-                self._step(node, None, "nothing to play")
-                name = node.next
-            else:
-                self._typeahead = None
-                return self._ask(node)
+            outcome = kind_of(node).enter(node, self)
+            if isinstance(outcome, str):
+                name = outcome  # a node the call passes through; a key typed ahead is kept
+                continue
+            self.typeahead = None
+            return self._act(outcome)
         self._node = None
         return self._end(Hangup("flow_loop"))
 
-    def _ask(self, node: m.Node, before: tuple[m.Prompt, ...] = ()) -> Action:
-        language = self.flow.settings.language
-        if isinstance(node, m.PlayNode):
-            return Play(self._media(node.prompts), node.barge_in, language)
-        if isinstance(node, m.MenuNode | m.InputNode):
-            return Collect(
-                media=self._media(before + node.prompts),
-                min_length=1 if isinstance(node, m.MenuNode) else node.min_length,
-                max_length=1 if isinstance(node, m.MenuNode) else node.max_length,
-                terminator=None if isinstance(node, m.MenuNode) else node.terminator,
-                timeout=node.timeout,
-                digit_timeout=self.flow.settings.digit_timeout,
-                barge_in=node.barge_in,
-                language=language,
-            )
-        if isinstance(node, m.TransferNode):
-            self._step(node, None, "transfer")
-            return Transfer(
-                endpoint=self._fill(node.endpoint),
-                extension=self._fill(node.extension),
-                context=node.context,
-                timeout=node.timeout,
-                media=self._media(node.prompts),
-                language=language,
-            )
-        if isinstance(node, m.VoicemailNode):
-            return Voicemail(
-                self._fill(node.mailbox) or node.mailbox,
-                node.beep,
-                node.max_length,
-                self._media(node.prompts),
-                language,
-            )
-        if isinstance(node, m.QueueNode):
-            return EnterQueue(
-                queue=self._fill(node.queue) or node.queue,
-                skills=node.skills,
-                priority=node.priority,
-                media=self._media(node.prompts),
-                variables=m.frozen_map(self.variables),
-                language=language,
-            )
-        if isinstance(node, m.AgentNode):
-            return AgentChange(node.action, self._fill(node.reason) or "")
-        if isinstance(node, m.HangupNode):
-            self._step(node, None, f"hangup: {node.reason}")
-            return self._end(Hangup(node.reason, self._media(node.prompts), language))
-        raise AssertionError(node)
+    def _go(self, outcome: Outcome) -> Action:
+        return self._run(outcome) if isinstance(outcome, str) else self._act(outcome)
 
-    def _after_play(self, node: m.PlayNode, result: Result) -> Action:
-        if isinstance(result, PlayDone):
-            self._step(node, None, "played")
-        elif isinstance(result, PlayInterrupted):
-            self._step(node, result.digit, "interrupted")
-            self._typeahead = result.digit if node.barge_in else None
-        else:
-            raise UnexpectedResult(f"play node {node.name!r} takes PlayDone, got {result!r}")
-        return self._run(node.next)
-
-    def _after_menu(self, node: m.MenuNode, result: Result) -> Action:
-        if isinstance(result, Timeout) or (isinstance(result, Digits) and not result.digits):
-            return self._retry(node, None, "timeout", node.timeout_prompts)
-        if not isinstance(result, Digits):
-            raise UnexpectedResult(f"menu {node.name!r} takes Digits or Timeout, got {result!r}")
-        digit = result.digits[:1]
-        if digit == node.repeat:
-            self._step(node, digit, "repeat")
-            return self._ask(node)
-        target = node.options.get(digit)
-        if target is None:
-            return self._retry(node, digit, "invalid", node.invalid_prompts)
-        self._step(node, digit, f"option {digit}")
-        return self._run(target)
-
-    def _after_input(self, node: m.InputNode, result: Result) -> Action:
-        if isinstance(result, Timeout) or (isinstance(result, Digits) and not result.digits):
-            return self._retry(node, None, "timeout", node.timeout_prompts)
-        if not isinstance(result, Digits):
-            raise UnexpectedResult(f"input {node.name!r} takes Digits or Timeout, got {result!r}")
-        digits = result.digits
-        if node.terminator and digits.endswith(node.terminator):
-            digits = digits[: -len(node.terminator)]
-        if not node.min_length <= len(digits) <= node.max_length:
-            return self._retry(node, digits, "invalid length", node.invalid_prompts)
-        if node.pattern is not None and re.fullmatch(node.pattern, digits) is None:
-            return self._retry(node, digits, "invalid pattern", node.invalid_prompts)
-        self.variables[node.variable] = digits
-        self._step(node, digits, f"set {node.variable}")
-        return self._run(node.next)
-
-    def _retry(
-        self,
-        node: m.MenuNode | m.InputNode,
-        given: str | None,
-        outcome: str,
-        prompts: tuple[m.Prompt, ...],
-    ) -> Action:
-        self._failures += 1
-        if self._failures > node.retries:
-            self._step(node, given, f"{outcome}; retries exhausted")
-            return self._run(node.on_failure)
-        self._step(node, given, outcome)
-        return self._ask(node, before=prompts)
-
-    def _after_handoff(self, node: m.TransferNode | m.QueueNode, result: Result) -> Action:
-        if isinstance(result, Completed):
-            self._step(node, None, "connected" if isinstance(node, m.TransferNode) else "queued")
-            reason = "transferred" if isinstance(node, m.TransferNode) else "queued"
-            return self._end(Finish(reason))
-        if isinstance(result, Redirect) and isinstance(node, m.QueueNode):
-            if result.node not in self.flow.nodes:
-                self._step(node, None, f"failed: {result.reason} to unknown node {result.node}")
-                return (
-                    self._run(node.on_failure)
-                    if node.on_failure
-                    else self._end(Hangup("queue_failed"))
-                )
-            self._step(node, None, f"{result.reason}: {result.node}")
-            return self._run(result.node)
-        if not isinstance(result, Failed):
-            raise UnexpectedResult(f"node {node.name!r} takes Completed or Failed, got {result!r}")
-        self._step(node, None, f"failed: {result.reason}")
-        if node.on_failure is None:
-            return self._end(Hangup(f"{m.node_type(node)}_failed"))
-        return self._run(node.on_failure)
-
-    def _after_voicemail(self, node: m.VoicemailNode, result: Result) -> Action:
-        if isinstance(result, Completed):
-            self._step(node, None, "message left")
-        elif isinstance(result, Failed):
-            self._step(node, None, f"failed: {result.reason}")
-        else:
-            raise UnexpectedResult(f"voicemail {node.name!r} takes Completed, got {result!r}")
-        if node.next is None:
-            return self._end(Hangup("voicemail_done", (), self.flow.settings.language))
-        return self._run(node.next)
-
-    def _after_agent(self, node: m.AgentNode, result: Result) -> Action:
-        if isinstance(result, AgentChanged):
-            self.variables.update(agent=result.agent, agent_state=result.state)
-            self._step(node, None, f"{node.action}: {result.agent} {result.state}")
-            return self._run(node.next)
-        if not isinstance(result, Failed):
-            raise UnexpectedResult(
-                f"agent node {node.name!r} takes AgentChanged or Failed, got {result!r}"
-            )
-        self._step(node, None, f"failed: {result.reason}")
-        return self._run(node.on_failure)
+    def _act(self, action: Action) -> Action:
+        return self._end(action) if isinstance(action, Hangup | Finish) else action
 
     def _end(self, action: Hangup | Finish) -> Action:
         self._finished = True
         return action
 
-    def _step(self, node: m.Node, given: str | None, outcome: str) -> None:
-        self._steps.append(
-            Step(self.call_id, node.name, m.node_type(node), given, outcome, self.context.now())
-        )
+    # --- what node types ask of the call (nodes.base.Walk) ---------------------------
+
+    def now(self) -> dt.datetime:
+        """The current instant, from the context."""
+        return self.context.now()
+
+    def step(self, node: m.Node, given: str | None, outcome: str) -> None:
+        """Record one decision for the event log."""
+        self._steps.append(Step(self.call_id, node.name, node.TYPE, given, outcome, self.now()))
+
+    def fail(self) -> int:
+        """Count one more failed try at the current node; the count since it was entered."""
+        self._failures += 1
+        return self._failures
 
     # --- variables and conditions ----------------------------------------------------
 
-    def _media(self, prompts: tuple[m.Prompt, ...]) -> tuple[str, ...]:
+    def media(self, prompts: tuple[m.Prompt, ...]) -> tuple[str, ...]:
+        """Prompts as media URIs, with ``${variables}`` filled in."""
         settings = self.flow.settings
         return media_for(prompts, settings.voice, self._lookup, settings.language)
 
-    def _fill(self, text: str | None) -> str | None:
+    def fill(self, text: str | None) -> str | None:
+        """Text with its ``${variables}`` filled in."""
         return None if text is None else interpolate(text, self._lookup)
 
     def _lookup(self, name: str) -> str | None:
         if name in self.variables:
             return self.variables[name]
         if name.startswith("now."):
-            local = self.context.now().astimezone(timezone(self.flow.settings.timezone))
+            local = self.now().astimezone(timezone(self.flow.settings.timezone))
             return {
                 "now.date": local.date().isoformat(),
                 "now.time": f"{local:%H:%M}",
@@ -594,13 +261,14 @@ class FlowMachine:
             }.get(name)
         return None
 
-    def _test(self, condition: m.Condition) -> bool:
+    def holds(self, condition: m.Condition) -> bool:
+        """Whether a branch condition is true now."""
         if isinstance(condition, m.AllOf):
-            return all(self._test(c) for c in condition.conditions)
+            return all(self.holds(c) for c in condition.conditions)
         if isinstance(condition, m.AnyOf):
-            return any(self._test(c) for c in condition.conditions)
+            return any(self.holds(c) for c in condition.conditions)
         if isinstance(condition, m.Not):
-            return not self._test(condition.condition)
+            return not self.holds(condition.condition)
         if condition.queue is not None:
             figures = self.context.queue_figures(condition.queue)
             figure = condition.variable.removeprefix("queue.")
@@ -672,3 +340,36 @@ def _order(a: str, b: str) -> int:
     if x is not None and y is not None:
         return (x > y) - (x < y)
     return (a > b) - (a < b)
+
+
+__all__ = [
+    "Action",
+    "AgentChange",
+    "AgentChanged",
+    "CallerHangup",
+    "Collect",
+    "Completed",
+    "Digits",
+    "EnterQueue",
+    "Failed",
+    "Finish",
+    "FlowContext",
+    "FlowFinished",
+    "FlowMachine",
+    "FlowMachineError",
+    "Hangup",
+    "Play",
+    "PlayDone",
+    "PlayInterrupted",
+    "QueueFigures",
+    "Redirect",
+    "Result",
+    "SimpleContext",
+    "Step",
+    "Timeout",
+    "Transfer",
+    "UnexpectedResult",
+    "UnknownEntry",
+    "Voicemail",
+    "compare",
+]

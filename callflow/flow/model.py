@@ -10,6 +10,7 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import ClassVar
 
 from callflow.flow.diagnostics import Location
 
@@ -152,186 +153,18 @@ class Rule:
 
 
 @dataclass(frozen=True)
-class PlayNode:
-    """Play prompts, then go on."""
+class Node:
+    """What every node has: its name and where it is written. Each node type's own
+    dataclass (in :mod:`callflow.flow.nodes`) adds its fields and sets ``TYPE``."""
+
+    TYPE: ClassVar[str]  # the word flows write in ``type:``
 
     name: str
     location: Location
-    prompts: tuple[Prompt, ...]
-    next: str
-    barge_in: bool = False
 
-
-@dataclass(frozen=True)
-class MenuNode:
-    """Ask the caller to press one key and go where that key leads."""
-
-    name: str
-    location: Location
-    prompts: tuple[Prompt, ...]
-    options: Mapping[str, str]
-    on_failure: str
-    timeout: float
-    retries: int
-    repeat: str | None = None
-    invalid_prompts: tuple[Prompt, ...] = ()
-    timeout_prompts: tuple[Prompt, ...] = ()
-    barge_in: bool = True
-
-
-@dataclass(frozen=True)
-class InputNode:
-    """Collect several digits into a variable, checking length and pattern."""
-
-    name: str
-    location: Location
-    variable: str
-    prompts: tuple[Prompt, ...]
-    next: str
-    on_failure: str
-    timeout: float
-    retries: int
-    min_length: int = 1
-    max_length: int = 20
-    terminator: str | None = "#"
-    pattern: str | None = None
-    invalid_prompts: tuple[Prompt, ...] = ()
-    timeout_prompts: tuple[Prompt, ...] = ()
-    barge_in: bool = True
-
-
-@dataclass(frozen=True)
-class HoursNode:
-    """Branch on whether the contact center is open, closed or on holiday right now."""
-
-    name: str
-    location: Location
-    schedule: Schedule
-    open: str
-    closed: str
-    holiday: str | None = None
-
-
-@dataclass(frozen=True)
-class SetNode:
-    """Set call variables (values may use ``${name}``), then go on."""
-
-    name: str
-    location: Location
-    variables: Mapping[str, str]
-    next: str
-
-
-@dataclass(frozen=True)
-class BranchNode:
-    """Go to the first rule whose condition is true, else to ``otherwise``."""
-
-    name: str
-    location: Location
-    rules: tuple[Rule, ...]
-    otherwise: str
-
-
-@dataclass(frozen=True)
-class TransferNode:
-    """Connect the caller to an endpoint (``PJSIP/agent1``) or a dialplan extension."""
-
-    name: str
-    location: Location
-    endpoint: str | None
-    extension: str | None
-    context: str
-    timeout: float
-    prompts: tuple[Prompt, ...] = ()
-    on_failure: str | None = None
-
-
-@dataclass(frozen=True)
-class VoicemailNode:
-    """Let the caller leave a message in a mailbox."""
-
-    name: str
-    location: Location
-    mailbox: str
-    beep: bool
-    max_length: int
-    prompts: tuple[Prompt, ...] = ()
-    next: str | None = None
-
-
-@dataclass(frozen=True)
-class AgentNode:
-    """Change the state of the agent whose phone is calling (feature codes)."""
-
-    name: str
-    location: Location
-    action: str  # one of spec.AGENT_ACTIONS
-    next: str
-    on_failure: str
-    reason: str | None = None
-
-
-@dataclass(frozen=True)
-class QueueNode:
-    """Put the caller in a queue to wait for an agent."""
-
-    name: str
-    location: Location
-    queue: str
-    skills: tuple[str, ...] = ()
-    priority: int = 0
-    prompts: tuple[Prompt, ...] = ()
-    on_failure: str | None = None
-
-
-@dataclass(frozen=True)
-class GotoNode:
-    """Jump to another node, e.g. one in an included sub-flow."""
-
-    name: str
-    location: Location
-    target: str
-
-
-@dataclass(frozen=True)
-class HangupNode:
-    """Say goodbye (optionally) and end the call."""
-
-    name: str
-    location: Location
-    prompts: tuple[Prompt, ...] = ()
-    reason: str = "normal"
-
-
-Node = (
-    PlayNode
-    | MenuNode
-    | InputNode
-    | HoursNode
-    | SetNode
-    | BranchNode
-    | TransferNode
-    | VoicemailNode
-    | AgentNode
-    | QueueNode
-    | GotoNode
-    | HangupNode
-)
-
-_NODE_TYPES: dict[type, str] = {
-    PlayNode: "play",
-    MenuNode: "menu",
-    InputNode: "input",
-    HoursNode: "hours",
-    SetNode: "set",
-    BranchNode: "branch",
-    TransferNode: "transfer",
-    VoicemailNode: "voicemail",
-    AgentNode: "agent",
-    QueueNode: "queue",
-    GotoNode: "goto",
-    HangupNode: "hangup",
-}
+    def every_prompt(self) -> tuple[Prompt, ...]:
+        """Every prompt the node may play."""
+        return ()
 
 
 # --- the flow --------------------------------------------------------------------------
@@ -383,13 +216,9 @@ class Flow:
 
 def node_type(node: Node) -> str:
     """The node's type as flows spell it (``menu``, ``queue``...)."""
-    return _NODE_TYPES[type(node)]
+    return node.TYPE
 
 
 def node_prompts(node: Node) -> tuple[Prompt, ...]:
     """Every prompt a node may play."""
-    if isinstance(node, MenuNode | InputNode):
-        return node.prompts + node.invalid_prompts + node.timeout_prompts
-    if isinstance(node, HoursNode | SetNode | BranchNode | GotoNode | AgentNode):
-        return ()
-    return node.prompts
+    return node.every_prompt()

@@ -1,6 +1,7 @@
 """Schema: the JSON Schema (draft 2020-12) of flow files, for editor completion and checks.
 
-Generated from :mod:`callflow.flow.spec`, the same table the checker reads. Point the
+Generated from :mod:`callflow.flow.spec` and the node types' fields
+(:mod:`callflow.flow.nodes`), the same tables the checker reads. Point the
 YAML language server at it with a first line such as::
 
     # yaml-language-server: $schema=flow.schema.json
@@ -13,10 +14,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from callflow.flow.nodes import NODE_TYPES
 from callflow.flow.spec import (
     COMBINATORS,
     DESCRIPTION,
-    NODE_TYPES,
     OPERATORS,
     PHONE_KEYS,
     PROMPT_KINDS,
@@ -138,9 +139,9 @@ def _object(fields: tuple[Field, ...], extra: JSONSchema | None = None) -> JSONS
 def flow_schema() -> JSONSchema:
     """The JSON Schema of a flow file (also valid for included sub-flows)."""
     node_defs: dict[str, JSONSchema] = {}
-    for name, fields in NODE_TYPES.items():
+    for name, kind in NODE_TYPES.items():
         node = _object(
-            (DESCRIPTION, *fields),
+            (DESCRIPTION, *kind.fields),
             extra={"type": {"const": name, "description": "What the node does."}},
         )
         node["required"] = ["type", *node.get("required", [])]

@@ -1,8 +1,10 @@
 """Spec: the vocabulary of the flow language — every key, its kind and its meaning.
 
-The one table both the checker (:mod:`callflow.flow.loader`) and the JSON Schema
+The tables both the checker (:mod:`callflow.flow.loader`) and the JSON Schema
 (:mod:`callflow.flow.schema`) read, so the editor's completion and ``callflow check``
-never disagree.
+never disagree: the top level, the settings, prompts and conditions here, and the keys
+several node types share; each node type lists its own keys in its module of
+:mod:`callflow.flow.nodes`.
 """
 
 from __future__ import annotations
@@ -59,117 +61,11 @@ RETRIES = Field(
 )
 INVALID = Field("invalid_prompt", Kind.PROMPTS, "Played before asking again after a wrong key.")
 TIMED_OUT = Field("timeout_prompt", Kind.PROMPTS, "Played before asking again after silence.")
+# What a menu and an input share: how long and how often they ask, and what they say then.
+ASKING = (TIMEOUT, RETRIES, INVALID, TIMED_OUT)
 ON_FAILURE = Field(
     "on_failure", Kind.NODE, "Where to go when the caller never gives a valid answer."
 )
-
-# What an agent node can do to the agent whose phone is calling.
-AGENT_ACTIONS = ("login", "logout", "pause", "unpause")
-
-NODE_TYPES: dict[str, tuple[Field, ...]] = {
-    "play": (
-        Field("prompt", Kind.PROMPTS, PROMPT.doc, required=True),
-        BARGE_IN,
-        Field("next", Kind.NODE, "Where to go after the prompts.", required=True),
-    ),
-    "menu": (
-        Field("prompt", Kind.PROMPTS, PROMPT.doc, required=True),
-        Field("options", Kind.OPTIONS, "Phone key -> node to go to.", required=True),
-        Field("repeat", Kind.KEY, "The key that plays the menu again, usually '*'."),
-        TIMEOUT,
-        RETRIES,
-        INVALID,
-        TIMED_OUT,
-        Field("on_failure", Kind.NODE, ON_FAILURE.doc, required=True),
-        BARGE_IN,
-    ),
-    "input": (
-        Field("variable", Kind.NAME, "The variable that receives the digits.", required=True),
-        Field("prompt", Kind.PROMPTS, PROMPT.doc, required=True),
-        Field("min_length", Kind.INTEGER, "Fewest digits accepted (default 1).", minimum=1),
-        Field("max_length", Kind.INTEGER, "Most digits accepted (default 20).", minimum=1),
-        Field("terminator", Kind.KEY, "The key that ends the entry (default '#')."),
-        Field("pattern", Kind.REGEX, "A regular expression the whole entry must match."),
-        TIMEOUT,
-        RETRIES,
-        INVALID,
-        TIMED_OUT,
-        Field("next", Kind.NODE, "Where to go with a valid entry.", required=True),
-        Field("on_failure", Kind.NODE, ON_FAILURE.doc, required=True),
-        BARGE_IN,
-    ),
-    "hours": (
-        Field("timezone", Kind.TIMEZONE, "IANA timezone, e.g. Europe/London (default: settings)."),
-        Field(
-            "weekly",
-            Kind.WEEKLY,
-            "Opening hours per day: mon-fri: '08:00-18:00'; a range that ends before it"
-            " starts ('22:00-06:00') runs overnight, from the day named into the next.",
-            True,
-        ),
-        Field("holidays", Kind.DATES, "Dates or date ranges on which the holiday branch is taken."),
-        Field("closures", Kind.DATES, "Other dates or date ranges on which it is closed."),
-        Field("open", Kind.NODE, "Where to go while open.", required=True),
-        Field("closed", Kind.NODE, "Where to go while closed.", required=True),
-        Field("holiday", Kind.NODE, "Where to go on a holiday (default: closed)."),
-    ),
-    "set": (
-        Field("variables", Kind.VARIABLES, "Variables to set: name: value.", required=True),
-        Field("next", Kind.NODE, "Where to go next.", required=True),
-    ),
-    "branch": (
-        Field("conditions", Kind.RULES, "Checked in order; the first true one wins.", True),
-        Field("else", Kind.NODE, "Where to go when no condition is true.", required=True),
-    ),
-    "transfer": (
-        Field("endpoint", Kind.TEXT, "A device to ring, e.g. PJSIP/agent1."),
-        Field("extension", Kind.TEXT, "A dialplan extension to send the caller to."),
-        Field(
-            "context",
-            Kind.TEXT,
-            "Dialplan context of the extension (default 'callflow-transfer', in dialplan/).",
-        ),
-        Field("timeout", Kind.SECONDS, "Seconds to ring before giving up (default 30)."),
-        Field("prompt", Kind.PROMPTS, "Played before connecting, e.g. pls-hold-while-try."),
-        Field("on_failure", Kind.NODE, "Where to go when nobody answers (default: hang up)."),
-    ),
-    "voicemail": (
-        Field("mailbox", Kind.TEXT, "The mailbox, e.g. 1000@default.", required=True),
-        Field("prompt", Kind.PROMPTS, "The greeting played before the beep."),
-        Field("beep", Kind.BOOLEAN, "Play a beep before recording (default true)."),
-        Field("max_length", Kind.INTEGER, "Longest message in seconds (default 120).", minimum=1),
-        Field("next", Kind.NODE, "Where to go after the message (default: hang up)."),
-    ),
-    "queue": (
-        Field("queue", Kind.TEXT, "The queue to wait in.", required=True),
-        Field("skills", Kind.STRINGS, "Skills the agent needs, e.g. [spanish, billing]."),
-        Field("priority", Kind.INTEGER, "Higher is answered sooner (default 0)."),
-        Field("prompt", Kind.PROMPTS, "Played before joining the queue."),
-        Field("on_failure", Kind.NODE, "Where to go if the queue cannot take the caller."),
-    ),
-    "agent": (
-        Field(
-            "action",
-            Kind.TEXT,
-            "What the agent on this phone does: login, logout, pause or unpause.",
-            required=True,
-            choices=AGENT_ACTIONS,
-        ),
-        Field("reason", Kind.TEXT, "Why the agent pauses (pause only), e.g. lunch."),
-        Field("next", Kind.NODE, "Where to go once it is done.", required=True),
-        Field(
-            "on_failure",
-            Kind.NODE,
-            "Where to go when the phone is no agent's or the change is refused.",
-            required=True,
-        ),
-    ),
-    "goto": (Field("target", Kind.NODE, "The node to jump to.", required=True),),
-    "hangup": (
-        Field("prompt", Kind.PROMPTS, "Played before hanging up, e.g. goodbye."),
-        Field("reason", Kind.TEXT, "Why the call ends, for the event log."),
-    ),
-}
 
 SETTINGS: tuple[Field, ...] = (
     Field("language", Kind.TEXT, "Language of recorded prompts (default 'en')."),
@@ -245,12 +141,6 @@ BUILTIN_VARIABLES = (
     "now.hour",
 )
 
-# Node types whose nodes wait for the caller (or end the flow's turn), so a loop through
-# one of them cannot spin without the caller's involvement.
-WAITING_TYPES = frozenset({"menu", "input", "voicemail", "queue", "transfer", "hangup"})
-# Node types that hand the caller to a person.
-PERSON_TYPES = frozenset({"transfer", "queue"})
-
 PHONE_KEYS = "0123456789*#"
 
 # What may reach a dial string once ${...} values are filled in; anything else (``&``, ``,``,
@@ -259,6 +149,3 @@ PHONE_KEYS = "0123456789*#"
 ENDPOINT = re.compile(r"(?:PJSIP|SIP|IAX2)/[A-Za-z0-9_.+-]{1,64}")
 EXTENSION = re.compile(r"[0-9*#+]{1,32}|[A-Za-z0-9_-]{1,32}")
 MAILBOX = re.compile(r"([0-9A-Za-z_-]{1,32})(?:@([0-9A-Za-z_-]{1,32}))?")
-
-# Variables an agent node sets when it succeeds.
-AGENT_VARIABLES = ("agent", "agent_state")

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from callflow.flow import check, flow_schema, load_flow, scan_sounds, tts_sound_name
-from callflow.flow.model import MenuNode, Say, Sound
+from callflow.flow.model import Say, Sound
+from callflow.flow.nodes.menu import MenuNode
 from callflow.sandbox.rootfs import rootfs_path
 
 HERE = Path(__file__).parent
