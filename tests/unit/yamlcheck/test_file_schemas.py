@@ -11,13 +11,15 @@ import jsonschema
 import pytest
 import yaml
 
-from callflow.app.settings import settings_schema
+from callflow.app.settings import read_settings, settings_schema
 from callflow.cli import main
 from callflow.queue.config import parse_queues, queues_schema
 
 REPO = Path(__file__).parents[3]
 CONFIG = REPO / "config"
-EVERY_KEY = Path(__file__).parent / "every_key.queues.yaml"
+EVERY_KEY = {
+    kind: Path(__file__).parent / f"every_key.{kind}.yaml" for kind in ("queues", "settings")
+}
 SCHEMAS = {"queues": queues_schema, "settings": settings_schema}
 SAMPLES = [
     ("queues", CONFIG / "queues.yaml"),
@@ -92,23 +94,43 @@ def test_a_misspelt_key_is_rejected(kind: str, path: Path, right: str, wrong: st
     )
 
 
-def test_schema_and_checker_agree_on_a_file_using_every_queue_key() -> None:
-    """A queues file with every key the checker knows is clean for both; a wrong value for
-    a duration, a choice or a whole number fails both."""
-    text = EVERY_KEY.read_text()
-    center, diagnostics = parse_queues("q.yaml", text)
-    assert center is not None and diagnostics == []
-    assert _errors("queues", text) == []
-    for right, wrong in [
-        ("max_wait: 15m", "max_wait: 15 minutes"),
-        ("strategy: weighted-random", "strategy: wrandom"),
-        ("round_seconds: 15", "round_seconds: 7"),
-        ("position_limit: 4", "position_limit: 0"),
-        ("ring_timeout: 20s", "ring_timeout: 0"),
-    ]:
-        broken = text.replace(right, wrong)
-        assert parse_queues("q.yaml", broken)[0] is None, wrong
-        assert _errors("queues", broken), wrong
+def _checked(kind: str, text: str, tmp_path: Path) -> bool:
+    """Whether the file's own reader accepts ``text``."""
+    if kind == "queues":
+        return parse_queues("q.yaml", text)[0] is not None
+    path = tmp_path / "callflow.yaml"
+    path.write_text(text)
+    return read_settings(path)[0] is not None
+
+
+@pytest.mark.parametrize(
+    ("kind", "wrong"),
+    [
+        ("queues", {"max_wait: 15m": "max_wait: 15 minutes"}),
+        ("queues", {"strategy: weighted-random": "strategy: wrandom"}),
+        ("queues", {"round_seconds: 15": "round_seconds: 7"}),
+        ("queues", {"position_limit: 4": "position_limit: 0"}),
+        ("queues", {"ring_timeout: 20s": "ring_timeout: 0"}),
+        ("settings", {"level: warning": "level: loud"}),
+        ("settings", {"retention_days: 400": "retention_days: 0"}),
+        ("settings", {"grace: 30": "grace: 3601"}),
+        ("settings", {"url: https:": "url: ftp:"}),
+    ],
+    ids=lambda w: next(iter(w.values())) if isinstance(w, dict) else w,
+)
+def test_schema_and_reader_agree_on_a_file_using_every_key(
+    kind: str, wrong: dict[str, str], tmp_path: Path
+) -> None:
+    """A file with every key its reader knows is clean for both the reader and the schema;
+    the same file with one wrong value fails both."""
+    text = EVERY_KEY[kind].read_text()
+    assert _checked(kind, text, tmp_path)
+    assert _errors(kind, text) == []
+    [(right, bad)] = wrong.items()
+    assert right in text
+    broken = text.replace(right, bad)
+    assert not _checked(kind, broken, tmp_path)
+    assert _errors(kind, broken)
 
 
 @pytest.mark.parametrize("kind", ["flow", "queues", "settings"])
