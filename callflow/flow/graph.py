@@ -70,9 +70,6 @@ def looks() -> dict[str, Look]:
 
 ENTRY_LOOK = Look("cds", "#cfe2f3", "#0b5394", bold=True)
 
-# Edges taken when something went wrong or the caller is turned away.
-_UNHAPPY = frozenset({"on_failure", "closed", "holiday", "else"})
-
 
 @dataclass(frozen=True)
 class GraphNode:
@@ -200,9 +197,10 @@ def _graph_node(node: m.Node) -> GraphNode:
 
 def _edges(node: m.Node) -> list[GraphEdge]:
     """Every way out of a node, labelled with the YAML word that takes it."""
+    kind = kind_of(node)
     return [
-        GraphEdge(node.name, target, label, label in _UNHAPPY)
-        for label, target in kind_of(node).exits(node)
+        GraphEdge(node.name, target, label, label in kind.unhappy)
+        for label, target in kind.exits(node)
     ]
 
 

@@ -193,6 +193,8 @@ class NodeType(Generic[N]):
     person: bool = False
     # Passes the caller straight on to its exits, so a person beyond it is reached.
     passes: bool = False
+    # Exits taken when something went wrong or the caller is turned away (drawn dashed).
+    unhappy: frozenset[str] = frozenset({"on_failure"})
 
     @property
     def name(self) -> str:

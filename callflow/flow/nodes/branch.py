@@ -30,6 +30,7 @@ class BranchType(NodeType[BranchNode]):
     look = Look("hexagon", "#fff2cc", "#bf9000")
     mermaid = ("{", "}")
     passes = True
+    unhappy = frozenset({"else"})
 
     def build(self, b: Builder, r: Reading) -> BranchNode:
         rules = cast("tuple[m.Rule, ...]", r.values.items("conditions"))

@@ -44,6 +44,7 @@ class HoursType(NodeType[HoursNode]):
     look = Look("hexagon", "#d9d2e9", "#674ea7", bold=True)
     mermaid = ("{", "}")
     passes = True
+    unhappy = frozenset({"closed", "holiday"})
 
     def build(self, b: Builder, r: Reading) -> HoursNode:
         v, s = r.values, b.settings
