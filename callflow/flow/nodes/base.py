@@ -8,7 +8,7 @@ A :class:`NodeType` holds everything the flow language knows about one kind of n
   the checker's graph checks;
 - ``build``: the model node from the checked values (with any check across keys);
 - ``exits``: its ways out, labelled with the YAML word that takes them, for the graph;
-- ``look``, ``mermaid``, ``detail``, ``lines``: how the graph draws it;
+- ``look``, ``mermaid``, ``detail``, ``lines``, ``unhappy``: how the graph draws it;
 - ``enter`` and ``resume``: its machine step, what it asks the driver for (an action of
   :mod:`callflow.flow.actions`) or where the call goes next, and how it takes the result;
 - ``waits``, ``person``, ``passes`` and ``warnings``: what the checker's whole-flow checks
