@@ -12,6 +12,7 @@ from typing import Any
 
 from callflow.app.service import Service
 from callflow.app.settings import Settings, SettingsError
+from callflow.call.ids import LIFE
 from callflow.ivr import FlowRegistry, FlowRunner, ReloadResult
 from callflow.prompts import missing_prompts
 from callflow.queue import control
@@ -36,7 +37,9 @@ class App:
     ) -> None:
         self.settings = settings
         ari_config = settings.ari_config()  # before anything is created: refuse early
-        self.store = SqliteStore(settings.store)
+        # Every id this process makes in Asterisk, and every row it writes, name the node.
+        LIFE.node = settings.node
+        self.store = SqliteStore(settings.store, node=settings.node)
         self.queues: QueueService | None = None
         center = None
         if settings.queues is not None:

@@ -10,6 +10,7 @@ share (:mod:`callflow.yamlcheck`): every mistake is found in one pass, each at i
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -69,6 +70,7 @@ class Settings:
     flows: tuple[Path, ...]
     store: Path = Path("var/callflow.sqlite3")
     store_retention_days: float | None = None  # events older are pruned; None: kept for ever
+    node: str = ""  # this callflow's name among several (ids in Asterisk, rows in the store)
     sounds_dir: Path | None = None  # Asterisk's sounds, as callflow sees them
     queues: Path | None = None  # agents and queues (callflow queues check)
     log_format: str = "text"
@@ -100,6 +102,7 @@ class Settings:
 _MEDIA = ("sound:", "tone:", "digits:", "number:", "recording:")
 _DIALPLAN_NAME = r"^[A-Za-z0-9_+*#\-]+$"
 _ACTIONS = ("apologise", "dialplan")
+_NODE_NAME = r"^[A-Za-z0-9_]{1,32}$"
 
 # Every key of the file and what it means: the reader's vocabulary and the schema's.
 ARI = Section(
@@ -161,6 +164,12 @@ SETTINGS_FILE = Section(
     Key("sounds_dir", Text(), "Asterisk's sounds directory as callflow sees it."),
     Key("queues", Text(), "The agents and queues file (relative to this file)."),
     Key("shutdown", SHUTDOWN, "What callers still in a call get when callflow stops."),
+    Key(
+        "node",
+        Text(pattern=_NODE_NAME),
+        "This callflow's name among several (letters, digits, _): in every id it makes in "
+        "Asterisk and every row it writes, so that nodes never take each other's for theirs.",
+    ),
 )
 
 
@@ -214,6 +223,9 @@ def read_settings(path: Path) -> tuple[Settings | None, list[Diagnostic]]:
     sounds_dir = (path.parent / str(s["sounds_dir"])).resolve() if "sounds_dir" in s else None
     queues = (path.parent / str(s["queues"])).resolve() if "queues" in s else None
     shutdown = _shutdown(r, top["shutdown"]) if "shutdown" in top else ShutdownPolicy()
+    node = str(s.get("node", ""))
+    if "node" in s and not re.fullmatch(_NODE_NAME, node):
+        r.error(top["node"], f"node must be 1 to 32 letters, digits or _, not '{node}'")
     diagnostics = r.sorted()
     if any(d.is_error for d in diagnostics):
         return None, diagnostics
@@ -224,6 +236,7 @@ def read_settings(path: Path) -> tuple[Settings | None, list[Diagnostic]]:
         flows=tuple(flows),
         store=store,
         store_retention_days=retention,
+        node=node,
         sounds_dir=sounds_dir,
         log_format=value_of(log, "format", "text"),
         log_level=value_of(log, "level", "info"),

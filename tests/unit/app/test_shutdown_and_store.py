@@ -81,3 +81,15 @@ def test_unended_calls_are_found_with_their_last_moment(tmp_path: Path) -> None:
     store.append("call.start", "done", {}, at=t0)
     store.append("call.end", "done", {"outcome": "hangup"}, at=t0 + dt.timedelta(seconds=3))
     assert store.unended_calls(t0 - dt.timedelta(hours=1)) == {"open": t0 + dt.timedelta(seconds=7)}
+
+
+def test_the_node_name_is_read_and_checked(tmp_path: Path) -> None:
+    """node: names this callflow among several; anything but letters, digits and _ is refused
+    at its place."""
+    path = tmp_path / "callflow.yaml"
+    path.write_text(BASE + "node: east_1\n")
+    assert load_settings(path).node == "east_1"
+    path.write_text(BASE + "node: 'east.1'\n")
+    with pytest.raises(SettingsError) as caught:
+        load_settings(path)
+    assert f"{path}:4:7:" in str(caught.value)
