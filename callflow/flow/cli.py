@@ -95,7 +95,11 @@ def run_check(args: argparse.Namespace) -> int:
             try:
                 settings = load_settings(Path(path))
             except SettingsError as exc:
-                problems.append(f"{exc} (as a settings file)")
+                # Each problem as its own diagnostic (counted, sorted with the rest); a
+                # problem that is no diagnostic (a missing file) as one line.
+                diagnostics.extend(exc.diagnostics)
+                if not exc.diagnostics:
+                    problems.append(f"{exc} (as a settings file)")
                 continue
             flows.extend(str(flow) for flow in settings.flows)
             if settings.queues is not None:
