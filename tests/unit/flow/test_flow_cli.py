@@ -253,3 +253,19 @@ def test_check_settings_reports_text_prompts_run_would_find_unbuilt(
     assert "text prompt not built: 'Goodbye.'" in capsys.readouterr().out
     run = FlowRegistry([tmp_path / "flow.yaml"], prompts_dir=tmp_path / "sounds").load()
     assert not run.applied and "text prompt not built: 'Goodbye.'" in run.errors[0]
+
+
+def test_check_counts_every_problem_of_a_settings_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A settings file with three mistakes is three errors, each at its place, as run says."""
+    path = tmp_path / "callflow.yaml"
+    path.write_text("ari:\n  pasword: x\nflowz: []\nlog: {level: loud}\n")
+    assert main(["check", str(path)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split(": error:")[0] for line in out[:3]] == [
+        f"{path}:2:3",
+        f"{path}:3:1",
+        f"{path}:4:14",
+    ]
+    assert out[-1] == "1 file checked: 3 errors, 0 warnings"
