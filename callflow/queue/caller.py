@@ -427,7 +427,10 @@ class QueueCaller:
         if self._talk is None:
             return []
         offer, started = self._talk
-        self.predictor.observe(ServiceCompleted(now, now - started))
+        # The agent's whole time for this caller, as the estimate counts agents serving:
+        # ringing, talking and the wrap-up that follows.
+        handle = (started - offer.started_at) + (now - started) + self.queue.wrapup
+        self.predictor.observe(ServiceCompleted(now, handle))
         with contextlib.suppress(QueueError):  # the agent logged out meanwhile
             self.router.call_ended(offer.agent, now)
         return [

@@ -266,7 +266,9 @@ class HandleTimeEstimator:
         self.completed = 0
 
     def observe(self, handle_time: float) -> None:
-        """Add one completed call."""
+        """Add one completed call (an absurd duration, e.g. after a clock step, is dropped)."""
+        if not 0.0 < handle_time <= MAX_PLAUSIBLE:
+            return
         self._weight = self._weight * self._decay + 1.0
         self._total = self._total * self._decay + handle_time
         self.completed += 1
@@ -275,6 +277,10 @@ class HandleTimeEstimator:
     def mean_handle_time(self) -> float:
         """Current estimate of the mean handle time in seconds."""
         return self._total / self._weight
+
+
+# A duration longer than a day is a clock step, not a call: the learners leave it out.
+MAX_PLAUSIBLE = 86_400.0
 
 
 class AbandonRateEstimator:
@@ -298,7 +304,7 @@ class AbandonRateEstimator:
 
     def observe(self, waited: float, abandoned: bool) -> None:
         """Add one caller who left the queue after ``waited`` seconds."""
-        if waited <= 0.0:
+        if not 0.0 < waited <= MAX_PLAUSIBLE:
             return
         self._abandons = self._abandons * self._decay + (1.0 if abandoned else 0.0)
         self._exposure = self._exposure * self._decay + waited

@@ -6,12 +6,13 @@ simulator and the benchmarks score the same figure. The words (:meth:`WaitFigure
 for logs and reports) and the sounds (:func:`wait_sounds`, Asterisk's own queue prompts)
 are both built from that figure, never from each other.
 
-The rounding, without ``round_seconds`` (a person's rounding, coarser as the wait grows,
-halves up; a conservative figure should be rounded, not a mean):
+The rounding, without ``round_seconds``: a person's steps, coarser as the wait grows, and
+always *up*, so that what is said never promises less than the (conservative) figure it
+comes from:
 
 - under 60 s: "less than a minute";
-- under 10 min: the nearest minute; under 30 min: the nearest 5; under 60: the nearest 10,
-  and "about an hour" when that rounds up to 60;
+- under 10 min: whole minutes; under 30 min: steps of 5; under 60: steps of 10, and
+  "about an hour" when that reaches 60;
 - 60 min and more, or no finite figure: "more than an hour".
 
 With the queue's ``round_seconds`` (app_queue's ``announce-round-seconds``: 5, 10, 15, 20,
@@ -85,7 +86,9 @@ def wait_figure(seconds: float, round_seconds: int = 0) -> WaitFigure | None:
         return WaitFigure(1, qualifier="less_than")
     in_minutes = seconds / 60.0
     step = 1 if in_minutes < 10 else 5 if in_minutes < 30 else 10
-    return WaitFigure(min(60, math.floor(in_minutes / step + 0.5) * step))
+    # A float hair above a whole step (120.0000001 s) is that step, not the next one.
+    steps = math.ceil(round(in_minutes / step, 9))
+    return WaitFigure(min(60, steps * step))
 
 
 def spoken_number(n: int) -> list[str]:

@@ -25,11 +25,11 @@ def test_first_announcement_comes_at_join_then_every_frequency() -> None:
     state = AnnounceState(joined_at=100.0)
     assert next_due(EVERY_MINUTE, state, 3) == 100.0
     first = announce(EVERY_MINUTE, state, 100.0, 3, 200.0)
-    assert first.say == (("position", 3), ("wait", WaitFigure(3)))
+    assert first.say == (("position", 3), ("wait", WaitFigure(4)))  # 200 s: up to 4
     assert next_due(EVERY_MINUTE, first.state, 3) == 160.0
     assert announce(EVERY_MINUTE, first.state, 159.0, 3, 140.0).say == ()
     again = announce(EVERY_MINUTE, first.state, 160.0, 3, 140.0)
-    assert again.say == (Say("position", 3), Say("wait", WaitFigure(2)))
+    assert again.say == (Say("position", 3), Say("wait", WaitFigure(3)))
 
 
 def test_position_change_announces_early_but_not_within_min_frequency() -> None:
@@ -82,7 +82,7 @@ def test_wait_once_waits_for_a_figure_worth_saying() -> None:
     assert first.say == ()
     assert not first.state.wait_said
     second = announce(config, first.state, 60.0, 2, 200.0)
-    assert second.say == (("wait", WaitFigure(3)),)
+    assert second.say == (("wait", WaitFigure(4)),)
     assert next_due(config, second.state, 2) == math.inf  # nothing left to say, ever
 
 
@@ -104,10 +104,10 @@ def test_a_wait_under_a_minute_is_said_as_less_than_a_minute() -> None:
         (0.0, 10, None),
         (-5.0, 0, None),
         (20.0, 0, "less than a minute"),
-        (89.0, 0, "about 1 minute"),
+        (89.0, 0, "about 2 minutes"),  # up, never below the figure
         (90.0, 0, "about 2 minutes"),
         (600.0, 0, "about 10 minutes"),
-        (1000.0, 0, "about 15 minutes"),  # nearest 5 from 10 minutes on
+        (1000.0, 0, "about 20 minutes"),  # steps of 5 from 10 minutes on
         (3500.0, 0, "about an hour"),
         (3600.0, 15, "more than an hour"),
         (math.inf, 0, "more than an hour"),

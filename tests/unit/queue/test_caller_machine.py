@@ -217,7 +217,8 @@ def test_round_seconds_changes_the_wait_the_caller_hears() -> None:
         assert isinstance(wait, WaitFigure)
         told[step] = wait
     assert told[0].seconds == 0
-    assert told[15].seconds % 15 == 0 and told[15].total_seconds >= told[0].total_seconds - 30
+    # Both rounded up from the same figure: the finer step is never above the coarser one.
+    assert told[15].seconds % 15 == 0 and told[15].total_seconds <= told[0].total_seconds
     assert told[0] != told[15]
 
 
@@ -229,3 +230,25 @@ def test_said_resumes_waiting() -> None:
     assert machine.next_wakeup(0.5) is None
     machine.send(Said(), 1.0)
     assert machine.next_wakeup(1.0) == 30.0
+
+
+def test_the_predictor_learns_the_agents_whole_time_for_a_caller() -> None:
+    """The handle time fed is ring + talk + wrap-up: the time the estimate counts the agent
+    as serving, not the talk alone."""
+    queue = QueueConfig("support", ring_timeout=10, retry_delay=0, wrapup=30)
+    router = center(queue)
+    router.login("alice", 0.0)
+    fed: list[object] = []
+    predictor = ConservativePredictor()
+    predictor.observe = fed.append  # type: ignore[method-assign]
+    machine = QueueCaller(
+        QueueEntry("c1", "support", "+1", joined_at=0.0), queue, router, predictor, 1
+    )
+    machine.join(0.0)
+    [offer] = router.offers(0.0)
+    machine.send(Offered(offer), 0.0)
+    machine.send(Rang(offer, "leg1"), 0.0)
+    machine.send(Answered("leg1"), 4.0)
+    machine.send(TalkEnded("agent"), 64.0)
+    [completed] = [e for e in fed if isinstance(e, ServiceCompleted)]
+    assert completed.handle_time == 4.0 + 60.0 + 30.0
