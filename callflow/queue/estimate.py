@@ -405,16 +405,24 @@ def _continued_fraction_beta(p: float, q: float, x: float) -> float:
     raise ArithmeticError(f"incomplete beta did not converge (p={p}, q={q}, x={x})")
 
 
-def regularized_beta(p: float, q: float, x: float, one_minus_x: float | None = None) -> float:
-    """``I_x(p, q)``; pass ``one_minus_x`` when ``x`` is near 1 to keep its precision."""
+def regularized_beta(
+    p: float,
+    q: float,
+    x: float,
+    one_minus_x: float | None = None,
+    log_x: float | None = None,
+) -> float:
+    """``I_x(p, q)``; pass ``one_minus_x`` when ``x`` is near 1 to keep its precision, and
+    ``log_x`` when ``x`` may underflow (``exp(-745)`` is 0.0 in a double, while
+    ``x**p`` for a small ``p`` is not)."""
     y = 1.0 - x if one_minus_x is None else one_minus_x
-    if x <= 0.0:
-        return 0.0
+    if log_x is None:
+        if x <= 0.0:
+            return 0.0
+        log_x = math.log(x)
     if y <= 0.0:
         return 1.0
-    log_front = (
-        math.lgamma(p + q) - math.lgamma(p) - math.lgamma(q) + p * math.log(x) + q * math.log(y)
-    )
+    log_front = math.lgamma(p + q) - math.lgamma(p) - math.lgamma(q) + p * log_x + q * math.log(y)
     front = math.exp(log_front)
     if x < (p + 1.0) / (p + q + 2.0):
         return front * _continued_fraction_beta(p, q, x) / p
@@ -465,8 +473,10 @@ def hypoexponential_survival(
         return 1.0
     if theta <= _ERLANG_CUTOFF * a:
         return regularized_gamma_upper(n + 1.0, a * t)
-    x = math.exp(-theta * t)
-    return regularized_beta(a / theta, n + 1.0, x, -math.expm1(-theta * t))
+    # In log space: exp(-theta*t) underflows past theta*t ~ 745, where the survival (about
+    # exp(-a*t) for a small service rate) is still far from 0.
+    log_x = -theta * t
+    return regularized_beta(a / theta, n + 1.0, math.exp(log_x), -math.expm1(log_x), log_x)
 
 
 def _hypoexponential_density(

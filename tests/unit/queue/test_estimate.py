@@ -300,3 +300,15 @@ def test_absurd_durations_are_not_learnt() -> None:
     abandon.observe(-30.0, abandoned=True)
     abandon.observe(3 * 86_400.0, abandoned=True)
     assert abandon.abandon_rate == before and abandon.abandoned == 0
+
+
+def test_survival_and_quantile_hold_past_the_exp_underflow() -> None:
+    """Where exp(-theta*t) underflows (theta*t > 745) the wait's survival is computed in log
+    space: one caller served at rate a = 0.0005/s with theta = 0.5 waits past its 80th
+    percentile of 3219 s with probability 0.2, not 0 (before: a 1490 s answer)."""
+    a, theta = 0.0005, 0.5
+    assert hypoexponential_survival(2000.0, 0.002, 0.4, 0) == pytest.approx(math.exp(-4.0))
+    assert hypoexponential_quantile(0.8, a, theta, 0) == pytest.approx(-math.log(0.2) / a)
+    # Several ahead: still a proper, decreasing survival far in the tail.
+    tail = [hypoexponential_survival(t, a, theta, 3) for t in (2000.0, 4000.0, 8000.0)]
+    assert 1.0 > tail[0] > tail[1] > tail[2] > 0.0
