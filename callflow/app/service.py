@@ -49,6 +49,7 @@ from callflow.call.primitives import (
     CallerHangup,
     CallInterrupted,
     Recovery,
+    rest_of_prompt,
 )
 from callflow.call.recovery import Plan, plan_recovery
 
@@ -441,14 +442,9 @@ class Service:
             )
 
     async def _stop_prompt(self, playback_id: str) -> None:
-        """Stop a playback and the items of its prompt after it (``pb-<token>-<i>-<n>``, see
-        Call.play): whichever of them Asterisk still has, playing or queued."""
-        ids = [playback_id]
-        parts = playback_id.rsplit("-", 2)
-        if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
-            token, index, count = parts[0], int(parts[1]), min(int(parts[2]), 1000)
-            ids += [f"{token}-{i}-{count}" for i in range(index + 1, count)]
-        for stale in ids:
+        """Stop a playback and the items of its prompt after it: whichever of them Asterisk
+        still has, playing or queued."""
+        for stale in rest_of_prompt(playback_id):
             # Asterisk 22 refuses to stop a playback still queued (500 "Could not stop
             # playback"): stop them in order, each as soon as it starts.
             for _ in range(STOP_ATTEMPTS):

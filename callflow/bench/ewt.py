@@ -216,7 +216,7 @@ def _rows(result: CenterResult) -> list[Row]:
                 s.name,
                 s.rrase,
                 s.p_over,
-                s.answered,
+                s.told,
                 s.rrase / baseline,
                 told.rrase,
                 told.p_over,

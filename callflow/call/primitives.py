@@ -107,6 +107,23 @@ Attach = Callable[[str, EventQueue], None]
 """Route a new channel's events into a call's queue (``Dispatcher.attach_channel``)."""
 
 
+def prompt_ids(items: int) -> list[str]:
+    """Playback ids for the items of one prompt: ``pb-<token>-<index>-<items>``, so that from
+    any one of them the rest of its prompt can be found (:func:`rest_of_prompt`)."""
+    token = uuid.uuid4().hex
+    return [f"pb-{token}-{index}-{items}" for index in range(items)]
+
+
+def rest_of_prompt(playback_id: str) -> list[str]:
+    """This playback and the items of its prompt after it (a restarted callflow stops them:
+    Asterisk plays what a former life queued, and runs no later command until it ends)."""
+    parts = playback_id.rsplit("-", 2)
+    if len(parts) != 3 or not (parts[1].isdigit() and parts[2].isdigit()):
+        return [playback_id]
+    token, index, items = parts[0], int(parts[1]), min(int(parts[2]), 1000)
+    return [playback_id, *(f"{token}-{i}-{items}" for i in range(index + 1, items))]
+
+
 @dataclass(frozen=True, slots=True)
 class Recovery:
     """How a call taken back after a restart of callflow resumes (see app/recovery.py).
@@ -317,11 +334,7 @@ class Call:
             return self.digits[0]
         if not media:
             return None
-        # One token per prompt, the item's index and the prompt's length: from any item it
-        # knows was playing, a restarted callflow finds the items still queued behind it
-        # (see Service._stop_prompt).
-        token = uuid.uuid4().hex
-        playback_ids = [f"pb-{token}-{index}-{len(media)}" for index in range(len(media))]
+        playback_ids = prompt_ids(len(media))
         keys_before = len(self.digits)
         self.playing.update(playback_ids)
         try:

@@ -216,11 +216,6 @@ class Done:
 Command = Ring | DropLeg | Announce | Connect | Record | Done
 
 
-def hops_left(hops: int) -> bool:
-    """Whether an overflow may send a caller through one more queue."""
-    return hops < MAX_OVERFLOW_HOPS
-
-
 # --- the machine ---------------------------------------------------------------------
 
 
@@ -606,6 +601,5 @@ __all__ = [
     "TimeUp",
     "Unanswered",
     "Withdrawn",
-    "hops_left",
     "queue_estimate",
 ]

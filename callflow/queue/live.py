@@ -44,6 +44,7 @@ from callflow.flow.prompts import media_for
 from callflow.queue.agents import AgentState, QueueError
 from callflow.queue.announce import Say
 from callflow.queue.caller import (
+    MAX_OVERFLOW_HOPS,
     Announce,
     Answered,
     CallerEvent,
@@ -64,7 +65,6 @@ from callflow.queue.caller import (
     TimeUp,
     Unanswered,
     Withdrawn,
-    hops_left,
     queue_estimate,
 )
 from callflow.queue.config import QueueCenter, QueueConfig, Target
@@ -262,9 +262,7 @@ class QueueService:
         the caller goes back into line with their original join time and priority.
         """
         name = request.queue if resume is None else str(resume.get("queue", request.queue))
-        for hops in itertools.count():
-            if not hops_left(hops):
-                break
+        for _ in range(MAX_OVERFLOW_HOPS):
             queue = self.center.queues.get(name)
             if queue is None:
                 log.error("call %s: no queue named %r", call.id, name)
@@ -506,7 +504,7 @@ class QueueService:
         They go on talking; the agent counts as on that call until it ends, then as usual
         (wrap-up, next caller)."""
         agent = self.agent_for_endpoint(leg.name.rsplit("-", 1)[0])
-        connects = self.store.events(call_id=call.id, kind="queue.connect")
+        connects = await self.store.events_async(call_id=call.id, kind="queue.connect")
         queue = str(connects[-1].data.get("queue", "")) if connects else ""
         now = self.clock()
         if agent is not None and queue in self.router.members:

@@ -96,23 +96,25 @@ class CenterScenario:
 
 
 @dataclass(slots=True)
-class ToldScore:
-    """How one predictor's figures compared with the waits that followed them."""
+class Score:
+    """How one predictor's figures compared with the waits that followed them, over
+    answered callers: the ``estimate`` scored for error and bias, the ``promised`` figure
+    (what the caller is led to expect) for being outwaited."""
 
     name: str
-    told: int = 0  # figures told to callers who were then answered
+    told: int = 0  # figures scored
     sum_squared_error: float = 0.0
     sum_error: float = 0.0
     sum_wait: float = 0.0
     waited_longer: int = 0
 
-    def record(self, said: float, waited: float) -> None:
-        """Score one figure: ``said`` seconds against ``waited``."""
+    def record(self, estimate: float, promised: float, waited: float) -> None:
+        """Score one figure against the ``waited`` seconds that followed it."""
         self.told += 1
-        self.sum_squared_error += (said - waited) ** 2
-        self.sum_error += said - waited
+        self.sum_squared_error += (estimate - waited) ** 2
+        self.sum_error += estimate - waited
         self.sum_wait += waited
-        self.waited_longer += waited > said
+        self.waited_longer += waited > promised
 
     @property
     def rrase(self) -> float:
@@ -123,43 +125,13 @@ class ToldScore:
 
     @property
     def bias(self) -> float:
-        """Mean of (told - waited), seconds: positive is pessimistic."""
+        """Mean of (estimate - waited), seconds: positive is pessimistic."""
         return self.sum_error / self.told if self.told else math.nan
 
     @property
     def p_over(self) -> float:
-        """Share of figures the caller then outwaited."""
+        """Share of promises the caller then outwaited."""
         return self.waited_longer / self.told if self.told else math.nan
-
-
-@dataclass(slots=True)
-class JoinScore:
-    """One predictor's figures at join against the whole wait, over answered callers."""
-
-    name: str
-    answered: int = 0
-    sum_squared_error: float = 0.0
-    sum_wait: float = 0.0
-    waited_longer: int = 0
-
-    def record(self, mean: float, announced: float, waited: float) -> None:
-        """Score one answered caller."""
-        self.answered += 1
-        self.sum_squared_error += (mean - waited) ** 2
-        self.sum_wait += waited
-        self.waited_longer += waited > announced
-
-    @property
-    def rrase(self) -> float:
-        """RMS error of the point estimate over the mean wait (nan if undefined)."""
-        if self.answered == 0 or self.sum_wait <= 0.0:
-            return math.nan
-        return math.sqrt(self.sum_squared_error / self.answered) / (self.sum_wait / self.answered)
-
-    @property
-    def p_over(self) -> float:
-        """Share of answered callers who waited longer than announced at join."""
-        return self.waited_longer / self.answered if self.answered else math.nan
 
 
 @dataclass(slots=True)
@@ -168,9 +140,9 @@ class CenterResult:
 
     scenario: CenterScenario
     seed: int
-    spoken: list[ToldScore]  # per predictor: the spoken figure (rounded, as heard)
-    announced: list[ToldScore]  # per predictor: the unrounded figure it would announce
-    joined: list[JoinScore] = field(default_factory=list)  # per predictor, at join
+    spoken: list[Score]  # per predictor: the spoken figure (rounded, as heard)
+    announced: list[Score]  # per predictor: the unrounded figure it would announce
+    joined: list[Score] = field(default_factory=list)  # per predictor: mean and announced, at join
     ahead_counts: Counter[int] = field(default_factory=Counter)
     """Callers ahead at join, over measured callers who were answered."""
     arrivals: int = 0
@@ -284,9 +256,9 @@ def simulate_center(
     result = CenterResult(
         scenario,
         seed,
-        spoken=[_score(p) for p in predictors],
-        announced=[_score(p) for p in predictors],
-        joined=[JoinScore(p.name) for p in predictors],
+        spoken=[Score(p.name) for p in predictors],
+        announced=[Score(p.name) for p in predictors],
+        joined=[Score(p.name) for p in predictors],
     )
     callers: dict[str, _Caller] = {}
     events: list[tuple[float, int, int, str]] = []
@@ -377,9 +349,9 @@ def simulate_center(
             still = joined + waited - at  # the wait that followed this figure
             for i, (s, a) in enumerate(zip(spoken, announced, strict=True)):
                 if math.isfinite(s):
-                    result.spoken[i].record(s, still)
+                    result.spoken[i].record(s, s, still)
                 if math.isfinite(a):
-                    result.announced[i].record(a, still)
+                    result.announced[i].record(a, a, still)
 
     def schedule(now: float) -> None:
         """The live scheduler's part: offers, time-outs, and when to look again."""
@@ -460,8 +432,4 @@ def _serving(router: Router) -> int:
     return sum(1 for name in router.members[QUEUE] if router.agents[name].state in SERVING)
 
 
-def _score(predictor: WaitPredictor) -> ToldScore:
-    return ToldScore(predictor.name)
-
-
-__all__ = ["CenterResult", "CenterScenario", "JoinScore", "ToldScore", "simulate_center"]
+__all__ = ["CenterResult", "CenterScenario", "Score", "simulate_center"]

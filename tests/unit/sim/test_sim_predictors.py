@@ -16,7 +16,7 @@ from callflow.queue.estimate import (
     QueueLengthPredictor,
     ServiceCompleted,
 )
-from callflow.sim.center import CenterScenario, JoinScore, simulate_center
+from callflow.sim.center import CenterScenario, Score, simulate_center
 
 
 class RecordingPredictor:
@@ -80,7 +80,7 @@ def test_swinging_arrivals_keep_their_mean_rate() -> None:
 
 def test_score_arithmetic() -> None:
     """rrase is RMS error over mean wait; p_over counts waits strictly above the announcement."""
-    score = JoinScore("x")
+    score = Score("x")
     score.record(10.0, 20.0, 20.0)
     score.record(40.0, 30.0, 40.0)
     assert score.rrase == pytest.approx(math.sqrt(50.0) / 30.0)
