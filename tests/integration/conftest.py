@@ -139,10 +139,12 @@ async def start_app(
         *,
         ari_url: str | None = None,
         shutdown: ShutdownPolicy | None = None,
+        node: str = "",
         **kwargs: Any,
     ) -> App:
         settings = Settings(
             shutdown=shutdown or ShutdownPolicy(),
+            node=node,
             ari=AriSettings(
                 url=ari_url or asterisk.ari_url,
                 username=asterisk.ari_user,

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from callflow.call.ids import LIFE
 from callflow.sandbox import SandboxInfo
 from callflow.store import SqliteStore
 from callflow.testing.softphone import Softphone
-from tests.integration.conftest import PhoneFactory, ari_get
+from tests.integration.conftest import AppFactory, PhoneFactory, ari_get
 from tests.integration.test_queues import QUEUES, talk_and_hang_up
 
 pytestmark = pytest.mark.asterisk
@@ -232,3 +233,27 @@ async def test_kill_9_during_a_conversation_leaves_the_caller_talking(
     await second_caller.wait_event("CALL_CLOSED", timeout=10)
     second.kill(signal.SIGTERM)
     assert await second.wait() == 0
+
+
+async def test_a_node_name_reaches_asterisk_ids_and_the_store(
+    asterisk: SandboxInfo, start_app: AppFactory, phones: PhoneFactory, no_leaks: None
+) -> None:
+    """With node: east, the holding bridge callflow makes in Asterisk carries the node's tag,
+    and the rows it writes name the node."""
+    app = await start_app([RECOVERY_FLOW], queues=QUEUES, node="east")
+    try:
+        caller = await phones("caller1")
+        mark = caller.mark()
+        await caller.dial("300")
+        await caller.wait_event("CALL_ESTABLISHED", since=mark)
+        await until(lambda: bool(app.store.events(kind="queue.enter")))
+        await until(
+            lambda: any(b["bridge_type"] == "holding" for b in ari_get(asterisk, "bridges"))
+        )
+        [bridge] = [b["id"] for b in ari_get(asterisk, "bridges")]
+        assert f"-east.{LIFE.run}-" in bridge
+        assert {e.node for e in app.store.events(kind="queue.enter")} == {"east"}
+        await caller.hangup()
+        await caller.wait_event("CALL_CLOSED", since=mark)
+    finally:
+        LIFE.node = ""  # the tests share one process
