@@ -20,6 +20,7 @@ from yaml.nodes import Node, ScalarNode
 
 from callflow.app.service import ShutdownPolicy
 from callflow.ari import AriConfig
+from callflow.call.outbound import OutboundSettings, caller_id_problem, template_problem
 from callflow.yamlcheck import (
     AnyOf,
     Checker,
@@ -77,6 +78,7 @@ class Settings:
     log_level: str = "info"
     source: Path | None = None
     shutdown: ShutdownPolicy = field(default_factory=ShutdownPolicy)
+    outbound: OutboundSettings = field(default_factory=OutboundSettings)
 
     def ari_config(self, **overrides: float) -> AriConfig:
         """The ARI client's settings (``overrides``: its timeouts); SettingsError when there
@@ -152,6 +154,20 @@ SHUTDOWN = Section(
     Key("extension", Text(pattern=_DIALPLAN_NAME), "Dialplan extension for action: dialplan."),
     Key("label", Text(pattern=_DIALPLAN_NAME), "Dialplan label for action: dialplan."),
 )
+OUTBOUND = Section(
+    Key(
+        "endpoint",
+        Text(pattern=r"^[A-Za-z][A-Za-z0-9_]*/[^&,\s]*\{(number|digits)\}[^&,\s]*$"),
+        "The dial template: {number} is the E.164 number (+ and digits), {digits} the same "
+        "without +; default PJSIP/{number}@pstn.",
+    ),
+    Key("caller_id", Text(), "The caller ID presented: +15550100000 or Name <+15550100000>."),
+    Key(
+        "ring_timeout",
+        Number(minimum=1, maximum=600, unit="seconds"),
+        "Seconds an outbound call may ring before it counts as not answered (default 25).",
+    ),
+)
 SETTINGS_FILE = Section(
     Key("ari", ARI, "How to reach Asterisk's ARI."),
     Key("flows", ListOf(Text(), single=True), "Flow files to serve (relative to this file)."),
@@ -170,6 +186,7 @@ SETTINGS_FILE = Section(
         "This callflow's name among several (letters, digits, _): in every id it makes in "
         "Asterisk and every row it writes, so that nodes never take each other's for theirs.",
     ),
+    Key("outbound", OUTBOUND, "How callflow dials out: the trunk's template, caller ID, ring."),
 )
 
 
@@ -223,6 +240,7 @@ def read_settings(path: Path) -> tuple[Settings | None, list[Diagnostic]]:
     sounds_dir = (path.parent / str(s["sounds_dir"])).resolve() if "sounds_dir" in s else None
     queues = (path.parent / str(s["queues"])).resolve() if "queues" in s else None
     shutdown = _shutdown(r, top["shutdown"]) if "shutdown" in top else ShutdownPolicy()
+    outbound = _outbound(r, top["outbound"]) if "outbound" in top else OutboundSettings()
     node = str(s.get("node", ""))
     if "node" in s and not re.fullmatch(_NODE_NAME, node):
         r.error(top["node"], f"node must be 1 to 32 letters, digits or _, not '{node}'")
@@ -231,6 +249,7 @@ def read_settings(path: Path) -> tuple[Settings | None, list[Diagnostic]]:
         return None, diagnostics
     settings = Settings(
         shutdown=shutdown,
+        outbound=outbound,
         queues=queues,
         ari=ari,
         flows=tuple(flows),
@@ -314,3 +333,20 @@ def _shutdown(r: Checker, node: Node) -> ShutdownPolicy:
         extension=names.get("extension", policy.extension),
         label=names.get("label", policy.label),
     )
+
+
+def _outbound(r: Checker, node: Node) -> OutboundSettings:
+    """The ``outbound:`` section: the trunk's dial template, the caller ID and ring time."""
+    values = r.section(node, OUTBOUND, "'outbound'", at=node)
+    s = r.scalars(values, OUTBOUND, lambda k: f"outbound.{k}")
+    default = OutboundSettings()
+    endpoint = value_of(s, "endpoint", default.endpoint)
+    caller_id = value_of(s, "caller_id", default.caller_id)
+    problems = {"endpoint": template_problem(endpoint), "caller_id": caller_id_problem(caller_id)}
+    for key, problem in problems.items():
+        if problem is not None:
+            r.error(values[key], f"outbound.{key}: {problem}, not '{s[key]}'")
+    if any(problems.values()):
+        return default
+    ring = value_of(s, "ring_timeout", float(default.ring_timeout))
+    return OutboundSettings(endpoint=endpoint, caller_id=caller_id, ring_timeout=round(ring))

@@ -1,0 +1,88 @@
+"""Outbound calls: the trunk's dial template and the one door a number goes through to it.
+
+A number reaches a dial string only through :func:`originate_endpoint`, which refuses
+anything that is not E.164 (``+`` then 6 to 15 ASCII digits): no letters, spaces, ``*``,
+``#``, ``&`` (Dial's "ring these too"), ``,`` (an application argument), ``/`` or ``@``
+(another technology or host). The template itself is checked once, when the settings are
+read (:func:`template_problem`), the same way for ``callflow check`` and ``callflow run``.
+
+The shape is a real SIP provider's: ``endpoint: "PJSIP/{number}@pstn"`` (the sandbox's
+trunk is the PJSIP endpoint ``pstn``), the caller ID presented, and how long to ring.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+E164 = re.compile(r"\+[0-9]{6,15}")
+# What a template may hold around its placeholders: a technology, then a resource made of
+# the characters of SIP URIs and endpoint names, never a separator of several targets.
+_TEMPLATE = re.compile(r"[A-Za-z][A-Za-z0-9_]*/[A-Za-z0-9_.@:+=;/\-]*")
+PLACEHOLDERS = ("{number}", "{digits}")
+_CALLER_ID = re.compile(r'(?:"?[A-Za-z0-9 .,\'\-]{1,40}"? )?<\+[0-9]{6,15}>|\+[0-9]{6,15}')
+
+
+class InvalidNumber(ValueError):
+    """A number that may not be dialled: not ``+`` followed by 6 to 15 digits."""
+
+    def __init__(self, number: object) -> None:
+        shown = repr(number) if isinstance(number, str) else type(number).__name__
+        super().__init__(
+            f"{shown} is not an E.164 number ('+' then 6 to 15 digits); it is not dialled"
+        )
+        self.number = number
+
+
+def e164(number: object) -> str:
+    """The number itself if it is E.164 (``+15550100123``), else InvalidNumber."""
+    if not isinstance(number, str) or not E164.fullmatch(number):
+        raise InvalidNumber(number)
+    return number
+
+
+def template_problem(template: str) -> str | None:
+    """Why a dial template is unusable (None: it is fine): one technology and resource, with
+    exactly one ``{number}`` or ``{digits}`` (the number without its ``+``)."""
+    found = [p for p in PLACEHOLDERS if p in template]
+    if sum(template.count(p) for p in PLACEHOLDERS) != 1:
+        return "the endpoint template must hold {number} (or {digits}) exactly once"
+    bare = template.replace(found[0], "0")
+    if not _TEMPLATE.fullmatch(bare):
+        return (
+            "the endpoint template must be TECH/resource, e.g. PJSIP/{number}@pstn, "
+            "with no &, comma, space, braces or other separators"
+        )
+    return None
+
+
+def caller_id_problem(caller_id: str) -> str | None:
+    """Why a caller ID is unusable (None: fine): ``+15550100000`` or ``Name <+15550100000>``."""
+    if caller_id and not _CALLER_ID.fullmatch(caller_id):
+        return "the caller ID must be an E.164 number, or a name then <+number>"
+    return None
+
+
+@dataclass(frozen=True)
+class OutboundSettings:
+    """How callflow dials out: the trunk's dial template, the caller ID it presents, and
+    how many seconds a call may ring before it counts as not answered."""
+
+    endpoint: str = "PJSIP/{number}@pstn"
+    caller_id: str = ""
+    ring_timeout: int = 25
+
+    def __post_init__(self) -> None:
+        problem = template_problem(self.endpoint) or caller_id_problem(self.caller_id)
+        if problem is not None:
+            raise ValueError(problem)
+        if not 1 <= self.ring_timeout <= 600:
+            raise ValueError("the ring timeout must be 1 to 600 seconds")
+
+
+def originate_endpoint(number: object, outbound: OutboundSettings) -> str:
+    """The ARI originate ``endpoint`` for an E.164 number through the trunk, e.g.
+    ``PJSIP/+15550100123@pstn``; InvalidNumber for anything else."""
+    checked = e164(number)
+    # str.replace, not str.format: nothing in the number is ever read as a template.
+    return outbound.endpoint.replace("{number}", checked).replace("{digits}", checked[1:])

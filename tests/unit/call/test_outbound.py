@@ -1,0 +1,145 @@
+"""Tests for the outbound dial template: only E.164 numbers reach a dial string, and the
+``outbound:`` settings are read and checked like every other key."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from callflow.app.settings import read_settings
+from callflow.call.outbound import (
+    InvalidNumber,
+    OutboundSettings,
+    e164,
+    originate_endpoint,
+    template_problem,
+)
+
+SANDBOX = OutboundSettings()
+
+HOSTILE = [
+    "",
+    "+",
+    "+12345",  # 5 digits: too short
+    "+1234567890123456",  # 16 digits: too long
+    "15550100123",  # no +
+    "++15550100123",
+    "+1 555 0100 123",
+    "+1-555-0100-123",
+    "+15550100123&PJSIP/agent1",
+    "+15550100123,30,tT",
+    "+15550100123@evil.example",
+    "+15550100123/sip:x@evil",
+    "+1555010012;transport=tcp",
+    "+1555*0100#",
+    "+15550100123\n",
+    " +15550100123",
+    "+1555O100123",  # letter O
+    "+" + "".join(chr(0xFF10 + int(d)) for d in "15550100123"),  # full-width: isdigit() is True
+    "+" + "".join(chr(0x0660 + int(d)) for d in "15550100123"),  # Arabic-Indic digits
+    "${CALLERID(num)}",
+    "{number}",
+    "sip:+15550100123@pstn",
+]
+
+
+@pytest.mark.parametrize("number", ["+155501", "+15550100123", "+442079460000", "+" + "9" * 15])
+def test_an_e164_number_becomes_the_trunks_endpoint(number: str) -> None:
+    """A '+' and 6 to 15 digits goes into the template as it is."""
+    assert originate_endpoint(number, SANDBOX) == f"PJSIP/{number}@pstn"
+
+
+@pytest.mark.parametrize("number", HOSTILE)
+def test_anything_else_is_refused_with_a_clear_error(number: str) -> None:
+    """Whatever is not '+' then 6 to 15 ASCII digits never reaches a dial string."""
+    with pytest.raises(InvalidNumber, match=r"is not an E\.164 number"):
+        originate_endpoint(number, SANDBOX)
+
+
+@pytest.mark.parametrize("value", [None, 15550100123, 1.5e10, b"+15550100123"])
+def test_a_value_that_is_not_text_is_refused(value: object) -> None:
+    """A number that arrives as an int, bytes or None is refused, not converted."""
+    with pytest.raises(InvalidNumber):
+        e164(value)
+
+
+def test_digits_placeholder_drops_the_plus() -> None:
+    """{digits} is the number without its '+', for providers that want it so."""
+    provider = OutboundSettings(endpoint="PJSIP/{digits}@provider", ring_timeout=30)
+    assert originate_endpoint("+15550100123", provider) == "PJSIP/15550100123@provider"
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "PJSIP/pstn",  # no placeholder
+        "PJSIP/{number}@pstn&PJSIP/{number}@other",
+        "PJSIP/{number}@pstn,30",
+        "PJSIP/{number}@{digits}",
+        "{number}",
+        "PJSIP/{numbr}@pstn",
+        "PJSIP/{number} @pstn",
+    ],
+)
+def test_an_unusable_template_is_refused(template: str) -> None:
+    """A template must be TECH/resource with exactly one placeholder and no separators."""
+    assert template_problem(template) is not None
+    with pytest.raises(ValueError, match="template"):
+        OutboundSettings(endpoint=template)
+
+
+def _read(tmp_path: Path, text: str) -> tuple[OutboundSettings | None, list[str]]:
+    path = tmp_path / "callflow.yaml"
+    path.write_text("flows: []\n" + text)
+    settings, diagnostics = read_settings(path)
+    return (settings.outbound if settings else None), [d.line() for d in diagnostics]
+
+
+def test_the_outbound_section_is_read(tmp_path: Path) -> None:
+    """outbound: endpoint, caller_id and ring_timeout become the settings' OutboundSettings."""
+    outbound, problems = _read(
+        tmp_path,
+        "outbound:\n"
+        '  endpoint: "PJSIP/{number}@pstn"\n'
+        "  caller_id: +15550100000\n"
+        "  ring_timeout: 20\n",
+    )
+    assert problems == []
+    assert outbound == OutboundSettings("PJSIP/{number}@pstn", "+15550100000", 20)
+
+
+def test_without_the_section_the_sandbox_trunk_is_used(tmp_path: Path) -> None:
+    """No outbound: key means PJSIP/{number}@pstn, no caller ID, 25 s of ringing."""
+    outbound, problems = _read(tmp_path, "")
+    assert problems == []
+    assert outbound == OutboundSettings()
+    assert outbound is not None and outbound.ring_timeout == 25
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("outbound: {endpoint: 'PJSIP/pstn'}", "endpoint"),
+        ("outbound: {endpoint: 'PJSIP/{number}&Local/x'}", "endpoint"),
+        ("outbound: {caller_id: 'evil; sip:x'}", "caller_id"),
+        ("outbound: {ring_timeout: 0}", "ring_timeout"),
+    ],
+)
+def test_a_wrong_outbound_value_is_an_error_at_its_place(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    """A wrong template, caller ID or ring time is reported at its file:line:column."""
+    outbound, problems = _read(tmp_path, text + "\n")
+    assert outbound is None
+    assert any(re.search(rf"yaml:2:2[0-9]: error: outbound\.{expected}", p) for p in problems), (
+        problems
+    )
+
+
+def test_a_misspelt_outbound_key_gets_a_suggestion(tmp_path: Path) -> None:
+    """An unknown key in outbound: is an error that names the nearest known key."""
+    outbound, problems = _read(tmp_path, "outbound: {ringtimeout: 25}\n")
+    assert outbound is None
+    assert any("did you mean 'ring_timeout'" in p for p in problems), problems
