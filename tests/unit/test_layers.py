@@ -35,6 +35,7 @@ LAYERS: dict[str, int] = {
     "queue": 2,
     "callback": 2,
     "prompts": 2,
+    "kpi": 2,
     "ivr": 3,
     "sim": 3,
     "app": 4,
@@ -64,6 +65,7 @@ PURE_MODULES = (
     "callflow.queue.wait",
     "callflow.sim.",
     "callflow.call.recovery",
+    "callflow.kpi.",
     "callflow.yamlcheck.",
 )
 # What a pure module may not import: I/O, and the layers that do it.

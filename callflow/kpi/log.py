@@ -1,0 +1,339 @@
+"""What the event log says happened, as plain facts: queue visits, agent states, callbacks,
+calls and survey answers (the KPI formulas in :mod:`callflow.kpi.figures` count these).
+
+Reads any rows with ``at``, ``kind``, ``call_id`` and ``data`` (the store's
+``EventRecord``), in log order, and never does I/O; ``now`` is passed in, so a caller still
+waiting, an agent still logged in, is seen as of that moment.
+
+Events read (written by :mod:`callflow.queue.caller`, :mod:`callflow.queue.live` and
+:mod:`callflow.ivr.runner`; ``call_id`` is the caller's call):
+
+- ``call.start`` ``{caller, dialled, flow}``; ``call.end`` ``{outcome}``.
+- ``queue.enter`` ``{queue, position, priority, last_agent[, resumed, joined_at]}``: a
+  ``resumed`` enter is the same visit taken back after a restart of callflow, not a new one.
+- ``queue.connect`` ``{queue, agent, caller, waited, ring_time}``: answered.
+- ``queue.complete`` ``{queue, agent, talk, hung_up_by[, hold]}``: the conversation ended
+  (``hold``, seconds on hold, counts when a writer gives it; nothing writes it yet).
+- ``queue.abandon`` ``{queue, waited, position, original_position}``: the caller hung up.
+- ``queue.exit`` ``{queue, reason, waited[, key, position]}``: left any other way. With no
+  ``queue.enter`` before it (``waited`` 0, reason ``full``, ``empty`` or ``refused``) the
+  caller was refused at the door: never in the queue.
+- ``agent.state`` ``{agent, state, reason}``: ``logged_out``, ``available``, ``ringing``,
+  ``on_call``, ``wrapup``, ``paused``; each lasts until the agent's next one (or ``now``).
+- Callbacks (written by the callback engine; absent is fine): ``callback.requested``,
+  ``callback.attempt``, ``callback.connected``, ``callback.completed``, ``callback.failed``,
+  ``callback.expired``, ``callback.cancelled``. Each names its callback by
+  ``data["callback"]`` (or, without it, by the event's ``call_id``);
+  ``callback.requested`` carries ``{callback, queue, number}`` and the ``call_id`` of the call
+  it was asked from ('' from the API); ``callback.attempt`` ``{callback, attempt, result}``
+  is one dialing of the customer; ``callback.connected`` ``{callback, agent}`` is the
+  customer and an agent bridged. A ``queue.exit`` with reason ``callback``, or any
+  non-answered exit of a call that then asks for a callback, is a caller who left to be
+  called back.
+- ``survey.answer`` ``{survey, question, value[, agent, queue]}``, ``call_id`` the surveyed
+  call: one answer to one question of a post-call survey; ``agent`` and ``queue`` default to
+  those of the call's last ``queue.connect``.
+
+How a queue visit ends (:attr:`Visit.outcome`): ``answered``, ``abandoned``, ``overflowed``
+(left without an answer, by timeout, an empty queue or an exit key, and the same call
+entered another queue next), ``callback``, ``timeout``, ``empty``, ``exit_key``,
+``shutdown`` (callflow let the caller go while stopping), ``lost`` (Asterisk or callflow lost
+the call; also a visit whose call ended with no exit of its own), or ``waiting`` (still in
+the queue at ``now``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+class LogEvent(Protocol):
+    """One row of the event log, as the store returns it."""
+
+    @property
+    def at(self) -> dt.datetime: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def call_id(self) -> str: ...
+    @property
+    def data(self) -> Mapping[str, Any]: ...
+
+
+AGENT_BUSY = frozenset({"on_call", "wrapup"})
+"""States that are work on a call (occupancy's numerator)."""
+
+EXIT_OUTCOMES = frozenset({"callback", "timeout", "empty", "exit_key", "lost"})
+"""``queue.exit`` reasons that are outcomes of their own; the rest are ``shutdown``."""
+
+RESOLVED_YES = frozenset({"1", "yes", "y", "true"})
+RESOLVED_NO = frozenset({"2", "no", "n", "false"})
+
+
+@dataclass
+class Visit:
+    """One caller's stay in one queue (``at``, ``answered_at``, ``ended_at``: epoch s)."""
+
+    call_id: str
+    queue: str
+    at: float  # when they joined
+    caller: str = ""
+    outcome: str = "waiting"
+    reason: str = ""  # the queue.exit reason as written
+    waited: float | None = None  # seconds in line until answered or gone
+    agent: str = ""
+    answered_at: float | None = None
+    talk: float | None = None  # None: answered, conversation not over (at now)
+    hold: float = 0.0
+    ended_at: float | None = None  # the conversation's end (queue.complete)
+
+    @property
+    def over(self) -> bool:
+        return self.outcome != "waiting"
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A caller refused at a queue's door (full, empty): never in line."""
+
+    call_id: str
+    queue: str
+    at: float
+    reason: str
+
+
+@dataclass(frozen=True)
+class AgentSpan:
+    """An agent in one state from ``start`` to ``end`` (epoch s)."""
+
+    agent: str
+    state: str
+    start: float
+    end: float
+
+
+@dataclass
+class Callback:
+    """One callback's life as far as the log tells it."""
+
+    id: str
+    requested_at: float | None = None
+    queue: str = ""
+    call_id: str = ""  # the call it was asked from
+    attempts: int = 0
+    connected_at: float | None = None
+    agent: str = ""
+    end: str = ""  # completed | failed | expired | cancelled ('' while pending)
+    ended_at: float | None = None
+
+
+@dataclass(frozen=True)
+class CallStart:
+    """A call came in, from this number ('' when anonymous)."""
+
+    call_id: str
+    at: float
+    caller: str
+
+
+@dataclass(frozen=True)
+class SurveyAnswer:
+    """One answer of a post-call survey."""
+
+    call_id: str
+    at: float
+    survey: str
+    question: str
+    value: str  # as written, lower case
+    agent: str
+    queue: str
+
+    @property
+    def resolved(self) -> bool | None:
+        """A yes/no answer read as resolved (True), not (False), or neither (None)."""
+        if self.value in RESOLVED_YES:
+            return True
+        if self.value in RESOLVED_NO:
+            return False
+        return None
+
+
+@dataclass
+class Facts:
+    """Everything the KPIs count, read from the log as of ``now``."""
+
+    now: float
+    visits: list[Visit] = field(default_factory=list)
+    refusals: list[Refusal] = field(default_factory=list)
+    spans: list[AgentSpan] = field(default_factory=list)
+    callbacks: dict[str, Callback] = field(default_factory=dict)
+    calls: list[CallStart] = field(default_factory=list)
+    answers: list[SurveyAnswer] = field(default_factory=list)
+
+
+def _num(value: object, default: float = 0.0) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return default
+    return default
+
+
+def _text(value: object) -> str:
+    return "" if value is None else str(value)
+
+
+@dataclass
+class _Reader:
+    now: float
+    facts: Facts
+    open: dict[tuple[str, str], Visit] = field(default_factory=dict)  # (call, queue)
+    last_visit: dict[str, Visit] = field(default_factory=dict)  # per call
+    callers: dict[str, str] = field(default_factory=dict)  # call -> number
+    agent_since: dict[str, tuple[str, float]] = field(default_factory=dict)
+
+    def read(self, event: LogEvent) -> None:
+        at = event.at.timestamp()
+        kind, call, data = event.kind, event.call_id, event.data
+        if kind.startswith("queue."):
+            self._queue(kind, call, data, at)
+        elif kind == "agent.state":
+            self._agent(_text(data.get("agent")), _text(data.get("state")), at)
+        elif kind.startswith("callback."):
+            self._callback(kind, call, data, at)
+        elif kind == "call.start":
+            caller = _text(data.get("caller"))
+            self.callers[call] = caller
+            self.facts.calls.append(CallStart(call, at, caller))
+        elif kind == "call.end":
+            for key in [k for k in self.open if k[0] == call]:
+                visit = self.open.pop(key)
+                visit.outcome, visit.reason = "lost", "call_ended"
+                visit.waited = max(0.0, at - visit.at)
+        elif kind == "survey.answer":
+            self._survey(call, data, at)
+
+    def _queue(self, kind: str, call: str, data: Mapping[str, Any], at: float) -> None:
+        queue = _text(data.get("queue"))
+        visit = self.open.get((call, queue))
+        if kind == "queue.enter":
+            if visit is None:
+                joined = _num(data.get("joined_at"), at) if data.get("resumed") else at
+                visit = Visit(call, queue, joined, caller=self.callers.get(call, ""))
+                self._moved_on(call, queue)
+                self.open[(call, queue)] = visit
+                self.last_visit[call] = visit
+                self.facts.visits.append(visit)
+            return
+        if visit is None:
+            if kind == "queue.exit":
+                self.facts.refusals.append(Refusal(call, queue, at, _text(data.get("reason"))))
+            elif kind == "queue.complete":
+                self._completed(self._answered_visit(call, queue), data, at)
+            return
+        if kind == "queue.connect":
+            visit.outcome = "answered"
+            visit.agent = _text(data.get("agent"))
+            visit.caller = visit.caller or _text(data.get("caller"))
+            visit.waited = _num(data.get("waited"), at - visit.at)
+            visit.answered_at = at
+            del self.open[(call, queue)]
+        elif kind == "queue.abandon":
+            visit.outcome = "abandoned"
+            visit.waited = _num(data.get("waited"), at - visit.at)
+            del self.open[(call, queue)]
+        elif kind == "queue.exit":
+            reason = _text(data.get("reason")) or "exit"
+            visit.reason = reason
+            # Any other reason is callflow letting the caller go (stopping, interrupted).
+            visit.outcome = reason if reason in EXIT_OUTCOMES else "shutdown"
+            visit.waited = _num(data.get("waited"), at - visit.at)
+            del self.open[(call, queue)]
+
+    def _answered_visit(self, call: str, queue: str) -> Visit | None:
+        visit = self.last_visit.get(call)
+        if visit is not None and visit.queue == queue and visit.outcome == "answered":
+            return visit
+        return None
+
+    def _completed(self, visit: Visit | None, data: Mapping[str, Any], at: float) -> None:
+        if visit is None:
+            return
+        visit.talk = _num(data.get("talk"), at - (visit.answered_at or at))
+        visit.hold = _num(data.get("hold"))
+        visit.ended_at = at
+
+    def _moved_on(self, call: str, queue: str) -> None:
+        """The call enters ``queue``: its last visit elsewhere, left unanswered, overflowed."""
+        before = self.last_visit.get(call)
+        if (
+            before is not None
+            and before.queue != queue
+            and before.outcome in ("timeout", "empty", "exit_key")
+        ):
+            before.outcome = "overflowed"
+
+    def _agent(self, agent: str, state: str, at: float) -> None:
+        if not agent:
+            return
+        before = self.agent_since.get(agent)
+        if before is not None and at > before[1]:
+            self.facts.spans.append(AgentSpan(agent, before[0], before[1], at))
+        self.agent_since[agent] = (state, at)
+
+    def _callback(self, kind: str, call: str, data: Mapping[str, Any], at: float) -> None:
+        name = _text(data.get("callback")) or call
+        if not name:
+            return
+        callback = self.facts.callbacks.setdefault(name, Callback(name))
+        event = kind.removeprefix("callback.")
+        if event == "requested":
+            callback.requested_at = at
+            callback.queue = _text(data.get("queue")) or callback.queue
+            callback.call_id = call
+            visit = self.last_visit.get(call) if call else None
+            if visit is not None and visit.outcome not in ("answered", "abandoned", "waiting"):
+                visit.outcome = "callback"
+        elif event == "attempt":
+            callback.attempts += 1
+        elif event == "connected":
+            callback.connected_at = callback.connected_at or at
+            callback.agent = _text(data.get("agent"))
+        elif event in ("completed", "failed", "expired", "cancelled"):
+            callback.end, callback.ended_at = event, at
+
+    def _survey(self, call: str, data: Mapping[str, Any], at: float) -> None:
+        visit = self.last_visit.get(call)
+        answered = visit if visit is not None and visit.outcome == "answered" else None
+        self.facts.answers.append(
+            SurveyAnswer(
+                call,
+                at,
+                _text(data.get("survey")),
+                _text(data.get("question")),
+                _text(data.get("value")).strip().lower(),
+                _text(data.get("agent")) or (answered.agent if answered else ""),
+                _text(data.get("queue")) or (answered.queue if answered else ""),
+            )
+        )
+
+    def finish(self) -> Facts:
+        for agent, (state, since) in self.agent_since.items():
+            if self.now > since:
+                self.facts.spans.append(AgentSpan(agent, state, since, self.now))
+        return self.facts
+
+
+def read_log(events: Iterable[LogEvent], now: dt.datetime) -> Facts:
+    """The facts of ``events`` (in log order), as known at ``now``."""
+    reader = _Reader(now.timestamp(), Facts(now.timestamp()))
+    for event in events:
+        if event.at.timestamp() <= reader.now:
+            reader.read(event)
+    return reader.finish()

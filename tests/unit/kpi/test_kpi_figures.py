@@ -1,0 +1,275 @@
+"""Queue, agent, callback, repeat-caller and FCR figures over a hand-written event log.
+
+The day (seconds after 09:00 UTC, now = 10:00): in queue ``support``,
+
+- c1 +111 joins at 0, answered by a1 after 10 s, talks 120 s, a1 wraps up 30 s;
+- c2 +222 joins at 60, answered by a2 after 30 s, talks 60 s with 20 s on hold, wrap-up 20 s;
+- c3 +111 hangs up after 3 s (a short abandon); c4 after 15 s; c5 after 40 s;
+- c6 times out after 60 s and overflows to ``sales``, answered there by a1 after 5 s
+  (talk 60 s, wrap-up 10 s);
+- c7 leaves with an exit key; c8 leaves for a callback; c9 is let go at shutdown; c10
+  (anonymous) is lost; c11 is refused (full); c12 +111 joins at 3000 and still waits.
+
+Hand-worked, support: entered 11, offered 5 (2 handled + 3 abandoned), 1 short; abandon
+rate (5-1-2)/(5-1) = 50%; answered within 20 s: c1 only, abandoned within 20 s (not short):
+c4; SL = 1/4, SL1 = 1/2, SL2 = (1+1)/(2+2); ASA (10+30)/2 = 20 s; AHT ((120+30) +
+(60+20+20))/2 = 125 s; longest wait 600 s (c12, at now).
+"""
+
+from __future__ import annotations
+
+import pytest
+from kpi_log import T0, Log
+
+from callflow.kpi.figures import Counter, Rules, agent_figures
+from callflow.kpi.log import read_log
+
+NOW = 3600.0
+DAY = 86_400
+
+
+def day(log: Log) -> Log:
+    numbers = {
+        "c1": ("+111", 0), "c2": ("+222", 60), "c3": ("+111", 100), "c4": ("+333", 200),
+        "c5": ("+444", 300), "c6": ("+555", 400), "c7": ("+666", 500), "c8": ("+777", 600),
+        "c9": ("+888", 700), "c10": ("", 800), "c11": ("+999", 900), "c12": ("+111", 3000),
+    }  # fmt: skip
+    for call, (number, at) in numbers.items():
+        log.add(at, "call.start", call, caller=number, dialled="100")
+    q = "support"
+    log.add(-600, "agent.state", agent="a1", state="available")
+    log.add(0, "agent.state", agent="a2", state="available")
+    log.add(0, "queue.enter", "c1", queue=q, position=1)
+    log.add(10, "queue.connect", "c1", queue=q, agent="a1", caller="+111", waited=10.0)
+    log.add(10, "agent.state", agent="a1", state="on_call")
+    log.add(130, "queue.complete", "c1", queue=q, agent="a1", talk=120.0)
+    log.add(130, "agent.state", agent="a1", state="wrapup")
+    log.add(160, "agent.state", agent="a1", state="available")
+    log.add(60, "queue.enter", "c2", queue=q, position=1)
+    log.add(90, "queue.connect", "c2", queue=q, agent="a2", caller="+222", waited=30.0)
+    log.add(90, "agent.state", agent="a2", state="on_call")
+    log.add(150, "queue.complete", "c2", queue=q, agent="a2", talk=60.0, hold=20.0)
+    log.add(150, "agent.state", agent="a2", state="wrapup")
+    log.add(170, "agent.state", agent="a2", state="available")
+    log.add(100, "queue.enter", "c3", queue=q)
+    log.add(103, "queue.abandon", "c3", queue=q, waited=3.0)
+    log.add(200, "queue.enter", "c4", queue=q)
+    log.add(215, "queue.abandon", "c4", queue=q, waited=15.0)
+    log.add(300, "queue.enter", "c5", queue=q)
+    log.add(340, "queue.abandon", "c5", queue=q, waited=40.0)
+    log.add(400, "queue.enter", "c6", queue=q)
+    log.add(460, "queue.exit", "c6", queue=q, reason="timeout", waited=60.0)
+    log.add(460, "queue.enter", "c6", queue="sales")
+    log.add(465, "queue.connect", "c6", queue="sales", agent="a1", caller="+555", waited=5.0)
+    log.add(465, "agent.state", agent="a1", state="on_call")
+    log.add(525, "queue.complete", "c6", queue="sales", agent="a1", talk=60.0)
+    log.add(525, "agent.state", agent="a1", state="wrapup")
+    log.add(535, "agent.state", agent="a1", state="available")
+    log.add(500, "queue.enter", "c7", queue=q)
+    log.add(520, "queue.exit", "c7", queue=q, reason="exit_key", key="0", waited=20.0)
+    log.add(600, "queue.enter", "c8", queue=q)
+    log.add(610, "queue.exit", "c8", queue=q, reason="callback", waited=10.0)
+    log.add(700, "queue.enter", "c9", queue=q)
+    log.add(705, "queue.exit", "c9", queue=q, reason="shutdown", waited=5.0)
+    log.add(800, "queue.enter", "c10", queue=q)
+    log.add(810, "queue.exit", "c10", queue=q, reason="lost")
+    log.add(900, "queue.exit", "c11", queue=q, reason="full", waited=0.0)
+    log.add(1000, "agent.state", agent="a2", state="paused")
+    log.add(1200, "agent.state", agent="a2", state="logged_out")
+    log.add(1800, "agent.state", agent="a1", state="logged_out")
+    log.add(3000, "queue.enter", "c12", queue=q)
+    # callbacks: cb1 from c8, answered on its second attempt; cb2 from the API, failed;
+    # cb3 pending
+    log.add(610, "callback.requested", "c8", callback="cb1", queue=q, number="+777")
+    log.add(620, "callback.requested", "", callback="cb2", queue=q, number="+4")
+    log.add(630, "callback.requested", "", callback="cb3", queue=q, number="+5")
+    log.add(700, "callback.attempt", "", callback="cb1", attempt=1, result="no_answer")
+    log.add(900, "callback.attempt", "", callback="cb2", attempt=1, result="busy")
+    log.add(1000, "callback.attempt", "", callback="cb1", attempt=2, result="answered")
+    log.add(1010, "callback.connected", "", callback="cb1", agent="a2")
+    log.add(1200, "callback.completed", "", callback="cb1")
+    log.add(1500, "callback.failed", "", callback="cb2", reason="attempts")
+    # surveys: c1 resolved, c2 not, c6 (sales, a1) resolved; a score answer is not FCR
+    log.add(140, "survey.answer", "c1", survey="post", question="resolved", value=1)
+    log.add(141, "survey.answer", "c1", survey="post", question="score", value=5)
+    log.add(160, "survey.answer", "c2", survey="post", question="resolved", value="no")
+    log.add(161, "survey.answer", "c2", survey="post", question="resolved", value="9")
+    log.add(530, "survey.answer", "c6", survey="post", question="resolved", value="yes")
+    # the +333 caller again, 8 days later: not a repeat within 7 days; after now, unseen
+    log.add(8 * DAY, "call.start", "c13", caller="+333")
+    return log
+
+
+def counter(log: Log, now: float = NOW, rules: Rules | None = None) -> Counter:
+    return Counter(read_log(log.ordered(), log.at(now)), rules or Rules())
+
+
+def test_support_queue_hand_worked(log: Log) -> None:
+    """Every support figure matches the hand-worked day (module docstring)."""
+    f = counter(day(log)).queue("support", T0.timestamp(), T0.timestamp() + 3600)
+    assert (f.entered, f.offered, f.handled, f.abandoned, f.short_abandons) == (11, 5, 2, 3, 1)
+    assert f.abandon_rate == pytest.approx(0.5)
+    assert (f.overflowed, f.callbacks, f.timeouts, f.exit_keys) == (1, 1, 0, 1)
+    assert (f.shutdowns, f.lost, f.waiting, f.refused) == (1, 1, 1, 1)
+    assert (f.answered_within, f.abandoned_within) == (1, 1)
+    assert f.sl == pytest.approx(0.25)
+    assert f.sl1 == pytest.approx(0.5)
+    assert f.sl2 == pytest.approx(0.5)
+    assert f.asa == pytest.approx(20.0)
+    assert f.aht == pytest.approx(125.0)
+    assert f.longest_wait == pytest.approx(600.0)
+
+
+def test_overflowed_call_counts_where_it_was_answered(log: Log) -> None:
+    """c6 is no abandon in support (it overflowed) and is handled in sales, with the 5 s it
+    waited there; the all-queues row counts both visits, still one handled, no abandon."""
+    c = counter(day(log))
+    sales = c.queue("sales", T0.timestamp(), T0.timestamp() + 3600)
+    assert (sales.entered, sales.offered, sales.handled, sales.abandoned) == (1, 1, 1, 0)
+    assert sales.asa == pytest.approx(5.0)
+    assert sales.sl == 1.0
+    assert sales.aht == pytest.approx(70.0)  # talk 60 + wrap-up 10
+    every = c.queue(None, T0.timestamp(), T0.timestamp() + 3600)
+    assert (every.entered, every.offered, every.handled, every.abandoned) == (12, 6, 3, 3)
+    assert every.abandon_rate == pytest.approx(2 / 5)
+
+
+def test_short_abandon_threshold_is_a_rule(log: Log) -> None:
+    """With a 20 s threshold c4 (15 s) is short too: (5-2-2)/(5-2) = 1/3."""
+    f = counter(day(log), rules=Rules(short_abandon=20.0)).queue(
+        "support", T0.timestamp(), T0.timestamp() + 3600
+    )
+    assert f.short_abandons == 2
+    assert f.abandon_rate == pytest.approx(1 / 3)
+    assert f.sl2 == pytest.approx(1 / 3)  # (1 + 0) / (2 + 1)
+
+
+def test_callbacks(log: Log) -> None:
+    """3 requested, 1 reached an agent after 2 attempts and 400 s, 1 failed after 1 attempt,
+    1 pending: 3 attempts of settled callbacks per success."""
+    f = counter(day(log)).queue("support", T0.timestamp(), T0.timestamp() + 3600)
+    assert (f.callbacks_requested, f.callbacks_completed, f.callbacks_failed) == (3, 1, 1)
+    assert (f.callbacks_expired, f.callbacks_cancelled) == (0, 0)
+    assert f.attempts_per_success == pytest.approx(3.0)
+    assert f.time_to_callback == pytest.approx(400.0)
+
+
+def test_no_callback_events_is_fine(log: Log) -> None:
+    """A log with no callback.* events has no callback figures, and no error."""
+    log.add(0, "queue.enter", "x", queue="q")
+    f = counter(log).queue(None, T0.timestamp(), T0.timestamp() + 3600)
+    assert (f.callbacks_requested, f.callbacks_completed) == (0, 0)
+    assert f.attempts_per_success is None and f.time_to_callback is None
+
+
+def test_repeat_callers(log: Log) -> None:
+    """11 calls from a known number (c10 is anonymous); c1 and c3 are followed by another
+    call from +111 within 7 days, +333's next call is 8 days on: 2/11; in support (c11 was
+    refused at its door, so never in it) 2/10."""
+    c = counter(day(log))
+    every = c.queue(None, T0.timestamp(), T0.timestamp() + 3600)
+    assert (every.calls, every.repeat_calls) == (11, 2)
+    support = c.queue("support", T0.timestamp(), T0.timestamp() + 3600)
+    assert (support.calls, support.repeat_calls) == (10, 2)
+    assert support.repeat_rate == pytest.approx(0.2)
+
+
+def test_repeat_window_is_a_rule(log: Log) -> None:
+    """With a 9-day window, +333's call 8 days later makes c4 a repeat (known at 8 days)."""
+    c = counter(day(log), now=9 * DAY, rules=Rules(repeat_days=9))
+    every = c.queue(None, T0.timestamp(), T0.timestamp() + 3600)
+    assert every.repeat_calls == 3
+
+
+def test_first_call_resolution(log: Log) -> None:
+    """Support: c1 yes, c2 no (its '9' is no answer): 50%; all: 2 of 3."""
+    c = counter(day(log))
+    assert c.queue("support", T0.timestamp(), T0.timestamp() + 3600).fcr == pytest.approx(0.5)
+    every = c.queue(None, T0.timestamp(), T0.timestamp() + 3600)
+    assert every.survey_answers == 3
+    assert every.fcr == pytest.approx(2 / 3)
+
+
+def test_agents(log: Log) -> None:
+    """a1: logged in 1800 s of the hour, busy 120+30+60+10 = 220 s, 2 calls, AHT (150+70)/2;
+    a2: 1200 s, busy 80 s, 1 call of AHT 100 s; FCR per agent of the surveyed calls."""
+    facts = read_log(day(log).ordered(), log.at(NOW))
+    a1, a2 = agent_figures(facts, Rules(), T0.timestamp(), T0.timestamp() + 3600)
+    assert (a1.agent, a1.handled, a1.logged_in, a1.busy) == ("a1", 2, 1800.0, 220.0)
+    assert a1.occupancy == pytest.approx(220 / 1800)
+    assert a1.aht == pytest.approx(110.0)
+    assert (a1.talk, a1.wrapup) == (180.0, 40.0)
+    assert a1.fcr == 1.0
+    assert (a2.agent, a2.handled, a2.logged_in, a2.busy) == ("a2", 1, 1200.0, 80.0)
+    assert a2.occupancy == pytest.approx(80 / 1200)
+    assert (a2.aht, a2.hold) == (100.0, 20.0)
+    assert a2.fcr == 0.0
+
+
+def test_agent_time_is_cut_at_the_interval(log: Log) -> None:
+    """a1 logged in from 08:50: in 09:00-09:15 they count 900 s, 220 s of them busy; the
+    sales call is counted for sales only when asked for sales."""
+    facts = read_log(day(log).ordered(), log.at(NOW))
+    a1, _ = agent_figures(facts, Rules(), T0.timestamp(), T0.timestamp() + 900)
+    assert (a1.logged_in, a1.busy) == (900.0, 220.0)
+    (a1,) = [a for a in agent_figures(facts, Rules(), T0.timestamp(), T0.timestamp() + 900,
+                                     "sales") if a.agent == "a1"]  # fmt: skip
+    assert a1.handled == 1
+
+
+def test_interval_of_a_visit_is_its_join(log: Log) -> None:
+    """Counted where the caller joined: 09:00-09:05 holds c1-c5 only."""
+    f = counter(day(log)).queue("support", T0.timestamp(), T0.timestamp() + 300)
+    assert (f.entered, f.handled, f.abandoned) == (4, 2, 2)
+
+
+def test_resumed_enter_is_the_same_visit(log: Log) -> None:
+    """After a restart the caller re-enters with resumed and their join time: one visit,
+    whose wait runs from the first join."""
+    log.add(0, "queue.enter", "r", queue="q", position=1)
+    log.add(50, "queue.enter", "r", queue="q", resumed=True, joined_at=T0.timestamp())
+    log.add(70, "queue.connect", "r", queue="q", agent="a", caller="+1", waited=70.0)
+    f = counter(log).queue("q", T0.timestamp(), T0.timestamp() + 3600)
+    assert (f.entered, f.handled, f.asa) == (1, 1, 70.0)
+
+
+def test_resumed_visit_of_an_old_log_keeps_its_join(log: Log) -> None:
+    """A resumed enter with no visit open (the first enter is before the events read)
+    counts from its stored join time."""
+    log.add(50, "queue.enter", "r", queue="q", resumed=True, joined_at=T0.timestamp() + 10)
+    f = counter(log, now=100).queue("q", T0.timestamp(), T0.timestamp() + 3600)
+    assert (f.entered, f.waiting, f.longest_wait) == (1, 1, 90.0)
+
+
+def test_call_end_without_exit_is_lost(log: Log) -> None:
+    """A visit whose call ends with no queue exit (a crash between the two) is lost."""
+    log.add(0, "queue.enter", "x", queue="q")
+    log.add(30, "call.end", "x", outcome="lost")
+    f = counter(log).queue("q", T0.timestamp(), T0.timestamp() + 3600)
+    assert (f.lost, f.offered, f.abandon_rate) == (1, 0, None)
+
+
+def test_exit_key_to_a_callback_is_a_callback(log: Log) -> None:
+    """A caller who leaves by an exit key and then asks for a callback left to be called
+    back: a callback, not an exit key."""
+    log.add(0, "queue.enter", "x", queue="q")
+    log.add(20, "queue.exit", "x", queue="q", reason="exit_key", key="1", waited=20.0)
+    log.add(30, "callback.requested", "x", callback="cb", queue="q")
+    f = counter(log).queue("q", T0.timestamp(), T0.timestamp() + 3600)
+    assert (f.callbacks, f.exit_keys, f.callbacks_requested) == (1, 0, 1)
+
+
+def test_events_after_now_are_not_seen(log: Log) -> None:
+    """As of 09:00:30 the caller who is answered at 09:01 still waits."""
+    log.add(0, "queue.enter", "x", queue="q")
+    log.add(60, "queue.connect", "x", queue="q", agent="a", waited=60.0)
+    f = counter(log, now=30).queue("q", T0.timestamp(), T0.timestamp() + 3600)
+    assert (f.waiting, f.handled, f.longest_wait) == (1, 0, 30.0)
+
+
+def test_conversation_in_progress_has_no_handle_time(log: Log) -> None:
+    """An answered caller still talking at now counts as handled, with ASA, without AHT."""
+    log.add(0, "queue.enter", "x", queue="q")
+    log.add(8, "queue.connect", "x", queue="q", agent="a", waited=8.0)
+    f = counter(log, now=100).queue("q", T0.timestamp(), T0.timestamp() + 3600)
+    assert (f.handled, f.asa, f.aht) == (1, 8.0, None)
