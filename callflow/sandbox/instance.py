@@ -22,6 +22,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -163,6 +164,8 @@ class Sandbox:
         phones: list[Phone] | None = None,
         base: Path | None = None,
         password: str | None = None,
+        overlay: Path | None = None,
+        files: Mapping[str, str] | None = None,
     ) -> None:
         if not name or any(c not in string.ascii_letters + string.digits + "-_" for c in name):
             raise SandboxError(f"invalid sandbox name {name!r}: use letters, digits, - and _")
@@ -174,6 +177,8 @@ class Sandbox:
         self.phones = phones if phones is not None else default_phones()
         self.base = base
         self.password = password  # None: a fresh random ARI password
+        self.overlay = overlay  # config templates that replace the recipe's of that name
+        self.files = dict(files or {})  # more files for the config folder, as they are
         self.info: SandboxInfo | None = None
 
     # -- state file ---------------------------------------------------------------------
@@ -319,7 +324,7 @@ class Sandbox:
             "ARI_PASSWORD": info.ari_password,
             "ARI_APP": info.app,
         }
-        render_config(home / "etc", values, self.phones)
+        render_config(home / "etc", values, self.phones, overlay=self.overlay, files=self.files)
 
     @staticmethod
     def _mount(rootfs: Path) -> None:
@@ -354,14 +359,27 @@ class Sandbox:
         rx(info, "core waitfullybooted")
 
 
-def render_config(etc: Path, values: dict[str, str], phones: list[Phone]) -> None:
+def render_config(
+    etc: Path,
+    values: dict[str, str],
+    phones: list[Phone],
+    *,
+    overlay: Path | None = None,
+    files: Mapping[str, str] | None = None,
+) -> None:
     """Write Asterisk's config folder from the recipe: templates, dialplan, phones.
 
     Used by the sandbox and by the Docker image build (``callflow sandbox render``), so
-    both run the same Asterisk configuration.
+    both run the same Asterisk configuration. ``overlay``: a folder of templates that
+    replace the recipe's of the same name (the sandbox PSTN's dialplan); ``files``: more
+    files (relative path -> text), written as they are, after everything else. The trunk
+    file ``pjsip_trunk.conf`` is empty until a trunk is joined (callflow.sandbox.pstn).
     """
     (etc / "dialplan").mkdir(parents=True, exist_ok=True)
-    for template in sorted(ETC_TEMPLATES.glob("*.conf")):
+    templates = {t.name: t for t in ETC_TEMPLATES.glob("*.conf")}
+    if overlay is not None:
+        templates.update({t.name: t for t in overlay.glob("*.conf")})
+    for _, template in sorted(templates.items()):
         try:
             text = string.Template(template.read_text()).substitute(values)
         except (KeyError, ValueError) as exc:
@@ -370,6 +388,10 @@ def render_config(etc: Path, values: dict[str, str], phones: list[Phone]) -> Non
     for dialplan in sorted(DIALPLAN_DIR.glob("*.conf")):
         shutil.copy(dialplan, etc / "dialplan" / dialplan.name)
     (etc / "pjsip_phones.conf").write_text(render_phones(phones))
+    (etc / "pjsip_trunk.conf").write_text("; no trunk\n")
+    for name, text in (files or {}).items():
+        (etc / name).parent.mkdir(parents=True, exist_ok=True)
+        (etc / name).write_text(text)
     (etc / "ari.conf").chmod(0o600)
 
 

@@ -11,6 +11,7 @@ RECIPE_DIR = REPO_ROOT / "docker" / "asterisk"
 PACKAGES_FILE = RECIPE_DIR / "packages.txt"
 ETC_TEMPLATES = RECIPE_DIR / "etc"
 DIALPLAN_DIR = REPO_ROOT / "dialplan"
+PSTN_DIR = RECIPE_DIR / "pstn"  # the sandbox PSTN: config overlay, its dialplan, numbers
 
 
 def cache_dir() -> Path:
