@@ -16,8 +16,10 @@ Events read (written by :mod:`callflow.queue.caller`, :mod:`callflow.queue.live`
   (``hold``, seconds on hold, counts when a writer gives it; nothing writes it yet).
 - ``queue.abandon`` ``{queue, waited, position, original_position}``: the caller hung up.
 - ``queue.exit`` ``{queue, reason, waited[, key, position]}``: left any other way. With no
-  ``queue.enter`` before it (``waited`` 0, reason ``full``, ``empty`` or ``refused``) the
-  caller was refused at the door: never in the queue.
+  ``queue.enter`` before it, ``waited`` 0 and reason ``full``, ``empty`` or ``refused``,
+  the caller was refused at the door: never in the queue. Any other event of a visit whose
+  ``queue.enter`` is not among the events read is passed over (it belongs to an earlier
+  interval).
 - ``agent.state`` ``{agent, state, reason}``: ``logged_out``, ``available``, ``ringing``,
   ``on_call``, ``wrapup``, ``paused``; each lasts until the agent's next one (or ``now``).
 - Callbacks (written by the callback engine; absent is fine): ``callback.requested``,
@@ -35,11 +37,11 @@ Events read (written by :mod:`callflow.queue.caller`, :mod:`callflow.queue.live`
   those of the call's last ``queue.connect``.
 
 How a queue visit ends (:attr:`Visit.outcome`): ``answered``, ``abandoned``, ``overflowed``
-(left without an answer, by timeout, an empty queue or an exit key, and the same call
-entered another queue next), ``callback``, ``timeout``, ``empty``, ``exit_key``,
-``shutdown`` (callflow let the caller go while stopping), ``lost`` (Asterisk or callflow lost
-the call; also a visit whose call ended with no exit of its own), or ``waiting`` (still in
-the queue at ``now``).
+(left without an answer, by timeout, an empty queue or an exit key, and the same call went
+to another queue next, even if refused at its door), ``callback``, ``timeout``, ``empty``,
+``exit_key``, ``shutdown`` (callflow let the caller go while stopping), ``lost`` (Asterisk
+or callflow lost the call; also a visit whose call ended with no exit of its own), or
+``waiting`` (still in the queue at ``now``).
 """
 
 from __future__ import annotations
@@ -68,6 +70,9 @@ AGENT_BUSY = frozenset({"on_call", "wrapup"})
 
 EXIT_OUTCOMES = frozenset({"callback", "timeout", "empty", "exit_key", "lost"})
 """``queue.exit`` reasons that are outcomes of their own; the rest are ``shutdown``."""
+
+REFUSED = frozenset({"full", "empty", "refused"})
+"""``queue.exit`` reasons of a caller turned away at the door (with ``waited`` 0)."""
 
 RESOLVED_YES = frozenset({"1", "yes", "y", "true"})
 RESOLVED_NO = frozenset({"2", "no", "n", "false"})
@@ -231,9 +236,11 @@ class _Reader:
                 self.last_visit[call] = visit
                 self.facts.visits.append(visit)
             return
-        if visit is None:
-            if kind == "queue.exit":
-                self.facts.refusals.append(Refusal(call, queue, at, _text(data.get("reason"))))
+        if visit is None:  # a refusal, or a visit that began before the events read
+            reason = _text(data.get("reason"))
+            if kind == "queue.exit" and reason in REFUSED and _num(data.get("waited")) <= 0:
+                self._moved_on(call, queue)
+                self.facts.refusals.append(Refusal(call, queue, at, reason))
             elif kind == "queue.complete":
                 self._completed(self._answered_visit(call, queue), data, at)
             return
@@ -270,7 +277,8 @@ class _Reader:
         visit.ended_at = at
 
     def _moved_on(self, call: str, queue: str) -> None:
-        """The call enters ``queue``: its last visit elsewhere, left unanswered, overflowed."""
+        """The call goes to ``queue`` (entered, or refused at its door): its last visit
+        elsewhere, left by timeout, emptiness or an exit key, overflowed."""
         before = self.last_visit.get(call)
         if (
             before is not None

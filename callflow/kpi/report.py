@@ -55,7 +55,9 @@ AgentRow = Row[AgentFigures]
 
 @dataclass(frozen=True)
 class Report:
-    """Per interval: a row per queue seen and one for all (``*``); then the whole range."""
+    """Per interval: a row per queue seen and one for all (``*``), or the one queue asked
+    for; then the same for the whole range. Every interval has its first row, quiet or
+    not (the chart's bars)."""
 
     start: dt.datetime
     end: dt.datetime
@@ -130,7 +132,12 @@ def build_report(
         first, last = max(a.timestamp(), lo), min(b.timestamp(), hi)
         for name in names:
             figures = counter.queue(None if name == ALL else name, first, last)
-            if name == ALL or figures.entered or figures.refused or figures.callbacks_requested:
+            if (
+                name == names[0]
+                or figures.entered
+                or figures.refused
+                or figures.callbacks_requested
+            ):
                 queues.append(QueueRow(a, b, figures, whole))
         for agent in agent_figures(facts, rules, first, last, queue, counter.wrap):
             agents.append(AgentRow(a, b, agent, whole))
@@ -187,8 +194,13 @@ AGENT_HEADER = (
 )  # fmt: skip
 
 
+def _quiet(f: QueueFigures) -> bool:
+    return not (f.entered or f.refused or f.callbacks_requested or f.calls or f.survey_answers)
+
+
 def render_table(report: Report, tz: dt.tzinfo = dt.UTC) -> str:
-    """The report as text tables: queue calls, callbacks and repeat callers, agents."""
+    """The report as text tables: queue calls, callbacks and repeat callers, agents. An
+    interval with nothing in it has no row (JSON and CSV keep them)."""
     rules = report.rules
     head = (
         f"KPIs {report.start.astimezone(tz):%Y-%m-%d %H:%M} to "
@@ -201,6 +213,8 @@ def render_table(report: Report, tz: dt.tzinfo = dt.UTC) -> str:
     calls, contacts = [], []
     for row in report.queues:
         f = row.figures
+        if not row.whole and _quiet(f):
+            continue
         when = _when(row, report.interval, tz)
         other = f.timeouts + f.empties + f.exit_keys + f.shutdowns + f.lost + f.waiting
         calls.append(
