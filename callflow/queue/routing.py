@@ -14,7 +14,14 @@ time, and do what it decides::
     wake = router.next_wakeup(now)            # when to call offers/timeouts again, no polling
 
 Order of callers: priority (higher first), then join time (FIFO), across all queues;
-a callback placeholder (``kind="callback"``) keeps its place like a caller.
+a callback placeholder (``kind="callback"``) keeps its place like a caller, is counted in
+the positions of the live callers behind it, and is never refused (full, empty) nor timed
+out: it holds a place already promised. When a placeholder reaches the front and an agent
+qualifies, :meth:`Router.route` decides by its ``callback_mode``: agent-first, an
+:class:`Offer` of kind ``callback`` (that agent is reserved: marked ringing, to be rung with
+a whisper, then the customer dialled); customer-first, a :class:`CallbackDue` (dial the
+customer now; no agent is held, the placeholder keeps its place until it leaves, and the
+agent it would have had is left to nobody else in that round).
 Which agents qualify for a caller: logged in and available, members of the caller's
 queue, at the skill levels the caller needs (the queue's ``skills`` and the entry's,
 the higher of the two), lowered by ``skill_widening`` as the caller waits, and not
@@ -39,6 +46,7 @@ from callflow.queue.agents import Agent, AgentState, QueueError
 from callflow.queue.config import EmptyRule, QueueCenter, QueueConfig, Strategy, Target
 
 EntryKind = Literal["caller", "callback"]
+CallbackMode = Literal["agent-first", "customer-first"]
 DAY = 86_400.0
 
 
@@ -106,6 +114,7 @@ class QueueEntry:
     original_position: int = 0
     last_agent: str | None = None
     kind: EntryKind = "caller"
+    callback_mode: CallbackMode = "agent-first"  # a placeholder's: who is called first
 
     def to_dict(self) -> dict[str, object]:
         """Plain JSON-ready data for the store."""
@@ -119,6 +128,7 @@ class QueueEntry:
             "original_position": self.original_position,
             "last_agent": self.last_agent,
             "kind": self.kind,
+            "callback_mode": self.callback_mode,
         }
 
     @classmethod
@@ -153,6 +163,12 @@ class QueueEntry:
         kind = data.get("kind", "caller")
         if kind not in ("caller", "callback"):
             raise BadEntry(f"queue entry field 'kind' must be caller or callback, not {kind!r}")
+        mode = data.get("callback_mode", "agent-first")
+        if mode not in ("agent-first", "customer-first"):
+            raise BadEntry(
+                "queue entry field 'callback_mode' must be agent-first or customer-first, "
+                f"not {mode!r}"
+            )
         return cls(
             id=cast(str, text("id")),
             queue=cast(str, text("queue")),
@@ -163,6 +179,7 @@ class QueueEntry:
             original_position=whole("original_position", optional=True) or 0,
             last_agent=text("last_agent", optional=True),
             kind=kind,
+            callback_mode=mode,
         )
 
 
@@ -194,6 +211,27 @@ class Offer:
     def ring_deadline(self) -> float:
         """When the driver gives up ringing and reports ``no_answer``."""
         return self.started_at + self.ring_timeout
+
+
+@dataclass(frozen=True)
+class CallbackDue:
+    """A customer-first callback placeholder reached the front and ``agent`` qualifies for
+    it: dial the customer now. Nobody is reserved; the placeholder keeps its place (and is
+    offered nothing more) until it leaves the line."""
+
+    entry_id: str
+    queue: str
+    caller: str
+    agent: str
+    at: float
+
+
+@dataclass(frozen=True)
+class Routing:
+    """One round's decisions: the rings to start, and the customer-first callbacks due."""
+
+    offers: list[Offer]
+    due: list[CallbackDue]
 
 
 @dataclass(frozen=True)
@@ -244,6 +282,7 @@ class Router:
         self._pending: dict[str, list[Offer]] = {}
         self._retry_until: dict[tuple[str, str], float] = {}
         self._last_rung: dict[str, str] = {}  # round-robin memory per queue
+        self._dialing: set[str] = set()  # customer-first placeholders whose customer is called
 
     # --- agents ----------------------------------------------------------------------
 
@@ -302,9 +341,11 @@ class Router:
         queue = self._queue(entry.queue)
         if entry.id in self._entries:
             raise DuplicateEntry(f"entry '{entry.id}' is already waiting in '{entry.queue}'")
-        if queue.max_callers and self.callers_waiting(queue.name) >= queue.max_callers:
+        placeholder = entry.kind == "callback"  # a place already promised: never refused
+        full = queue.max_callers and self.callers_waiting(queue.name) >= queue.max_callers
+        if full and not placeholder:
             return JoinDecision(False, refused="full", overflow=queue.overflow.full)
-        if self._empty(queue, entry, queue.join_when_empty):
+        if not placeholder and self._empty(queue, entry, queue.join_when_empty):
             return JoinDecision(False, refused="empty", overflow=queue.overflow.empty)
         if entry.priority is None:
             entry = replace(entry, priority=queue.priority)
@@ -354,10 +395,25 @@ class Router:
     # --- rings -----------------------------------------------------------------------
 
     def offers(self, now: float) -> list[Offer]:
-        """The rings to start now; each agent named is already marked ringing."""
+        """The rings to start now; each agent named is already marked ringing.
+
+        Customer-first callback placeholders are passed over here (they are due only
+        through :meth:`route`, for a driver that dials them)."""
+        return self.route(now, callbacks_due=False).offers
+
+    def route(self, now: float, callbacks_due: bool = True) -> Routing:
+        """One round: the rings to start now (each agent named is already marked ringing;
+        an offer of kind ``callback`` reserves its agent for that callback), and the
+        customer-first callbacks now due (each marked as being dialled)."""
         self.tick(now)
         started: list[Offer] = []
-        order = self.entries()
+        due: list[CallbackDue] = []
+        promised: set[str] = set()  # agents a due callback counts on, this round
+        order = [
+            entry
+            for entry in self.entries()
+            if entry.id not in self._dialing and (callbacks_due or not self._customer_first(entry))
+        ]
         # Returning callers first: their last agent is theirs if free.
         for entry in order:
             if entry.id in self._pending:
@@ -379,12 +435,24 @@ class Router:
                 agent
                 for agent in available
                 if agent.state is AgentState.AVAILABLE
+                and agent.name not in promised
                 and self._qualifies(agent, entry, levels, now)
             ]
-            if candidates:
-                for agent in self._choose(queue, candidates, levels):
-                    started.append(self._ring(entry, agent, now))
-        return started
+            if not candidates:
+                continue
+            chosen = self._choose(queue, candidates, levels)
+            if self._customer_first(entry):
+                self._dialing.add(entry.id)
+                promised.add(chosen[0].name)
+                due.append(CallbackDue(entry.id, entry.queue, entry.caller, chosen[0].name, now))
+                continue
+            for agent in chosen:
+                started.append(self._ring(entry, agent, now))
+        return Routing(started, due)
+
+    def dialing(self, entry_id: str) -> bool:
+        """True while a customer-first placeholder's customer is being called."""
+        return entry_id in self._dialing
 
     def ring_ended(self, offer: Offer, outcome: RingOutcome | str, now: float) -> list[Offer]:
         """A ring is over. Returns the other rings to stop (ring-all, once answered).
@@ -541,9 +609,14 @@ class Router:
     def _order(entry: QueueEntry, seq: int) -> tuple[int, float, int]:
         return (-(entry.priority or 0), entry.joined_at, seq)
 
+    @staticmethod
+    def _customer_first(entry: QueueEntry) -> bool:
+        return entry.kind == "callback" and entry.callback_mode == "customer-first"
+
     def _forget(self, entry_id: str) -> None:
         self._entries.pop(entry_id, None)
         self._pending.pop(entry_id, None)
+        self._dialing.discard(entry_id)
         for pair in [p for p in self._retry_until if p[0] == entry_id]:
             del self._retry_until[pair]
 
@@ -680,6 +753,8 @@ def last_agent_for(history: History, caller: str, now: float, days: float) -> st
 
 __all__ = [
     "BadEntry",
+    "CallbackDue",
+    "CallbackMode",
     "Departure",
     "DuplicateEntry",
     "EntryKind",
@@ -690,6 +765,7 @@ __all__ = [
     "QueueEntry",
     "RingOutcome",
     "Router",
+    "Routing",
     "UnknownAgent",
     "UnknownEntry",
     "UnknownQueue",
