@@ -1,5 +1,5 @@
 """The ``callflow bench`` command: one sub-subcommand per benchmark kind (``ewt``, ``connect``,
-``reload``, ``store``, ``told``)."""
+``reload``, ``store``)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from callflow.bench.connect import run_connect_bench
 from callflow.bench.ewt import run_ewt_bench
 from callflow.bench.reload import run_reload_bench
 from callflow.bench.store import run_store_bench
-from callflow.bench.told import run_told_bench
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -25,9 +24,10 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         "ewt",
         help="estimated-wait predictors vs Asterisk app_queue",
         description=(
-            "Simulate M/G/s+M queues and score each wait predictor: rrase (RMS error / "
-            "mean wait, answered callers who had to queue) and p_over (share who waited "
-            "longer than announced)."
+            "Simulate queues through the live queue's own code and score what each wait "
+            "predictor tells callers (at join and re-announced; the point estimate, the "
+            "announced and the spoken figure) against the wait that followed: rrase (RMS "
+            "error / mean wait), bias, p_over (share who waited longer than told)."
         ),
     )
     ewt.add_argument("--json", action="store_true", help="one JSON object per line")
@@ -41,7 +41,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         "--callers",
         type=int,
         default=None,
-        help="measured callers per scenario (default: 20000, or 2000 with --quick)",
+        help="measured callers per scenario (default: 4000, or 1000 with --quick)",
     )
     ewt.set_defaults(func=_run_ewt)
 
@@ -114,25 +114,6 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     )
     store.set_defaults(func=_run_store)
 
-    told = kinds.add_parser(
-        "told",
-        help="the waits callers are told, through the live queue's code (simulated)",
-        description=(
-            "Simulate queues through the live queue's own Router and caller machines and "
-            "score every wait figure callers hear (at join and re-announced) against the "
-            "wait that followed: callflow's default against app_queue's."
-        ),
-    )
-    told.add_argument("--json", action="store_true", help="one JSON object per line")
-    told.add_argument("--quick", action="store_true", help="a small grid, fewer callers")
-    told.add_argument("--seed", type=int, default=1, help="base seed (default: 1)")
-    told.add_argument("--jobs", type=int, default=None, help="worker processes (default: CPUs)")
-    told.add_argument("--only", metavar="TEXT", default=None, help="scenarios containing TEXT")
-    told.add_argument(
-        "--callers", type=int, default=None, help="measured callers per scenario (2000; 300 quick)"
-    )
-    told.set_defaults(func=_run_told)
-
 
 def _run_ewt(args: argparse.Namespace) -> int:
     return run_ewt_bench(
@@ -142,17 +123,6 @@ def _run_ewt(args: argparse.Namespace) -> int:
         jobs=args.jobs,
         only=args.only,
         callers=args.callers,
-    )
-
-
-def _run_told(args: argparse.Namespace) -> int:
-    return run_told_bench(
-        as_json=args.json,
-        quick=args.quick,
-        seed=args.seed,
-        jobs=args.jobs,
-        callers=args.callers,
-        only=args.only,
     )
 
 

@@ -21,10 +21,9 @@ The rules, as app_queue's ``say_position()`` has them:
 Where callflow differs, on purpose: ``once`` means the first announcement that has a
 wait worth saying, not strictly the first announcement; a negative estimate (the caller has
 waited past it) is not said, where app_queue's ``labs()`` announces it growing again;
-with ``round_seconds`` the figure is rounded up to the step, never down, so a caller is
-not promised less than the estimate; under a minute (without ``round_seconds``) is said
-as "less than a minute" rather than not at all. Periodic prompts each keep their own
-period, counted from join.
+the figure is always rounded up, never down, so a caller is not promised less than the
+estimate; under a minute it is said in seconds ("about 40 seconds") rather than not at
+all. Periodic prompts each keep their own period, counted from join.
 """
 
 from __future__ import annotations

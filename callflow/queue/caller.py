@@ -519,7 +519,16 @@ class QueueCaller:
 
     def estimate(self, position: int, elapsed: float, now: float) -> float:
         """The conservative wait still to come at ``position`` (inf: nobody serves)."""
-        return queue_estimate(self.router, self.predictor, self.queue.name, position, elapsed, now)
+        return queue_estimate(
+            self.router,
+            self.predictor,
+            self.queue.name,
+            position,
+            elapsed,
+            now,
+            caller=self.number,
+            priority=self.entry.priority or 0,
+        )
 
     def _ring_over(
         self, ringing: _Ringing, reason: str, cause: int | None, now: float
@@ -562,6 +571,16 @@ class QueueCaller:
 SERVING = (AgentState.AVAILABLE, AgentState.RINGING, AgentState.ON_CALL, AgentState.WRAPUP)
 
 
+def agents_serving(router: Router, queue: str) -> int:
+    """Agents who will take this queue's callers: logged in and not paused, and not about
+    to pause either (a pause asked for during a call is a known loss of an agent)."""
+    return sum(
+        1
+        for name in router.members[queue]
+        if router.agents[name].state in SERVING and router.agents[name].pending_pause is None
+    )
+
+
 def queue_estimate(
     router: Router,
     predictor: WaitPredictor,
@@ -569,13 +588,19 @@ def queue_estimate(
     position: int,
     elapsed: float,
     now: float,
+    *,
+    caller: int | None = None,
+    priority: int = 0,
 ) -> float:
     """The conservative wait still to come for a caller at ``position`` of ``queue``, from
-    its predictor and the agents serving it now (inf when nobody serves it)."""
-    serving = sum(1 for name in router.members[queue] if router.agents[name].state in SERVING)
+    its predictor and the agents serving it now (inf when nobody serves it). ``caller`` (the
+    predictor's id for them) lets the predictor learn from what it told them."""
+    serving = agents_serving(router, queue)
     if serving == 0:
         return math.inf
-    return predictor.estimate(position - 1, serving, now, elapsed).announce
+    return predictor.estimate(
+        position - 1, serving, now, elapsed, caller=caller, priority=priority
+    ).announce
 
 
 __all__ = [
@@ -601,5 +626,6 @@ __all__ = [
     "TimeUp",
     "Unanswered",
     "Withdrawn",
+    "agents_serving",
     "queue_estimate",
 ]

@@ -15,8 +15,12 @@ The predictors (Ibrahim & Whitt's names; ``n`` callers ahead, ``s`` agents servi
 - :class:`QueueLengthPredictor` (QL) - ``(n+1)/(s*mu)``.
 - :class:`AbandonmentAwarePredictor` (QLA) - ``sum_{i=0..n} 1/(s*mu + i*theta)``,
   optionally announcing a percentile of the hypoexponential wait instead of its mean.
-- :class:`ConservativePredictor` - callflow's default: announces the 80th percentile of
-  the abandonment-aware wait, falls back to configured defaults while history is thin.
+- :class:`ConservativePredictor` - the model alone: announces the 80th percentile of the
+  abandonment-aware wait of a caller who never hangs up.
+- :class:`CalibratedPredictor` - callflow's default: the abandonment-aware figure for a
+  caller who is answered, corrected by what the waits that followed its figures were,
+  situation by situation (priority, callers ahead, time waited), announcing the 80th
+  percentile of the answered callers' waits.
 
 The percentile maths: with ``n`` ahead, all agents busy, exponential services and
 patience, the wait is a sum of independent exponentials with rates ``a + k*theta``
@@ -100,7 +104,14 @@ class WaitPredictor(Protocol):
         ...
 
     def estimate(
-        self, ahead: int, agents_serving: int, now: float, elapsed: float = 0.0
+        self,
+        ahead: int,
+        agents_serving: int,
+        now: float,
+        elapsed: float = 0.0,
+        *,
+        caller: int | None = None,
+        priority: int = 0,
     ) -> Estimate:
         """Estimate the remaining wait of a caller with ``ahead`` callers in front."""
         ...
@@ -161,7 +172,14 @@ class AppQueuePredictor:
             self.holdtime = (((oldvalue << 2) - oldvalue) + newholdtime) >> 2
 
     def estimate(
-        self, ahead: int, agents_serving: int, now: float, elapsed: float = 0.0
+        self,
+        ahead: int,
+        agents_serving: int,
+        now: float,
+        elapsed: float = 0.0,
+        *,
+        caller: int | None = None,
+        priority: int = 0,
     ) -> Estimate:
         """Return app_queue's hold time for a caller who has waited ``elapsed`` seconds."""
         waited = _whole_seconds_between(now - elapsed, now)  # now - qe->start
@@ -198,7 +216,14 @@ class LastToEnterService:
             self.last_wait = event.waited
 
     def estimate(
-        self, ahead: int, agents_serving: int, now: float, elapsed: float = 0.0
+        self,
+        ahead: int,
+        agents_serving: int,
+        now: float,
+        elapsed: float = 0.0,
+        *,
+        caller: int | None = None,
+        priority: int = 0,
     ) -> Estimate:
         """Return the last answered caller's wait, less what this caller has waited."""
         remaining = max(self.last_wait - elapsed, 0.0)
@@ -237,7 +262,14 @@ class HeadOfLine:
             self._gone.discard(self._line.popleft()[0])
 
     def estimate(
-        self, ahead: int, agents_serving: int, now: float, elapsed: float = 0.0
+        self,
+        ahead: int,
+        agents_serving: int,
+        now: float,
+        elapsed: float = 0.0,
+        *,
+        caller: int | None = None,
+        priority: int = 0,
     ) -> Estimate:
         """Return the head-of-line caller's elapsed wait, less this caller's own."""
         if not self._line:
@@ -553,7 +585,14 @@ class QueueLengthPredictor:
             self.handle.observe(event.handle_time)
 
     def estimate(
-        self, ahead: int, agents_serving: int, now: float, elapsed: float = 0.0
+        self,
+        ahead: int,
+        agents_serving: int,
+        now: float,
+        elapsed: float = 0.0,
+        *,
+        caller: int | None = None,
+        priority: int = 0,
     ) -> Estimate:
         """Return ``(ahead + 1)`` mean handle times shared among ``agents_serving``."""
         if agents_serving <= 0:
@@ -600,7 +639,14 @@ class AbandonmentAwarePredictor(_LearnsRates):
         )
 
     def estimate(
-        self, ahead: int, agents_serving: int, now: float, elapsed: float = 0.0
+        self,
+        ahead: int,
+        agents_serving: int,
+        now: float,
+        elapsed: float = 0.0,
+        *,
+        caller: int | None = None,
+        priority: int = 0,
     ) -> Estimate:
         """Return the hypoexponential mean and, if configured, its percentile."""
         if agents_serving <= 0:
@@ -613,7 +659,7 @@ class AbandonmentAwarePredictor(_LearnsRates):
 
 
 class ConservativePredictor(_LearnsRates):
-    """callflow's default: tell the caller the 80th percentile of the abandonment-aware wait.
+    """The model alone: the 80th percentile of the abandonment-aware wait.
 
     - ``announce`` is the ``percentile`` quantile of the wait of a caller who stays until
       answered: ``sum_{k=0..n} Exp(s*mu + k*theta)``. Webb, Yu & Bretthauer: callers who
@@ -632,7 +678,7 @@ class ConservativePredictor(_LearnsRates):
       agents), and real history takes over within tens of calls.
     """
 
-    name = "default"
+    name = "model-p80"
 
     def __init__(
         self,
@@ -650,7 +696,14 @@ class ConservativePredictor(_LearnsRates):
         )
 
     def estimate(
-        self, ahead: int, agents_serving: int, now: float, elapsed: float = 0.0
+        self,
+        ahead: int,
+        agents_serving: int,
+        now: float,
+        elapsed: float = 0.0,
+        *,
+        caller: int | None = None,
+        priority: int = 0,
     ) -> Estimate:
         """Return the answered-caller mean and the conservative percentile to announce."""
         if agents_serving <= 0:
@@ -659,6 +712,177 @@ class ConservativePredictor(_LearnsRates):
         mean_rate = a + theta if self.answered_mean else a
         mean = hypoexponential_mean(mean_rate, theta, ahead)
         return Estimate(mean, hypoexponential_quantile(self.percentile, a, theta, ahead))
+
+
+# ------------------------------------------------------------ the calibrated default
+
+
+def ahead_band(ahead: int) -> int:
+    """Callers ahead in doubling bands: 0, 1, 2-3, 4-7, 8-15, 16-31, 32-63, 64 and more."""
+    return min(7, max(0, ahead).bit_length())
+
+
+def elapsed_band(elapsed: float) -> int:
+    """Time already waited in doubling bands: 0 (at join), up to 15 s, 30 s, 1, 2, 4, 8 min
+    and more."""
+    if elapsed <= 0.0:
+        return 0
+    return min(7, 1 + max(0, math.ceil(math.log2(elapsed / 15.0))))
+
+
+class _Residuals:
+    """Recent outcomes as ratios (wait that followed / model figure), per situation.
+
+    Each sample goes to every level of its situation (``keys``, most specific first: the
+    caller's priority with callers ahead and time waited, then fewer of them, then all);
+    a lookup takes the most specific level that has ``min_samples``. Each level keeps the
+    last ``window`` samples, so that the figures follow a queue that changes.
+    """
+
+    def __init__(self, window: int, min_samples: int) -> None:
+        self._window = window
+        self._min = min_samples
+        self._levels: dict[tuple[int, ...], deque[float]] = {}
+
+    def add(self, keys: tuple[tuple[int, ...], ...], ratio: float) -> None:
+        for key in keys:
+            samples = self._levels.get(key)
+            if samples is None:
+                samples = self._levels[key] = deque(maxlen=self._window)
+            samples.append(ratio)
+
+    def lookup(self, keys: tuple[tuple[int, ...], ...]) -> deque[float] | None:
+        for key in keys:
+            samples = self._levels.get(key)
+            if samples is not None and len(samples) >= self._min:
+                return samples
+        return None
+
+
+def _upper_quantile(samples: deque[float], probability: float) -> float:
+    """The ``probability`` quantile of ``samples``, taken one standard error high: from
+    ``n`` samples the empirical quantile is itself uncertain by about
+    ``sqrt(p*(1-p)/n)`` in probability, and a promise should hold despite that (more
+    margin from few samples, little from many)."""
+    ordered = sorted(samples)
+    n = len(ordered)
+    probability = min(0.995, probability + math.sqrt(probability * (1.0 - probability) / n))
+    at = probability * (n - 1)
+    low = math.floor(at)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (at - low)
+
+
+@dataclass(frozen=True, slots=True)
+class _Told:
+    at: float
+    base: float
+    keys: tuple[tuple[int, ...], ...]
+
+
+class CalibratedPredictor(_LearnsRates):
+    """callflow's default: a promise kept for the callers who get an agent.
+
+    What a caller is told is meant to be outwaited by at most ``1 - percentile`` of the
+    callers who reach an agent (those who hang up first never learn whether it was kept).
+    Two parts:
+
+    - **A model**, Ibrahim & Whitt's abandonment-aware queue-length figure for a caller who
+      is answered: the callers ahead leave by service (``s*mu``, from the agents serving and
+      the learnt handle time: ring + talk + wrap-up) and by abandonment (``theta``, abandons
+      per second waited), and conditioning on the caller's own patience outlasting the wait
+      tilts every stage, so the answered caller's mean is ``sum_{k=1..n+1} 1/(s*mu+k*theta)``.
+    - **Its errors, learnt.** Every figure given to a caller is remembered with the
+      situation it was given in: the caller's priority, the callers ahead (in doubling
+      bands) and the time already waited (in doubling bands, 0 at join). When the caller
+      reaches an agent, the wait that followed each figure, over the model's figure, is one
+      sample for that situation. The announced figure is the model's times the
+      ``percentile`` quantile of the recent samples of the most specific situation that has
+      enough of them (taken one standard error high, so that a promise holds despite the
+      sampling); the point estimate is the model's times their mean.
+
+    What the model leaves out, the samples carry, measured rather than assumed: patience
+    that is not exponential (callers who all give up near a minute are answered within a
+    minute or not at all: deep in the line, the samples say so), the spread of handle times
+    (a heavy tail widens the quantile), callers of a higher priority who overtake (each
+    priority has its own samples), agents' ring and wrap-up, and a queue whose load drifts
+    (only the recent samples count). Until a situation has samples, the model's own
+    quantile is told: the hypoexponential of the tilted rates (see the module docstring).
+    """
+
+    name = "default"
+
+    def __init__(
+        self,
+        percentile: float = 0.8,
+        default_handle_time: float = 300.0,
+        default_abandon_rate: float = 0.0,
+        handle_memory: int = 1000,
+        abandon_memory: int = 2000,
+        window: int = 400,
+        min_samples: int = 40,
+    ) -> None:
+        if not 0.0 < percentile < 1.0:
+            raise ValueError("percentile must be in (0, 1)")
+        self.percentile = percentile
+        self.rates = _RateTracker(
+            default_handle_time, default_abandon_rate, handle_memory, abandon_memory
+        )
+        self._residuals = _Residuals(window, min_samples)
+        self._told: dict[int, list[_Told]] = {}
+
+    def observe(self, event: QueueEvent) -> None:
+        """Learn the rates, and from an answered caller the errors of what they were told."""
+        super().observe(event)
+        if isinstance(event, CallerAnswered):
+            for told in self._told.pop(event.caller_id, ()):
+                followed = event.at - told.at
+                if told.base > 0.0 and 0.0 <= followed <= MAX_PLAUSIBLE:
+                    self._residuals.add(told.keys, followed / told.base)
+        elif isinstance(event, CallerAbandoned):
+            self._told.pop(event.caller_id, None)
+
+    def estimate(
+        self,
+        ahead: int,
+        agents_serving: int,
+        now: float,
+        elapsed: float = 0.0,
+        *,
+        caller: int | None = None,
+        priority: int = 0,
+    ) -> Estimate:
+        """The answered caller's expected wait and the figure to announce."""
+        if agents_serving <= 0:
+            return Estimate(math.inf, math.inf)
+        a, theta = self._rates(agents_serving)
+        # The model, for a caller who is answered: every stage tilted by the own patience.
+        base = hypoexponential_mean(a + theta, theta, ahead)
+        band = ahead_band(ahead)
+        keys = ((priority, band, elapsed_band(elapsed)), (priority, band), (band,), ())
+        if caller is not None:
+            self._remember(caller, _Told(now, base, keys))
+        samples = self._residuals.lookup(keys)
+        if samples is None:
+            quantile = hypoexponential_quantile(self.percentile, a + theta, theta, ahead)
+            return Estimate(base, quantile)
+        mean = base * math.fsum(samples) / len(samples)
+        return Estimate(mean, base * _upper_quantile(samples, self.percentile))
+
+    def _remember(self, caller: int, told: _Told) -> None:
+        figures = self._told.get(caller)
+        if figures is None:
+            if len(self._told) >= _MAX_REMEMBERED:  # callers never settled (lost): oldest go
+                del self._told[next(iter(self._told))]
+            figures = self._told[caller] = []
+        if figures and figures[-1].at == told.at:
+            figures[-1] = told  # asked again at the same moment: one figure
+        else:
+            figures.append(told)
+
+
+# Callers whose figures are kept until they are answered or abandon.
+_MAX_REMEMBERED = 20_000
 
 
 # ------------------------------------------------------------------- spoken figures
@@ -678,6 +902,7 @@ __all__ = [
     "AbandonRateEstimator",
     "AbandonmentAwarePredictor",
     "AppQueuePredictor",
+    "CalibratedPredictor",
     "CallerAbandoned",
     "CallerAnswered",
     "CallerJoined",
@@ -690,6 +915,8 @@ __all__ = [
     "QueueLengthPredictor",
     "ServiceCompleted",
     "WaitPredictor",
+    "ahead_band",
+    "elapsed_band",
     "hypoexponential_mean",
     "hypoexponential_quantile",
     "hypoexponential_survival",

@@ -23,13 +23,13 @@ import contextlib
 import itertools
 import logging
 import re
-import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 from callflow.ari import errors as ari_errors
 from callflow.ari.models import Channel
+from callflow.call.clock import SteadyWallClock
 from callflow.call.ids import LIFE
 from callflow.call.primitives import (
     Call,
@@ -69,7 +69,7 @@ from callflow.queue.caller import (
 )
 from callflow.queue.config import QueueCenter, QueueConfig, Target
 from callflow.queue.coordinator import LocalCoordinator, QueueCoordinator
-from callflow.queue.estimate import ConservativePredictor
+from callflow.queue.estimate import CalibratedPredictor
 from callflow.queue.routing import BadEntry, Offer, QueueEntry, Router
 from callflow.queue.wait import WaitFigure, spoken_number, wait_sounds
 from callflow.store import SqliteStore
@@ -114,15 +114,15 @@ class QueueService:
         center: QueueCenter,
         store: SqliteStore,
         *,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,
         router: Router | None = None,
     ) -> None:
         self.center = center
         self.store = store
-        self.clock = clock
+        self.clock = clock or SteadyWallClock()
         self.router = router or Router(center)
         self.coordinator: QueueCoordinator = LocalCoordinator(self.router)
-        self.predictors = {name: ConservativePredictor() for name in center.queues}
+        self.predictors = {name: CalibratedPredictor() for name in center.queues}
         self._waiting: dict[str, _Waiter] = {}
         self._numbers = itertools.count(1)
         self._bridges: dict[str, str] = {}  # queue -> its holding bridge

@@ -6,13 +6,14 @@ simulator and the benchmarks score the same figure. The words (:meth:`WaitFigure
 for logs and reports) and the sounds (:func:`wait_sounds`, Asterisk's own queue prompts)
 are both built from that figure, never from each other.
 
-The rounding, without ``round_seconds``: a person's steps, coarser as the wait grows, and
-always *up*, so that what is said never promises less than the (conservative) figure it
-comes from:
+The rounding, without ``round_seconds``: a person's steps, each a small part of the
+figure (so that rounding adds little to the error of what is said), and always *up*, so
+that what is said never promises less than the (conservative) figure it comes from:
 
-- under 60 s: "less than a minute";
-- under 10 min: whole minutes; under 30 min: steps of 5; under 60: steps of 10, and
-  "about an hour" when that reaches 60;
+- under a minute: steps of 10 seconds ("about 40 seconds");
+- under 3 minutes: steps of 15 seconds ("about 1 minute 45 seconds");
+- under 10 minutes: steps of 30 seconds; under 20: whole minutes; under 60: steps of 5,
+  and "about an hour" when that reaches 60;
 - 60 min and more, or no finite figure: "more than an hour".
 
 With the queue's ``round_seconds`` (app_queue's ``announce-round-seconds``: 5, 10, 15, 20,
@@ -82,13 +83,14 @@ def wait_figure(seconds: float, round_seconds: int = 0) -> WaitFigure | None:
             return WaitFigure(60)
         minutes, secs = divmod(int(total), 60)
         return WaitFigure(minutes, secs)
-    if seconds < 60.0:
-        return WaitFigure(1, qualifier="less_than")
-    in_minutes = seconds / 60.0
-    step = 1 if in_minutes < 10 else 5 if in_minutes < 30 else 10
+    step = next(step for below, step in _STEPS if seconds < below)
     # A float hair above a whole step (120.0000001 s) is that step, not the next one.
-    steps = math.ceil(round(in_minutes / step, 9))
-    return WaitFigure(min(60, steps * step))
+    minutes, secs = divmod(min(3600, math.ceil(round(seconds / step, 9)) * step), 60)
+    return WaitFigure(minutes, secs)
+
+
+# (below this many seconds, round up to steps of this many), for figures under an hour.
+_STEPS = ((60.0, 10), (180.0, 15), (600.0, 30), (1200.0, 60), (HOUR, 300))
 
 
 def spoken_number(n: int) -> list[str]:

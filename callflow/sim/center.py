@@ -1,32 +1,33 @@
 """A discrete-event simulation of a live queue: the very Router, caller machines and
 announcements callers get, driven in simulated time.
 
-Where :mod:`callflow.sim.queue` keeps a FIFO line of its own (fast, for the predictor grid),
-this simulator runs :class:`~callflow.queue.routing.Router` (strategy, priority, wrap-up,
-retry delays) and one :class:`~callflow.queue.caller.QueueCaller` per caller, exactly as
-:mod:`callflow.queue.live` does over ARI: the machine decides when a caller is told their
-position and wait, and which :class:`~callflow.queue.wait.WaitFigure`; the simulator only
-plays Asterisk and the people (agents answer and talk, callers lose patience). So it scores
-what callers actually hear.
+This simulator runs :class:`~callflow.queue.routing.Router` (strategy, priority, wrap-up,
+pauses, retry delays) and one :class:`~callflow.queue.caller.QueueCaller` per caller,
+exactly as :mod:`callflow.queue.live` does over ARI: the machine decides when a caller is
+told their position and wait, and which :class:`~callflow.queue.wait.WaitFigure`; the
+simulator only plays Asterisk and the people (agents answer, talk and take breaks, callers
+lose patience). So it scores what callers actually hear.
 
 Who is scored: callers who arrive after ``warmup`` **and find no free agent** (they are the
 ones who hear a wait; callers who reach a free agent wait 0 and are never told anything,
-and counting them would flatter every predictor that says "0"). For the answered ones:
+and counting them would flatter every predictor that says "0"), and who are then answered
+(an abandoner's wait is censored by their patience: nobody knows what it would have been).
 
-- ``joined``: each predictor's point estimate (``Estimate.mean``) and announced figure at
-  join against the caller's whole wait (the predictor grid's metrics, ``bench ewt``);
-- ``spoken`` / ``announced``: every figure the caller was told (at join and at each
-  re-announcement), as said (rounded) and unrounded, against the wait that followed it.
-
-Abandoners are counted apart: their wait is censored by their patience.
-
-Besides the live predictor (the one that drives the announcements), ``shadows`` are asked at
-the same moments what they would have said, fed the same events; that is how predictors are
-compared on what callers would hear.
+Every predictor is asked at the same moments, fed the same events: at the caller's join,
+and at each re-announcement of their wait. Besides the live predictor (the one whose
+figures the caller hears), ``shadows`` say what they would have said. Each moment scores,
+against the wait that followed it, three figures per predictor (:data:`FIGURES`): the
+point estimate (``mean``), the figure it announces (``announced``), and that figure as
+spoken, rounded as the queue words it (``spoken``: "about 3 minutes" is 180 s, "less than
+a minute" 60 s; a predictor that would say nothing, as app_queue under a minute, is not
+scored), and ``heard``: the spoken figure with a predictor's silence scored as 0 s (what a
+caller told nothing may expect). The spoken figure is also scored by callers ahead
+(:func:`ahead_band`) and by 5-minute window of when it was said, for the worst window.
 """
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import math
 import random
@@ -35,8 +36,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from callflow.queue.agents import QueueError
 from callflow.queue.caller import (
-    SERVING,
     Announce,
     Answered,
     Command,
@@ -51,24 +52,40 @@ from callflow.queue.caller import (
     TalkEnded,
     Tick,
     TimeUp,
-    queue_estimate,
+    agents_serving,
 )
 from callflow.queue.config import AgentConfig, AnnounceConfig, QueueCenter, QueueConfig
-from callflow.queue.estimate import Estimate, QueueEvent, WaitPredictor
+from callflow.queue.estimate import Estimate, QueueEvent, WaitPredictor, ahead_band
 from callflow.queue.routing import QueueEntry, Router
 from callflow.queue.wait import WaitFigure, wait_figure
 
 QUEUE = "sim"
+FIGURES = ("mean", "announced", "spoken", "heard")
+WINDOW = 300.0  # seconds: the windows the worst p_over is reported over
+MIN_WINDOW_FIGURES = 30  # a window with fewer figures says nothing about a worst case
+
+Distribution = Literal["lognormal", "exponential", "bimodal", "uniform"]
 
 
 @dataclass(frozen=True, slots=True)
 class CenterScenario:
     """One simulated queue as the live code serves it.
 
-    ``wrapup`` is each agent's after-call work; ``ring_time`` how long an agent's phone
-    rings before they answer; ``priority_share`` the share of callers with priority 5
-    (served first, as the router does). ``announce_every`` is the queue's announce
-    frequency (re-announcements).
+    - Handle times (talk): ``mean_handle_time`` drawn ``handle_time_distribution``:
+      lognormal with ``handle_time_cv``, exponential, or bimodal (70% short calls at 0.4x
+      the mean, 30% long ones at 2.4x, each exponential).
+    - Patience: ``mean_patience`` (None: nobody hangs up) drawn ``patience_distribution``:
+      exponential, uniform within +-``patience_spread`` of the mean (near-fixed patience),
+      or lognormal with ``patience_cv`` (a heavy tail).
+    - Agents: ``wrapup`` after-call work, ``ring_time`` before they answer; every
+      ``breaks_every`` seconds (0: never) a ``breaks_share`` of them pause for
+      ``breaks_length`` seconds (those on a call when the break starts finish it first).
+    - Arrivals: Poisson at the rate that makes ``load`` (talk and wrap-up count as busy),
+      swinging sinusoidally by +-``arrival_swing`` over ``swing_period``, and multiplied by
+      ``burst_factor`` for ``burst_length`` seconds every ``burst_every`` (0: never).
+    - ``priority_share``: callers with priority 5 (served first, as the router does).
+    - ``announce_every``: the queue's announce frequency (re-announcements);
+      ``round_seconds`` its rounding of spoken figures.
     """
 
     name: str
@@ -76,7 +93,11 @@ class CenterScenario:
     load: float
     mean_handle_time: float = 180.0
     handle_time_cv: float = 1.0
+    handle_time_distribution: Distribution = "lognormal"
     mean_patience: float | None = None
+    patience_distribution: Distribution = "exponential"
+    patience_spread: float = 1.0 / 6.0
+    patience_cv: float = 2.0
     wrapup: float = 0.0
     ring_time: float = 0.0
     priority_share: float = 0.0
@@ -85,21 +106,26 @@ class CenterScenario:
     warmup: float = 3600.0
     measured_callers: int = 2_000
     max_arrivals: int = 5_000_000
-    handle_time_distribution: Literal["lognormal", "exponential"] = "lognormal"
-    arrival_swing: float = 0.0  # sinusoidal arrival rate: +-swing around the mean
+    arrival_swing: float = 0.0
     swing_period: float = 7200.0
+    burst_every: float = 0.0
+    burst_length: float = 600.0
+    burst_factor: float = 2.0
+    breaks_every: float = 0.0
+    breaks_length: float = 900.0
+    breaks_share: float = 0.3
 
     @property
     def arrival_rate(self) -> float:
-        """Mean arrivals per second (``load`` counts talk time and wrap-up as busy)."""
+        """Mean arrivals per second, outside bursts (``load`` counts talk and wrap-up)."""
         return self.load * self.agents / (self.mean_handle_time + self.wrapup)
 
 
 @dataclass(slots=True)
 class Score:
-    """How one predictor's figures compared with the waits that followed them, over
-    answered callers: the ``estimate`` scored for error and bias, the ``promised`` figure
-    (what the caller is led to expect) for being outwaited."""
+    """How figures compared with the waits that followed them: the ``estimate`` scored for
+    error and bias, the ``promised`` figure (what the caller is led to expect) for being
+    outwaited."""
 
     name: str
     told: int = 0  # figures scored
@@ -115,6 +141,17 @@ class Score:
         self.sum_error += estimate - waited
         self.sum_wait += waited
         self.waited_longer += waited > promised
+
+    def merged(self, other: Score) -> Score:
+        """Both sets of figures as one score."""
+        return Score(
+            self.name,
+            self.told + other.told,
+            self.sum_squared_error + other.sum_squared_error,
+            self.sum_error + other.sum_error,
+            self.sum_wait + other.sum_wait,
+            self.waited_longer + other.waited_longer,
+        )
 
     @property
     def rrase(self) -> float:
@@ -134,15 +171,75 @@ class Score:
         return self.waited_longer / self.told if self.told else math.nan
 
 
+# One moment's figures from one predictor: (mean, announced, spoken, heard); nan: none.
+Figures = tuple[float, float, float, float]
+
+
+@dataclass(slots=True)
+class PredictorScores:
+    """Everything one predictor's figures scored in one run."""
+
+    name: str
+    join: dict[str, Score] = field(default_factory=dict)  # by figure, at the caller's join
+    again: dict[str, Score] = field(default_factory=dict)  # by figure, re-announced
+    by_ahead: dict[int, Score] = field(default_factory=dict)  # spoken, by ahead band
+    paired: Score = field(init=False)  # spoken, where the paired predictor spoke too
+    windows: dict[int, Score] = field(default_factory=dict)  # spoken, by 5-minute window
+
+    def __post_init__(self) -> None:
+        self.paired = Score(self.name)
+        for figure in FIGURES:
+            self.join.setdefault(figure, Score(self.name))
+            self.again.setdefault(figure, Score(self.name))
+
+    def record(
+        self,
+        moment: Literal["join", "again"],
+        ahead: int,
+        at: float,
+        figures: Figures,
+        waited: float,
+        paired: bool = False,
+    ) -> None:
+        """Score one moment's figures against the wait that followed; ``paired``: the
+        paired predictor spoke at this moment too."""
+        scores = self.join if moment == "join" else self.again
+        for figure, value in zip(FIGURES, figures, strict=True):
+            if math.isfinite(value):
+                scores[figure].record(value, value, waited)
+        spoken = figures[2]
+        if math.isfinite(spoken):
+            band = ahead_band(ahead)
+            self.by_ahead.setdefault(band, Score(self.name)).record(spoken, spoken, waited)
+            window = int(at // WINDOW)
+            self.windows.setdefault(window, Score(self.name)).record(spoken, spoken, waited)
+            if paired:
+                self.paired.record(spoken, spoken, waited)
+
+    def figure(self, figure: str) -> Score:
+        """One figure's score at join and re-announced together."""
+        return self.join[figure].merged(self.again[figure])
+
+    @property
+    def spoken(self) -> Score:
+        """What callers heard (or would have, from this predictor), at every moment."""
+        return self.figure("spoken")
+
+    @property
+    def worst_window_p_over(self) -> float:
+        """The highest p_over of the spoken figure over 5-minute windows with enough of
+        them (nan when none has)."""
+        shares = [s.p_over for s in self.windows.values() if s.told >= MIN_WINDOW_FIGURES]
+        return max(shares, default=math.nan)
+
+
 @dataclass(slots=True)
 class CenterResult:
     """What one run measured."""
 
     scenario: CenterScenario
     seed: int
-    spoken: list[Score]  # per predictor: the spoken figure (rounded, as heard)
-    announced: list[Score]  # per predictor: the unrounded figure it would announce
-    joined: list[Score] = field(default_factory=list)  # per predictor: mean and announced, at join
+    scores: list[PredictorScores]  # the live predictor first, then the shadows
     ahead_counts: Counter[int] = field(default_factory=Counter)
     """Callers ahead at join, over measured callers who were answered."""
     arrivals: int = 0
@@ -167,57 +264,90 @@ class _Tee:
         for shadow in self.shadows:
             shadow.observe(event)
 
-    def estimate(self, ahead: int, agents: int, now: float, elapsed: float = 0.0) -> Estimate:
-        return self.live.estimate(ahead, agents, now, elapsed)
+    def estimate(
+        self,
+        ahead: int,
+        agents: int,
+        now: float,
+        elapsed: float = 0.0,
+        *,
+        caller: int | None = None,
+        priority: int = 0,
+    ) -> Estimate:
+        return self.live.estimate(ahead, agents, now, elapsed, caller=caller, priority=priority)
+
+
+@dataclass(slots=True)
+class _Told:
+    at: float
+    moment: Literal["join", "again"]
+    ahead: int
+    figures: list[Figures]
 
 
 @dataclass
 class _Caller:
     machine: QueueCaller
+    number: int
     patience: float
-    told: list[tuple[float, list[float], list[float]]] = field(default_factory=list)
+    told: list[_Told] = field(default_factory=list)
     measured: bool = False
-    at_join: list[tuple[float, float]] = field(default_factory=list)  # (mean, announce)
     ahead: int = 0
     wake_at: float | None = None
 
 
-_ARRIVAL, _WAKE, _ANSWER, _TALK_END, _ABANDON, _ROUTER = range(6)
+_ARRIVAL, _WAKE, _ANSWER, _TALK_END, _ABANDON, _ROUTER, _BREAK, _BREAK_END = range(8)
 
 
-class _HandleTimes:
-    def __init__(self, scenario: CenterScenario, rng: random.Random) -> None:
+class _Draws:
+    """A duration distribution: lognormal (mean, cv), exponential, bimodal or uniform."""
+
+    def __init__(
+        self, rng: random.Random, kind: Distribution, mean: float, cv: float, spread: float
+    ) -> None:
         self._rng = rng
-        self._mean = scenario.mean_handle_time
-        self._exponential = scenario.handle_time_distribution == "exponential"
-        sigma_sq = math.log1p(scenario.handle_time_cv**2)
+        self._kind = kind
+        self._mean = mean
+        self._spread = spread
+        sigma_sq = math.log1p(cv**2)
         self._sigma = math.sqrt(sigma_sq)
-        self._mu = math.log(scenario.mean_handle_time) - sigma_sq / 2
+        self._mu = math.log(mean) - sigma_sq / 2
 
     def draw(self) -> float:
-        if self._exponential:
-            return self._rng.expovariate(1.0 / self._mean)
-        return self._rng.lognormvariate(self._mu, self._sigma)
+        rng, mean = self._rng, self._mean
+        if self._kind == "exponential":
+            return rng.expovariate(1.0 / mean)
+        if self._kind == "bimodal":
+            short = rng.random() < 0.7
+            return rng.expovariate(1.0 / (mean * (0.4 if short else 2.4)))
+        if self._kind == "uniform":
+            return rng.uniform(mean * (1.0 - self._spread), mean * (1.0 + self._spread))
+        return rng.lognormvariate(self._mu, self._sigma)
 
 
 class _Arrivals:
-    """Poisson arrivals, with a sinusoidal rate by thinning (Lewis & Shedler)."""
+    """Poisson arrivals, with a sinusoidal rate and bursts by thinning (Lewis & Shedler)."""
 
     def __init__(self, scenario: CenterScenario, rng: random.Random) -> None:
         self._rng = rng
+        self._s = scenario
         self._rate = scenario.arrival_rate
-        self._swing = scenario.arrival_swing
-        self._peak = self._rate * (1.0 + self._swing)
+        burst = scenario.burst_factor if scenario.burst_every > 0 else 1.0
+        self._peak = self._rate * (1.0 + scenario.arrival_swing) * max(1.0, burst)
         self._omega = 2.0 * math.pi / scenario.swing_period
+
+    def rate(self, t: float) -> float:
+        s = self._s
+        rate = self._rate * (1.0 + s.arrival_swing * math.sin(self._omega * t))
+        if s.burst_every > 0 and t >= s.burst_every and t % s.burst_every < s.burst_length:
+            rate *= s.burst_factor
+        return rate
 
     def next(self, after: float) -> float:
         t = after
         while True:
             t += self._rng.expovariate(self._peak)
-            if self._swing == 0.0:
-                return t
-            rate = self._rate * (1.0 + self._swing * math.sin(self._omega * t))
-            if self._rng.random() * self._peak <= rate:
+            if self._rng.random() * self._peak <= self.rate(t):
                 return t
 
 
@@ -226,12 +356,35 @@ def simulate_center(
     live: WaitPredictor,
     shadows: Sequence[WaitPredictor] = (),
     seed: int = 1,
+    pair_with: str = "app_queue",
 ) -> CenterResult:
-    """Run one scenario through the live queue's code; score what callers were told."""
+    """Run one scenario through the live queue's code; score what callers were told.
+
+    Each predictor's spoken figures are also scored ``paired`` with the predictor named
+    ``pair_with``: only at the moments when it said something too (app_queue says nothing
+    under a minute), so that both are compared on the same callers at the same moments.
+    """
     if scenario.agents < 1 or scenario.load <= 0:
         raise ValueError("a scenario needs at least one agent and a positive load")
     rng = random.Random(seed)
-    handle = _HandleTimes(scenario, rng)
+    handle = _Draws(
+        rng,
+        scenario.handle_time_distribution,
+        scenario.mean_handle_time,
+        scenario.handle_time_cv,
+        0.0,
+    )
+    patience_draws = (
+        _Draws(
+            rng,
+            scenario.patience_distribution,
+            scenario.mean_patience,
+            scenario.patience_cv,
+            scenario.patience_spread,
+        )
+        if scenario.mean_patience
+        else None
+    )
     arrivals = _Arrivals(scenario, rng)
     queue = QueueConfig(
         QUEUE,
@@ -251,15 +404,11 @@ def simulate_center(
     router = Router(center, random.Random(seed + 1))
     for name in names:
         router.login(name, 0.0)
+    on_break = names[: math.ceil(scenario.breaks_share * scenario.agents)]
     predictors = [live, *shadows]
     tee = _Tee(live, shadows)
-    result = CenterResult(
-        scenario,
-        seed,
-        spoken=[Score(p.name) for p in predictors],
-        announced=[Score(p.name) for p in predictors],
-        joined=[Score(p.name) for p in predictors],
-    )
+    result = CenterResult(scenario, seed, [PredictorScores(p.name) for p in predictors])
+    pair = next((i for i, p in enumerate(predictors) if p.name == pair_with), None)
     callers: dict[str, _Caller] = {}
     events: list[tuple[float, int, int, str]] = []
     seq = 0
@@ -287,8 +436,7 @@ def simulate_center(
                 push(now + handle.draw(), _TALK_END, who)
             elif isinstance(command, Record) and command.kind == "queue.connect":
                 result.answered += 1
-                waited = float(command.data["waited"])
-                settle(caller, now, waited)
+                settle(caller, now, float(command.data["waited"]))
             elif isinstance(command, Record) and command.kind == "queue.abandon":
                 result.abandoned += 1
                 if caller.measured:
@@ -301,57 +449,61 @@ def simulate_center(
                 caller.wake_at = wake
                 push(wake, _WAKE, who)
 
+    def ask(caller: _Caller, now: float, moment: Literal["join", "again"]) -> None:
+        """What every predictor says to this caller now; kept if the caller is measured."""
+        entry = caller.machine.entry
+        position = router.position(entry.id)
+        serving = agents_serving(router, QUEUE)
+        figures: list[Figures] = []
+        for predictor in predictors:
+            if serving == 0:
+                estimate = Estimate(math.inf, math.inf)
+            else:
+                estimate = predictor.estimate(
+                    position - 1,
+                    serving,
+                    now,
+                    now - entry.joined_at,
+                    caller=caller.number,
+                    priority=entry.priority or 0,
+                )
+            figure = wait_figure(estimate.announce, scenario.round_seconds)
+            spoken = float(figure.total_seconds) if figure is not None else math.nan
+            if figure is not None and figure.qualifier == "more_than":
+                spoken = math.nan  # nothing is said for over an hour
+            # Silence (a figure of zero or less) is heard as "no wait": 0 s.
+            silent = figure is None and estimate.announce <= 0.0
+            figures.append((estimate.mean, estimate.announce, spoken, 0.0 if silent else spoken))
+        if caller.measured:
+            caller.told.append(_Told(now, moment, position - 1, figures))
+
     def heard(who: str, announce: Announce, now: float) -> None:
-        """Note what the caller was told, and what each predictor would have said."""
+        """A re-announcement of the wait: what every predictor would have said."""
         caller = callers[who]
         said = [s.value for s in announce.items if s.what == "wait"]
-        if not said or not isinstance(said[0], WaitFigure) or not caller.measured:
-            return
-        entry = caller.machine.entry
-        position = router.position(entry.id)
-        elapsed = now - entry.joined_at
-        spoken: list[float] = []
-        announced: list[float] = []
-        for predictor in predictors:
-            remaining = queue_estimate(router, predictor, QUEUE, position, elapsed, now)
-            figure = wait_figure(remaining, scenario.round_seconds)
-            announced.append(remaining)
-            spoken.append(float(figure.total_seconds) if figure is not None else math.nan)
-        caller.told.append((now, spoken, announced))
+        if said and isinstance(said[0], WaitFigure) and now > caller.machine.entry.joined_at:
+            ask(caller, now, "again")
 
     def measure(caller: _Caller, now: float) -> None:
-        """A caller who found no free agent, after the warm-up: ask every predictor."""
-        entry = caller.machine.entry
-        position = router.position(entry.id)
+        """A caller who found no free agent: every predictor's figures at join (scored for
+        callers after the warm-up)."""
+        position = router.position(caller.machine.entry.id)
         if position <= router.agents_available(QUEUE):
             return  # a free agent is theirs: no wait to tell
-        if now < scenario.warmup or result.measured >= scenario.measured_callers:
-            return
-        caller.measured = True
-        caller.ahead = position - 1
-        result.measured += 1
-        for predictor in predictors:
-            serving = _serving(router)
-            if serving == 0:
-                caller.at_join.append((math.inf, math.inf))
-                continue
-            estimate = predictor.estimate(position - 1, serving, now, 0.0)
-            caller.at_join.append((estimate.mean, estimate.announce))
+        if now >= scenario.warmup and result.measured < scenario.measured_callers:
+            caller.measured = True
+            caller.ahead = position - 1
+            result.measured += 1
+        ask(caller, now, "join")
 
     def settle(caller: _Caller, now: float, waited: float) -> None:
         if caller.measured:
             result.ahead_counts[caller.ahead] += 1
-            for score, (mean, told) in zip(result.joined, caller.at_join, strict=True):
-                if math.isfinite(mean):
-                    score.record(mean, told, waited)
-        joined = caller.machine.entry.joined_at
-        for at, spoken, announced in caller.told:
-            still = joined + waited - at  # the wait that followed this figure
-            for i, (s, a) in enumerate(zip(spoken, announced, strict=True)):
-                if math.isfinite(s):
-                    result.spoken[i].record(s, s, still)
-                if math.isfinite(a):
-                    result.announced[i].record(a, a, still)
+        followed = caller.machine.entry.joined_at + waited
+        for told in caller.told:
+            paired = pair is not None and math.isfinite(told.figures[pair][2])
+            for scores, figures in zip(result.scores, told.figures, strict=True):
+                scores.record(told.moment, told.ahead, told.at, figures, followed - told.at, paired)
 
     def schedule(now: float) -> None:
         """The live scheduler's part: offers, time-outs, and when to look again."""
@@ -374,6 +526,8 @@ def simulate_center(
             push(wake, _ROUTER)
 
     push(arrivals.next(0.0), _ARRIVAL)
+    if scenario.breaks_every > 0:
+        push(scenario.breaks_every, _BREAK)
     now = 0.0
     number = 0
     while events:
@@ -390,12 +544,8 @@ def simulate_center(
                 tee,
                 number,
             )
-            patience = (
-                rng.expovariate(1.0 / scenario.mean_patience)
-                if scenario.mean_patience
-                else math.inf
-            )
-            newcomer = callers[who] = _Caller(machine, patience)
+            patience = patience_draws.draw() if patience_draws is not None else math.inf
+            newcomer = callers[who] = _Caller(machine, number, patience)
             first = machine.join(now)
             measure(newcomer, now)
             perform(who, first, now)
@@ -422,14 +572,26 @@ def simulate_center(
             caller = callers.get(who)
             if caller is not None and caller.machine.phase in ("waiting", "saying"):
                 perform(who, caller.machine.send(Gone("abandon"), now), now)
+        elif kind == _BREAK:
+            for name in on_break:
+                router.pause(name, now, "break")
+            push(now + scenario.breaks_length, _BREAK_END)
+            if callers or len(events) > 1:  # callers to come or to serve: breaks go on
+                push(now + scenario.breaks_every, _BREAK)
+        elif kind == _BREAK_END:
+            for name in on_break:
+                with contextlib.suppress(QueueError):  # not paused (yet): nothing to end
+                    router.unpause(name, now)
         schedule(now)
     result.end_time = now
     return result
 
 
-def _serving(router: Router) -> int:
-    """Agents who count as serving the queue (as the live estimate counts them)."""
-    return sum(1 for name in router.members[QUEUE] if router.agents[name].state in SERVING)
-
-
-__all__ = ["CenterResult", "CenterScenario", "Score", "simulate_center"]
+__all__ = [
+    "FIGURES",
+    "CenterResult",
+    "CenterScenario",
+    "PredictorScores",
+    "Score",
+    "simulate_center",
+]

@@ -25,11 +25,11 @@ def test_first_announcement_comes_at_join_then_every_frequency() -> None:
     state = AnnounceState(joined_at=100.0)
     assert next_due(EVERY_MINUTE, state, 3) == 100.0
     first = announce(EVERY_MINUTE, state, 100.0, 3, 200.0)
-    assert first.say == (("position", 3), ("wait", WaitFigure(4)))  # 200 s: up to 4
+    assert first.say == (("position", 3), ("wait", WaitFigure(3, 30)))  # 200 s: up
     assert next_due(EVERY_MINUTE, first.state, 3) == 160.0
     assert announce(EVERY_MINUTE, first.state, 159.0, 3, 140.0).say == ()
     again = announce(EVERY_MINUTE, first.state, 160.0, 3, 140.0)
-    assert again.say == (Say("position", 3), Say("wait", WaitFigure(3)))
+    assert again.say == (Say("position", 3), Say("wait", WaitFigure(2, 30)))
 
 
 def test_position_change_announces_early_but_not_within_min_frequency() -> None:
@@ -82,15 +82,15 @@ def test_wait_once_waits_for_a_figure_worth_saying() -> None:
     assert first.say == ()
     assert not first.state.wait_said
     second = announce(config, first.state, 60.0, 2, 200.0)
-    assert second.say == (("wait", WaitFigure(4)),)
+    assert second.say == (("wait", WaitFigure(3, 30)),)
     assert next_due(config, second.state, 2) == math.inf  # nothing left to say, ever
 
 
-def test_a_wait_under_a_minute_is_said_as_less_than_a_minute() -> None:
-    """A short wait is "less than a minute", never "0 minutes" (app_queue leaves it out);
-    a wait already passed is not said at all."""
+def test_a_wait_under_a_minute_is_said_in_seconds() -> None:
+    """A short wait is said in seconds, never "0 minutes" (app_queue leaves it out); a wait
+    already passed is not said at all."""
     said = announce(EVERY_MINUTE, AnnounceState(0.0), 0.0, 2, 20.0).say
-    assert said == (("position", 2), ("wait", WaitFigure(1, qualifier="less_than")))
+    assert said == (("position", 2), ("wait", WaitFigure(0, 20)))
     assert announce(EVERY_MINUTE, AnnounceState(0.0), 0.0, 2, -40.0).say == (("position", 2),)
 
 
@@ -103,19 +103,23 @@ def test_a_wait_under_a_minute_is_said_as_less_than_a_minute() -> None:
         (20.0, 10, "about 20 seconds"),
         (0.0, 10, None),
         (-5.0, 0, None),
-        (20.0, 0, "less than a minute"),
-        (89.0, 0, "about 2 minutes"),  # up, never below the figure
-        (90.0, 0, "about 2 minutes"),
+        (20.0, 0, "about 20 seconds"),
+        (21.0, 0, "about 30 seconds"),  # up, never below the figure
+        (59.5, 0, "about 1 minute"),
+        (89.0, 0, "about 1 minute 30 seconds"),  # steps of 15 s under 3 minutes
+        (185.0, 0, "about 3 minutes 30 seconds"),  # steps of 30 s under 10 minutes
         (600.0, 0, "about 10 minutes"),
-        (1000.0, 0, "about 20 minutes"),  # steps of 5 from 10 minutes on
+        (601.0, 0, "about 11 minutes"),  # whole minutes under 20
+        (1201.0, 0, "about 25 minutes"),  # steps of 5 from 20 minutes on
         (3500.0, 0, "about an hour"),
         (3600.0, 15, "more than an hour"),
         (math.inf, 0, "more than an hour"),
     ],
 )
 def test_wait_figures_and_their_words(seconds: float, step: int, words: str | None) -> None:
-    """round_seconds says minutes and seconds rounded up to the step; without it a person's
-    rounding, coarser as the wait grows; one figure, whose words are derived from it."""
+    """round_seconds says minutes and seconds rounded up to the step; without it steps that
+    stay a small part of the figure (10 s under a minute ... 5 minutes past 20), always up;
+    one figure, whose words are derived from it."""
     figure = wait_figure(seconds, step)
     assert (figure.words() if figure else None) == words
 

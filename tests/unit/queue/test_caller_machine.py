@@ -24,6 +24,8 @@ from callflow.queue.caller import (
     TimeUp,
     Unanswered,
     Withdrawn,
+    agents_serving,
+    queue_estimate,
 )
 from callflow.queue.config import (
     AgentConfig,
@@ -192,10 +194,10 @@ def test_a_full_queue_refuses_with_its_overflow() -> None:
 
 
 def test_round_seconds_changes_the_wait_the_caller_hears() -> None:
-    """The queue's round_seconds reaches the figure said: minutes and seconds rounded up,
-    where without it the wait is said in whole minutes."""
+    """The queue's round_seconds reaches the figure said: rounded up to its step, where
+    without it the step grows with the wait (15 s around two minutes)."""
     told = {}
-    for step in (0, 15):
+    for step in (0, 60):
         queue = QueueConfig("support", announce=AnnounceConfig(frequency=30, round_seconds=step))
         router = center(queue, agents=("alice", "bob"))
         router.login("alice", 0.0)
@@ -216,10 +218,10 @@ def test_round_seconds_changes_the_wait_the_caller_hears() -> None:
         [wait] = [s.value for s in announce.items if s.what == "wait"]
         assert isinstance(wait, WaitFigure)
         told[step] = wait
-    assert told[0].seconds == 0
+    assert told[60].seconds == 0 and told[0].seconds % 15 == 0
     # Both rounded up from the same figure: the finer step is never above the coarser one.
-    assert told[15].seconds % 15 == 0 and told[15].total_seconds <= told[0].total_seconds
-    assert told[0] != told[15]
+    assert told[0].total_seconds <= told[60].total_seconds
+    assert told[0] != told[60]
 
 
 def test_said_resumes_waiting() -> None:
@@ -252,3 +254,24 @@ def test_the_predictor_learns_the_agents_whole_time_for_a_caller() -> None:
     machine.send(TalkEnded("agent"), 64.0)
     [completed] = [e for e in fed if isinstance(e, ServiceCompleted)]
     assert completed.handle_time == 4.0 + 60.0 + 30.0
+
+
+def test_an_agent_about_to_pause_does_not_count_as_serving() -> None:
+    """A pause asked for during a call is a known loss: the wait told counts the agents who
+    will take the next callers, not the one leaving after this call."""
+    router = center(agents=("alice", "bob"))
+    for name in ("alice", "bob"):
+        router.login(name, 0.0)
+    assert agents_serving(router, "support") == 2
+    first = caller(router, "c1")
+    first.join(0.0)
+    [offer] = router.offers(0.0)[:1]
+    router.ring_ended(offer, "answered", 1.0)
+    assert not router.pause(offer.agent, 2.0, "lunch")  # pending: on a call
+    assert agents_serving(router, "support") == 1
+    router.unpause(offer.agent, 3.0)  # changed their mind
+    assert agents_serving(router, "support") == 2
+    predictor = ConservativePredictor(default_handle_time=60.0)
+    both = queue_estimate(router, predictor, "support", 3, 0.0, 4.0)
+    router.pause(offer.agent, 4.0, "lunch")
+    assert queue_estimate(router, predictor, "support", 3, 0.0, 4.0) > both

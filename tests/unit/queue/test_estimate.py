@@ -11,6 +11,7 @@ from callflow.queue.estimate import (
     AbandonmentAwarePredictor,
     AbandonRateEstimator,
     AppQueuePredictor,
+    CalibratedPredictor,
     CallerAbandoned,
     CallerAnswered,
     CallerJoined,
@@ -20,6 +21,8 @@ from callflow.queue.estimate import (
     LastToEnterService,
     QueueLengthPredictor,
     ServiceCompleted,
+    ahead_band,
+    elapsed_band,
     hypoexponential_mean,
     hypoexponential_quantile,
     hypoexponential_survival,
@@ -265,18 +268,17 @@ def test_answered_mean_matches_monte_carlo_of_answered_callers() -> None:
     [
         (-5.0, "less than a minute"),
         (0.0, "less than a minute"),
-        (59.9, "less than a minute"),
+        (33.0, "about 40 seconds"),
+        (59.9, "about 1 minute"),
         (60.0, "about 1 minute"),
-        (61.0, "about 2 minutes"),  # rounded up: never a promise below the figure
-        (89.0, "about 2 minutes"),
+        (61.0, "about 1 minute 15 seconds"),  # rounded up: never a promise below the figure
         (120.0, "about 2 minutes"),
-        (185.0, "about 4 minutes"),
+        (185.0, "about 3 minutes 30 seconds"),
         (9 * 60 + 40, "about 10 minutes"),
-        (12 * 60, "about 15 minutes"),
-        (15 * 60, "about 15 minutes"),
-        (14 * 60 + 40, "about 15 minutes"),
+        (12 * 60 + 1, "about 13 minutes"),
+        (19 * 60 + 40, "about 20 minutes"),
         (40 * 60, "about 40 minutes"),
-        (44 * 60, "about 50 minutes"),
+        (44 * 60, "about 45 minutes"),
         (56 * 60, "about an hour"),
         (3600.0, "more than an hour"),
         (math.inf, "more than an hour"),
@@ -284,7 +286,7 @@ def test_answered_mean_matches_monte_carlo_of_answered_callers() -> None:
     ],
 )
 def test_spoken_wait_phrases(seconds: float, phrase: str) -> None:
-    """Waits are said in minutes, rounded half up, coarser as they grow, capped at an hour."""
+    """Waits are rounded up to steps that grow with them, capped at an hour."""
     assert spoken_wait(seconds) == phrase
 
 
@@ -312,3 +314,90 @@ def test_survival_and_quantile_hold_past_the_exp_underflow() -> None:
     # Several ahead: still a proper, decreasing survival far in the tail.
     tail = [hypoexponential_survival(t, a, theta, 3) for t in (2000.0, 4000.0, 8000.0)]
     assert 1.0 > tail[0] > tail[1] > tail[2] > 0.0
+
+
+# ---------------------------------------------------------------- the calibrated default
+
+
+def _teach(predictor: CalibratedPredictor, ratio: float, samples: int, **asked: int) -> None:
+    """Callers told a figure at join, each then answered after ``ratio`` times the model's
+    answered-caller mean."""
+    model = CalibratedPredictor(default_handle_time=120.0).estimate(3, 2, 0.0).mean
+    for caller in range(samples):
+        start = 1000.0 * caller
+        predictor.estimate(3, 2, start, caller=caller, **asked)
+        predictor.observe(CallerAnswered(caller, start + ratio * model, 0.0))
+
+
+def test_calibrated_starts_from_the_model() -> None:
+    """With no outcomes yet it tells the model's percentile of the answered caller's wait:
+    the tilted hypoexponential (rates s*mu + k*theta, k = 1..n+1)."""
+    predictor = CalibratedPredictor(default_handle_time=120.0, default_abandon_rate=1 / 90)
+    a, theta = 2 / 120.0, 1 / 90
+    estimate = predictor.estimate(3, 2, 0.0)
+    assert estimate.mean == pytest.approx(hypoexponential_mean(a + theta, theta, 3))
+    assert estimate.announce == pytest.approx(hypoexponential_quantile(0.8, a + theta, theta, 3))
+
+
+def test_calibrated_learns_what_the_waits_that_followed_were() -> None:
+    """Callers in a situation who all waited half the model's figure: the mean follows, and
+    the announced figure is their (upper) 80th percentile, here the same half."""
+    predictor = CalibratedPredictor(default_handle_time=120.0, min_samples=20)
+    model = predictor.estimate(3, 2, 0.0)
+    _teach(predictor, 0.5, 50)
+    learnt = predictor.estimate(3, 2, 10**6)
+    assert learnt.mean == pytest.approx(0.5 * model.mean)
+    assert learnt.announce == pytest.approx(0.5 * model.mean)
+
+
+def test_calibrated_keeps_priorities_apart() -> None:
+    """Callers of a higher priority who are served sooner teach their own figure: a
+    low-priority caller in the same place is not told theirs."""
+    predictor = CalibratedPredictor(default_handle_time=120.0, min_samples=20)
+    _teach(predictor, 2.0, 60, priority=0)
+    _teach(predictor, 0.25, 60, priority=5)
+    low = predictor.estimate(3, 2, 10**6, priority=0)
+    high = predictor.estimate(3, 2, 10**6, priority=5)
+    assert high.announce == pytest.approx(low.announce / 8)
+
+
+def test_calibrated_quantile_has_a_margin_for_few_samples() -> None:
+    """The percentile is taken one standard error high: from 40 samples spread evenly over
+    (0, 1], the announced ratio is above their plain 80th percentile."""
+    predictor = CalibratedPredictor(default_handle_time=120.0, min_samples=40)
+    base = predictor.estimate(3, 2, 0.0).mean
+    for caller in range(40):
+        start = 1000.0 * caller
+        predictor.estimate(3, 2, start, caller=caller)
+        predictor.observe(CallerAnswered(caller, start + base * (caller + 1) / 40, 0.0))
+    announced = predictor.estimate(3, 2, 10**6).announce / base
+    assert 0.8 < announced < 0.9
+
+
+def test_calibrated_forgets_abandoners_and_repeated_questions() -> None:
+    """An abandoner's figures teach nothing (their wait is unknown); asking twice at the
+    same moment is one figure; callers never settled do not pile up forever."""
+    predictor = CalibratedPredictor(default_handle_time=120.0, min_samples=1)
+    untold = CalibratedPredictor(default_handle_time=120.0, min_samples=1)
+    predictor.estimate(3, 2, 0.0, caller=1)
+    for learner in (predictor, untold):
+        learner.observe(CallerAbandoned(1, 500.0, 500.0))
+    assert predictor.estimate(3, 2, 0.0).announce == untold.estimate(3, 2, 0.0).announce
+    base = predictor.estimate(3, 2, 0.0, caller=2).mean
+    predictor.estimate(3, 2, 0.0, caller=2)
+    predictor.observe(CallerAnswered(2, base, 0.0))  # one sample: the figure, kept
+    assert predictor.estimate(3, 2, 10.0).mean == pytest.approx(base)
+
+
+def test_bands() -> None:
+    """Callers ahead and time waited go in doubling bands."""
+    assert [ahead_band(n) for n in (0, 1, 2, 3, 4, 7, 8, 64, 1000)] == [0, 1, 2, 2, 3, 3, 4, 7, 7]
+    assert [elapsed_band(t) for t in (0.0, 10.0, 15.0, 20.0, 60.0, 61.0, 10_000.0)] == [
+        0,
+        1,
+        1,
+        2,
+        3,
+        4,
+        7,
+    ]

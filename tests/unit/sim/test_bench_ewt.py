@@ -24,8 +24,10 @@ def _run(argv: list[str]) -> int:
 def test_json_output_is_one_object_per_line_with_the_documented_keys(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """Each --json line is an object with scenario, predictor, rrase, p_over, n, and the same
-    for the figures callers were told (told_rrase, told_p_over, told)."""
+    """Each --json line is an object per scenario and predictor: the mean, announced and
+    spoken figures' scores (rrase, bias, p_over, n), the spoken one at join and re-announced,
+    paired with app_queue's, heard (silence as 0 s), in its worst 5-minute window and by
+    callers ahead."""
     assert _run(["bench", "ewt", "--json", *TINY]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines
@@ -35,40 +37,56 @@ def test_json_output_is_one_object_per_line_with_the_documented_keys(
         assert list(row) == [
             "scenario",
             "predictor",
-            "rrase",
-            "p_over",
-            "n",
-            "told_rrase",
-            "told_p_over",
-            "told",
+            "mean",
+            "announced",
+            "spoken",
+            "spoken_join",
+            "spoken_again",
+            "worst_5min_p_over",
+            "spoken_paired",
+            "heard",
+            "vs_app_queue_heard",
+            "vs_app_queue",
+            "spoken_by_ahead",
         ]
         assert row["scenario"] == "s10-rho1.20-pat60"
-        assert isinstance(row["rrase"], float) and isinstance(row["p_over"], float)
-        assert isinstance(row["n"], int) and row["n"] > 0
+        for figure in ("mean", "announced", "spoken"):
+            assert list(row[figure]) == ["rrase", "bias", "p_over", "n"]
+        assert isinstance(row["mean"]["rrase"], float) and row["mean"]["n"] > 0
+        bands = row["spoken_by_ahead"]
+        assert set(bands) <= {"0", "1", "2-3", "4-7", "8-15", "16-31", "32-63", "64+"}
+        assert sum(band["n"] for band in bands.values()) == row["spoken"]["n"]
         predictors.add(row["predictor"])
-    assert {"app_queue", "default", "QL", "QLA", "LES", "HOL"} <= predictors
+    assert {"app_queue", "default", "QL", "QLA", "LES", "HOL", "model-p80"} <= predictors
 
 
 def test_table_output_has_aligned_columns_and_goal_summary(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """The table has one row per predictor, a ratio to app_queue, and says which goals hold."""
+    """The table has one row per predictor, the spoken figure's ratio to app_queue's, and
+    says which goals hold."""
     assert _run(["bench", "ewt", *TINY]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].split() == [
         "scenario",
         "predictor",
-        "rrase",
+        "mean_rrase",
+        "ann_rrase",
+        "ann_p_over",
+        "spoken_rrase",
+        "bias_s",
         "p_over",
-        "n",
+        "join",
+        "again",
+        "worst5",
         "vs_app_queue",
-        "told_rrase",
-        "told_p_over",
-        "told",
+        "vs_heard",
+        "n",
     ]
     widths = {len(line) for line in out[1:8]}
     assert len(widths) == 1
-    assert any(line.startswith("goal: default rrase") for line in out)
+    assert any(line.startswith("goal: default spoken rrase") for line in out)
+    assert any(line.startswith("goal: default spoken p_over") for line in out)
 
 
 def test_same_seed_gives_the_same_json(capsys: pytest.CaptureFixture[str]) -> None:
@@ -86,7 +104,7 @@ def test_grid_skips_unstable_scenarios_and_says_so() -> None:
     assert not any("patnone" in n and ("rho1.05" in n or "rho1.20" in n) for n in names)
     assert {name for name, _ in grid.skipped} >= {"s5-rho1.05-patnone", "s100-rho1.20-patnone"}
     assert all("steady state" in why for _, why in grid.skipped)
-    assert {"s5-rho0.85-pat60", "s100-rho1.20-pat180", "s50-rho0.95-pat60-sin"} <= names
+    assert {"s5-rho0.85-pat60", "s100-rho1.20-pat180", "s50-rho0.95-pat120-sin"} <= names
 
 
 def test_scenario_seed_is_stable_across_processes_and_grids() -> None:

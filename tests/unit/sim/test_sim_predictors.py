@@ -31,7 +31,14 @@ class RecordingPredictor:
         self.seen[type(event).__name__] += 1
 
     def estimate(
-        self, ahead: int, agents_serving: int, now: float, elapsed: float = 0.0
+        self,
+        ahead: int,
+        agents_serving: int,
+        now: float,
+        elapsed: float = 0.0,
+        *,
+        caller: int | None = None,
+        priority: int = 0,
     ) -> Estimate:
         return Estimate(60.0, 60.0)
 
@@ -67,7 +74,7 @@ def test_callers_who_reach_a_free_agent_are_not_scored() -> None:
     result = simulate_center(light, RecordingPredictor(), seed=4)
     assert result.arrivals == 3000
     assert result.measured == 0
-    assert math.isnan(result.joined[0].rrase)
+    assert math.isnan(result.scores[0].join["mean"].rrase)
 
 
 def test_swinging_arrivals_keep_their_mean_rate() -> None:
@@ -100,4 +107,4 @@ def test_ql_error_in_mms_is_near_the_theoretical_floor() -> None:
     result = simulate_center(mms, QueueLengthPredictor(default_handle_time=180.0), seed=6)
     counts = result.ahead_counts
     theory = 1.0 / math.sqrt(sum((n + 1) * c for n, c in counts.items()) / sum(counts.values()))
-    assert result.joined[0].rrase == pytest.approx(theory, rel=0.1)
+    assert result.scores[0].join["mean"].rrase == pytest.approx(theory, rel=0.1)
