@@ -3,8 +3,8 @@
 ``SqliteStore`` implements it for one node; a PostgreSQL store for several nodes implements
 the same methods. Their promises, whatever the database:
 
-- Writes (``append``, ``save_queue_entry``, ``delete_queue_entry``) return at once and never
-  wait for the database; they are applied in the order they were made.
+- Writes (``append``, ``save_queue_entry``, ``delete_queue_entry``, ``save_callback``) return
+  at once and never wait for the database; they are applied in the order they were made.
 - A read sees every write made before it, by any thread of this process (read-your-writes).
 - ``async`` reads never run the database work on the event loop.
 - ``close()`` applies every write made before it.
@@ -33,7 +33,7 @@ class EventRecord:
 
 
 class Store(Protocol):
-    """The event log, the waiting queue entries and the last-agent index."""
+    """The event log, the waiting queue entries, the last-agent index and the callbacks."""
 
     node: str
     """This process's node id, written with every row it adds."""
@@ -55,6 +55,31 @@ class Store(Protocol):
 
     def delete_queue_entry(self, entry_id: str) -> None:
         """Forget an entry that left its queue."""
+        ...
+
+    def save_callback(
+        self,
+        callback: Mapping[str, Any],
+        kind: str = "",
+        data: Mapping[str, Any] | None = None,
+        at: dt.datetime | None = None,
+    ) -> int | None:
+        """Add or update a callback's row (``Callback.to_dict()``) and, with ``kind``, write
+        that event (``callback.<state>``, ``call_id`` the callback's id) in the same
+        transaction: a transition is never in one without the other. The event's id."""
+        ...
+
+    def live_callbacks(self, queue: str | None = None) -> list[dict[str, Any]]:
+        """Callbacks not yet over, in request order (one queue, or all): what a restart
+        takes back."""
+        ...
+
+    async def live_callbacks_async(self, queue: str | None = None) -> list[dict[str, Any]]:
+        """:meth:`live_callbacks`, read off the event loop."""
+        ...
+
+    def load_callback(self, callback_id: str) -> dict[str, Any] | None:
+        """One callback's row, live or over; None if there is none."""
         ...
 
     def events(

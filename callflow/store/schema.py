@@ -14,6 +14,9 @@ both come out at version 1.
 3. ``last_agents``: for each caller, the agent of their most recent answered queue call
    (filled from the ``queue.connect`` events already in the log), so the lookup at queue
    join is one index probe instead of a scan of every answered call.
+4. ``callbacks``: one row per callback (``Callback.to_dict()`` as JSON, with its queue,
+   number, state and times as columns), kept after it ends; the live ones (not in
+   :data:`FINAL_CALLBACK_STATES`) are what a restart takes back, through a partial index.
 """
 
 from __future__ import annotations
@@ -63,6 +66,27 @@ _V3 = (
     ) WITHOUT ROWID""",
 )
 
+FINAL_CALLBACK_STATES = ("completed", "failed", "expired", "cancelled")
+"""A callback in one of these states is over (``callflow.callback.model.FINAL``)."""
+_FINAL_SQL = ", ".join(f"'{state}'" for state in FINAL_CALLBACK_STATES)
+LIVE_CALLBACK = f"state NOT IN ({_FINAL_SQL})"
+"""The SQL condition of a callback not yet over (the partial index's)."""
+
+_V4 = (
+    """CREATE TABLE callbacks (
+        id           TEXT PRIMARY KEY,
+        queue        TEXT NOT NULL,
+        number       TEXT NOT NULL,          -- E.164
+        state        TEXT NOT NULL,          -- requested, waiting, ... cancelled
+        requested_at REAL NOT NULL,          -- seconds since the epoch
+        updated_at   REAL NOT NULL,
+        data         TEXT NOT NULL,          -- Callback.to_dict() as JSON
+        node         TEXT NOT NULL DEFAULT ''
+    )""",
+    f"CREATE INDEX callbacks_live ON callbacks (requested_at, id) WHERE {LIVE_CALLBACK}",
+    f"CREATE INDEX callbacks_number ON callbacks (queue, number) WHERE {LIVE_CALLBACK}",
+)
+
 REMEMBER_AGENT = (
     "INSERT INTO last_agents (caller, agent, at, node) VALUES (?, ?, ?, ?) "
     "ON CONFLICT (caller) DO UPDATE SET agent = excluded.agent, at = excluded.at, "
@@ -101,7 +125,12 @@ def _last_agents(db: sqlite3.Connection) -> None:
     db.executemany(REMEMBER_AGENT, ((*call, node) for call, node in found if call is not None))
 
 
-MIGRATIONS: tuple[Step, ...] = (_statements(_V1), _statements(_V2), _last_agents)
+MIGRATIONS: tuple[Step, ...] = (
+    _statements(_V1),
+    _statements(_V2),
+    _last_agents,
+    _statements(_V4),
+)
 VERSION = len(MIGRATIONS)
 """The schema version this code writes."""
 

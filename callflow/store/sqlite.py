@@ -1,5 +1,5 @@
 """The embedded store on SQLite: the event log every KPI is computed from, the waiting queue
-entries, and the last-agent index, for one callflow node.
+entries, the last-agent index and the callbacks, for one callflow node.
 
 Nothing here makes the event loop wait for SQLite. Writes are queued to one writer thread
 (:mod:`callflow.store.writer`), which commits them in batches; reads first wait for the
@@ -26,13 +26,13 @@ import sqlite3
 import tempfile
 import threading
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from callflow.store.base import EventRecord, Store
 from callflow.store.errors import StoreClosed
-from callflow.store.schema import REMEMBER_AGENT, answered_call, migrate
+from callflow.store.schema import LIVE_CALLBACK, REMEMBER_AGENT, answered_call, migrate
 from callflow.store.writer import Writer
 
 log = logging.getLogger(__name__)
@@ -129,15 +129,58 @@ class SqliteStore:
         """Queue one event and return its id. A ``queue.connect`` naming a caller and an
         agent also updates the last-agent index, in the same transaction."""
         when = (at or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
+        answered = answered_call(dict(data), when) if kind == "queue.connect" and data else None
+        return self._submit_event(
+            kind, call_id, data, when, lambda db, row: _insert_event(db, row, answered)
+        )
+
+    def _submit_event(
+        self,
+        kind: str,
+        call_id: str,
+        data: Mapping[str, Any] | None,
+        when: dt.datetime,
+        write: Callable[[sqlite3.Connection, EventRow], None],
+    ) -> int:
+        """Give the event its id and queue ``write`` of its row, in id order."""
         # Encoded here, not in the writer: the caller may change ``data`` once we return.
         text = to_json(data or {})
-        answered = answered_call(dict(data), when) if kind == "queue.connect" and data else None
         with self._id_lock:
             event_id = self._next_id
             self._next_id += 1
             row = (event_id, when.isoformat(), kind, call_id, text, self.node)
-            self._writer.submit(lambda db: _insert_event(db, row, answered))
+            self._writer.submit(lambda db: write(db, row))
         return event_id
+
+    def save_callback(
+        self,
+        callback: Mapping[str, Any],
+        kind: str = "",
+        data: Mapping[str, Any] | None = None,
+        at: dt.datetime | None = None,
+    ) -> int | None:
+        """Add or update a callback's row and, with ``kind``, write that event in the same
+        transaction (its id; None without ``kind``)."""
+        row = (
+            callback["id"],
+            callback["queue"],
+            callback["number"],
+            callback["state"],
+            float(callback["requested_at"]),
+            float(callback.get("updated_at", 0.0)),
+            to_json(callback),
+            self.node,
+        )
+        if not kind:
+            self._writer.submit(lambda db: _save_callback(db, row))
+            return None
+        when = (at or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
+
+        def write(db: sqlite3.Connection, event: EventRow) -> None:
+            _save_callback(db, row)
+            _insert_event(db, event, None)
+
+        return self._submit_event(kind, str(callback["id"]), data, when, write)
 
     def save_queue_entry(self, entry: Mapping[str, Any]) -> None:
         """Keep a waiting entry (``QueueEntry.to_dict()``) until it leaves its queue."""
@@ -210,6 +253,25 @@ class SqliteStore:
             args.append(queue)
         rows = self._rows(sql + " ORDER BY joined_at, id", args)
         return [json.loads(data) for (data,) in rows]
+
+    def live_callbacks(self, queue: str | None = None) -> list[dict[str, Any]]:
+        """Callbacks not yet over, in request order (one queue, or all)."""
+        sql = f"SELECT data FROM callbacks WHERE {LIVE_CALLBACK}"
+        args: list[str] = []
+        if queue is not None:
+            sql += " AND queue = ?"
+            args.append(queue)
+        rows = self._rows(sql + " ORDER BY requested_at, id", args)
+        return [json.loads(data) for (data,) in rows]
+
+    async def live_callbacks_async(self, queue: str | None = None) -> list[dict[str, Any]]:
+        """:meth:`live_callbacks` in a worker thread."""
+        return await asyncio.to_thread(self.live_callbacks, queue)
+
+    def load_callback(self, callback_id: str) -> dict[str, Any] | None:
+        """One callback's row, live or over; None if there is none."""
+        rows = self._rows("SELECT data FROM callbacks WHERE id = ?", (callback_id,))
+        return json.loads(rows[0][0]) if rows else None
 
     def unended_calls(self, since: dt.datetime) -> dict[str, dt.datetime]:
         """Calls started since then that have no ``call.end``: each with the time of its
@@ -293,9 +355,10 @@ class SqliteStore:
     def prune(self, before: dt.datetime) -> int:
         """Delete the events older than ``before``, and last-agent rows as old; how many
         events went. Kept whatever their age: every event of a call with no ``call.end``
-        (a call in progress, or one a restart must settle) or of a caller still waiting in
-        a queue, and the newest event of each :data:`KEEP_LATEST` kind and key (each
-        agent's last state). Waiting queue entries are never pruned.
+        (a call in progress, or one a restart must settle), of a caller still waiting in
+        a queue or of a callback not yet over, and the newest event of each
+        :data:`KEEP_LATEST` kind and key (each agent's last state). Waiting queue entries
+        and callbacks are never pruned.
 
         Deletes in chunks of :data:`PRUNE_CHUNK`, each its own transaction on the writer,
         so that calls' writes pass in between; this thread waits, so from the event loop
@@ -327,9 +390,22 @@ def _release(writer: Writer, scratch: str | None) -> None:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+EventRow = tuple[int, str, str, str, str, str]
+
+
+def _save_callback(db: sqlite3.Connection, row: tuple[Any, ...]) -> None:
+    db.execute(
+        "INSERT INTO callbacks (id, queue, number, state, requested_at, updated_at, data, node)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET queue = excluded.queue,"
+        " number = excluded.number, state = excluded.state, updated_at = excluded.updated_at,"
+        " data = excluded.data, node = excluded.node",
+        row,
+    )
+
+
 def _insert_event(
     db: sqlite3.Connection,
-    row: tuple[int, str, str, str, str, str],
+    row: EventRow,
     answered: tuple[str, str, float] | None,
 ) -> None:
     sql = "INSERT INTO event_log (id, at, kind, call_id, data, node) VALUES (?, ?, ?, ?, ?, ?)"
@@ -354,6 +430,9 @@ def _mark_kept(db: sqlite3.Connection) -> None:
         " EXCEPT SELECT call_id FROM event_log WHERE kind = 'call.end'"
     )
     db.execute("INSERT OR IGNORE INTO temp.prune_calls SELECT id FROM queue_entries")
+    db.execute(
+        f"INSERT OR IGNORE INTO temp.prune_calls SELECT id FROM callbacks WHERE {LIVE_CALLBACK}"
+    )
     for kind, key in KEEP_LATEST:
         db.execute(
             "INSERT OR IGNORE INTO temp.prune_ids SELECT max(id) FROM event_log"

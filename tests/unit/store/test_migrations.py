@@ -79,7 +79,8 @@ def test_a_newer_file_is_refused_untouched(tmp_path: Path) -> None:
 @pytest.mark.parametrize("version", range(1, VERSION))
 def test_a_file_at_each_older_version_is_upgraded(tmp_path: Path, version: int) -> None:
     """A file left at any older version by the steps themselves is brought to the current
-    one, and an answered call in its log reaches the last-agent index."""
+    one, and an answered call in its log reaches the last-agent index (when the index was
+    not built yet: step 3 builds it from the log), and the callbacks table is there."""
     path = tmp_path / "store.sqlite3"
     db = sqlite3.connect(path, isolation_level=None)
     for step in MIGRATIONS[:version]:
@@ -91,6 +92,8 @@ def test_a_file_at_each_older_version_is_upgraded(tmp_path: Path, version: int) 
     )
     db.close()
     store = SqliteStore(path)
-    assert store.last_agent_sync("+4411", T0.timestamp()) == "alice"
+    if version < 3:
+        assert store.last_agent_sync("+4411", T0.timestamp()) == "alice"
+    assert store.live_callbacks() == []
     store.close()
     assert _user_version(path) == VERSION
