@@ -463,3 +463,46 @@ async def test_returning_caller_is_held_for_their_busy_last_agent(
         ("+15550000003", "agent1"),
         ("+15550000001", "agent2"),
     ]
+
+
+async def test_the_wait_told_on_a_live_call_is_the_default_predictors_figure(
+    asterisk: SandboxInfo, start_app: AppFactory, phones: PhoneFactory, no_leaks: None
+) -> None:
+    """The live queue tells callflow's default figure, worded in steps that grow with the
+    wait and played as Asterisk's queue sounds. With the one agent busy and nothing learnt
+    yet, the caller next in line is told the 80th percentile of one 300 s handle time
+    (300 ln 5 = 483 s), rounded up to 30 s: "about 8 minutes 30 seconds"."""
+    app = await queue_app(start_app, "agent1")
+    assert app.queues is not None
+    agent = await phones("agent1", auto_answer=True)
+    first, second = await phones("caller1"), await phones("caller2")
+    await join(app, first, "300")
+    established = await agent.wait_event("CALL_ESTABLISHED", timeout=15)
+    mark = agent.events.index(established) + 1
+    await wait_for_events(app, "queue.connect")
+    call_id = await join(app, second, "300")
+    await wait_for_events(app, "queue.announce", call_id=call_id)
+    [announced] = app.store.events(call_id=call_id, kind="queue.announce")
+    assert announced.data["said"] == ["position=1", "wait=about 8 minutes 30 seconds"]
+    assert 480.0 < announced.data["estimated_wait"] < 486.0
+
+    async with asyncio.timeout(20):  # the announcement plays out, sound by sound
+        while True:
+            media = [
+                e.data["media"]
+                for e in app.store.events(call_id=call_id, kind="call.playback.started")
+            ]
+            if "sound:queue-seconds" in media:
+                break
+            await asyncio.sleep(0.1)
+    said = media[media.index("sound:queue-holdtime") :]
+    assert said[:5] == [
+        "sound:queue-holdtime",
+        "sound:digits/8",
+        "sound:queue-minutes",
+        "sound:digits/30",
+        "sound:queue-seconds",
+    ]
+    await agent.hangup()
+    await talk_and_hang_up(agent, since=mark)
+    await wait_for_events(app, "queue.complete", count=2)
