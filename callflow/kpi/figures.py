@@ -83,12 +83,13 @@ from __future__ import annotations
 
 import bisect
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from callflow.kpi.log import AGENT_BUSY, AgentSpan, Callback, CallStart, Facts, Visit
 
+T = TypeVar("T")
 DAY = 86_400.0
 WRAP_MATCH = 30.0
 """A wrap-up that starts this long after a conversation's end still belongs to it."""
@@ -204,15 +205,16 @@ def wrapups(facts: Facts) -> dict[int, float]:
     for span in facts.spans:
         if span.state == "wrapup":
             spans[span.agent].append(span)
-    for runs in spans.values():
+    starts: dict[str, list[float]] = {}
+    for agent, runs in spans.items():
         runs.sort(key=lambda s: s.start)
+        starts[agent] = [s.start for s in runs]
     found: dict[int, float] = {}
     for visit in facts.visits:
         if visit.outcome != "answered" or visit.ended_at is None:
             continue
         runs = spans.get(visit.agent, [])
-        starts = [s.start for s in runs]
-        i = bisect.bisect_left(starts, visit.answered_at or visit.ended_at)
+        i = bisect.bisect_left(starts.get(visit.agent, []), visit.answered_at or visit.ended_at)
         if i < len(runs) and runs[i].start <= visit.ended_at + WRAP_MATCH:
             found[id(visit)] = runs[i].end - runs[i].start
     return found
@@ -235,49 +237,80 @@ def _later_calls(calls: Iterable[CallStart]) -> dict[str, list[float]]:
     return by_number
 
 
+class ByTime(Generic[T]):
+    """Items sorted by a time of theirs (those without one left out), sliced by range in
+    O(log n): a report of thousands of intervals reads each item a few times, not once per
+    interval."""
+
+    def __init__(self, items: Iterable[T], key: Callable[[T], float | None]) -> None:
+        timed = [(when, n, item) for n, item in enumerate(items) if (when := key(item)) is not None]
+        timed.sort(key=lambda x: (x[0], x[1]))
+        self.times = [when for when, _, _ in timed]
+        self.items = [item for _, _, item in timed]
+
+    def between(self, start: float, end: float) -> list[T]:
+        """The items of ``[start, end)``, in time order."""
+        return self.items[
+            bisect.bisect_left(self.times, start) : bisect.bisect_left(self.times, end)
+        ]
+
+
 @dataclass
 class Counter:
-    """Counts the figures of :class:`QueueFigures` over facts read once."""
+    """Counts :class:`QueueFigures` and :class:`AgentFigures` over facts read once."""
 
     facts: Facts
     rules: Rules
 
     def __post_init__(self) -> None:
-        self.wrap = wrapups(self.facts)
-        self.numbers = _later_calls(self.facts.calls)
+        facts = self.facts
+        self.wrap = wrapups(facts)
+        self.numbers = _later_calls(facts.calls)
         self.queues_of: dict[str, set[str]] = defaultdict(set)
-        for visit in self.facts.visits:
+        for visit in facts.visits:
             self.queues_of[visit.call_id].add(visit.queue)
+        self.visits = ByTime(facts.visits, lambda v: v.at)
+        self.answered = ByTime(
+            (v for v in facts.visits if v.outcome == "answered"), lambda v: v.answered_at
+        )
+        self.refusals = ByTime(facts.refusals, lambda r: r.at)
+        self.callbacks = ByTime(facts.callbacks.values(), lambda c: c.requested_at)
+        self.calls = ByTime((c for c in facts.calls if c.caller), lambda c: c.at)
+        fcr = self.rules.fcr_question
+        self.answers = ByTime(
+            (a for a in facts.answers if a.question == fcr and a.resolved is not None),
+            lambda a: a.at,
+        )
+        # Each agent's logged-in spans in order (one agent's spans never overlap), with
+        # their ends, to find those overlapping an interval by bisection.
+        self.spans: dict[str, list[AgentSpan]] = defaultdict(list)
+        for span in sorted(facts.spans, key=lambda s: s.start):
+            if span.state != "logged_out":
+                self.spans[span.agent].append(span)
+        self.span_ends = {agent: [s.end for s in runs] for agent, runs in self.spans.items()}
 
     def queue(self, queue: str | None, start: float, end: float) -> QueueFigures:
         """The figures of ``queue`` (None: all) for what began in ``[start, end)``."""
 
-        def mine(name: str, at: float | None) -> bool:
-            return at is not None and start <= at < end and (queue is None or name == queue)
+        def mine(name: str) -> bool:
+            return queue is None or name == queue
 
-        visits = [v for v in self.facts.visits if mine(v.queue, v.at)]
         return queue_figures(
             "*" if queue is None else queue,
-            visits,
+            [v for v in self.visits.between(start, end) if mine(v.queue)],
             self.rules,
             now=self.facts.now,
             wrap=self.wrap,
-            refused=sum(1 for r in self.facts.refusals if mine(r.queue, r.at)),
-            callbacks=[c for c in self.facts.callbacks.values() if mine(c.queue, c.requested_at)],
+            refused=sum(1 for r in self.refusals.between(start, end) if mine(r.queue)),
+            callbacks=[c for c in self.callbacks.between(start, end) if mine(c.queue)],
             repeats=self._repeats(queue, start, end),
-            resolved=[
-                a.resolved
-                for a in self.facts.answers
-                if mine(a.queue, a.at) and a.question == self.rules.fcr_question
-            ],
+            resolved=[a.resolved for a in self.answers.between(start, end) if mine(a.queue)],
         )
 
     def _repeats(self, queue: str | None, start: float, end: float) -> tuple[int, int]:
         calls = repeats = 0
         window = self.rules.repeat_days * DAY
-        for call in self.facts.calls:
-            if not call.caller or not start <= call.at < end:
-                continue
+        for call in self.calls.between(start, end):
             if queue is not None and queue not in self.queues_of.get(call.call_id, ()):
                 continue
             calls += 1
@@ -286,6 +319,34 @@ class Counter:
             if after < len(times) and times[after] <= call.at + window:
                 repeats += 1
         return calls, repeats
+
+    def agents(self, start: float, end: float, queue: str | None = None) -> list[AgentFigures]:
+        """Every agent seen in ``[start, end)``: calls answered then (in ``queue``, if
+        given) and their time, cut at the interval's edges (whatever the queue)."""
+        logged: dict[str, float] = defaultdict(float)
+        busy: dict[str, float] = defaultdict(float)
+        for agent, runs in self.spans.items():
+            i = bisect.bisect_right(self.span_ends[agent], start)  # the first to end after
+            while i < len(runs) and runs[i].start < end:
+                span = runs[i]
+                seconds = max(0.0, min(span.end, end) - max(span.start, start))
+                logged[agent] += seconds
+                if span.state in AGENT_BUSY:
+                    busy[agent] += seconds
+                i += 1
+        handled: dict[str, list[Visit]] = defaultdict(list)
+        for visit in self.answered.between(start, end):
+            if queue in (None, visit.queue):
+                handled[visit.agent].append(visit)
+        resolved: dict[str, list[bool]] = defaultdict(list)
+        for answer in self.answers.between(start, end):
+            if queue in (None, answer.queue):
+                resolved[answer.agent].append(answer.resolved is True)
+        names = sorted({a for a, s in logged.items() if s > 0} | set(handled) | set(resolved))
+        return [
+            _agent(name, handled.get(name, []), logged[name], busy[name], resolved[name], self.wrap)
+            for name in names
+        ]
 
 
 def queue_figures(
@@ -380,59 +441,32 @@ class AgentFigures:
 
 
 def agent_figures(
-    facts: Facts,
-    rules: Rules,
-    start: float,
-    end: float,
-    queue: str | None = None,
-    wrap: dict[int, float] | None = None,
+    facts: Facts, rules: Rules, start: float, end: float, queue: str | None = None
 ) -> list[AgentFigures]:
-    """Every agent seen in ``[start, end)``: calls answered then (in ``queue``, if given)
-    and their time, cut at the interval's edges (whatever the queue)."""
-    wrap = wrapups(facts) if wrap is None else wrap
+    """:meth:`Counter.agents` of these facts."""
+    return Counter(facts, rules).agents(start, end, queue)
 
-    def overlap(span: AgentSpan) -> float:
-        return max(0.0, min(span.end, end) - max(span.start, start))
 
-    logged: dict[str, float] = defaultdict(float)
-    busy: dict[str, float] = defaultdict(float)
-    for span in facts.spans:
-        seconds = overlap(span)
-        if span.state != "logged_out":
-            logged[span.agent] += seconds
-        if span.state in AGENT_BUSY:
-            busy[span.agent] += seconds
-    handled: dict[str, list[Visit]] = defaultdict(list)
-    for visit in facts.visits:
-        in_queue = queue is None or visit.queue == queue
-        answered = visit.answered_at
-        if visit.outcome == "answered" and in_queue and answered and start <= answered < end:
-            handled[visit.agent].append(visit)
-    resolved: dict[str, list[bool]] = defaultdict(list)
-    for answer in facts.answers:
-        value = answer.resolved if answer.question == rules.fcr_question else None
-        if value is not None and start <= answer.at < end and queue in (None, answer.queue):
-            resolved[answer.agent].append(value)
-    names = sorted({a for a, s in logged.items() if s > 0} | set(handled) | set(resolved))
-    figures = []
-    for name in names:
-        visits = handled.get(name, [])
-        over = [v for v in visits if v.talk is not None]
-        times = [h for h in (handle_time(v, wrap) for v in over) if h is not None]
-        answers = resolved.get(name, [])
-        figures.append(
-            AgentFigures(
-                agent=name,
-                handled=len(visits),
-                talk=sum(v.talk or 0.0 for v in over),
-                hold=sum(v.hold for v in over),
-                wrapup=sum(wrap.get(id(v), 0.0) for v in over),
-                aht=mean(times),
-                logged_in=logged.get(name, 0.0),
-                busy=busy.get(name, 0.0),
-                occupancy=ratio(busy.get(name, 0.0), logged.get(name, 0.0)),
-                survey_answers=len(answers),
-                fcr=ratio(sum(answers), len(answers)),
-            )
-        )
-    return figures
+def _agent(
+    name: str,
+    visits: list[Visit],
+    logged_in: float,
+    busy: float,
+    answers: list[bool],
+    wrap: dict[int, float],
+) -> AgentFigures:
+    over = [v for v in visits if v.talk is not None]
+    times = [h for h in (handle_time(v, wrap) for v in over) if h is not None]
+    return AgentFigures(
+        agent=name,
+        handled=len(visits),
+        talk=sum(v.talk or 0.0 for v in over),
+        hold=sum(v.hold for v in over),
+        wrapup=sum(wrap.get(id(v), 0.0) for v in over),
+        aht=mean(times),
+        logged_in=logged_in,
+        busy=busy,
+        occupancy=ratio(busy, logged_in),
+        survey_answers=len(answers),
+        fcr=ratio(sum(answers), len(answers)),
+    )

@@ -20,7 +20,6 @@ from callflow.kpi.figures import (
     Counter,
     QueueFigures,
     Rules,
-    agent_figures,
 )
 from callflow.kpi.intervals import interval_starts
 from callflow.kpi.log import LogEvent, read_log
@@ -139,7 +138,7 @@ def build_report(
                 or figures.callbacks_requested
             ):
                 queues.append(QueueRow(a, b, figures, whole))
-        for agent in agent_figures(facts, rules, first, last, queue, counter.wrap):
+        for agent in counter.agents(first, last, queue):
             agents.append(AgentRow(a, b, agent, whole))
     return Report(start, end, interval, now, rules, queue, queues, agents)
 
