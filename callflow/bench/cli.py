@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from callflow.bench.callback import run_callback_bench
 from callflow.bench.connect import run_connect_bench
 from callflow.bench.ewt import run_ewt_bench
 from callflow.bench.reload import run_reload_bench
@@ -114,6 +115,22 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     )
     store.set_defaults(func=_run_store)
 
+    callback = kinds.add_parser(
+        "callback",
+        help="callback offers: the same callers with and without (simulated)",
+        description=(
+            "Serve the same simulated callers (4 hours, a peak mid-way) with no callback "
+            "offer, and with offers (wait over 60 s, half accept) agent-first and "
+            "customer-first, at 5, 20 and 100 agents, through the live Router, caller "
+            "machines and callback machine; report abandon rate, ASA, occupancy and the "
+            "callback wait."
+        ),
+    )
+    callback.add_argument("--json", action="store_true", help="one JSON object per line")
+    callback.add_argument("--quick", action="store_true", help="one hour of arrivals")
+    callback.add_argument("--seed", type=int, default=1, help="seed (default: 1)")
+    callback.set_defaults(func=_run_callback)
+
 
 def _run_ewt(args: argparse.Namespace) -> int:
     return run_ewt_bench(
@@ -138,6 +155,10 @@ def _run_connect(args: argparse.Namespace) -> int:
 
 def _run_reload(args: argparse.Namespace) -> int:
     return run_reload_bench(nodes=args.nodes, repeat=args.repeat, as_json=args.json)
+
+
+def _run_callback(args: argparse.Namespace) -> int:
+    return run_callback_bench(as_json=args.json, seed=args.seed, quick=args.quick)
 
 
 def _run_store(args: argparse.Namespace) -> int:
