@@ -150,12 +150,15 @@ class CallbackBook:
         offers: list[Offer] = []
         commands: list[Command] = []
         for offer in routing.offers:
-            if offer.kind == "callback" and offer.entry_id in self._callbacks:
-                commands += self.send(offer.entry_id, Reserved(offer), now)
-            else:
+            if offer.kind != "callback":
                 offers.append(offer)
+            elif self._waiting(offer.entry_id):
+                commands += self.send(offer.entry_id, Reserved(offer), now)
+            else:  # a placeholder this book does not hold: never left with an agent
+                self.router.ring_ended(offer, "caller_gone", now)
+                self.router.leave(offer.entry_id, now, LeaveReason.LOST)
         for due in routing.due:
-            if due.entry_id in self._callbacks:
+            if self._waiting(due.entry_id):
                 commands += self.send(due.entry_id, Due(), now)
             else:
                 self.router.leave(due.entry_id, now, LeaveReason.LOST)
@@ -199,6 +202,10 @@ class CallbackBook:
         return commands
 
     # --- inside ------------------------------------------------------------------------
+
+    def _waiting(self, callback_id: str) -> bool:
+        callback = self._callbacks.get(callback_id)
+        return callback is not None and callback.state is CallbackState.WAITING
 
     def _plan(self, queue: str, now: float) -> list[Command]:
         held = [

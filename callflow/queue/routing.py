@@ -441,6 +441,8 @@ class Router:
             if not candidates:
                 continue
             chosen = self._choose(queue, candidates, levels)
+            if entry.kind == "callback":
+                chosen = chosen[:1]  # one agent is reserved for a callback, even with ring-all
             if self._customer_first(entry):
                 self._dialing.add(entry.id)
                 promised.add(chosen[0].name)

@@ -150,3 +150,17 @@ def test_restore_after_a_restart_puts_callbacks_back_at_their_places() -> None:
     # Asterisk had no answered channel for a: retried, never twice to a person who answered.
     fresh.send(a.id, Unanswered(DialOutcome.LOST), 101.0)
     assert fresh.get(a.id).state is CallbackState.RETRY_WAIT  # type: ignore[union-attr]
+
+
+def test_a_placeholder_the_book_does_not_hold_is_taken_out_of_line() -> None:
+    """A callback placeholder nobody drives (left over, not restored) never keeps an agent:
+    its reservation is cancelled and it leaves the line."""
+    router = _router("alice")
+    book = CallbackBook(router, ANY_TIME)
+    router.join(QueueEntry("stray", Q, "+15550100123", joined_at=0.0, kind="callback"), 0.0)
+    router.join(QueueEntry("live", Q, "+15550000001", joined_at=1.0), 1.0)
+    offers, commands = book.route(2.0)
+    assert commands == [] and router.entry("stray") is None
+    assert router.agent("alice").state is AgentState.AVAILABLE
+    offers, _ = book.route(2.0)
+    assert [o.entry_id for o in offers] == ["live"]

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from callflow.queue.agents import AgentState
-from callflow.queue.config import JOIN_WORDS, AgentConfig, QueueCenter, QueueConfig
+from callflow.queue.config import JOIN_WORDS, AgentConfig, QueueCenter, QueueConfig, Strategy
 from callflow.queue.routing import BadEntry, CallbackMode, QueueEntry, Router
 
 Q = "support"
@@ -126,3 +126,12 @@ def test_callback_mode_round_trips_and_is_checked() -> None:
     assert QueueEntry.from_dict(old).callback_mode == "agent-first"  # rows written before
     with pytest.raises(BadEntry, match="callback_mode"):
         QueueEntry.from_dict({**entry.to_dict(), "callback_mode": "robot-first"})
+
+
+def test_a_callback_reserves_one_agent_even_with_ring_all() -> None:
+    """Ring-all rings every free agent for a caller, but reserves one for a callback."""
+    router = _router("alice", "bob", queue=QueueConfig(Q, strategy=Strategy.RING_ALL))
+    router.join(_placeholder("cb", 0.0), 0.0)
+    router.join(_caller("live", 1.0), 1.0)
+    offers = router.route(2.0).offers
+    assert sorted((o.entry_id, o.agent) for o in offers) == [("cb", "alice"), ("live", "bob")]
