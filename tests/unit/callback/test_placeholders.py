@@ -9,7 +9,16 @@ import json
 import pytest
 
 from callflow.queue.agents import AgentState
-from callflow.queue.config import JOIN_WORDS, AgentConfig, QueueCenter, QueueConfig, Strategy
+from callflow.queue.caller import QueueCaller, Record
+from callflow.queue.config import (
+    JOIN_WORDS,
+    AgentConfig,
+    AnnounceConfig,
+    QueueCenter,
+    QueueConfig,
+    Strategy,
+)
+from callflow.queue.estimate import CalibratedPredictor
 from callflow.queue.routing import BadEntry, CallbackMode, QueueEntry, Router
 
 Q = "support"
@@ -135,3 +144,15 @@ def test_a_callback_reserves_one_agent_even_with_ring_all() -> None:
     router.join(_caller("live", 1.0), 1.0)
     offers = router.route(2.0).offers
     assert sorted((o.entry_id, o.agent) for o in offers) == [("cb", "alice"), ("live", "bob")]
+
+
+def test_a_live_callers_announced_position_counts_the_placeholder_ahead() -> None:
+    """A caller joining behind a callback placeholder is told position 2, not 1."""
+    queue = QueueConfig(Q, announce=AnnounceConfig(frequency=30.0))
+    router = _router("alice", queue=queue)
+    router.pause("alice", 0.0, "lunch")  # serving, but not free: callers hear a wait
+    router.join(_placeholder("cb", 0.0), 0.0)
+    caller = QueueCaller(_caller("live", 5.0), queue, router, CalibratedPredictor(), 1)
+    records = {c.kind: c.data for c in caller.join(5.0) if isinstance(c, Record)}
+    assert records["queue.enter"]["position"] == 2
+    assert records["queue.announce"]["position"] == 2
