@@ -199,7 +199,8 @@ def _quiet(f: QueueFigures) -> bool:
 
 def render_table(report: Report, tz: dt.tzinfo = dt.UTC) -> str:
     """The report as text tables: queue calls, callbacks and repeat callers, agents. An
-    interval with nothing in it has no row (JSON and CSV keep them)."""
+    interval with nothing in it has no row (JSON and CSV keep them), nor, with one interval
+    only, the whole range."""
     rules = report.rules
     head = (
         f"KPIs {report.start.astimezone(tz):%Y-%m-%d %H:%M} to "
@@ -210,9 +211,11 @@ def render_table(report: Report, tz: dt.tzinfo = dt.UTC) -> str:
         f"repeat within {rules.repeat_days:g} days"
     )
     calls, contacts = [], []
+    # With a single interval, the whole range's rows would say it again.
+    single = len({r.start for r in report.queues if not r.whole}) == 1
     for row in report.queues:
         f = row.figures
-        if not row.whole and _quiet(f):
+        if (row.whole and single) or (not row.whole and _quiet(f)):
             continue
         when = _when(row, report.interval, tz)
         other = f.timeouts + f.empties + f.exit_keys + f.shutdowns + f.lost + f.waiting
@@ -239,6 +242,7 @@ def render_table(report: Report, tz: dt.tzinfo = dt.UTC) -> str:
             _pct(a.occupancy), _pct(a.fcr),
         ]
         for row in report.agents
+        if not (row.whole and single)
         for a in [row.figures]
     ]  # fmt: skip
     parts = [head, "", *_table(QUEUE_HEADER, calls), "", *_table(CONTACT_HEADER, contacts)]
