@@ -9,7 +9,15 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from callflow.sandbox.instance import Sandbox, SandboxError, default_phones, render_config, rx
+from callflow.sandbox.instance import (
+    Sandbox,
+    SandboxError,
+    SandboxInfo,
+    default_phones,
+    render_config,
+    rx,
+)
+from callflow.sandbox.pstn import NUMBERS_FILE, connect, pstn_name, read_plan, start_pstn
 from callflow.sandbox.rootfs import RootfsError, provision_rootfs, rootfs_path
 
 
@@ -29,6 +37,18 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         help="a fixed ARI password (default: a fresh random one), e.g. to restart on the same "
         "ports and password after 'down'",
     )
+    up.add_argument(
+        "--pstn",
+        action="store_true",
+        help="also start a second Asterisk playing the public network (<name>-pstn), joined "
+        "by the trunk 'pstn': dial PJSIP/+15550100200@pstn",
+    )
+    up.add_argument(
+        "--pstn-numbers",
+        type=Path,
+        default=NUMBERS_FILE,
+        help="the PSTN's numbers and customer phones (default: docker/asterisk/pstn/numbers.yaml)",
+    )
     up.add_argument("--json", action="store_true", help="print the sandbox as JSON")
     up.set_defaults(func=_up)
 
@@ -43,7 +63,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     restart.add_argument("--json", action="store_true", help="print the sandbox as JSON")
     restart.set_defaults(func=_restart)
 
-    down = sub.add_parser("down", help="stop Asterisk and unmount")
+    down = sub.add_parser("down", help="stop Asterisk (and its PSTN) and unmount")
     down.add_argument("--name", default="default")
     down.set_defaults(func=_down)
 
@@ -100,20 +120,62 @@ def _describe(info_json: dict[str, object]) -> str:
     return "\n".join(lines)
 
 
+def _describe_pstn(info: SandboxInfo) -> str:
+    lines = [
+        f"PSTN {info.name}: Asterisk pid {info.pid}, SIP udp {info.bind}:{info.sip_port}, "
+        "joined by the trunk 'pstn' (dial PJSIP/+1555010RRTT@pstn; see README)",
+        f"  log      {info.log_file}",
+    ]
+    for p in info.phones:
+        lines.append(
+            f"  customer user {p['name']} password {p['password']} number {p['caller_id']} "
+            f"at {info.bind}:{info.sip_port} (dial 100 for the contact center)"
+        )
+    return "\n".join(lines)
+
+
 def _up(args: argparse.Namespace) -> int:
+    sandbox = Sandbox(
+        args.name,
+        app=args.app,
+        http_port=args.http_port,
+        sip_port=args.sip_port,
+        password=args.password,
+    )
+    pstn: SandboxInfo | None = None
     try:
-        info = Sandbox(
-            args.name,
-            app=args.app,
-            http_port=args.http_port,
-            sip_port=args.sip_port,
-            password=args.password,
-        ).up()
+        plan = read_plan(args.pstn_numbers) if args.pstn else None
+        info = sandbox.up()
+        if plan is not None:
+            try:
+                pstn = start_pstn(args.name, plan).info
+                assert pstn is not None
+                connect(info, pstn)
+            except BaseException:
+                _stop_pstn(args.name)
+                sandbox.down()
+                raise
     except (SandboxError, RootfsError) as exc:
         print(f"callflow sandbox: {exc}", file=sys.stderr)
         return 1
-    print(json.dumps(asdict(info)) if args.json else _describe(asdict(info)))
+    if args.json:
+        print(json.dumps(_with_pstn(info, pstn)))
+    else:
+        print(_describe(asdict(info)) + ("\n" + _describe_pstn(pstn) if pstn else ""))
     return 0
+
+
+def _with_pstn(info: SandboxInfo, pstn: SandboxInfo | None) -> dict[str, object]:
+    """The sandbox as JSON; its PSTN under ``pstn`` when it has one."""
+    return {**asdict(info), "pstn": asdict(pstn)} if pstn else asdict(info)
+
+
+def _stop_pstn(name: str) -> SandboxInfo | None:
+    """Stop the PSTN of sandbox ``name`` if it runs; what it was, or None."""
+    info = Sandbox.load(pstn_name(name))
+    if info is not None:
+        Sandbox(info.name).down()
+    return info
 
 
 def _restart(args: argparse.Namespace) -> int:
@@ -127,6 +189,9 @@ def _restart(args: argparse.Namespace) -> int:
 
 
 def _down(args: argparse.Namespace) -> int:
+    pstn = _stop_pstn(args.name)
+    if pstn is not None:
+        print(f"PSTN {pstn.name} stopped (pid {pstn.pid})")
     info = Sandbox.load(args.name)
     if info is None:
         print(f"sandbox {args.name} is not running")
@@ -141,7 +206,11 @@ def _status(args: argparse.Namespace) -> int:
     if info is None:
         print(json.dumps(None) if args.json else f"sandbox {args.name} is not running")
         return 3
-    print(json.dumps(asdict(info)) if args.json else _describe(asdict(info)))
+    pstn = Sandbox.load(pstn_name(args.name))
+    if args.json:
+        print(json.dumps(_with_pstn(info, pstn)))
+    else:
+        print(_describe(asdict(info)) + ("\n" + _describe_pstn(pstn) if pstn else ""))
     return 0
 
 

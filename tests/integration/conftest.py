@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import urllib.request
@@ -25,6 +26,7 @@ from callflow.prompts import build_prompts
 from callflow.prompts.build import Speaks
 from callflow.queue.config import load_queues
 from callflow.sandbox import Sandbox, SandboxInfo
+from callflow.sandbox.pstn import connect, pstn_name, read_plan, start_pstn
 from callflow.store import SqliteStore
 from callflow.testing.softphone import SipServer, Softphone
 
@@ -62,6 +64,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         info = Sandbox.load(f"pytest-{os.getpid()}")
         if info is not None:
             report.sections.append(("Asterisk log", info.log_tail(150)))
+        if (pstn_info := Sandbox.load(pstn_name(f"pytest-{os.getpid()}"))) is not None:
+            report.sections.append(("PSTN Asterisk log", pstn_info.log_tail(80)))
         for phone in getattr(item, "_callflow_phones", []):
             report.sections.append((f"baresip {phone.user}", phone.log_tail(60)))
         for app in getattr(item, "_callflow_apps", []) if report.when == "call" else []:
@@ -200,3 +204,37 @@ async def drop_event_socket(app: App, *, wait_reconnect: bool = False) -> None:
             # Polls private state on purpose: the app exposes no "reconnected" hook to tests.
             while stream._websocket in (old, None) or not app.service.ready.is_set():  # noqa: ASYNC110
                 await asyncio.sleep(0.05)
+
+
+# --- The sandbox PSTN (callflow/sandbox/pstn.py): the public network, over the trunk ------
+
+
+@pytest.fixture(scope="session")
+def pstn(asterisk: SandboxInfo) -> Iterator[SandboxInfo]:
+    """A second real Asterisk playing the public network, joined to ``asterisk`` by the
+    trunk ``pstn`` (dial ``PJSIP/+15550100200@pstn``), with the shipped numbers table."""
+    sandbox = start_pstn(f"pytest-{os.getpid()}", read_plan())
+    try:
+        assert sandbox.info is not None
+        connect(asterisk, sandbox.info)
+        yield sandbox.info
+    finally:
+        sandbox.down()
+
+
+@pytest.fixture
+async def customers(
+    pstn: SandboxInfo, tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[PhoneFactory]:
+    """Start baresip softphones registered with the PSTN as its customers (customer1...,
+    each at its number); all are stopped afterwards."""
+    async with contextlib.AsyncExitStack() as running:
+
+        async def start(name: str, **kwargs: Any) -> Softphone:
+            account = pstn.phone(name)
+            server = SipServer(pstn.bind, pstn.sip_port)
+            phone = Softphone(name, account.password, server, tmp_path / f"pstn-{name}", **kwargs)
+            request.node.__dict__.setdefault("_callflow_phones", []).append(phone)
+            return await running.enter_async_context(phone)
+
+        yield start
