@@ -57,6 +57,8 @@ DEFAULT_BLOCKED = (
     "+1976",  # NANP premium (976 "party lines")
     "+449",  # UK 09: premium rate
     "+4487",  # UK 087: revenue share
+    "+4484",  # UK 084: service charge
+    "+4470",  # UK 070: "personal" numbers, priced like premium and much abused
     "+44118",  # UK 118: directory enquiries
     "+3389",  # France 089: premium
     "+3381",  # France 081: shared cost
@@ -64,6 +66,8 @@ DEFAULT_BLOCKED = (
     "+49900",  # Germany 0900
     "+49137",  # Germany 0137: televoting
     "+49118",  # Germany 118xx: directory enquiries
+    "+49180",  # Germany 0180: service numbers
+    "+49190",  # Germany 0190: former premium range
     "+31900",  # Netherlands 0900
     "+31906",  # Netherlands 0906: adult
     "+31909",  # Netherlands 0909: entertainment
@@ -81,6 +85,10 @@ DEFAULT_BLOCKED = (
     "+35315",  # Ireland 15xx: premium
 )
 """E.164 prefixes callbacks never dial (premium and revenue-share ranges); configurable."""
+
+DEFAULT_BLOCKED_PATTERNS = (r"\+1[2-9]\d\d976\d{4}",)
+"""Regular expressions of E.164 numbers callbacks never dial: NANP's 976 exchange (premium
+"976 numbers" in any area code); configurable."""
 
 
 class Refusal(enum.StrEnum):
@@ -233,15 +241,20 @@ def _default_blocked() -> tuple[str, ...]:
     return DEFAULT_BLOCKED
 
 
+def _default_blocked_patterns() -> tuple[str, ...]:
+    return DEFAULT_BLOCKED_PATTERNS
+
+
 @dataclass(frozen=True)
 class NumberRules:
     """How a center reads callback numbers: its default country, the plans it calls (None:
-    every plan in ``plans``), the E.164 prefixes it never dials, and emergency codes
-    refused whatever the plan."""
+    every plan in ``plans``), the E.164 prefixes (and patterns) it never dials, and
+    emergency codes refused whatever the plan."""
 
     default_country: str = "US"
     countries: frozenset[str] | None = None
     blocked_prefixes: tuple[str, ...] = field(default_factory=_default_blocked)
+    blocked_patterns: tuple[str, ...] = field(default_factory=_default_blocked_patterns)
     emergency: frozenset[str] = GLOBAL_EMERGENCY
     plans: Mapping[str, NumberingPlan] = field(default_factory=lambda: PLANS)
 
@@ -251,6 +264,8 @@ class NumberRules:
         for prefix in self.blocked_prefixes:
             if not _E164_PREFIX.fullmatch(prefix):
                 raise ValueError(f"blocked prefix {prefix!r} is not '+' and digits")
+        for pattern in self.blocked_patterns:
+            re.compile(pattern)
         for country in self.countries or ():
             if country not in self.plans:
                 raise ValueError(f"no numbering plan for allowed country {country!r}")
@@ -380,6 +395,9 @@ def _check(plan: NumberingPlan, national: str, rules: NumberRules) -> PhoneNumbe
     for prefix in rules.blocked_prefixes:
         if e164.startswith(prefix):
             return Refused(Refusal.BLOCKED, f"{prefix} is blocked")
+    for pattern in rules.blocked_patterns:
+        if re.fullmatch(pattern, e164):
+            return Refused(Refusal.BLOCKED, "a blocked range")
     if not dialable(e164):  # belt and braces: nothing else may ever leave here
         return Refused(Refusal.INVALID, "not an E.164 number")
     return PhoneNumber(e164, plan.name, national)
@@ -387,6 +405,7 @@ def _check(plan: NumberingPlan, national: str, rules: NumberRules) -> PhoneNumbe
 
 __all__ = [
     "DEFAULT_BLOCKED",
+    "DEFAULT_BLOCKED_PATTERNS",
     "DEFAULT_RULES",
     "DIAL_SYNTAX",
     "GLOBAL_EMERGENCY",

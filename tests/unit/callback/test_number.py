@@ -121,6 +121,11 @@ REFUSED = [
     ("0899123456", "FR", R.BLOCKED),
     ("1900123456", "AU", R.BLOCKED),
     ("+34806123456", "US", R.BLOCKED),
+    ("2129765555", "US", R.BLOCKED),  # NANP 976 exchange: premium in any area code
+    ("+12129765555", "US", R.BLOCKED),
+    ("07012345678", "GB", R.BLOCKED),  # UK 070 personal numbers
+    ("08451234567", "GB", R.BLOCKED),  # UK 084 service charge
+    ("01801234567", "DE", R.BLOCKED),
     # -- countries
     ("+999123456789", "US", R.UNKNOWN_COUNTRY),
     ("+8821234567890", "US", R.UNKNOWN_COUNTRY),  # international networks (premium-priced)
@@ -389,13 +394,16 @@ def test_random_garbage_never_yields_anything_but_plus_and_digits() -> None:
 
 def test_every_digit_string_of_valid_nanp_length_is_judged_by_rules_alone() -> None:
     """Random 10-digit strings: accepted exactly when the area code is 2-9, not N11, not
-    blocked."""
+    blocked (900, 976, or the 976 exchange)."""
     rng = random.Random(5)
     for _ in range(5_000):
         digits = "".join(rng.choice("0123456789") for _ in range(10))
         found = normalise(digits)
         area = digits[:3]
         expected = (
-            area[0] in "23456789" and area[1:] != "11" and not digits.startswith(("900", "976"))
+            area[0] in "23456789"
+            and area[1:] != "11"
+            and not digits.startswith(("900", "976"))
+            and digits[3:6] != "976"
         )
         assert isinstance(found, PhoneNumber) is expected, (digits, found)
