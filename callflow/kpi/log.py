@@ -29,9 +29,9 @@ Events read (written by :mod:`callflow.queue.caller`, :mod:`callflow.queue.live`
   ``callback.requested`` carries ``{callback, queue, number}`` and the ``call_id`` of the call
   it was asked from ('' from the API); ``callback.attempt`` ``{callback, attempt, result}``
   is one dialing of the customer; ``callback.connected`` ``{callback, agent}`` is the
-  customer and an agent bridged. A ``queue.exit`` with reason ``callback``, or any
-  non-answered exit of a call that then asks for a callback, is a caller who left to be
-  called back.
+  customer and an agent bridged. A ``queue.exit`` with reason ``callback``, or an exit by
+  exit key, timeout or emptiness of a call that asks for a callback just before or after
+  it, is a caller who left to be called back.
 - ``survey.answer`` ``{survey, question, value[, agent, queue]}``, ``call_id`` the surveyed
   call: one answer to one question of a post-call survey; ``agent`` and ``queue`` default to
   those of the call's last ``queue.connect``.
@@ -73,6 +73,9 @@ EXIT_OUTCOMES = frozenset({"callback", "timeout", "empty", "exit_key", "lost"})
 
 REFUSED = frozenset({"full", "empty", "refused"})
 """``queue.exit`` reasons of a caller turned away at the door (with ``waited`` 0)."""
+
+LEFT_FOR_CALLBACK = frozenset({"callback", "exit_key", "timeout", "empty"})
+"""Exits that, with a callback asked for from the call, are a caller leaving for it."""
 
 RESOLVED_YES = frozenset({"1", "yes", "y", "true"})
 RESOLVED_NO = frozenset({"2", "no", "n", "false"})
@@ -202,6 +205,7 @@ class _Reader:
     last_visit: dict[str, Visit] = field(default_factory=dict)  # per call
     callers: dict[str, str] = field(default_factory=dict)  # call -> number
     agent_since: dict[str, tuple[str, float]] = field(default_factory=dict)
+    asked_callback: set[str] = field(default_factory=set)  # calls that asked while waiting
 
     def read(self, event: LogEvent) -> None:
         at = event.at.timestamp()
@@ -260,6 +264,8 @@ class _Reader:
             visit.reason = reason
             # Any other reason is callflow letting the caller go (stopping, interrupted).
             visit.outcome = reason if reason in EXIT_OUTCOMES else "shutdown"
+            if call in self.asked_callback and reason in LEFT_FOR_CALLBACK:
+                visit.outcome = "callback"  # asked while waiting, then left the queue
             visit.waited = _num(data.get("waited"), at - visit.at)
             del self.open[(call, queue)]
 
@@ -306,7 +312,9 @@ class _Reader:
             callback.queue = _text(data.get("queue")) or callback.queue
             callback.call_id = call
             visit = self.last_visit.get(call) if call else None
-            if visit is not None and visit.outcome not in ("answered", "abandoned", "waiting"):
+            if visit is not None and visit.outcome == "waiting":
+                self.asked_callback.add(call)
+            elif visit is not None and visit.reason in LEFT_FOR_CALLBACK:
                 visit.outcome = "callback"
         elif event == "attempt":
             callback.attempts += 1

@@ -221,3 +221,16 @@ def test_visit_begun_before_the_events_read_is_passed_over(log: Log) -> None:
     log.add(30, "queue.abandon", "z", queue="q", waited=100.0)
     f = counter(log).queue("q", T0.timestamp(), T0.timestamp() + 3600)
     assert (f.entered, f.refused, f.handled, f.abandoned) == (0, 0, 0, 0)
+
+
+def test_callback_asked_while_waiting_then_exit_is_a_callback(log: Log) -> None:
+    """The callback engine may log the request before the caller's exit: still a callback;
+    a caller who asked, then hung up in the queue, is an abandon."""
+    log.add(0, "queue.enter", "x", queue="q")
+    log.add(20, "callback.requested", "x", callback="cb", queue="q")
+    log.add(21, "queue.exit", "x", queue="q", reason="exit_key", key="1", waited=21.0)
+    log.add(30, "queue.enter", "y", queue="q")
+    log.add(40, "callback.requested", "y", callback="cb2", queue="q")
+    log.add(50, "queue.abandon", "y", queue="q", waited=20.0)
+    f = counter(log).queue("q", T0.timestamp(), T0.timestamp() + 3600)
+    assert (f.callbacks, f.exit_keys, f.abandoned, f.callbacks_requested) == (1, 0, 1, 2)

@@ -141,3 +141,13 @@ def test_report_as_of_now_counts_callers_still_waiting(log: Log) -> None:
     (total,) = [r.figures for r in rep.queues if r.whole and r.figures.queue == "support"]
     assert (total.waiting, total.longest_wait) == (1, 300.0)
     assert "support" in render_table(rep)
+
+
+def test_dates_and_intervals_in_a_time_zone(
+    store_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--tz Europe/Paris: the day is Paris's, and the calls of 09:00 UTC are in 10:00's row."""
+    out = report(capsys, "--store", str(store_file), "--tz", "Europe/Paris")
+    assert "KPIs 2026-12-01 00:00 to 2026-12-02 00:00" in out
+    calls = [c[:4] for c in _cells(out) if c[:3] == ["2026-12-01", "10:00", "support"]]
+    assert calls[0] == ["2026-12-01", "10:00", "support", "11"]  # the calls table's row
