@@ -1,5 +1,5 @@
 """The ``callflow bench`` command: one sub-subcommand per benchmark kind (``ewt``, ``connect``,
-``reload``, ``store``)."""
+``reload``, ``store``, ``dialer``)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 
 from callflow.bench.callback import run_callback_bench
 from callflow.bench.connect import run_connect_bench
+from callflow.bench.dialer import run_dialer_bench
 from callflow.bench.ewt import run_ewt_bench
 from callflow.bench.reload import run_reload_bench
 from callflow.bench.store import run_store_bench
@@ -131,6 +132,29 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     callback.add_argument("--seed", type=int, default=1, help="seed (default: 1)")
     callback.set_defaults(func=_run_callback)
 
+    dialer = kinds.add_parser(
+        "dialer",
+        help="pacing policies on simulated campaign days, against the abandon cap",
+        description=(
+            "Simulate 8-hour outbound campaign days (the reference campaign, a drifting "
+            "answer rate, a shift change, long talk times) paced by each policy; report talk "
+            "share, occupancy, the worst 24-hour and the 30-day abandon rates, attempts per "
+            "agent hour."
+        ),
+    )
+    dialer.add_argument("--json", action="store_true", help="one JSON object per line")
+    dialer.add_argument("--seeds", type=_positive, default=30, help="days per row (default: 30)")
+    dialer.add_argument(
+        "--agents",
+        type=_team_sizes,
+        default=(5, 10, 20, 50, 100),
+        help="team sizes, comma-separated (default: 5,10,20,50,100)",
+    )
+    dialer.add_argument("--jobs", type=int, default=None, help="worker processes (default: CPUs)")
+    dialer.add_argument("--only", metavar="TEXT", default=None, help="scenarios containing TEXT")
+    dialer.add_argument("--seed", type=int, default=1, help="base seed (default: 1)")
+    dialer.set_defaults(func=_run_dialer)
+
 
 def _run_ewt(args: argparse.Namespace) -> int:
     return run_ewt_bench(
@@ -141,6 +165,27 @@ def _run_ewt(args: argparse.Namespace) -> int:
         only=args.only,
         callers=args.callers,
     )
+
+
+def _run_dialer(args: argparse.Namespace) -> int:
+    return run_dialer_bench(
+        as_json=args.json,
+        seeds=args.seeds,
+        agents=args.agents,
+        jobs=args.jobs,
+        only=args.only,
+        seed=args.seed,
+    )
+
+
+def _team_sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(part) for part in text.split(","))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError("team sizes are whole numbers, e.g. 5,10,20") from exc
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError("every team size is at least 1")
+    return sizes
 
 
 def _run_connect(args: argparse.Namespace) -> int:

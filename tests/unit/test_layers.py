@@ -33,6 +33,7 @@ LAYERS: dict[str, int] = {
     "call": 1,
     "flow": 2,
     "queue": 2,
+    "dialer": 2,
     "callback": 2,
     "prompts": 2,
     "kpi": 2,
@@ -55,6 +56,8 @@ SAME_LAYER = {
 
 PURE_MODULES = (
     "callflow.callback.",
+    "callflow.dialer.pacing",
+    "callflow.dialer.window",
     "callflow.flow.",
     "callflow.queue.agents",
     "callflow.queue.announce",

@@ -1,0 +1,1 @@
+"""Outbound dialing: pacing policies and abandon accounting (pure decisions)."""
