@@ -6,9 +6,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import jsonschema
 import pytest
 
-from callflow.app.settings import read_settings
+from callflow.app.settings import read_settings, settings_schema
 from callflow.call.outbound import (
     InvalidNumber,
     OutboundSettings,
@@ -143,3 +144,24 @@ def test_a_misspelt_outbound_key_gets_a_suggestion(tmp_path: Path) -> None:
     outbound, problems = _read(tmp_path, "outbound: {ringtimeout: 25}\n")
     assert outbound is None
     assert any("did you mean 'ring_timeout'" in p for p in problems), problems
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "valid"),
+    [
+        ("PJSIP/{number}@pstn", True),
+        ("PJSIP/{digits}@provider", True),
+        ("PJSIP/{number}@pstn&PJSIP/agent1", False),
+        ("PJSIP/{number}@pstn,30", False),
+        ("PJSIP/pstn", False),
+    ],
+)
+def test_the_schema_and_the_reader_agree_on_the_template(
+    tmp_path: Path, endpoint: str, valid: bool
+) -> None:
+    """The editor's JSON Schema refuses the templates the reader refuses."""
+    validator = jsonschema.Draft202012Validator(settings_schema())
+    schema_ok = validator.is_valid({"flows": [], "outbound": {"endpoint": endpoint}})
+    outbound, _ = _read(tmp_path, f"outbound: {{endpoint: '{endpoint}'}}\n")
+    assert schema_ok is valid
+    assert (outbound is not None) is valid
