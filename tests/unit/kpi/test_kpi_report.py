@@ -6,6 +6,8 @@ import csv
 import io
 import json
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -119,18 +121,40 @@ def test_refusals_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert "not after" in capsys.readouterr().err
 
 
-def test_chart_is_a_png(
-    store_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """End to end: the command writes a PNG of sensible size (a 1000x480 image, some KB)."""
+def test_chart_is_a_png(store_file: Path, tmp_path: Path) -> None:
+    """End to end, the command in its own process: it writes a PNG of sensible size (a
+    1000x480 image, some KB) and says where."""
     chart = tmp_path / "out" / "kpi.png"
-    out = report(capsys, "--store", str(store_file), "--interval", "15m", "--chart", str(chart))
-    assert f"chart: {chart}" in out
+    args = ["report", "--store", str(store_file), "--from", "2026-12-01", "--to", "2026-12-01"]
+    args += ["--now", NOW, "--interval", "15m", "--chart", str(chart)]
+    done = subprocess.run(
+        [sys.executable, "-m", "callflow", *args], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"chart: {chart}" in done.stdout
     data = chart.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = struct.unpack(">II", data[16:24])
     assert (width, height) == (1000, 480)
     assert 10_000 < len(data) < 1_000_000
+
+
+def test_report_while_the_store_is_written(
+    tmp_path: Path, log: Log, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A report reads a store that callflow holds open and writes (WAL): it sees what was
+    committed."""
+    path = tmp_path / "live.sqlite3"
+    store = SqliteStore(path)
+    try:
+        for event in day(log).ordered():
+            store.append(event.kind, event.call_id, event.data, at=event.at)
+        store.flush()
+        out = report(capsys, "--store", str(path), "--interval", "1d")
+        store.append("queue.enter", "late", {"queue": "support"}, at=T0)
+    finally:
+        store.close()
+    assert next(c for c in _cells(out) if c[1:2] == ["support"])[2] == "11"
 
 
 def test_report_as_of_now_counts_callers_still_waiting(log: Log) -> None:
