@@ -114,26 +114,33 @@ def read_plan(path: Path = NUMBERS_FILE) -> PstnPlan:
     plan = PstnPlan()
     if root is None:
         return plan
+    seen: dict[str, ScalarNode] = {}  # number -> where it was first given
     for key, value in _mapping(root, "the top level", wrong):
         if key.value == "phones":
             for name, entry in _mapping(value, "phones", wrong):
                 phone = _phone(name, entry, wrong)
                 if phone is not None:
+                    _once(phone.caller_id, name, seen, wrong)
                     plan.phones.append(phone)
         elif key.value == "numbers":
             for number, entry in _mapping(value, "numbers", wrong):
                 if not _E164.fullmatch(number.value):
                     wrong(number, f"'{number.value}' is not an E.164 number (+ then 6-15 digits)")
                 elif (behaviour := _behaviour(entry, wrong)) is not None:
+                    _once(number.value, number, seen, wrong)
                     plan.numbers[number.value] = behaviour
         else:
             wrong(key, f"unknown key '{key.value}' (expected phones or numbers)")
-    taken = [p.caller_id for p in plan.phones] + list(plan.numbers)
-    if len(set(taken)) != len(taken):
-        problems.append(f"{path}: a number is given twice: {sorted(taken)}")
     if problems:
         raise PstnError("\n".join(problems))
     return plan
+
+
+def _once(number: str, at: ScalarNode, seen: dict[str, ScalarNode], wrong: _Wrong) -> None:
+    """Report a number given a second time (a phone's, or a behaviour's): one meaning each."""
+    first = seen.setdefault(number, at)
+    if first is not at:
+        wrong(at, f"{number} is given twice (first at line {first.start_mark.line + 1})")
 
 
 def _mapping(node: Node, what: str, wrong: _Wrong) -> list[tuple[ScalarNode, Node]]:

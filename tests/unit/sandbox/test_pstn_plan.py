@@ -75,7 +75,7 @@ def test_a_number_given_twice_is_refused(tmp_path: Path) -> None:
         "phones:\n  bob: {number: '+15550200042', password: abcd}\n"
         "numbers:\n  '+15550200042': {behaviour: busy}\n"
     )
-    with pytest.raises(PstnError, match="a number is given twice"):
+    with pytest.raises(PstnError, match=r":4:3: \+15550200042 is given twice \(first at line 2\)"):
         read_plan(_plan(tmp_path, text))
 
 
@@ -100,3 +100,10 @@ def test_each_side_of_the_trunk_knows_the_other_by_address_and_port() -> None:
         challenge=True,
     )
     assert "\nauth = callflow-auth" in pstn and "outbound_auth" not in pstn
+
+
+def test_a_number_written_twice_in_the_table_is_refused(tmp_path: Path) -> None:
+    """The same number twice under numbers: is an error, not a silent override."""
+    text = "numbers:\n  '+15550100001': {behaviour: busy}\n  '+15550100001': {behaviour: person}\n"
+    with pytest.raises(PstnError, match=":3:3: \\+15550100001 is given twice"):
+        read_plan(_plan(tmp_path, text))
