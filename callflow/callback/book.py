@@ -15,6 +15,7 @@ adapter and the simulator drive the very same book::
     commands = book.send(callback_id, Answered(), now)      # what the calls reported
     commands = book.tick(now)              # at book.next_wakeup(now)
     commands = book.restore(rows, now)     # after a restart: the store's live rows
+    commands = book.reconcile(callback_id, customer_up, agent_up, now)  # dialing/connected
 
 The same number asking again in the same queue while its callback is live gets that
 callback back (``created`` False), not a second one.
@@ -27,10 +28,13 @@ from typing import Any
 
 from callflow.callback.machine import (
     AgentRingOver,
+    Answered,
     Command,
     Due,
+    Ended,
     Event,
     FreeAgent,
+    HangUp,
     JoinLine,
     LeaveLine,
     Record,
@@ -38,13 +42,14 @@ from callflow.callback.machine import (
     Scheduled,
     TakeAgent,
     Tick,
+    Unanswered,
     WrapUp,
     new_callback,
     next_wakeup,
     plan_opening,
     step,
 )
-from callflow.callback.model import Callback, CallbackPolicy, CallbackState
+from callflow.callback.model import Callback, CallbackPolicy, CallbackState, DialOutcome
 from callflow.queue.agents import AgentState
 from callflow.queue.routing import LeaveReason, Offer, Router
 
@@ -200,6 +205,27 @@ class CallbackBook:
             else:
                 self._callbacks[callback.id] = callback
         return commands
+
+    def reconcile(
+        self, callback_id: str, customer_up: bool, agent_up: bool, now: float
+    ) -> list[Command]:
+        """After a restart, settle a callback that was ``dialing`` or ``connected`` with
+        what Asterisk still has: ``customer_up``, the customer's call is up and answered;
+        ``agent_up``, the agent-first agent's leg is. Dialing and answered: connected (with
+        the agent, or in line as a caller if the agent's leg is gone), never dialled again;
+        dialing and not answered: hung up and retried (``lost``); connected and the
+        customer gone: completed (``lost``)."""
+        callback = self._callbacks.get(callback_id)
+        if callback is None:
+            return []
+        if callback.state is CallbackState.DIALING:
+            if customer_up:
+                gone = callback.agent is not None and not agent_up
+                return self.send(callback_id, Answered(agent_gone=gone), now)
+            return [HangUp(callback_id), *self.send(callback_id, Unanswered(DialOutcome.LOST), now)]
+        if callback.state is CallbackState.CONNECTED and not customer_up:
+            return self.send(callback_id, Ended("lost"), now)
+        return []
 
     # --- inside ------------------------------------------------------------------------
 

@@ -92,7 +92,11 @@ class AgentUnanswered:
 
 @dataclass(frozen=True, slots=True)
 class Answered:
-    """The customer answered (a person: AMD said so, or no AMD)."""
+    """The customer answered (a person: AMD said so, or no AMD). ``agent_gone``: the
+    agent-first agent's leg is gone (found so after a restart): the customer then waits
+    in line as a caller, as customer-first."""
+
+    agent_gone: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -419,7 +423,7 @@ def step(callback: Callback, event: Event, policy: CallbackPolicy, now: float) -
         moved = callback.moved(S.WAITING, now, agent=None, reason=f"agent {event.reason}")
         return Step(moved, [AgentRingOver(callback.id, event.reason), _record(moved)])
     if isinstance(event, Answered) and state is S.DIALING:
-        return _answered(callback, now)
+        return _answered(callback, now, event.agent_gone)
     if isinstance(event, Unanswered) and state is S.DIALING:
         return _unanswered(callback, event, policy, now)
     if isinstance(event, Ended) and state is S.CONNECTED:
@@ -508,13 +512,16 @@ def _dial(callback: Callback, now: float, agent: str | None, take: bool = False)
     return Step(moved, commands)
 
 
-def _answered(callback: Callback, now: float) -> Step:
-    moved = callback.moved(S.CONNECTED, now, reason="answered")
+def _answered(callback: Callback, now: float, agent_gone: bool = False) -> Step:
+    agent = None if agent_gone else callback.agent
+    moved = callback.moved(S.CONNECTED, now, reason="answered", agent=agent)
     waited = round(now - callback.requested_at, 3)
-    commands: list[Command] = [_record(moved, callback_wait=waited, agent=callback.agent)]
-    if callback.agent is not None:
-        commands.append(Bridge(callback.id, callback.agent))
+    commands: list[Command] = [_record(moved, callback_wait=waited, agent=agent)]
+    if agent is not None:
+        commands.append(Bridge(callback.id, agent))
     else:
+        if callback.agent is not None:
+            commands.insert(0, FreeAgent(callback.agent))
         # Customer-first: the placeholder gives its place to the customer, now a caller.
         entry = callback.entry()
         live = QueueEntry(

@@ -164,3 +164,39 @@ def test_a_placeholder_the_book_does_not_hold_is_taken_out_of_line() -> None:
     assert router.agent("alice").state is AgentState.AVAILABLE
     offers, _ = book.route(2.0)
     assert [o.entry_id for o in offers] == ["live"]
+
+
+def _dialing_agent_first() -> tuple[Router, CallbackBook, str]:
+    router = _router("alice")
+    book = CallbackBook(router, ANY_TIME)
+    callback, _, _ = book.request(Q, "+15550100123", 0.0)
+    book.route(1.0)
+    book.send(callback.id, AgentAnswered(), 2.0)
+    return router, book, callback.id
+
+
+def test_reconcile_a_dialing_callback_the_customer_answered() -> None:
+    """Caught dialing, the customer's call is up: connected, never dialled again; with the
+    agent's leg gone, the customer waits in line as a caller instead."""
+    _, book, callback_id = _dialing_agent_first()
+    commands = book.reconcile(callback_id, customer_up=True, agent_up=True, now=10.0)
+    assert book.get(callback_id).state is CallbackState.CONNECTED  # type: ignore[union-attr]
+    assert not _of(Dial, commands) and [type(c).__name__ for c in commands][-1] == "Bridge"
+    router, book, callback_id = _dialing_agent_first()
+    commands = book.reconcile(callback_id, customer_up=True, agent_up=False, now=10.0)
+    assert _of(JoinAsCaller, commands) and _of(FreeAgent, commands)
+    assert router.agent("alice").state is AgentState.AVAILABLE
+
+
+def test_reconcile_a_dialing_callback_nobody_answered() -> None:
+    """Caught dialing with no answered call: hung up and retried after the lost delay;
+    caught connected with the customer gone: completed as lost."""
+    _, book, callback_id = _dialing_agent_first()
+    commands = book.reconcile(callback_id, customer_up=False, agent_up=True, now=10.0)
+    assert type(commands[0]).__name__ == "HangUp"
+    assert book.get(callback_id).state is CallbackState.RETRY_WAIT  # type: ignore[union-attr]
+    _, book, callback_id = _dialing_agent_first()
+    book.send(callback_id, Answered(), 5.0)
+    assert book.reconcile(callback_id, customer_up=True, agent_up=True, now=10.0) == []
+    book.reconcile(callback_id, customer_up=False, agent_up=True, now=10.0)
+    assert book.get(callback_id) is None  # completed: over
