@@ -7,6 +7,7 @@ import asyncio
 import sys
 from pathlib import Path
 
+from callflow.api.server import ApiServerError
 from callflow.app import logs
 from callflow.app.main import App
 from callflow.app.service import ServiceError
@@ -68,7 +69,7 @@ def _run(args: argparse.Namespace) -> int:
         return fatal("the flows have errors; not starting", 2)
     try:
         asyncio.run(app.run())
-    except ServiceError as exc:
+    except (ServiceError, ApiServerError) as exc:
         return fatal(str(exc), 1)
     except KeyboardInterrupt:
         return 130

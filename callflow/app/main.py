@@ -10,6 +10,7 @@ import signal
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
+from callflow.api.server import ApiServer
 from callflow.app.service import Service
 from callflow.app.settings import Settings, SettingsError
 from callflow.call.ids import LIFE
@@ -76,6 +77,12 @@ class App:
         if self.queues is not None:
             # `callflow agents ...` sends these; the answers go to the store.
             self.service.on_user_event(control.EVENT_NAME, control.user_event_handler(self.queues))
+        # The supervisor API, wallboard and /metrics (the `api:` settings), in this process.
+        self.api: ApiServer | None = None
+        if settings.api is not None:
+            self.api = ApiServer(
+                settings.api, store=self.store, queues=self.queues, service=self.service
+            )
 
     def load_flows(self) -> ReloadResult:
         """The first load of the flows; the caller refuses to start if it failed."""
@@ -99,8 +106,12 @@ class App:
         if self.queues is not None:
             await self.queues.start()
         try:
+            if self.api is not None:
+                await self.api.start()
             await self.service.run()
         finally:
+            if self.api is not None:
+                await self.api.stop()
             if self.queues is not None:
                 await self.queues.stop()
             for chore in chores:

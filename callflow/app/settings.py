@@ -18,6 +18,7 @@ from typing import Any
 
 from yaml.nodes import Node, ScalarNode
 
+from callflow.api.settings import TOKEN_ENV, ApiSettings, token_problem
 from callflow.app.service import ShutdownPolicy
 from callflow.ari import AriConfig
 from callflow.call.outbound import OutboundSettings, caller_id_problem, template_problem
@@ -26,6 +27,7 @@ from callflow.yamlcheck import (
     Checker,
     Choice,
     Diagnostic,
+    Integer,
     JSONSchema,
     Key,
     ListOf,
@@ -79,6 +81,7 @@ class Settings:
     source: Path | None = None
     shutdown: ShutdownPolicy = field(default_factory=ShutdownPolicy)
     outbound: OutboundSettings = field(default_factory=OutboundSettings)
+    api: ApiSettings | None = None  # the supervisor API, wallboard and /metrics; None: off
 
     def ari_config(self, **overrides: float) -> AriConfig:
         """The ARI client's settings (``overrides``: its timeouts); SettingsError when there
@@ -168,6 +171,16 @@ OUTBOUND = Section(
         "Seconds an outbound call may ring before it counts as not answered (default 25).",
     ),
 )
+API = Section(
+    Key("bind", Text(), "The address the API listens on (default 127.0.0.1: this machine only)."),
+    Key("port", Integer(minimum=0), "The TCP port (default 8090; 0: any free port, logged)."),
+    Key("token", Text(), "The token every request must carry; better: token_env."),
+    Key(
+        "token_env",
+        Text(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$"),
+        f"The environment variable holding the token (default {TOKEN_ENV}).",
+    ),
+)
 SETTINGS_FILE = Section(
     Key("ari", ARI, "How to reach Asterisk's ARI."),
     Key("flows", ListOf(Text(), single=True), "Flow files to serve (relative to this file)."),
@@ -187,6 +200,11 @@ SETTINGS_FILE = Section(
         "Asterisk and every row it writes, so that nodes never take each other's for theirs.",
     ),
     Key("outbound", OUTBOUND, "How callflow dials out: the trunk's template, caller ID, ring."),
+    Key(
+        "api",
+        API,
+        "The supervisor HTTP API, the wallboard and /metrics (off without this section).",
+    ),
 )
 
 
@@ -241,6 +259,7 @@ def read_settings(path: Path) -> tuple[Settings | None, list[Diagnostic]]:
     queues = (path.parent / str(s["queues"])).resolve() if "queues" in s else None
     shutdown = _shutdown(r, top["shutdown"]) if "shutdown" in top else ShutdownPolicy()
     outbound = _outbound(r, top["outbound"]) if "outbound" in top else OutboundSettings()
+    api = _api(r, top["api"]) if "api" in top else None
     node = str(s.get("node", ""))
     if "node" in s and not re.fullmatch(_NODE_NAME, node):
         r.error(top["node"], f"node must be 1 to 32 letters, digits or _, not '{node}'")
@@ -250,6 +269,7 @@ def read_settings(path: Path) -> tuple[Settings | None, list[Diagnostic]]:
     settings = Settings(
         shutdown=shutdown,
         outbound=outbound,
+        api=api,
         queues=queues,
         ari=ari,
         flows=tuple(flows),
@@ -350,3 +370,21 @@ def _outbound(r: Checker, node: Node) -> OutboundSettings:
         return default
     ring = value_of(s, "ring_timeout", float(default.ring_timeout))
     return OutboundSettings(endpoint=endpoint, caller_id=caller_id, ring_timeout=round(ring))
+
+
+def _api(r: Checker, node: Node) -> ApiSettings | None:
+    """The ``api:`` section; the token from the environment variable it names."""
+    values = r.section(node, API, "'api'", at=node)
+    s = r.scalars(values, API, lambda k: f"api.{k}")
+    port = s.get("port", ApiSettings.port)
+    if isinstance(port, int) and port > 65_535:
+        r.error(values["port"], f"api.port must be a TCP port (0 to 65535), not {port}")
+        return None
+    env_name = str(s.get("token_env", TOKEN_ENV))
+    token = os.environ.get(env_name, str(s.get("token", "")))
+    problem = token_problem(token)
+    if problem is not None:
+        r.error(values.get("token", node), problem)
+        return None
+    bind = str(s.get("bind", ApiSettings.bind))
+    return ApiSettings(bind=bind, port=int(port) if isinstance(port, int) else 0, token=token)

@@ -2,7 +2,7 @@
 
     command line (cli modules, bench)       the user's commands
     app                                     the wiring: settings, the Stasis service
-    ivr, sim                                live adapters and the simulator
+    ivr, sim, api                           live adapters, the simulator, the supervisor's API
     flow, queue, callback, prompts          the decisions (sans-I/O), and queue/live.py
     call                                    one live call's telephony primitives
     ari, store, sandbox, testing            the ground: Asterisk, the database, the sandbox
@@ -39,6 +39,7 @@ LAYERS: dict[str, int] = {
     "kpi": 2,
     "ivr": 3,
     "sim": 3,
+    "api": 3,
     "app": 4,
     "bench": 5,
     "cli": 5,

@@ -1,0 +1,282 @@
+"""The JSON routes of the supervisor API (``/api/...``), documented in ``openapi.yaml``.
+
+Every answer is JSON; every problem is ``{"error": code, "message": text}`` with its HTTP
+status: 400 a malformed request, 401 no or a wrong token (:mod:`callflow.api.auth`), 404 an
+unknown queue or agent, 409 an agent change the agent's state does not allow, 501 a part of
+callflow this process does not run (callback requests, campaigns), 503 no queues configured.
+
+Agent changes go through :func:`callflow.queue.control.handle_agent_command`, the very
+function ``callflow agents`` reaches over ARI: the same checks, the same refusals, and the
+same ``agent.command`` answer in the event log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import functools
+import json
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from importlib import resources
+from typing import Any, NoReturn
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from aiohttp import web
+
+from callflow.api import views
+from callflow.api.kpis import report
+from callflow.kpi import Rules
+from callflow.kpi.intervals import INTERVALS
+from callflow.queue.control import ACTIONS, handle_agent_command
+from callflow.queue.live import QueueService
+from callflow.store import SqliteStore
+
+MAX_RANGE = dt.timedelta(days=92)
+"""The longest range one KPI request may ask for."""
+AGENT_ACTIONS = tuple(a for a in ACTIONS if a != "status")
+
+
+def openapi_text() -> str:
+    """The OpenAPI 3 document of these routes."""
+    return resources.files("callflow.api").joinpath("openapi.yaml").read_text()
+
+
+class Problem(Exception):
+    """A request that cannot be served; :func:`problems` answers it as JSON."""
+
+    def __init__(self, status: int, error: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error = error
+        self.message = message
+
+
+def problem(status: int, error: str, message: str) -> NoReturn:
+    """Stop the request with a JSON problem."""
+    raise Problem(status, error, message)
+
+
+@web.middleware
+async def problems(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Word a :class:`Problem`, and aiohttp's own 404 and 405, as JSON problems."""
+    try:
+        return await handler(request)
+    except Problem as exc:
+        return _json({"error": exc.error, "message": exc.message}, exc.status)
+    except web.HTTPNotFound:
+        return _json({"error": "not_found", "message": f"no route {request.path}"}, 404)
+    except web.HTTPMethodNotAllowed as exc:
+        allowed = ", ".join(sorted(exc.allowed_methods))
+        message = f"{request.method} is not allowed here (allowed: {allowed})"
+        return _json({"error": "method_not_allowed", "message": message}, 405)
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status, dumps=lambda d: json.dumps(d, default=str))
+
+
+class Routes:
+    """The handlers, over the live queue service and the store."""
+
+    def __init__(
+        self,
+        queues: QueueService | None,
+        store: SqliteStore,
+        *,
+        wall: Callable[[], dt.datetime] | None = None,
+    ) -> None:
+        self.queues = queues
+        self.store = store
+        self.wall = wall or (lambda: dt.datetime.now(dt.UTC))
+
+    def table(self) -> list[web.RouteDef]:
+        return [
+            web.get("/api/openapi.yaml", self.openapi),
+            web.get("/api/queues", self.list_queues),
+            web.get("/api/queues/{queue}", self.one_queue),
+            web.get("/api/queues/{queue}/callers", self.queue_callers),
+            web.get("/api/callers", self.callers),
+            web.get("/api/agents", self.list_agents),
+            web.get("/api/agents/{agent}", self.one_agent),
+            web.post("/api/agents/{agent}", self.change_agent),
+            web.get("/api/callbacks", self.list_callbacks),
+            web.post("/api/callbacks", self.not_here("callbacks")),
+            web.delete("/api/callbacks/{callback}", self.not_here("callbacks")),
+            web.get("/api/campaigns", self.not_here("campaigns")),
+            web.get("/api/campaigns/{campaign}", self.not_here("campaigns")),
+            web.post("/api/campaigns/{campaign}/{action}", self.not_here("campaigns")),
+            web.get("/api/kpis", self.kpis),
+        ]
+
+    # --- helpers ---------------------------------------------------------------------
+
+    def _service(self) -> QueueService:
+        if self.queues is None:
+            problem(503, "no_queues", "this callflow runs no queues (the 'queues' setting)")
+        return self.queues
+
+    def _queue(self, request: web.Request) -> str:
+        name = request.match_info["queue"]
+        if name not in self._service().center.queues:
+            problem(404, "unknown_queue", f"no queue '{name}'")
+        return name
+
+    def _agent(self, request: web.Request) -> str:
+        name = request.match_info["agent"]
+        if name not in self._service().router.agents:
+            problem(404, "unknown_agent", f"no agent '{name}'")
+        return name
+
+    # --- routes ----------------------------------------------------------------------
+
+    async def openapi(self, request: web.Request) -> web.Response:
+        return web.Response(text=openapi_text(), content_type="application/yaml")
+
+    async def list_queues(self, request: web.Request) -> web.Response:
+        service = self._service()
+        return _json({"queues": views.queue_views(service.router, service.clock())})
+
+    async def one_queue(self, request: web.Request) -> web.Response:
+        name = self._queue(request)
+        service = self._service()
+        return _json(views.queue_view(service.router, name, service.clock()))
+
+    async def queue_callers(self, request: web.Request) -> web.Response:
+        name = self._queue(request)
+        service = self._service()
+        return _json({"callers": views.caller_views(service.router, service.clock(), name)})
+
+    async def callers(self, request: web.Request) -> web.Response:
+        service = self._service()
+        return _json({"callers": views.caller_views(service.router, service.clock())})
+
+    async def list_agents(self, request: web.Request) -> web.Response:
+        return _json({"agents": views.agent_views(self._service().router)})
+
+    async def one_agent(self, request: web.Request) -> web.Response:
+        name = self._agent(request)
+        return _json(views.agent_view(self._service().router.agents[name]))
+
+    async def change_agent(self, request: web.Request) -> web.Response:
+        """``{"action": "login" | "logout" | "pause" | "unpause", "reason": "..."}``."""
+        name = self._agent(request)
+        body = await _body(request)
+        unknown = sorted(set(body) - {"action", "reason"})
+        if unknown:
+            problem(400, "bad_request", f"unknown field '{unknown[0]}' (expected action, reason)")
+        action = body.get("action")
+        if action not in AGENT_ACTIONS:
+            problem(400, "bad_request", f"'action' must be one of {', '.join(AGENT_ACTIONS)}")
+        command: dict[str, object] = {"request": uuid.uuid4().hex, "action": action, "agent": name}
+        if "reason" in body:
+            command["reason"] = body["reason"]
+        answer = handle_agent_command(self._service(), command)
+        if not answer["ok"]:
+            code = 400 if "reason" in str(answer["error"]) else 409
+            problem(code, "refused", str(answer["error"]))
+        return _json(
+            {
+                "ok": True,
+                "request": answer["request"],
+                "agent": views.agent_view(self._service().router.agents[name]),
+            }
+        )
+
+    async def list_callbacks(self, request: web.Request) -> web.Response:
+        queue = request.query.get("queue")
+        return _json({"callbacks": await self.store.live_callbacks_async(queue)})
+
+    def not_here(self, what: str) -> Callable[[web.Request], Any]:
+        messages = {
+            "callbacks": "requesting and cancelling callbacks needs the callback service, "
+            "which this callflow does not run yet; GET /api/callbacks lists the stored ones",
+            "campaigns": "campaigns need the dialer, which this callflow does not run yet",
+        }
+
+        async def handler(request: web.Request) -> web.Response:
+            problem(501, "not_implemented", messages[what])
+
+        return handler
+
+    async def kpis(self, request: web.Request) -> web.Response:
+        """``?from=&to=`` (ISO 8601 dates or moments; default: today so far), ``interval``
+        (15m, 1h, 1d), ``queue``, ``tz``, ``short_abandon``, ``service_level`` (seconds)."""
+        q = request.query
+        tz = _zone(q.get("tz", "UTC"))
+        now = self.wall()
+        start = _moment(q["from"], tz) if "from" in q else _midnight(now, tz)
+        end = _moment(q["to"], tz, end=True) if "to" in q else start + dt.timedelta(days=1)
+        if end <= start:
+            problem(400, "bad_request", "'to' must be after 'from'")
+        if end - start > MAX_RANGE:
+            problem(400, "bad_request", f"at most {MAX_RANGE.days} days at once")
+        interval = q.get("interval", "1h")
+        if interval not in INTERVALS:
+            problem(400, "bad_request", f"'interval' must be one of {', '.join(INTERVALS)}")
+        rules = Rules(
+            short_abandon=_seconds(q, "short_abandon", Rules.short_abandon),
+            service_level=_seconds(q, "service_level", Rules.service_level),
+        )
+        found = await asyncio.to_thread(
+            functools.partial(
+                report,
+                self.store,
+                start,
+                end,
+                now=now,
+                interval=interval,
+                rules=rules,
+                queue=q.get("queue") or None,
+                tz=tz,
+            )
+        )
+        return _json(found.to_dict())
+
+
+async def _body(request: web.Request) -> Mapping[str, Any]:
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        problem(400, "bad_request", "the body must be a JSON object")
+    if not isinstance(body, dict):
+        problem(400, "bad_request", "the body must be a JSON object")
+    return body
+
+
+def _zone(name: str) -> dt.tzinfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        problem(400, "bad_request", f"unknown time zone '{name}'")
+
+
+def _moment(text: str, tz: dt.tzinfo, end: bool = False) -> dt.datetime:
+    """A date (``2026-12-06``: its midnight; as ``to``, the next midnight) or a moment."""
+    try:
+        if len(text) == 10:
+            day = dt.date.fromisoformat(text) + dt.timedelta(days=1 if end else 0)
+            return dt.datetime.combine(day, dt.time(), tz)
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        problem(400, "bad_request", f"not a date (YYYY-MM-DD) or ISO 8601 moment: {text!r}")
+    return moment if moment.tzinfo else moment.replace(tzinfo=tz)
+
+
+def _midnight(now: dt.datetime, tz: dt.tzinfo) -> dt.datetime:
+    local = now.astimezone(tz)
+    return dt.datetime.combine(local.date(), dt.time(), tz)
+
+
+def _seconds(query: Mapping[str, str], key: str, default: float) -> float:
+    if key not in query:
+        return default
+    try:
+        value = float(query[key])
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 86_400:
+        problem(400, "bad_request", f"'{key}' must be seconds from 0 to 86400")
+    return value
