@@ -116,11 +116,12 @@ class CallbackBook:
         skills: Mapping[str, int] | None = None,
         customer_tz: str | None = None,
         callback_id: str | None = None,
+        call_id: str = "",
     ) -> tuple[Callback, bool, list[Command]]:
         """Ask for a callback of ``number`` (E.164, from :func:`callback.number.normalise`)
-        in ``queue``, keeping the place of a caller who joined at ``joined_at``. Returns the
-        callback, whether it is new (False: the live one of that number in that queue),
-        and the commands."""
+        in ``queue``, keeping the place of a caller who joined at ``joined_at``, asked from
+        the call ``call_id`` ('' from the API). Returns the callback, whether it is new
+        (False: the live one of that number in that queue), and the commands."""
         existing = self.find(queue, number)
         if existing is not None:
             return existing, False, []
@@ -135,6 +136,7 @@ class CallbackBook:
             priority=priority,
             skills=dict(skills or {}),
             customer_tz=customer_tz,
+            call_id=call_id,
         )
         return found.callback, True, self._apply(found.callback, found.commands, now)
 

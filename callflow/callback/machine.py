@@ -377,6 +377,7 @@ def new_callback(
     priority: int | None = None,
     skills: dict[str, int] | None = None,
     customer_tz: str | None = None,
+    call_id: str = "",
 ) -> Step:
     """A callback just requested (its number already checked and not a duplicate), and
     what follows at once: in line now if the window is open, else at the next opening."""
@@ -393,6 +394,7 @@ def new_callback(
         timezone=customer_tz,
         reason="requested",
         updated_at=now,
+        call_id=call_id,
     )
     requested = Record(callback, "callback.requested", _data(callback, reason="requested"))
     after = step(callback, Tick(), policy, now)

@@ -176,6 +176,7 @@ class Callback:
     outcomes: tuple[str, ...] = ()  # each unanswered attempt's outcome, in order
     reason: str = ""  # why it is in its state (a final one above all)
     updated_at: float = 0.0
+    call_id: str = ""  # the call it was asked from ('' from the API or a CRM)
 
     @property
     def final(self) -> bool:
@@ -220,6 +221,7 @@ class Callback:
             "outcomes": list(self.outcomes),
             "reason": self.reason,
             "updated_at": self.updated_at,
+            "call_id": self.call_id,
         }
 
     @classmethod
@@ -253,6 +255,7 @@ class Callback:
                 outcomes=tuple(str(o) for o in data.get("outcomes", ())),
                 reason=str(data.get("reason", "")),
                 updated_at=float(data.get("updated_at", 0.0)),
+                call_id=str(data.get("call_id") or ""),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise CallbackError(f"callback {data.get('id')!r} cannot be read: {exc}") from exc

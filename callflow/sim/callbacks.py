@@ -334,7 +334,12 @@ def simulate_callbacks(
         if done.outcome == "exit_key" and callback_id is None:
             entry = callers[who].entry
             _, _, commands = book.request(
-                QUEUE, entry.caller, now, joined_at=entry.joined_at, priority=entry.priority
+                QUEUE,
+                entry.caller,
+                now,
+                joined_at=entry.joined_at,
+                priority=entry.priority,
+                call_id=who,
             )
             result.requested += 1
             run_book(commands, now)

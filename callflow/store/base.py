@@ -65,8 +65,10 @@ class Store(Protocol):
         at: dt.datetime | None = None,
     ) -> int | None:
         """Add or update a callback's row (``Callback.to_dict()``) and, with ``kind``, write
-        that event (``callback.<state>``, ``call_id`` the callback's id) in the same
-        transaction: a transition is never in one without the other. The event's id."""
+        that event (``callback.<state>``) in the same transaction: a transition is never in
+        one without the other. The event's ``call_id`` is the call the callback was asked
+        from (its ``call_id``), or the callback's id; its data names the callback. The
+        event's id."""
         ...
 
     def live_callbacks(self, queue: str | None = None) -> list[dict[str, Any]]:

@@ -180,7 +180,8 @@ class SqliteStore:
             _save_callback(db, row)
             _insert_event(db, event, None)
 
-        return self._submit_event(kind, str(callback["id"]), data, when, write)
+        call_id = str(callback.get("call_id") or callback["id"])
+        return self._submit_event(kind, call_id, data, when, write)
 
     def save_queue_entry(self, entry: Mapping[str, Any]) -> None:
         """Keep a waiting entry (``QueueEntry.to_dict()``) until it leaves its queue."""
@@ -431,7 +432,8 @@ def _mark_kept(db: sqlite3.Connection) -> None:
     )
     db.execute("INSERT OR IGNORE INTO temp.prune_calls SELECT id FROM queue_entries")
     db.execute(
-        f"INSERT OR IGNORE INTO temp.prune_calls SELECT id FROM callbacks WHERE {LIVE_CALLBACK}"
+        "INSERT OR IGNORE INTO temp.prune_calls SELECT coalesce(nullif(json_extract(data,"
+        f" '$.call_id'), ''), id) FROM callbacks WHERE {LIVE_CALLBACK}"
     )
     for kind, key in KEEP_LATEST:
         db.execute(

@@ -125,3 +125,20 @@ def test_pruning_keeps_the_events_of_live_callbacks(tmp_path: Path) -> None:
     store.prune(dt.datetime.fromtimestamp(T0 + 86_400 * 30, dt.UTC))
     assert [e.kind for e in store.events()] == ["callback.requested", "callback.waiting"]
     store.close()
+
+
+def test_events_of_a_callback_asked_from_a_call_carry_that_call(tmp_path: Path) -> None:
+    """Asked from a call: its events are logged under that call's id (the KPIs link the
+    caller's queue visit to the callback), each naming the callback; pruning keeps them
+    while the callback is live."""
+    store = SqliteStore(tmp_path / "store.sqlite3")
+    _, book = _book()
+    callback, _, commands = book.request(Q, "+15550100123", T0, call_id="call-7")
+    assert callback.call_id == "call-7"
+    _keep(store, commands)
+    store.prune(dt.datetime.fromtimestamp(T0 + 86_400 * 30, dt.UTC))
+    events = store.events(call_id="call-7")
+    assert [e.kind for e in events] == ["callback.requested", "callback.waiting"]
+    assert {e.data["callback"] for e in events} == {callback.id}
+    assert store.live_callbacks()[0]["call_id"] == "call-7"
+    store.close()
