@@ -112,14 +112,17 @@ def day_seed(base_seed: int, scenario_name: str, agents: int, day: int) -> int:
 
 
 def run_unit(unit: Unit) -> Row:
-    """Simulate a row's days, each with a fresh policy."""
+    """Simulate a row's days, each with a fresh policy (VICIdial's latest server time set to
+    the day's end, as an administrator would)."""
+    day = scenario(unit.scenario, unit.agents)
+    end = int(day.day_start + day.hours * 3600.0) // 60
     days: list[DialerResult] = [
         simulate_day(
-            scenario(unit.scenario, unit.agents),
-            make_policy(unit.policy),
-            day_seed(unit.base_seed, unit.scenario, unit.agents, day),
+            day,
+            make_policy(unit.policy, latest_server_time=end // 60 * 100 + end % 60),
+            day_seed(unit.base_seed, unit.scenario, unit.agents, n),
         )
-        for day in range(unit.seeds)
+        for n in range(unit.seeds)
     ]
     return summarize(unit.scenario, unit.policy, unit.agents, days)
 

@@ -608,9 +608,10 @@ def _normal_cdf(z: float) -> float:
     return 0.5 * math.erfc(-z / math.sqrt(2.0))
 
 
-def make_policy(name: str) -> PacingPolicy:
+def make_policy(name: str, *, latest_server_time: int = 2100) -> PacingPolicy:
     """A fresh policy by its bench name (``progressive``, ``ratio-2``, ``vicidial-hard-limit``,
-    ``vicidial-tapered``, ``vicidial-average``, ``predictive``)."""
+    ``vicidial-tapered``, ``vicidial-average``, ``predictive``); ``latest_server_time`` is
+    VICIdial's HHMM end of the calling day (its tapered drop method reads it)."""
     if name == "progressive":
         return Progressive()
     if name == "predictive":
@@ -623,7 +624,7 @@ def make_policy(name: str) -> PacingPolicy:
         "vicidial-average": "AVERAGE",
     }
     if name in methods:
-        return VicidialAdaptive(methods[name])
+        return VicidialAdaptive(methods[name], latest_server_time=latest_server_time)
     raise ValueError(f"unknown pacing policy {name!r}")
 
 
