@@ -3,8 +3,11 @@
 :func:`step` is a pure function of a :class:`~callflow.callback.model.Callback`, one event,
 the queue's :class:`~callflow.callback.model.CallbackPolicy` and the time. It changes
 nothing; the caller keeps the new callback and performs the commands. Every transition
-(and every deferral that moves ``not_before``) yields exactly one :class:`Record`: write
-the callback's row and the event-log line together. :class:`~callflow.callback.book.
+(and every deferral that moves ``not_before``) yields exactly one :class:`Record` of kind
+``callback.<state>``: write the callback's row and the event-log line together. The end
+of each call to the customer is also a ``callback.attempt`` record (``attempt``,
+``result``), and the request a ``callback.requested`` one (with the ``number``), as the KPIs
+read them (:mod:`callflow.kpi.log`). :class:`~callflow.callback.book.
 CallbackBook` drives it against the Router; the simulator and the live adapter drive the
 book.
 
@@ -396,7 +399,11 @@ def new_callback(
         updated_at=now,
         call_id=call_id,
     )
-    requested = Record(callback, "callback.requested", _data(callback, reason="requested"))
+    requested = Record(
+        callback,
+        "callback.requested",
+        _data(callback, reason="requested", number=callback.number, call=callback.call_id),
+    )
     after = step(callback, Tick(), policy, now)
     return Step(after.callback, [requested, *after.commands])
 
@@ -514,11 +521,21 @@ def _dial(callback: Callback, now: float, agent: str | None, take: bool = False)
     return Step(moved, commands)
 
 
+def _attempt(callback: Callback, result: str) -> Record:
+    """One call to the customer and how it ended (``answered`` or a :class:`DialOutcome`),
+    for the KPIs' attempts per callback: an event beside the transition."""
+    data = _data(callback, attempt=callback.attempts, result=result)
+    return Record(callback, "callback.attempt", data)
+
+
 def _answered(callback: Callback, now: float, agent_gone: bool = False) -> Step:
     agent = None if agent_gone else callback.agent
     moved = callback.moved(S.CONNECTED, now, reason="answered", agent=agent)
     waited = round(now - callback.requested_at, 3)
-    commands: list[Command] = [_record(moved, callback_wait=waited, agent=agent)]
+    commands: list[Command] = [
+        _attempt(moved, "answered"),
+        _record(moved, callback_wait=waited, agent=agent),
+    ]
     if agent is not None:
         commands.append(Bridge(callback.id, agent))
     else:
@@ -540,7 +557,7 @@ def _answered(callback: Callback, now: float, agent_gone: bool = False) -> Step:
 
 def _unanswered(callback: Callback, event: Unanswered, policy: CallbackPolicy, now: float) -> Step:
     outcomes = (*callback.outcomes, event.outcome.value)
-    commands: list[Command] = []
+    commands: list[Command] = [_attempt(callback, event.outcome.value)]
     if event.outcome is DialOutcome.MACHINE and policy.machine_message:
         commands.append(LeaveMessage(callback.id))
     if callback.agent is not None:

@@ -62,6 +62,7 @@ def test_every_transition_is_a_row_update_and_an_event(tmp_path: Path) -> None:
         "callback.waiting",
         "callback.reserved",
         "callback.dialing",
+        "callback.attempt",
         "callback.connected",
         "callback.completed",
     ]

@@ -100,6 +100,9 @@ def test_a_request_while_open_goes_in_line_at_the_callers_place() -> None:
     found = _new()
     assert found.callback.state is S.WAITING
     assert _records(found.commands) == ["callback.requested", "callback.waiting"]
+    requested = found.commands[0]
+    assert isinstance(requested, Record)
+    assert requested.data["number"] == NUMBER and requested.data["queue"] == "support"
     (join,) = [c for c in found.commands if isinstance(c, JoinLine)]
     assert join.entry.kind == "callback" and join.entry.id == "cb-1"
     assert join.entry.joined_at == MONDAY_NOON - 100.0
@@ -133,6 +136,7 @@ def test_agent_first_reserves_whispers_dials_and_bridges() -> None:
     assert _records(done.commands) == [
         "callback.reserved",
         "callback.dialing",
+        "callback.attempt",
         "callback.connected",
         "callback.completed",
     ]
@@ -177,6 +181,7 @@ def test_no_answer_then_busy_then_answered_on_the_third_attempt() -> None:
     )
     t = MONDAY_NOON
     callback = _new(policy).callback
+    everything: list[Command] = []
     found = _run(
         callback,
         policy,
@@ -184,6 +189,7 @@ def test_no_answer_then_busy_then_answered_on_the_third_attempt() -> None:
         (AgentAnswered(), t + 5),
         (Unanswered(DialOutcome.NO_ANSWER), t + 30),
     )
+    everything += found.commands
     assert found.callback.state is S.RETRY_WAIT and found.callback.not_before == t + 630
     assert FreeAgent("alice") in found.commands
     assert next_wakeup(found.callback, t + 31) == t + 630
@@ -197,6 +203,7 @@ def test_no_answer_then_busy_then_answered_on_the_third_attempt() -> None:
         (AgentAnswered(), t + 632),
         (Unanswered(DialOutcome.BUSY), t + 640),
     )
+    everything += found.commands
     join = next(c for c in found.commands if isinstance(c, JoinLine))
     assert join.entry.joined_at == t - 100.0  # its original place
     assert found.callback.not_before == t + 760
@@ -208,8 +215,15 @@ def test_no_answer_then_busy_then_answered_on_the_third_attempt() -> None:
         (AgentAnswered(), t + 762),
         (Answered(), t + 770),
     )
+    everything += found.commands
     assert found.callback.state is S.CONNECTED and found.callback.attempts == 3
     assert found.callback.outcomes == ("no_answer", "busy")
+    attempts = [
+        (c.data["attempt"], c.data["result"])
+        for c in everything
+        if isinstance(c, Record) and c.kind == "callback.attempt"
+    ]
+    assert attempts == [(1, "no_answer"), (2, "busy"), (3, "answered")]
 
 
 def test_a_machine_on_every_attempt_expires_with_the_reason() -> None:
