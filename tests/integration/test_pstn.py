@@ -5,6 +5,8 @@ on the PSTN and a phone on callflow's side hear each other; a customer calls in.
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +16,9 @@ import pytest
 from callflow.ari import ChannelDestroyed, ChannelStateChange, StasisStart
 from callflow.bench.connect import Observer
 from callflow.call.outbound import OutboundSettings, originate_endpoint
-from callflow.sandbox import SandboxInfo
+from callflow.cli import main
+from callflow.sandbox import Sandbox, SandboxInfo
+from callflow.sandbox.instance import rx
 from callflow.testing.audio import measure, tone_seconds, write_tone
 from tests.integration.conftest import AppFactory, PhoneFactory, wait_for_events
 
@@ -282,3 +286,25 @@ async def test_a_customer_calls_the_contact_center_through_the_pstn(
     assert start.data["dialled"] == "700"
     digits = [e.data["digit"] for e in app.store.events(call_id=start.call_id, kind="call.dtmf")]
     assert digits == ["4", "2", "#"]
+
+
+def test_sandbox_up_pstn_starts_both_and_down_stops_both(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`callflow sandbox up --pstn` starts callflow's Asterisk and <name>-pstn joined by the
+    trunk, each with its state file; `status` shows both; `down` stops both."""
+    name = f"pstn-cli-{os.getpid()}"
+    assert main(["sandbox", "up", "--name", name, "--pstn", "--json"]) == 0
+    try:
+        started = json.loads(capsys.readouterr().out)
+        assert started["pstn"]["name"] == f"{name}-pstn"
+        info, pstn_info = Sandbox.load(name), Sandbox.load(f"{name}-pstn")
+        assert info is not None and pstn_info is not None
+        assert f"Match: 127.0.0.1:{pstn_info.sip_port}/32" in rx(info, "pjsip show identifies")
+        assert main(["sandbox", "status", "--name", name]) == 0
+        assert "customer user me password pstn number +15550209999" in capsys.readouterr().out
+    finally:
+        assert main(["sandbox", "down", "--name", name]) == 0
+    said = capsys.readouterr().out
+    assert f"PSTN {name}-pstn stopped" in said and f"sandbox {name} stopped" in said
+    assert Sandbox.load(name) is None and Sandbox.load(f"{name}-pstn") is None
