@@ -53,12 +53,12 @@ SAME_LAYER = {
     ("sim", "queue"),
     ("callback", "queue"),
     ("callback", "flow"),
+    ("dialer", "callback"),
 }
 
 PURE_MODULES = (
     "callflow.callback.",
-    "callflow.dialer.pacing",
-    "callflow.dialer.window",
+    "callflow.dialer.",
     "callflow.flow.",
     "callflow.queue.agents",
     "callflow.queue.announce",
