@@ -18,7 +18,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Protocol
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -51,39 +51,52 @@ METRICS = {
 }
 
 
-class _Appends(Protocol):
-    def __call__(
-        self, kind: str, call_id: str = "", data: Mapping[str, Any] | None = None, at: Any = None
-    ) -> int: ...
-
-
 class EventTap:
-    """Sees every event appended to a store (wrapping its ``append``) and tells listeners.
+    """Sees every event written to a store (wrapping its ``append``, and ``save_callback``,
+    which writes a callback's event with its row) and tells listeners.
 
-    Listeners run on the appending thread, after the event is queued for writing; one that
-    raises is logged and the append goes on, so the event log never loses an event to us.
+    Listeners run on the writing thread, after the event is queued for writing; one that
+    raises is logged and the write goes on, so the event log never loses an event to us.
     """
 
     def __init__(self, store: Any) -> None:
         self._listeners: list[Callable[[str, Mapping[str, Any]], None]] = []
-        original: _Appends = store.append
+        append: Callable[..., int] = store.append
+        save_callback: Callable[..., int | None] | None = getattr(store, "save_callback", None)
 
-        def append(
+        def appended(
             kind: str, call_id: str = "", data: Mapping[str, Any] | None = None, at: Any = None
         ) -> int:
-            number = original(kind, call_id, data, at)
-            for listener in self._listeners:
-                try:
-                    listener(kind, data or {})
-                except Exception:
-                    log.exception("listener of the event log failed on %s", kind)
+            number = append(kind, call_id, data, at)
+            self._tell(kind, data)
             return number
 
-        store.append = append
+        store.append = appended
+        if save_callback is not None:
+
+            def saved(
+                callback: Mapping[str, Any],
+                kind: str = "",
+                data: Mapping[str, Any] | None = None,
+                at: Any = None,
+            ) -> int | None:
+                number = save_callback(callback, kind, data, at)
+                if kind:
+                    self._tell(kind, data)
+                return number
+
+            store.save_callback = saved
 
     def listen(self, listener: Callable[[str, Mapping[str, Any]], None]) -> None:
-        """Call ``listener(kind, data)`` for every event appended from now on."""
+        """Call ``listener(kind, data)`` for every event written from now on."""
         self._listeners.append(listener)
+
+    def _tell(self, kind: str, data: Mapping[str, Any] | None) -> None:
+        for listener in self._listeners:
+            try:
+                listener(kind, data or {})
+            except Exception:
+                log.exception("listener of the event log failed on %s", kind)
 
 
 class ConnectionCounter(asyncio.Event):

@@ -39,13 +39,17 @@ async def test_metrics_parse_and_count_what_the_event_log_says(
     service: FakeService,
     clock: Clock,
 ) -> None:
-    """Calls and queue events appended to the log are counted; waiting callers, longest
-    wait, agents by state and calls in progress are read live; every metric has its help."""
+    """Calls, queue and callback events written to the log are counted; waiting callers,
+    longest wait, agents by state, live callbacks and calls in progress are read at scrape
+    time; every metric is there."""
     store.append("call.start", "c1", {"caller": "+1"})
     store.append("call.start", "c2", {"caller": "+2"})
     store.append("queue.enter", "c1", {"queue": "support"})
     store.append("queue.abandon", "c1", {"queue": "support", "waited": 12})
     store.append("call.end", "c1", {"outcome": "caller_hangup"})
+    callback = {"id": "cb1", "queue": "support", "number": "+15550000009", "state": "waiting",
+                "requested_at": clock.now}  # fmt: skip
+    store.save_callback(callback, "callback.requested", {"callback": "cb1", "queue": "support"})
     queues.router.join(QueueEntry("c2", "support", "+2", joined_at=clock.now - 42), clock.now)
     queues.login("alice")
     service.calls["c2"] = object()
@@ -67,7 +71,10 @@ async def test_metrics_parse_and_count_what_the_event_log_says(
     assert value(agents, "callflow_agents", state="logged_out") == 1
     in_sales = found["callflow_queue_agents"]
     assert value(in_sales, "callflow_queue_agents", queue="sales", state="available") == 1
-    assert "callflow_callbacks_live" in found
+    live = found["callflow_callbacks_live"]
+    assert value(live, "callflow_callbacks_live", queue="support", state="waiting") == 1
+    requested = found["callflow_callback_events"]
+    assert value(requested, "callflow_callback_events_total", event="requested") == 1
     assert "callflow_event_loop_lag_seconds" in found
     assert "callflow_event_loop_delay_seconds" in found
     for name in METRICS:
