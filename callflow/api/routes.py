@@ -172,11 +172,13 @@ class Routes:
             problem(400, "bad_request", f"'action' must be one of {', '.join(AGENT_ACTIONS)}")
         command: dict[str, object] = {"request": uuid.uuid4().hex, "action": action, "agent": name}
         if "reason" in body:
+            # The request's shape; whether the agent's state allows it is control's to say.
+            if action != "pause" or not isinstance(body["reason"], str):
+                problem(400, "bad_request", "'reason' is text, given with pause only")
             command["reason"] = body["reason"]
         answer = handle_agent_command(self._service(), command)
         if not answer["ok"]:
-            code = 400 if "reason" in str(answer["error"]) else 409
-            problem(code, "refused", str(answer["error"]))
+            problem(409, "refused", str(answer["error"]))
         return _json(
             {
                 "ok": True,

@@ -110,9 +110,18 @@ async def test_agent_changes_follow_the_same_rules_as_the_cli(
 
 
 async def test_malformed_agent_changes_are_400(base: str, client: aiohttp.ClientSession) -> None:
-    """No action, an unknown action or field, a body that is not a JSON object."""
+    """No action, an unknown action or field, a reason with another action than pause or
+    that is not text, a body that is not a JSON object."""
     url = base + "/api/agents/alice"
-    for body in ({}, {"action": "status"}, {"action": "dance"}, {"action": "login", "x": 1}, []):
+    for body in (
+        {},
+        {"action": "status"},
+        {"action": "dance"},
+        {"action": "login", "x": 1},
+        {"action": "login", "reason": "lunch"},
+        {"action": "pause", "reason": 5},
+        [],
+    ):
         assert (await post(client, url, body, 400))["error"] == "bad_request"
     async with client.post(url, data=b"not json") as response:
         assert response.status == 400
