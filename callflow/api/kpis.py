@@ -29,10 +29,11 @@ def report(
     rules: Rules | None = None,
     queue: str | None = None,
     tz: dt.tzinfo = dt.UTC,
+    lookback: dt.timedelta = LOOKBACK,
 ) -> Report:
     """The KPI report of ``[start, end)`` as known at ``now`` (reads the store and sums it
     all up: call it off the event loop, in a worker thread)."""
-    events = [e for e in store.events(since=start - LOOKBACK) if e.at < end]
+    events = [e for e in store.events(since=start - lookback) if e.at < end]
     return build_report(
         events, start, end, interval=interval, now=now, rules=rules, queue=queue, tz=tz
     )
@@ -43,7 +44,9 @@ def today(store: EventSource, now: dt.datetime, tz: dt.tzinfo) -> dict[str, dict
     offered, handled, abandoned, SL and abandon rate (the report's whole-range rows)."""
     start = interval_start(now, "1d", tz)
     end = start + dt.timedelta(days=1)
-    found = report(store, start, end, now=now, interval="1d", tz=tz)
+    # No lookback: a visit counts on the day its caller joined, and agents' states do not
+    # enter these figures, so nothing before midnight is needed.
+    found = report(store, start, end, now=now, interval="1d", tz=tz, lookback=dt.timedelta(0))
     figures: dict[str, dict[str, Any]] = {}
     for row in found.queues:
         if row.whole:
