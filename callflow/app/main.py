@@ -14,6 +14,7 @@ from callflow.api.server import ApiServer
 from callflow.app.service import Service
 from callflow.app.settings import Settings, SettingsError
 from callflow.call.ids import LIFE
+from callflow.callback.live import CallbackService
 from callflow.ivr import FlowRegistry, FlowRunner, ReloadResult
 from callflow.prompts import missing_prompts
 from callflow.queue import control
@@ -74,6 +75,17 @@ class App:
             recoverer=runner,
             reconnect_delays=reconnect_delays,
         )
+        # Callbacks (queues with a `callback:` block): the same scheduler and Router.
+        self.callbacks: CallbackService | None = None
+        offered = center is not None and any(q.callback for q in center.queues.values())
+        if self.queues is not None and offered:
+            try:
+                self.callbacks = CallbackService(
+                    self.queues, self.service, settings.outbound, app=ari_config.apps[0]
+                )
+            except ValueError as exc:
+                raise SettingsError(f"{settings.queues}: callback: {exc}") from None
+            runner.callbacks = self.callbacks
         if self.queues is not None:
             # `callflow agents ...` sends these; the answers go to the store.
             self.service.on_user_event(control.EVENT_NAME, control.user_event_handler(self.queues))
@@ -105,6 +117,8 @@ class App:
             chores.append(asyncio.create_task(keep_pruning(self.store, days), name="retention"))
         if self.queues is not None:
             await self.queues.start()
+        if self.callbacks is not None:
+            self.callbacks.start()
         try:
             if self.api is not None:
                 await self.api.start()
@@ -112,6 +126,8 @@ class App:
         finally:
             if self.api is not None:
                 await self.api.stop()
+            if self.callbacks is not None:
+                await self.callbacks.stop()
             if self.queues is not None:
                 await self.queues.stop()
             for chore in chores:

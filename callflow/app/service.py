@@ -165,6 +165,11 @@ class Service:
         """True once :meth:`stop` was called."""
         return self._stopping.is_set()
 
+    def attach_channel(self, channel_id: str, events: EventQueue) -> None:
+        """Send the events of a channel about to be originated outside any call (a
+        callback's agent or customer) to ``events``; call it before the originate."""
+        self._dispatcher.attach_channel(channel_id, events)
+
     def on_user_event(self, name: str, handler: UserEventHandler) -> None:
         """Call ``handler`` for each user event ``name`` sent to the app outside any call.
 

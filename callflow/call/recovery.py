@@ -30,6 +30,9 @@ from callflow.call.ids import Lifetag
 
 # Bridges and legs callflow creates: holding bridges, conversation bridges, agent legs.
 _OUR_BRIDGE = re.compile(r"callflow-.*|.+-bridge\d+(-[0-9a-f]+)?")
+# A callback's channels (and their bridges) carry "-cb-": the callbacks reconcile them with
+# their own rows (callflow.callback.live), so this plan leaves them alone.
+CALLBACK_MARK = "-cb-"
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +113,7 @@ def plan_recovery(
     subscribed = {i for app in snapshot.applications for i in app.channel_ids}
     ours: dict[str, tuple[Channel, tuple[str, ...]]] = {}
     for channel in snapshot.channels:
-        if channel.id in known:
+        if channel.id in known or CALLBACK_MARK in channel.id:
             continue
         args = stasis_args(channel, apps)
         if args is None and channel.id in subscribed:
@@ -152,7 +155,11 @@ def plan_recovery(
         sorted(
             b.id
             for b in snapshot.bridges
-            if _OUR_BRIDGE.fullmatch(b.id) and _stale(b.id, life) and b.id not in kept
+            if _OUR_BRIDGE.fullmatch(b.id)
+            and _stale(b.id, life)
+            and b.id not in kept
+            and CALLBACK_MARK not in b.id
+            and not any(CALLBACK_MARK in c for c in b.channels)
         )
     )
     return Plan(

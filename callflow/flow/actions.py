@@ -116,6 +116,16 @@ class AgentChange:
 
 
 @dataclass(frozen=True)
+class RequestCallback:
+    """Ask for a callback of ``number`` (as the caller gave it: the driver checks it before
+    anything else) in ``queue``; answer Completed (its detail: the number as E.164) or
+    Failed (``refused:<why>`` for a number that may not be called, or another reason)."""
+
+    queue: str
+    number: str
+
+
+@dataclass(frozen=True)
 class Hangup:
     """Play media (maybe none), then hang the caller up. The flow is over."""
 
@@ -131,7 +141,17 @@ class Finish:
     reason: str
 
 
-Action = Play | Collect | Transfer | Voicemail | EnterQueue | AgentChange | Hangup | Finish
+Action = (
+    Play
+    | Collect
+    | Transfer
+    | Voicemail
+    | EnterQueue
+    | AgentChange
+    | RequestCallback
+    | Hangup
+    | Finish
+)
 
 
 # --- results: what happened ------------------------------------------------------------

@@ -19,6 +19,7 @@ from callflow.ari.errors import AriError
 from callflow.ari.events import ChannelDtmfReceived, Event, PlaybackFinished, PlaybackStarted
 from callflow.call.primitives import Call, CallEnded, CallInterrupted, CallLost, Recovery
 from callflow.call.recovery import Plan
+from callflow.callback.live import CallbackService
 from callflow.flow import machine as fm
 from callflow.flow.model import Flow
 from callflow.flow.spec import ENDPOINT, EXTENSION, MAILBOX
@@ -77,10 +78,12 @@ class FlowRunner:
         *,
         clock: Callable[[], dt.datetime] | None = None,
         queues: QueueService | None = None,
+        callbacks: CallbackService | None = None,
     ) -> None:
         self.flows = flows
         self.store = store
         self.queues = queues
+        self.callbacks = callbacks
         self.context = _LiveContext(clock or (lambda: dt.datetime.now(dt.UTC)), queues)
 
     async def __call__(self, call: Call) -> None:
@@ -307,6 +310,10 @@ class FlowRunner:
             return await self.queues.serve(call, action, node=node)
         if isinstance(action, fm.AgentChange):
             return self._agent_change(call, action)
+        if isinstance(action, fm.RequestCallback):
+            if self.callbacks is None:
+                return fm.Failed("no_callbacks")
+            return await self.callbacks.request_from_call(call, action)
         raise TypeError(f"unexpected action {action!r}")
 
     def _agent_change(self, call: Call, action: fm.AgentChange) -> fm.Result:

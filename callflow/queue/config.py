@@ -41,6 +41,7 @@ from callflow.queue.model import (
     ROUND_SECONDS,
     AgentConfig,
     AnnounceConfig,
+    CallbackConfig,
     EmptyRule,
     LastAgentConfig,
     Overflow,
@@ -167,6 +168,55 @@ LAST_AGENT = Section(
     Key("days", Number(above=0), "How many days a last agent is remembered."),
     Key("wait", Duration(), "How long to hold a caller for a busy last agent."),
 )
+RETRY_OUTCOMES = ("no_answer", "busy", "machine", "failed")
+_HOURS = r"^([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-4]):[0-5][0-9]$"
+CALLBACK = Section(
+    Key(
+        "mode",
+        Choice(("agent-first", "customer-first")),
+        "agent-first: reserve and ring an agent, then dial; customer-first: dial, then the"
+        " next agent.",
+    ),
+    Key("max_attempts", Integer(minimum=1), "Most calls to the customer (default 3)."),
+    Key(
+        "retry",
+        MapOf(Duration(), keys="^(" + "|".join(RETRY_OUTCOMES) + ")$"),
+        "Delay before the next attempt per outcome: no_answer, busy, machine, failed.",
+    ),
+    Key("expiry", Duration(zero=False), "Given up this long after the request (default 24h)."),
+    Key(
+        "opening_spread",
+        Duration(),
+        "Callbacks asked for while closed are placed over this long after opening (90m).",
+    ),
+    Key(
+        "handle_time",
+        Duration(zero=False),
+        "An agent's time per callback, for the opening's pace (default 5m).",
+    ),
+    Key(
+        "customer_hours",
+        Text(pattern=_HOURS),
+        "The customer's local calling hours when their timezone is known (08:00-21:00).",
+    ),
+    Key(
+        "default_country",
+        Text(pattern=r"^[A-Z]{2}$|^NANP$"),
+        "How a national number is read: ISO country code, e.g. US, GB, FR (default US).",
+    ),
+    Key(
+        "blocked",
+        ListOf(Text(pattern=r"^\+[1-9][0-9]{0,14}$"), single=True),
+        "E.164 prefixes never called back, besides the premium ranges blocked by default.",
+    ),
+    Key("machine_message", Boolean(), "Leave a message when a machine answers."),
+    Key(
+        "customer_wait",
+        Duration(),
+        "Customer-first: how long the answered customer waits for an agent (0: no limit).",
+    ),
+)
+
 QUEUE = Section(
     Key("description", Text(), "A note for people reading the file."),
     Key(
@@ -230,6 +280,11 @@ QUEUE = Section(
         "service_level",
         Duration(zero=False),
         "Service level threshold: answered within this many seconds.",
+    ),
+    Key(
+        "callback",
+        CALLBACK,
+        "Callbacks in this queue: mode, max_attempts, retry, expiry, default_country...",
     ),
 )
 QUEUES_FILE = Section(
@@ -545,6 +600,7 @@ def _read_queue(r: _Reader, refs: _Refs, key: ScalarNode, body: Node) -> QueueCo
             days=value_of(values, "days", d.last_agent.days),
             wait=value_of(values, "wait", d.last_agent.wait),
         )
+    callback = _read_callback(r, v["callback"], of("callback")) if "callback" in v else None
     if r.errors > before:
         return None
     return QueueConfig(
@@ -567,9 +623,71 @@ def _read_queue(r: _Reader, refs: _Refs, key: ScalarNode, body: Node) -> QueueCo
         overflow=overflow,
         last_agent=last_agent,
         service_level=value_of(s, "service_level", d.service_level),
+        callback=callback,
         description=str(s["description"]) if "description" in s else None,
         location=where(r.path, key),
     )
+
+
+def _read_callback(r: _Reader, node: Node, what: str) -> CallbackConfig:
+    """A queue's ``callback:`` block."""
+    d = CallbackConfig()
+    if isinstance(node, ScalarNode) and node.tag == NULL:
+        return d  # `callback:` alone: the defaults
+    v = r.section(node, CALLBACK, what, at=node)
+    s = r.scalars(v, CALLBACK, lambda k: f"'{k}' in {what}")
+    retry: dict[str, float] = {}
+    if "retry" in v:
+        body = r.section(
+            v["retry"], {k: "" for k in RETRY_OUTCOMES}, f"'retry' in {what}", at=v["retry"]
+        )
+        for outcome, value in body.items():
+            seconds = r.duration(value, f"'{outcome}' in 'retry' in {what}", zero=True)
+            if seconds is not None:
+                retry[outcome] = seconds
+    hours = d.customer_hours
+    if "customer_hours" in s:
+        start, _, end = str(s["customer_hours"]).partition("-")
+        first, last = _minutes(start), _minutes(end)
+        if first is None or last is None or first >= last:
+            r.error(
+                v["customer_hours"],
+                f"'customer_hours' in {what} must be HH:MM-HH:MM, the start before the end",
+            )
+        else:
+            hours = (first, last)
+    blocked: list[str] = []
+    if "blocked" in v:
+        items = v["blocked"]
+        for item in items.value if isinstance(items, SequenceNode) else [items]:
+            text = r.text(item, f"'blocked' in {what}")
+            if text is not None and not re.fullmatch(r"\+[1-9][0-9]{0,14}", text):
+                r.error(
+                    item, f"'blocked' in {what} takes E.164 prefixes such as +1900, not {text!r}"
+                )
+            elif text is not None:
+                blocked.append(text)
+    mode = str(s.get("mode", d.mode))
+    return CallbackConfig(
+        mode="customer-first" if mode == "customer-first" else "agent-first",
+        max_attempts=value_of(s, "max_attempts", d.max_attempts),
+        retry=MappingProxyType(retry),
+        expiry=value_of(s, "expiry", d.expiry),
+        opening_spread=value_of(s, "opening_spread", d.opening_spread),
+        handle_time=value_of(s, "handle_time", d.handle_time),
+        customer_hours=hours,
+        default_country=str(s.get("default_country", d.default_country)),
+        blocked=tuple(blocked),
+        machine_message=value_of(s, "machine_message", d.machine_message),
+        customer_wait=value_of(s, "customer_wait", d.customer_wait),
+    )
+
+
+def _minutes(text: str) -> int | None:
+    hour, _, minute = text.partition(":")
+    if not (hour.isdigit() and minute.isdigit()):
+        return None
+    return int(hour) * 60 + int(minute)
 
 
 def _check_references(

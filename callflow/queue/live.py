@@ -26,6 +26,7 @@ import re
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 from callflow.ari import errors as ari_errors
 from callflow.ari.models import Channel
@@ -95,6 +96,26 @@ def say_media(items: Iterable[Say], voice: str = "en-us") -> list[str]:
     return media
 
 
+class CallbackDriver(Protocol):
+    """The callbacks' side of the scheduler (``callflow.callback.live``): one round of the
+    Router for both, so that there is one scheduler and one line."""
+
+    def route(self, now: float) -> list[Offer]:
+        """The Router's round: the offers for live callers; the callbacks' own are handled."""
+        ...
+
+    def tick(self, now: float) -> None:
+        """What time alone changes for the callbacks."""
+        ...
+
+    def next_wakeup(self, now: float) -> float | None:
+        """When :meth:`tick` has work next."""
+        ...
+
+
+EXITED_KEPT = 1000  # callers who left by an exit key, remembered for a callback request
+
+
 @dataclass
 class _Waiter:
     """A caller waiting in a queue: their machine, and what the scheduler has for them."""
@@ -133,6 +154,10 @@ class QueueService:
         self._kick = asyncio.Event()
         self._scheduler: asyncio.Task[None] | None = None
         self._agent_states = {n: a.state for n, a in self.router.agents.items()}
+        self.callbacks: CallbackDriver | None = None  # set by callflow.callback.live
+        # Callers who just left by an exit key (by call id): a callback asked for next
+        # keeps their place in line (join time, priority, skills).
+        self.exited: dict[str, QueueEntry] = {}
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -346,6 +371,10 @@ class QueueService:
                 return fm.Failed("queue_unavailable")
             self.kick()
             done = await self._drive(waiter, queue, bridge, first)
+            if done.outcome == "exit_key":
+                self.exited[call.id] = machine.entry
+                while len(self.exited) > EXITED_KEPT:
+                    del self.exited[next(iter(self.exited))]
             return self._result(done)
         except CallEnded as exc:
             await self._perform(waiter, machine.send(_gone(exc), self.clock()), call, queue, "")
@@ -627,7 +656,12 @@ class QueueService:
         while True:
             self._kick.clear()  # a kick while deciding below means: decide again at once
             now = self.clock()
-            for offer in await coordinator.offers(now):
+            if self.callbacks is not None:
+                self.callbacks.tick(now)
+                offers = self.callbacks.route(now)
+            else:
+                offers = await coordinator.offers(now)
+            for offer in offers:
                 waiter = self._waiting.get(offer.entry_id)
                 if waiter is None:
                     await coordinator.ring_ended(offer, "caller_gone", now)
@@ -642,6 +676,9 @@ class QueueService:
                     waiter.call.nudge()
             self._agents_changed()
             wake = await coordinator.next_wakeup(now)
+            if self.callbacks is not None:
+                wakes = [w for w in (wake, self.callbacks.next_wakeup(now)) if w is not None]
+                wake = min(wakes) if wakes else None
             timeout = None if wake is None else max(0.05, wake - self.clock())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._kick.wait(), timeout)

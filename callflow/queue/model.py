@@ -185,6 +185,48 @@ class AgentConfig:
     location: Location | None = field(default=None, compare=False)
 
 
+CALLBACK_RETURNING = "Hello. We are returning your call. Please hold for the next agent."
+"""What a customer-first callback's customer hears on answer, before waiting in line."""
+
+
+def callback_whisper(queue: str) -> str:
+    """What an agent-first callback's agent hears first (then the number and the wait)."""
+    return f"Callback from the {queue.replace('_', ' ')} queue, to"
+
+
+def _no_retry_delays() -> Mapping[str, float]:
+    return MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class CallbackConfig:
+    """A queue's ``callback:`` block, as written (the callback package makes its policy and
+    number rules from it: :func:`callflow.callback.live.policy_of`).
+
+    ``mode``: ``agent-first`` or ``customer-first``; ``max_attempts`` calls at most;
+    ``retry``: seconds before the next attempt per outcome (``no_answer``, ``busy``,
+    ``machine``, ``failed``); ``expiry``: seconds after the request; ``opening_spread``
+    and ``handle_time``: callbacks asked for while closed are placed over the opening;
+    ``customer_hours``: the customer's local calling hours when their timezone is known;
+    ``default_country``: how a national number is read; ``blocked``: E.164 prefixes never
+    dialled, besides the premium ranges blocked by default; ``customer_wait``:
+    customer-first, seconds the answered customer waits for an agent before being told
+    sorry and hung up (0: as long as the queue keeps them).
+    """
+
+    mode: Literal["agent-first", "customer-first"] = "agent-first"
+    max_attempts: int = 3
+    retry: Mapping[str, float] = field(default_factory=_no_retry_delays)
+    expiry: float = 86_400.0
+    opening_spread: float = 90 * 60.0
+    handle_time: float = 300.0
+    customer_hours: tuple[int, int] | None = (8 * 60, 21 * 60)
+    default_country: str = "US"
+    blocked: tuple[str, ...] = ()
+    machine_message: bool = False
+    customer_wait: float = 0.0
+
+
 @dataclass(frozen=True)
 class QueueConfig:
     """One queue. ``members`` is resolved: the queue's own list, then agents naming it."""
@@ -208,6 +250,7 @@ class QueueConfig:
     overflow: Overflow = Overflow()
     last_agent: LastAgentConfig = LastAgentConfig()
     service_level: float = 20.0
+    callback: CallbackConfig | None = None  # None: this queue offers no callback
     description: str | None = None
     location: Location | None = field(default=None, compare=False)
 
@@ -228,6 +271,8 @@ class QueueCenter:
             for periodic in queue.announce.periodic:
                 if isinstance(periodic.prompt, Say):
                     found.add((periodic.prompt.text, periodic.prompt.voice or voice))
+            if queue.callback is not None:
+                found |= {(callback_whisper(queue.name), voice), (CALLBACK_RETURNING, voice)}
         return frozenset(found)
 
     def flow_nodes(self, queue: str) -> frozenset[str]:

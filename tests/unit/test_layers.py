@@ -3,7 +3,7 @@
     command line (cli modules, bench)       the user's commands
     app                                     the wiring: settings, the Stasis service
     ivr, sim, api                           live adapters, the simulator, the supervisor's API
-    flow, queue, callback, prompts          the decisions (sans-I/O), and queue/live.py
+    flow, queue, callback, prompts          the decisions (sans-I/O), queue/ and callback/live.py
     call                                    one live call's telephony primitives
     ari, store, sandbox, testing            the ground: Asterisk, the database, the sandbox
     yamlcheck                               (and the YAML checking every file shares)
@@ -57,7 +57,10 @@ SAME_LAYER = {
 }
 
 PURE_MODULES = (
-    "callflow.callback.",
+    "callflow.callback.book",
+    "callflow.callback.machine",
+    "callflow.callback.model",
+    "callflow.callback.number",
     "callflow.dialer.",
     "callflow.flow.",
     "callflow.queue.agents",

@@ -17,6 +17,7 @@ from callflow.flow import model as m
 from callflow.flow.nodes import (
     agent,
     branch,
+    callback,
     goto,
     hangup,
     hours,
@@ -31,7 +32,21 @@ from callflow.flow.nodes import (
 from callflow.flow.nodes.base import AnyNodeType, NodeType
 
 # In the order the schema, the docs and the checker's messages list them.
-_MODULES = (play, menu, input, hours, set, branch, transfer, voicemail, queue, agent, goto, hangup)
+_MODULES = (
+    play,
+    menu,
+    input,
+    hours,
+    set,
+    branch,
+    transfer,
+    voicemail,
+    queue,
+    callback,
+    agent,
+    goto,
+    hangup,
+)
 
 _registry: dict[str, AnyNodeType] = {module.KIND.name: module.KIND for module in _MODULES}
 _by_class: dict[type[m.Node], AnyNodeType] = {k.node: k for k in _registry.values()}

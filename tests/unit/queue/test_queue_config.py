@@ -54,7 +54,8 @@ BROKEN = {
         "13:5: error: unknown key 'max_wiat' in queue 'support' (expected one of: description, "
         "strategy, members, skills, skill_widening, priority, max_callers, max_wait, "
         "join_when_empty, leave_when_empty, ring_timeout, retry_delay, wrapup, music_class, "
-        "announce, exit_keys, overflow, last_agent, service_level); did you mean 'max_wait'?",
+        "announce, exit_keys, overflow, last_agent, service_level, callback); "
+        "did you mean 'max_wait'?",
     ),
     "unknown_strategy": (
         _queue("    strategy: longest_idel\n"),
