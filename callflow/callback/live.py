@@ -346,26 +346,28 @@ class CallbackService:
                     )
 
     async def _work(self, live: _Live) -> None:
-        try:
-            while live.commands:
-                command = live.commands.popleft()
-                if isinstance(command, RingAgent):
-                    await self._ring_agent(live, command)
-                elif isinstance(command, Dial):
-                    await self._dial(live, command)
-                elif isinstance(command, Bridge):
-                    await self._bridge(live)
-                elif isinstance(command, JoinAsCaller):
-                    await self._join_as_caller(live, command)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("callback %s: failed", live.callback_id)
-        finally:
-            if not live.commands and self._live.get(live.callback_id) is live:
-                await self._end_calls(live)
-                if self.book.get(live.callback_id) is None or not live.commands:
-                    self._live.pop(live.callback_id, None)
+        """Perform one callback's calls in order; once nothing is left to do, no channel of
+        it stays up (a retry later starts afresh, and may come while this one hangs up)."""
+        while True:
+            try:
+                while live.commands:
+                    command = live.commands.popleft()
+                    if isinstance(command, RingAgent):
+                        await self._ring_agent(live, command)
+                    elif isinstance(command, Dial):
+                        await self._dial(live, command)
+                    elif isinstance(command, Bridge):
+                        await self._bridge(live)
+                    elif isinstance(command, JoinAsCaller):
+                        await self._join_as_caller(live, command)
+            except Exception:
+                log.exception("callback %s: failed", live.callback_id)
+                live.commands.clear()
+            await self._end_calls(live)
+            if not live.commands:
+                break
+        if self._live.get(live.callback_id) is live:
+            del self._live[live.callback_id]
 
     # --- the agent (agent-first) -----------------------------------------------------
 
@@ -749,8 +751,11 @@ async def _answer_of(events: EventQueue, timeout: float) -> tuple[StasisStart | 
 
 
 def _unanswered(cause: int | None) -> Unanswered:
-    outcome = _OUTCOMES.get(cause or 0, DialOutcome.NO_ANSWER if cause is None else None)
-    return Unanswered(outcome or DialOutcome.FAILED, cause)
+    """How a call to the customer ended unanswered; no cause (or 0, "unknown") is a ring
+    that ran out of time."""
+    if not cause:
+        return Unanswered(DialOutcome.NO_ANSWER, cause)
+    return Unanswered(_OUTCOMES.get(cause, DialOutcome.FAILED), cause)
 
 
 def _find(channels: Mapping[str, Channel], pattern: str) -> Channel | None:

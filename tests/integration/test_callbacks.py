@@ -12,6 +12,9 @@ from typing import Any
 import pytest
 
 from callflow.app.main import App
+from callflow.call.outbound import OutboundSettings
+from callflow.flow.model import Say
+from callflow.flow.prompts import media_for
 from callflow.sandbox import SandboxInfo
 from callflow.testing.audio import measure, tone_seconds, write_tone
 from callflow.testing.softphone import Softphone
@@ -127,3 +130,97 @@ async def test_agent_first_callback_whisper_then_the_customer_rings_and_both_tal
     assert "digits:15550200001" in whisper.data["media"]
     final = app.store.load_callback(callback_id)
     assert final is not None and final["state"] == "completed" and final["attempts"] == 1
+
+
+async def collecting(app: App, count: int) -> None:
+    """Wait until the flow asks for keys the ``count``-th time on the last call."""
+
+    def asked() -> int:
+        waits = app.store.events(kind="flow.wait", call_id=call_id(app))
+        return sum(1 for e in waits if e.data["action"] == "Collect")
+
+    await wait_until(lambda: asked() >= count)
+    await asyncio.sleep(0.5)
+
+
+async def test_another_number_keyed_in_and_hostile_numbers_refused_with_a_prompt(
+    asterisk: SandboxInfo,
+    pstn: SandboxInfo,
+    start_app: AppFactory,
+    customers: PhoneFactory,
+    no_leaks: None,
+) -> None:
+    """customer1 presses 1 in the queue, then 2 for another number; 911 (emergency) and
+    1 900 555 1234 with a * (not a plain number) are refused, each with the prompt and
+    another try; 555 020 0002 is booked as +15550200002, and nothing was dialled."""
+    app = await callback_app(start_app)
+    customer = await customers("customer1")
+    mark = customer.mark()
+    await customer.dial("310")
+    await customer.wait_event("CALL_ESTABLISHED", since=mark)
+    await wait_for_events(app, "queue.enter")
+    await customer.send_dtmf("1")
+    await collecting(app, 1)
+    await customer.send_dtmf("2")
+    await collecting(app, 2)
+    await customer.send_dtmf("911#")
+    await collecting(app, 3)
+    await customer.send_dtmf("1900*5551234#")
+    await collecting(app, 4)
+    await customer.send_dtmf("5550200002#")
+    await customer.wait_event("CALL_CLOSED", since=mark, timeout=30)
+    await wait_for_events(app, "callback.requested")
+    refused = [e.data["reason"] for e in app.store.events(kind="callback.refused")]
+    assert refused == ["emergency", "bad_character"], refused
+    [requested] = app.store.events(kind="callback.requested")
+    assert requested.data["number"] == "+15550200002"
+    steps = [e.data["outcome"] for e in app.store.events(call_id=call_id(app), kind="flow.step")]
+    assert "refused:emergency" in steps and "refused:bad_character" in steps, steps
+    assert steps[-1] == "callback booked", steps
+    # Each refusal was told: the invalid prompt played before the number was asked again.
+    [sorry] = media_for([Say("Sorry, we cannot call that number.")], "en-us", lambda _: None)
+    played = [e.data["media"] for e in app.store.events(kind="call.playback.started")]
+    assert played.count(sorry) == 2, played
+    assert app.callbacks is not None
+    assert app.callbacks.book.get(str(requested.data["callback"])) is not None
+    assert not app.store.events(kind="callback.dialing")
+
+
+async def test_no_answer_then_busy_then_answered_on_the_third_attempt(
+    asterisk: SandboxInfo,
+    pstn: SandboxInfo,
+    start_app: AppFactory,
+    phones: PhoneFactory,
+    customers: PhoneFactory,
+    no_leaks: None,
+) -> None:
+    """The first call back rings out unanswered (4 s ring timeout), the second is rejected
+    (busy), both retried after the queue's 2 s delay with the agent freed at once; the third
+    is answered and connected: three attempts, one conversation, completed."""
+    app = await callback_app(start_app)
+    assert app.callbacks is not None and app.queues is not None
+    app.callbacks.outbound = OutboundSettings(ring_timeout=4)
+    customer = await customers("customer1")
+    callback_id = await ask_for_callback(app, customer)
+    await phones("agent1", auto_answer=True)
+    ring = customer.mark()
+    app.queues.login("agent1")
+    app.queues.kick()
+    await customer.wait_event("CALL_INCOMING", since=ring, timeout=30)
+    await wait_for_events(app, "callback.retry-wait", timeout=20)  # rang out
+    ring = customer.mark()
+    await customer.wait_event("CALL_INCOMING", since=ring, timeout=30)
+    await customer.hangup()  # rejects the ringing call
+    await wait_for_events(app, "callback.retry-wait", count=2, timeout=20)
+    ring = customer.mark()
+    await customer.wait_event("CALL_INCOMING", since=ring, timeout=30)
+    await customer.answer()
+    await wait_for_events(app, "callback.connected", timeout=15)
+    await asyncio.sleep(1.0)
+    await customer.hangup()
+    await wait_for_events(app, "callback.completed", timeout=15)
+    results = [e.data["result"] for e in app.store.events(kind="callback.attempt")]
+    assert results == ["no_answer", "busy", "answered"], results
+    final = app.store.load_callback(callback_id)
+    assert final is not None and final["state"] == "completed" and final["attempts"] == 3
+    assert final["outcomes"] == ["no_answer", "busy"]
