@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 DEFAULT_PORT = 8090
 MIN_TOKEN_LENGTH = 16
-TOKEN_ENV = "CALLFLOW_API_TOKEN"
+TOKEN_ENV = "CALLFLOW_API_TOKEN"  # noqa: S105 (the variable's name, not a token)
 
 
 class ApiSettingsError(ValueError):

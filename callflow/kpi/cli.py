@@ -208,14 +208,15 @@ def read_events(path: Path, since: dt.datetime, until: dt.datetime) -> list[Even
         if found > VERSION:
             raise ReportError(f"{path}: store version {found} is newer than this callflow's")
         # Each agent's state when the range opens: the newest agent.state before it.
+        # Only our own constants are formatted into the SQL; the range is bound (?).
         before = db.execute(
-            f"SELECT {columns} FROM event_log WHERE id IN (SELECT max(id) FROM event_log"
+            f"SELECT {columns} FROM event_log WHERE id IN (SELECT max(id) FROM event_log"  # noqa: S608
             " WHERE kind = 'agent.state' AND at < ? GROUP BY json_extract(data, '$.agent'))"
             " ORDER BY id",
             (lo,),
         ).fetchall()
         rows = db.execute(
-            f"SELECT {columns} FROM event_log WHERE at >= ? AND at < ? AND ({KINDS}) ORDER BY id",
+            f"SELECT {columns} FROM event_log WHERE at >= ? AND at < ? AND ({KINDS}) ORDER BY id",  # noqa: S608
             (lo, hi),
         ).fetchall()
     except sqlite3.Error as exc:

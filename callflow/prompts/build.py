@@ -77,8 +77,9 @@ def _render(text: str, voice: str, target: Path) -> None:
     with tempfile.TemporaryDirectory(prefix="callflow-tts-") as tmp:
         raw = Path(tmp) / "raw.wav"
         # The text goes to espeak-ng on stdin, never on a command line parsed by a shell.
-        spoken = subprocess.run(
-            ["espeak-ng", "-v", voice, "-s", "150", "-w", str(raw), "--stdin"],
+        # Debian's espeak-ng and sox from PATH, with argument lists (no shell).
+        spoken = subprocess.run(  # noqa: S603
+            ["espeak-ng", "-v", voice, "-s", "150", "-w", str(raw), "--stdin"],  # noqa: S607
             input=text.encode(),
             capture_output=True,
             check=False,
@@ -86,8 +87,8 @@ def _render(text: str, voice: str, target: Path) -> None:
         if spoken.returncode != 0 or not raw.exists():
             raise PromptError(f"espeak-ng failed for voice {voice!r}: {spoken.stderr.decode()}")
         partial = target.with_suffix(".partial.wav")
-        converted = subprocess.run(
-            ["sox", str(raw), "-r", "8000", "-c", "1", "-b", "16", "-e", "signed", str(partial)],
+        converted = subprocess.run(  # noqa: S603
+            ["sox", str(raw), "-r", "8000", "-c", "1", "-b", "16", "-e", "signed", str(partial)],  # noqa: S607
             capture_output=True,
             check=False,
         )

@@ -259,7 +259,8 @@ class Router:
 
     def __init__(self, center: QueueCenter, rng: random.Random | None = None) -> None:
         self.queues: Mapping[str, QueueConfig] = center.queues
-        self.rng = rng if rng is not None else random.Random()
+        # Ties between equal agents are broken at random: fairness, not secrecy.
+        self.rng = rng if rng is not None else random.Random()  # noqa: S311
         # Members: the queue's own list (its order is linear's order), then every agent
         # naming the queue, as the loader resolves them; a center built in code may
         # give either side only.

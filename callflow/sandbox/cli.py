@@ -82,7 +82,8 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     render.add_argument("--etc-dir", default="/etc/asterisk", help="the folder in the image")
     render.add_argument("--state-dir", default="/var/lib/callflow-asterisk")
     render.add_argument("--http-bind", default="127.0.0.1", help="ARI/HTTP address")
-    render.add_argument("--sip-bind", default="0.0.0.0", help="SIP address")
+    # A container's SIP address, on purpose (the sandbox itself binds loopback only).
+    render.add_argument("--sip-bind", default="0.0.0.0", help="SIP address")  # noqa: S104
     render.add_argument("--http-port", type=int, default=8088)
     render.add_argument("--sip-port", type=int, default=5060)
     render.add_argument("--rtp", default="10000-10199", help="RTP port range START-END")
