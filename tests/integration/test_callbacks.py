@@ -224,3 +224,60 @@ async def test_no_answer_then_busy_then_answered_on_the_third_attempt(
     final = app.store.load_callback(callback_id)
     assert final is not None and final["state"] == "completed" and final["attempts"] == 3
     assert final["outcomes"] == ["no_answer", "busy"]
+
+
+async def test_customer_first_a_live_caller_counts_the_placeholder_then_the_customer_is_called(
+    asterisk: SandboxInfo,
+    pstn: SandboxInfo,
+    start_app: AppFactory,
+    phones: PhoneFactory,
+    customers: PhoneFactory,
+    tmp_path: Path,
+    no_leaks: None,
+) -> None:
+    """customer1 books a customer-first callback from queue callbacks_cf; caller1 then joins
+    that queue and is told position 2 (the placeholder is ahead) before hanging up. agent1
+    logs in: callflow dials customer1 first; on answer they hear "returning your call", wait
+    in line in their original place, agent1 is rung and each hears the other."""
+    app = await callback_app(start_app)
+    customer = await customers(
+        "customer1", microphone=write_tone(tmp_path / "customer.wav", 60, 1000)
+    )
+    callback_id = await ask_for_callback(app, customer, "311")
+    assert app.queues is not None
+    assert app.queues.router.callers_waiting("callbacks_cf", "callback") == 1
+
+    caller = await phones("caller1")
+    mark = caller.mark()
+    await caller.dial("311")
+    await caller.wait_event("CALL_ESTABLISHED", since=mark)
+    await wait_for_events(app, "queue.announce", count=2)
+    [announced] = app.store.events(kind="queue.announce", call_id=call_id(app))
+    assert announced.data["position"] == 2, announced.data
+    assert "position=2" in announced.data["said"], announced.data
+    await caller.hangup()
+    await wait_for_events(app, "queue.abandon")
+
+    agent = await phones(
+        "agent1", auto_answer=True, microphone=write_tone(tmp_path / "agent.wav", 60, 880)
+    )
+    ring = customer.mark()
+    app.queues.login("agent1")
+    app.queues.kick()
+    await customer.wait_event("CALL_INCOMING", since=ring, timeout=30)
+    await customer.answer()
+    await wait_for_events(app, "callback.connected", timeout=15)
+    await wait_for_events(app, "queue.connect", timeout=30)
+    await asyncio.sleep(6.0)  # an auto-answering phone's audio may take a moment to flow
+    await customer.hangup()
+    await wait_for_events(app, "callback.completed", timeout=15)
+
+    heard_by_customer = await customer.recording()
+    heard_by_agent = await agent.recording()
+    assert heard_by_customer is not None and heard_by_agent is not None
+    assert tone_seconds(heard_by_customer, 880) > 2.5, measure(heard_by_customer)
+    assert tone_seconds(heard_by_agent, 1000) > 2.5, measure(heard_by_agent)
+    [connect] = app.store.events(kind="queue.connect")
+    assert connect.data["agent"] == "agent1"
+    final = app.store.load_callback(callback_id)
+    assert final is not None and final["state"] == "completed" and final["attempts"] == 1
