@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "callflow.prompts.cli",
     "callflow.queue.cli",
     "callflow.queue.agents_cli",
+    "callflow.callback.cli",
     "callflow.bench.cli",
     "callflow.kpi.cli",
 )

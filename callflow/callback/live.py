@@ -111,7 +111,6 @@ def policy_of(config: CallbackConfig) -> CallbackPolicy:
         window=CallingWindow(customer_hours=config.customer_hours),
         opening_spread=config.opening_spread,
         handle_time=config.handle_time,
-        machine_message=config.machine_message,
     )
 
 
@@ -698,7 +697,9 @@ class CallbackService:
             state, callback_id = row.get("state"), str(row.get("id", ""))
             if state == CANCEL_ASKED:
                 if not self.cancel(callback_id, str(row.get("reason") or "cli")):
-                    log.info("callbacks: cancel of %s: no such live callback", callback_id)
+                    # Not live here (over already, or unreadable): the row says cancelled.
+                    gone = {**row, "state": CallbackState.CANCELLED.value}
+                    self.store.save_callback(gone, "callback.cancelled", {"callback": callback_id})
             elif state == SUBMITTED and self.book.get(callback_id) is None:
                 self._take_submitted(row)
 

@@ -168,7 +168,7 @@ LAST_AGENT = Section(
     Key("days", Number(above=0), "How many days a last agent is remembered."),
     Key("wait", Duration(), "How long to hold a caller for a busy last agent."),
 )
-RETRY_OUTCOMES = ("no_answer", "busy", "machine", "failed")
+RETRY_OUTCOMES = ("no_answer", "busy", "machine", "failed", "lost")
 _HOURS = r"^([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-4]):[0-5][0-9]$"
 CALLBACK = Section(
     Key(
@@ -181,7 +181,7 @@ CALLBACK = Section(
     Key(
         "retry",
         MapOf(Duration(), keys="^(" + "|".join(RETRY_OUTCOMES) + ")$"),
-        "Delay before the next attempt per outcome: no_answer, busy, machine, failed.",
+        "Delay before the next attempt per outcome: no_answer, busy, machine, failed, lost.",
     ),
     Key("expiry", Duration(zero=False), "Given up this long after the request (default 24h)."),
     Key(
@@ -208,12 +208,6 @@ CALLBACK = Section(
         "blocked",
         ListOf(Text(pattern=r"^\+[1-9][0-9]{0,14}$"), single=True),
         "E.164 prefixes never called back, besides the premium ranges blocked by default.",
-    ),
-    Key("machine_message", Boolean(), "Leave a message when a machine answers."),
-    Key(
-        "customer_wait",
-        Duration(),
-        "Customer-first: how long the answered customer waits for an agent (0: no limit).",
     ),
 )
 
@@ -678,8 +672,6 @@ def _read_callback(r: _Reader, node: Node, what: str) -> CallbackConfig:
         customer_hours=hours,
         default_country=str(s.get("default_country", d.default_country)),
         blocked=tuple(blocked),
-        machine_message=value_of(s, "machine_message", d.machine_message),
-        customer_wait=value_of(s, "customer_wait", d.customer_wait),
     )
 
 

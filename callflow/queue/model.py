@@ -205,13 +205,12 @@ class CallbackConfig:
 
     ``mode``: ``agent-first`` or ``customer-first``; ``max_attempts`` calls at most;
     ``retry``: seconds before the next attempt per outcome (``no_answer``, ``busy``,
-    ``machine``, ``failed``); ``expiry``: seconds after the request; ``opening_spread``
-    and ``handle_time``: callbacks asked for while closed are placed over the opening;
-    ``customer_hours``: the customer's local calling hours when their timezone is known;
-    ``default_country``: how a national number is read; ``blocked``: E.164 prefixes never
-    dialled, besides the premium ranges blocked by default; ``customer_wait``:
-    customer-first, seconds the answered customer waits for an agent before being told
-    sorry and hung up (0: as long as the queue keeps them).
+    ``machine``, ``failed``; ``lost``: callflow restarted mid-dial); ``expiry``: seconds
+    after the request; ``opening_spread`` and ``handle_time``: callbacks asked for while
+    closed are placed over the opening; ``customer_hours``: the customer's local calling
+    hours when their timezone is known; ``default_country``: how a national number is
+    read; ``blocked``: E.164 prefixes never dialled, besides the premium ranges blocked by
+    default.
     """
 
     mode: Literal["agent-first", "customer-first"] = "agent-first"
@@ -223,8 +222,6 @@ class CallbackConfig:
     customer_hours: tuple[int, int] | None = (8 * 60, 21 * 60)
     default_country: str = "US"
     blocked: tuple[str, ...] = ()
-    machine_message: bool = False
-    customer_wait: float = 0.0
 
 
 @dataclass(frozen=True)

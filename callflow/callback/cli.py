@@ -1,0 +1,183 @@
+"""``callflow callbacks request|list|cancel``: callbacks from the command line, as a web form
+or a CRM would ask for them, against the store of the running callflow.
+
+There is no extra port: ``request`` checks the number with the queue's own rules (the same
+:func:`~callflow.callback.number.normalise` as a call's) and writes a ``submitted`` row with a
+new id; the running app takes it within a second (it polls the store's live rows,
+:meth:`~callflow.callback.live.CallbackService.poll_store`), and from then on it is a
+callback like any other (the same number twice in a queue: the second is cancelled as a
+duplicate). ``cancel`` marks a live row ``cancel-asked``; the app cancels it at its next
+look. ``list`` reads the live callbacks. Exit code 0: done; 1: refused (a number that may
+not be called, an unknown callback); 2: unusable settings or store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import secrets
+import sqlite3
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from callflow.app.settings import SettingsError, load_settings
+from callflow.callback.live import CANCEL_ASKED, SUBMITTED, rules_of
+from callflow.callback.model import FINAL, CallbackState
+from callflow.callback.number import Refused, normalise
+from callflow.queue.config import load_queues
+from callflow.store import SqliteStore
+from callflow.store.errors import StoreError
+
+OK, REFUSED, UNAVAILABLE = 0, 1, 2
+DAY = 86_400.0
+
+
+def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``callbacks`` with request, list and cancel."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config",
+        type=Path,
+        default=Path("config/callflow.yaml"),
+        metavar="FILE",
+        help="the settings file 'callflow run' uses (default config/callflow.yaml)",
+    )
+    common.add_argument("--json", action="store_true", help="print JSON")
+    callbacks = subparsers.add_parser(
+        "callbacks",
+        help="ask for, list or cancel callbacks (in the running callflow's store)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    actions = callbacks.add_subparsers(dest="action", metavar="ACTION", required=True)
+    request = actions.add_parser("request", parents=[common], help="ask for a callback")
+    request.add_argument("number", metavar="NUMBER", help="the number to call (E.164 or national)")
+    request.add_argument("--queue", required=True, help="the queue whose agent calls back")
+    request.set_defaults(func=run_request)
+    listing = actions.add_parser("list", parents=[common], help="the live callbacks")
+    listing.add_argument("--queue", help="one queue only")
+    listing.set_defaults(func=run_list)
+    cancel = actions.add_parser("cancel", parents=[common], help="give up a live callback")
+    cancel.add_argument("callback", metavar="ID", help="the callback's id (see list)")
+    cancel.set_defaults(func=run_cancel)
+
+
+def run_request(args: argparse.Namespace) -> int:
+    """Check the number with the queue's rules and write the request for the app."""
+    try:
+        settings = load_settings(args.config)
+        if settings.queues is None:
+            raise SettingsError(f"{args.config}: no queues configured (the 'queues' setting)")
+        center, diagnostics = load_queues(str(settings.queues))
+        if center is None:
+            raise SettingsError("\n".join(str(d) for d in diagnostics))
+    except SettingsError as exc:
+        print(f"callflow: {exc}", file=sys.stderr)
+        return UNAVAILABLE
+    queue = center.queues.get(args.queue)
+    if queue is None or queue.callback is None:
+        print(f"callflow: queue {args.queue!r} offers no callbacks", file=sys.stderr)
+        return REFUSED
+    found = normalise(args.number, rules_of(queue.callback))
+    if isinstance(found, Refused):
+        print(f"callflow: refused: {found.reason.value}: {found.detail}", file=sys.stderr)
+        return REFUSED
+    now = time.time()
+    row: dict[str, Any] = {
+        "id": f"cb{secrets.token_hex(5)}",
+        "queue": queue.name,
+        "number": found.e164,
+        "requested_at": now,
+        "joined_at": now,
+        "expires_at": now + queue.callback.expiry,
+        "mode": queue.callback.mode,
+        "state": SUBMITTED,
+        "reason": "submitted from the command line",
+        "updated_at": now,
+        "call_id": "",
+    }
+    code = _with_store(args.config, lambda store: store.save_callback(row))
+    if code != OK:
+        return code
+    if args.json:
+        print(json.dumps(row, sort_keys=True))
+    else:
+        print(f"{row['id']}: {found.e164} in {queue.name}: submitted")
+    return OK
+
+
+def run_list(args: argparse.Namespace) -> int:
+    """Print the live callbacks, in request order."""
+    rows: list[dict[str, Any]] = []
+    code = _with_store(args.config, lambda store: rows.extend(store.live_callbacks(args.queue)))
+    if code != OK:
+        return code
+    if args.json:
+        print(json.dumps(rows, sort_keys=True))
+        return OK
+    table = [("ID", "QUEUE", "NUMBER", "STATE", "ATTEMPTS", "REASON")] + [
+        (
+            str(r.get("id")),
+            str(r.get("queue")),
+            str(r.get("number")),
+            str(r.get("state")),
+            str(r.get("attempts", 0)),
+            str(r.get("reason") or ""),
+        )
+        for r in rows
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(5)]
+    for row in table:
+        cells = [f"{cell:<{widths[i]}}" for i, cell in enumerate(row[:5])]
+        print("  ".join([*cells, row[5]]).rstrip())
+    return OK
+
+
+def run_cancel(args: argparse.Namespace) -> int:
+    """Mark a live callback for cancelling; the app cancels it within a second."""
+    found: list[dict[str, Any] | None] = []
+    code = _with_store(args.config, lambda store: found.append(store.load_callback(args.callback)))
+    if code != OK:
+        return code
+    row = found[0] if found else None
+    final = {state.value for state in FINAL}
+    if row is None or row.get("state") in final:
+        print(f"callflow: no live callback {args.callback!r}", file=sys.stderr)
+        return REFUSED
+    if row.get("state") == SUBMITTED:
+        # Not taken by the app yet: cancelled here, before anyone calls.
+        asked = {**row, "state": CallbackState.CANCELLED.value, "reason": "cancelled: cli"}
+    else:
+        asked = {**row, "state": CANCEL_ASKED, "reason": "cli"}
+    code = _with_store(args.config, lambda store: store.save_callback(asked))
+    if code == OK:
+        print(f"{args.callback}: cancel asked")
+    return code
+
+
+def _with_store(config: Path, work: Any) -> int:
+    """Run ``work(store)`` on the store the settings name; the exit code."""
+    try:
+        path = load_settings(config).store
+    except SettingsError as exc:
+        print(f"callflow: {exc}", file=sys.stderr)
+        return UNAVAILABLE
+    if not path.exists():
+        print(f"callflow: the store {path} does not exist (has callflow run?)", file=sys.stderr)
+        return UNAVAILABLE
+    try:
+        store = SqliteStore(path)
+    except (sqlite3.Error, StoreError) as exc:
+        print(f"callflow: cannot open the store {path}: {exc}", file=sys.stderr)
+        return UNAVAILABLE
+    try:
+        work(store)
+        store.flush()
+    except (sqlite3.Error, StoreError) as exc:
+        print(f"callflow: the store {path}: {exc}", file=sys.stderr)
+        return UNAVAILABLE
+    finally:
+        store.close()
+    return OK

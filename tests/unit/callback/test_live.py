@@ -1,0 +1,175 @@
+"""The live callbacks' configuration, requests and command line, without Asterisk: a queue's
+``callback:`` block read (or refused at its line and column), numbers checked with the
+queue's rules before anything is kept, the CLI's requests and cancels taken by the app."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from callflow.call.outbound import OutboundSettings
+from callflow.callback.live import CallbackService, policy_of, rules_of
+from callflow.callback.model import DialOutcome
+from callflow.cli import main
+from callflow.flow import machine as fm
+from callflow.queue.config import parse_queues
+from callflow.queue.live import QueueService
+from callflow.store import SqliteStore
+
+QUEUES = """\
+agents:
+  alice: {endpoint: PJSIP/agent1, queues: [support]}
+queues:
+  support:
+    exit_keys: {"1": offer}
+    callback:
+      mode: customer-first
+      max_attempts: 4
+      retry: {no_answer: 2m, busy: 30, lost: 5}
+      expiry: 2h
+      customer_hours: "09:00-20:00"
+      default_country: GB
+      blocked: ["+4455"]
+  sales: {}
+"""
+
+
+def _center() -> Any:
+    center, diagnostics = parse_queues("queues.yaml", QUEUES, nodes={"offer"})
+    assert center is not None, [str(d) for d in diagnostics]
+    return center
+
+
+def test_a_callback_block_becomes_the_queues_policy_and_number_rules() -> None:
+    """Mode, attempts, per-outcome delays (the rest default), expiry and customer hours make
+    the policy; the default country and the extra blocked prefix make the number rules."""
+    config = _center().queues["support"].callback
+    assert config is not None
+    policy = policy_of(config)
+    assert policy.mode == "customer-first" and policy.retry.max_attempts == 4
+    assert policy.retry.delay(DialOutcome.NO_ANSWER) == 120.0
+    assert policy.retry.delay(DialOutcome.BUSY) == 30.0
+    assert policy.retry.delay(DialOutcome.LOST) == 5.0
+    assert policy.retry.delay(DialOutcome.MACHINE) == 1800.0
+    assert policy.expiry == 7200.0 and policy.window.customer_hours == (540, 1200)
+    rules = rules_of(config)
+    assert rules.default_country == "GB" and "+4455" in rules.blocked_prefixes
+    assert _center().queues["sales"].callback is None
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("      mode: agent-last", "5:13: error: 'mode' in 'callback' of queue 'support'"),
+        ("      retry: {ringing: 5}", "5:15: error: unknown key 'ringing'"),
+        ('      customer_hours: "21:00-08:00"', "5:23: error: 'customer_hours'"),
+        ('      blocked: ["1900"]', "5:17: error: 'blocked' in 'callback' of queue 'support'"),
+        ("      max_attempts: 0", "5:21: error: 'max_attempts' in 'callback'"),
+    ],
+)
+def test_a_wrong_callback_block_is_refused_at_its_line_and_column(line: str, expected: str) -> None:
+    """Each mistake in a callback block is reported where it is, naming the block."""
+    text = "queues:\n  support:\n    callback:\n      expiry: 1h\n" + line + "\n"
+    center, diagnostics = parse_queues("q.yaml", text)
+    assert center is None
+    found = [str(d) for d in diagnostics]
+    assert any(expected in d for d in found), found
+
+
+class _Host:
+    """No Asterisk: nothing in these tests places a call."""
+
+    def __init__(self) -> None:
+        self.calls: dict[str, Any] = {}
+        self.recovered = asyncio.Event()
+
+    @property
+    def ari(self) -> Any:
+        raise AssertionError("no call may be placed here")
+
+    def attach_channel(self, channel_id: str, events: Any) -> None:
+        raise AssertionError("no call may be placed here")
+
+
+def _service(tmp_path: Path) -> CallbackService:
+    store = SqliteStore(tmp_path / "store.sqlite3")
+    return CallbackService(QueueService(_center(), store), _Host(), OutboundSettings())
+
+
+class _Call:
+    id = "call-1"
+
+
+async def test_a_refused_number_is_logged_and_never_kept(tmp_path: Path) -> None:
+    """A hostile number from a call is refused with its reason (for the prompt and the
+    log) before the book sees it; a good national number is kept as E.164, once."""
+    service = _service(tmp_path)
+    for hostile in ("999", "0207946000&PJSIP/x", "07700 900123", "+441234*5", "+445512345678"):
+        result = await service.request_from_call(
+            _Call(),  # type: ignore[arg-type]
+            fm.RequestCallback("support", hostile),
+        )
+        assert isinstance(result, fm.Failed) and result.reason.startswith("refused:"), hostile
+    assert service.book.live() == []
+    reasons = [e.data["reason"] for e in service.store.events(kind="callback.refused")]
+    assert reasons == ["emergency", "dial_syntax", "bad_character", "bad_character", "blocked"]
+    for _ in range(2):
+        result = await service.request_from_call(
+            _Call(),  # type: ignore[arg-type]
+            fm.RequestCallback("support", "02079460000"),
+        )
+        assert result == fm.Completed("+442079460000")
+    [callback] = service.book.live()
+    assert callback.number == "+442079460000" and callback.state == "waiting"
+    service.store.close()
+
+
+def _settings(tmp_path: Path) -> Path:
+    queues = tmp_path / "queues.yaml"
+    queues.write_text(QUEUES.replace('exit_keys: {"1": offer}', ""))
+    config = tmp_path / "callflow.yaml"
+    config.write_text(
+        "ari: {url: 'http://127.0.0.1:1', username: u, password: p}\n"
+        f"flows: []\nqueues: {queues}\nstore: {tmp_path / 'store.sqlite3'}\n"
+    )
+    return config
+
+
+async def test_the_cli_request_reaches_the_running_app_and_a_cancel_follows(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`callflow callbacks request` refuses a premium number (exit 1) and writes a good one
+    as submitted; the app's look at the store books it (a second request of the same
+    number is cancelled as a duplicate); `list` shows it, `cancel` gives it up."""
+    config = _settings(tmp_path)
+    service = _service(tmp_path)
+    assert main(["callbacks", "request", "+449012345678", "--queue", "support",
+                 "--config", str(config)]) == 1  # fmt: skip
+    assert "blocked" in capsys.readouterr().err
+    assert main(["callbacks", "request", "--queue", "sales", "0207946000",
+                 "--config", str(config)]) == 1  # fmt: skip
+    capsys.readouterr()
+    for _ in range(2):
+        assert main(["callbacks", "request", "02079460000", "--queue", "support",
+                     "--config", str(config), "--json"]) == 0  # fmt: skip
+    first, second = (json.loads(line) for line in capsys.readouterr().out.splitlines())
+    service.poll_store(await service.store.live_callbacks_async())
+    [callback] = service.book.live()
+    assert callback.id == first["id"] and callback.number == "+442079460000"
+    duplicate = service.store.load_callback(second["id"])
+    assert duplicate is not None and duplicate["state"] == "cancelled"
+
+    assert main(["callbacks", "list", "--config", str(config)]) == 0
+    listed = capsys.readouterr().out
+    assert first["id"] in listed and "waiting" in listed and second["id"] not in listed
+    assert main(["callbacks", "cancel", first["id"], "--config", str(config)]) == 0
+    service.poll_store(await service.store.live_callbacks_async())
+    assert service.book.live() == []
+    row = service.store.load_callback(first["id"])
+    assert row is not None and row["state"] == "cancelled"
+    assert main(["callbacks", "cancel", first["id"], "--config", str(config)]) == 1
+    service.store.close()
