@@ -1,4 +1,8 @@
-"""Logging for the ``callflow`` program (never for the library): text or one JSON per line."""
+"""Logging for the ``callflow`` program (never for the library): text or one JSON per line.
+
+Either way one record is one line: a caller ID, a SIP header or a key a caller sent can
+hold CR, LF or terminal escapes, and must not forge a log line or drive a terminal.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,37 @@ import logging
 import sys
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message"}
+TEXT_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+
+# C0 and C1 controls, DEL, and the Unicode line and paragraph separators, written as escapes.
+_CONTROLS = {
+    c: f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}"
+    for c in (*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029)
+}
+_CONTROLS.update({ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"})
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with every control character written as an escape (``\\r``, ``\\x1b``)."""
+    return text.translate(_CONTROLS)
+
+
+class TextFormatter(logging.Formatter):
+    """The text format: control characters in a record's line written as escapes.
+
+    A traceback still follows on lines of its own, each indented by two spaces and escaped:
+    whatever an exception's message holds, no line but a record's first starts in column 0.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(TEXT_FORMAT)
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return escape_controls(super().formatMessage(record))
+
+    def format(self, record: logging.LogRecord) -> str:
+        first, *rest = super().format(record).split("\n")
+        return "\n".join([first, *("  " + escape_controls(line) for line in rest)])
 
 
 class JsonFormatter(logging.Formatter):
@@ -48,7 +83,7 @@ def configure(level: str = "info", fmt: str = "text") -> None:
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+        handler.setFormatter(TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -37,6 +37,12 @@ SOUND_EXTENSIONS = (
 
 TTS_DIR = "callflow-tts"
 _VARIABLE = re.compile(r"\$\{([^}]*)\}")
+# A sound name filled in from variables (a caller ID, keys a caller pressed): folders and
+# names of letters, digits, _ + - and inner dots only, so that no value climbs out of the
+# sounds folder (``../``) or names an absolute path.
+_SAFE_SOUND_NAME = re.compile(
+    r"[A-Za-z0-9_+\-][A-Za-z0-9_+\-.]*(?:/[A-Za-z0-9_+\-][A-Za-z0-9_+\-.]*)*"
+)
 
 
 def tts_sound_name(text: str, voice: str) -> str:
@@ -45,7 +51,9 @@ def tts_sound_name(text: str, voice: str) -> str:
     The cache builder writes the rendered audio under this name (plus an extension) in
     the sounds directory, and the engine plays it as ``sound:<name>``.
     """
-    digest = hashlib.sha1(f"{voice}\n{text}".encode(), usedforsecurity=False).hexdigest()
+    # surrogatepass: a caller's value may hold a lone surrogate; valid text hashes as before.
+    data = f"{voice}\n{text}".encode("utf-8", "surrogatepass")
+    digest = hashlib.sha1(data, usedforsecurity=False).hexdigest()
     return f"{TTS_DIR}/{digest[:16]}"
 
 
@@ -75,6 +83,8 @@ def media_for(
     for prompt in prompts:
         if isinstance(prompt, Sound):
             name = interpolate(prompt.name, lookup)
+            if "${" in prompt.name and not _SAFE_SOUND_NAME.fullmatch(name):
+                continue  # a value no sound file can have: skipped, as an empty one is
             if name:
                 media.append(f"sound:{name}")
         elif isinstance(prompt, Say):
@@ -86,7 +96,8 @@ def media_for(
             media.extend(f"sound:{digit_sound(c)}" for c in value if c in "0123456789*#")
         elif isinstance(prompt, SayNumber):
             value = interpolate(prompt.value, lookup).strip()
-            if not re.fullmatch(r"-?\d+", value):
+            # ASCII digits, and few enough for int() (a caller's value may be any length).
+            if not re.fullmatch(r"-?[0-9]{1,18}", value):
                 continue
             if language.split("_")[0].split("-")[0] == "en" and abs(int(value)) < 10**9:
                 media.extend(f"sound:{s}" for s in number_sounds(int(value)))
