@@ -10,6 +10,7 @@ the callflow container. Everything is torn down after; the images stay cached.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import secrets
@@ -18,7 +19,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,6 +75,18 @@ class Deployment:
                 f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
             )
         return result.stdout
+
+    @contextlib.contextmanager
+    def logs_on_failure(self, *more: Callable[[], str]) -> Iterator[None]:
+        """A failure inside comes with the containers' logs (and ``more``, e.g. a phone's)."""
+        try:
+            yield
+        except Exception as exc:
+            tail = self.compose("logs", "--no-color", "--tail", "80", check=False)
+            extra = "".join(f"\n{show()}" for show in more)
+            raise AssertionError(
+                f"{type(exc).__name__}: {exc}\n--- docker compose logs ---\n{tail}{extra}"
+            ) from exc
 
     def ari(self, path: str) -> object:
         """A GET on the containerised Asterisk's ARI."""
@@ -202,19 +215,23 @@ async def test_a_call_through_the_containers_hears_its_digits_read_back(
     hears the containerised callflow read the digits back before it hangs up."""
     caller = next(p for p in default_phones() if p.name == "caller1")
     server = SipServer("127.0.0.1", deployment.sip_port)
-    async with Softphone(caller.name, caller.password, server, tmp_path / "phone") as phone:
-        mark = phone.mark()
-        await phone.dial("700")
-        await phone.wait_event("CALL_ESTABLISHED", since=mark, timeout=20)
-        await phone.send_dtmf("123#")
-        await phone.wait_event("CALL_CLOSED", since=mark, timeout=40)
-        recording = await phone.recording()
+    phone = Softphone(caller.name, caller.password, server, tmp_path / "phone")
+    with deployment.logs_on_failure(phone.log_tail):
+        async with phone:
+            mark = phone.mark()
+            await phone.dial("700")
+            await phone.wait_event("CALL_ESTABLISHED", since=mark, timeout=20)
+            await phone.send_dtmf("123#")
+            await phone.wait_event("CALL_CLOSED", since=mark, timeout=40)
+            recording = await phone.recording()
     assert recording is not None
     heard = measure(recording)
     assert heard.voiced_seconds > 2.0, heard  # the prompt and the read-back, not silence
 
-    out = deployment.compose("exec", "-T", "callflow", "python3", "-c", READ_EVENTS)
-    events = json.loads(out)
+    with deployment.logs_on_failure():
+        events = json.loads(
+            deployment.compose("exec", "-T", "callflow", "python3", "-c", READ_EVENTS)
+        )
     [call_id] = [call for kind, call, _ in events if kind == "call.start"]
     digits = [data["digit"] for kind, call, data in events if kind == "call.dtmf"]
     assert digits == ["1", "2", "3", "#"]
@@ -233,10 +250,11 @@ async def test_a_call_through_the_containers_hears_its_digits_read_back(
 def test_agents_status_runs_inside_the_callflow_container(deployment: Deployment) -> None:
     """``callflow agents status`` in the container gets the running app's answer: every agent
     of the sample queues, each logged out."""
-    out = deployment.compose(
-        "exec", "-T", "callflow", "callflow", "agents", "status", "--json",
-        "--config", SETTINGS_IN_CONTAINER,
-    )  # fmt: skip
+    with deployment.logs_on_failure():
+        out = deployment.compose(
+            "exec", "-T", "callflow", "callflow", "agents", "status", "--json",
+            "--config", SETTINGS_IN_CONTAINER,
+        )  # fmt: skip
     answer = json.loads(out)
     assert answer["ok"], answer
     assert answer["agents"] == {
