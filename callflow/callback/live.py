@@ -350,6 +350,8 @@ class CallbackService:
         while True:
             try:
                 while live.commands:
+                    # Nothing is placed while Asterisk is away (or not read yet at start).
+                    await self.host.recovered.wait()
                     command = live.commands.popleft()
                     if isinstance(command, RingAgent):
                         await self._ring_agent(live, command)

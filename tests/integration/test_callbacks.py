@@ -6,6 +6,7 @@ customer-first: the customer waits in line with their original place)."""
 from __future__ import annotations
 
 import asyncio
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +14,18 @@ import pytest
 
 from callflow.app.main import App
 from callflow.call.outbound import OutboundSettings
+from callflow.cli import main
+from callflow.flow.loader import load_flow
 from callflow.flow.model import Say
 from callflow.flow.prompts import media_for
+from callflow.prompts import build_prompts
+from callflow.queue.config import load_queues
 from callflow.sandbox import SandboxInfo
+from callflow.store import SqliteStore
 from callflow.testing.audio import measure, tone_seconds, write_tone
 from callflow.testing.softphone import Softphone
 from tests.integration.conftest import AppFactory, PhoneFactory, wait_for_events
+from tests.integration.test_recovery import Callflow, agents_cli, until
 
 pytestmark = pytest.mark.asterisk
 
@@ -281,3 +288,116 @@ async def test_customer_first_a_live_caller_counts_the_placeholder_then_the_cust
     assert connect.data["agent"] == "agent1"
     final = app.store.load_callback(callback_id)
     assert final is not None and final["state"] == "completed" and final["attempts"] == 1
+
+
+async def _answer_then_hang_up(phone: Softphone, since: int, talk: float = 2.0) -> None:
+    """The customer's phone rings (after ``since``): answer, talk, hang up."""
+    await phone.wait_event("CALL_INCOMING", since=since, timeout=90)
+    await phone.answer()
+    await phone.wait_event("CALL_ESTABLISHED", since=since, timeout=10)
+    await asyncio.sleep(talk)
+    await phone.hangup()
+
+
+async def test_kill_9_with_callbacks_waiting_and_one_dialing_then_all_complete_once(
+    asterisk: SandboxInfo,
+    pstn: SandboxInfo,
+    phones: PhoneFactory,
+    customers: PhoneFactory,
+    tmp_path: Path,
+    no_leaks: None,
+) -> None:
+    """Three callbacks asked for with `callflow callbacks request`; `callflow run` is killed
+    with SIGKILL while agent1 has heard the first one's whisper and customer1's phone rings,
+    the other two waiting. The restarted callflow finds the ring unanswered (hung up, retried
+    as lost) and the two still in line; each customer is called back and talks once: every
+    callback completed exactly once, customer1's after two attempts."""
+    flow, center = load_flow(str(FLOW))[0], load_queues(str(QUEUES))[0]
+    assert flow is not None and center is not None
+    build_prompts([flow, center], asterisk.sounds_dir)
+    config = tmp_path / "callflow.yaml"
+    config.write_text(
+        f"ari:\n  url: {asterisk.ari_url}\n  username: {asterisk.ari_user}\n"
+        f"  password: {asterisk.ari_password}\n  app: {asterisk.app}\n"
+        f"flows:\n  - {FLOW}\nqueues: {QUEUES}\nstore: {tmp_path / 'store.sqlite3'}\n"
+        "outbound:\n  endpoint: PJSIP/{number}@pstn\n  ring_timeout: 40\n"
+        "shutdown:\n  grace: 1\n"
+    )
+    store = SqliteStore(tmp_path / "store.sqlite3")
+    running: list[Callflow] = []
+    try:
+        first = Callflow(config, tmp_path / "callflow.log")
+        running.append(first)
+        await first.start()
+        await first.wait_for_log("connected to Asterisk")
+        people = [await customers(f"customer{n}") for n in (1, 2, 3)]
+        await phones("agent1", auto_answer=True)
+        ids = []
+        for n in (1, 2, 3):
+            code = main(
+                [
+                    "callbacks",
+                    "request",
+                    f"+1555020000{n}",
+                    "--queue",
+                    "callbacks",
+                    "--config",
+                    str(config),
+                    "--json",
+                ]
+            )
+            assert code == 0
+            ids.append(str(store.live_callbacks()[-1]["id"]))
+        await until(lambda: len(store.events(kind="callback.waiting")) == 3)
+        ringing = people[0].mark()
+        assert await agents_cli(config, "login", "agent1") == 0
+        await people[0].wait_event("CALL_INCOMING", since=ringing, timeout=40)
+        first.kill(signal.SIGKILL)
+        assert await first.wait() == -signal.SIGKILL
+        rows = {r["id"]: r["state"] for r in store.live_callbacks()}
+        assert [rows[i] for i in ids] == ["dialing", "waiting", "waiting"], rows
+
+        marks = [phone.mark() for phone in people]
+        offset = len(first.log.read_text(errors="replace"))
+        second = Callflow(config, first.log)
+        running.append(second)
+        await second.start()
+        await second.wait_for_log("connected to Asterisk", after=offset)
+        # The unanswered ring of the former life is hung up, not left to ring on.
+        await people[0].wait_event("CALL_CLOSED", since=marks[0], timeout=15)
+        await phones("agent2", auto_answer=True)
+        assert await agents_cli(config, "login", "agent2") == 0
+        again = people[0].mark()
+        async with asyncio.timeout(150):
+            await asyncio.gather(
+                _answer_then_hang_up(people[0], again),
+                _answer_then_hang_up(people[1], marks[1]),
+                _answer_then_hang_up(people[2], marks[2]),
+            )
+        await until(lambda: len(store.events(kind="callback.completed")) >= 3, timeout=20)
+        await asyncio.sleep(1.0)  # nothing more comes
+        for callback_id, attempts in zip(ids, (2, 1, 1), strict=True):
+            row = store.load_callback(callback_id)
+            assert row is not None and row["state"] == "completed", row
+            assert row["attempts"] == attempts, row
+            done = [
+                e
+                for e in store.events(kind="callback.completed")
+                if e.data["callback"] == callback_id
+            ]
+            assert len(done) == 1
+        results = [
+            e.data["result"]
+            for e in store.events(kind="callback.attempt")
+            if e.data["callback"] == ids[0]
+        ]
+        assert results == ["lost", "answered"], results
+        for phone in people:
+            established = [e for e in phone.events if e.get("type") == "CALL_ESTABLISHED"]
+            assert len(established) == 1, phone.user
+    finally:
+        for process in running:
+            if process.proc is not None and process.proc.returncode is None:
+                process.kill(signal.SIGTERM)
+                await process.wait()
+        store.close()

@@ -147,15 +147,34 @@ async def test_the_cli_request_reaches_the_running_app_and_a_cancel_follows(
     number is cancelled as a duplicate); `list` shows it, `cancel` gives it up."""
     config = _settings(tmp_path)
     service = _service(tmp_path)
-    assert main(["callbacks", "request", "+449012345678", "--queue", "support",
-                 "--config", str(config)]) == 1  # fmt: skip
+    assert (
+        main(
+            ["callbacks", "request", "+449012345678", "--queue", "support", "--config", str(config)]
+        )
+        == 1
+    )
     assert "blocked" in capsys.readouterr().err
-    assert main(["callbacks", "request", "--queue", "sales", "0207946000",
-                 "--config", str(config)]) == 1  # fmt: skip
+    assert (
+        main(["callbacks", "request", "--queue", "sales", "0207946000", "--config", str(config)])
+        == 1
+    )
     capsys.readouterr()
     for _ in range(2):
-        assert main(["callbacks", "request", "02079460000", "--queue", "support",
-                     "--config", str(config), "--json"]) == 0  # fmt: skip
+        assert (
+            main(
+                [
+                    "callbacks",
+                    "request",
+                    "02079460000",
+                    "--queue",
+                    "support",
+                    "--config",
+                    str(config),
+                    "--json",
+                ]
+            )
+            == 0
+        )
     first, second = (json.loads(line) for line in capsys.readouterr().out.splitlines())
     service.poll_store(await service.store.live_callbacks_async())
     [callback] = service.book.live()
