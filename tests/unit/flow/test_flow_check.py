@@ -146,7 +146,7 @@ def test_sample_flow_loads_into_model() -> None:
     assert isinstance(menu, MenuNode)
     assert dict(menu.options) == {
         "1": "sales",
-        "2": "support",
+        "2": "support_wait",
         "3": "billing",
         "4": "account_number",
         "0": "operator",
