@@ -126,6 +126,16 @@ class RequestCallback:
 
 
 @dataclass(frozen=True)
+class SurveyAnswer:
+    """Record the caller's answer to a survey question (with the call's agent and queue, the
+    driver knows them); answer Completed."""
+
+    survey: str
+    question: str
+    value: str
+
+
+@dataclass(frozen=True)
 class Hangup:
     """Play media (maybe none), then hang the caller up. The flow is over."""
 
@@ -149,6 +159,7 @@ Action = (
     | EnterQueue
     | AgentChange
     | RequestCallback
+    | SurveyAnswer
     | Hangup
     | Finish
 )

@@ -310,11 +310,32 @@ class FlowRunner:
             return await self.queues.serve(call, action, node=node)
         if isinstance(action, fm.AgentChange):
             return self._agent_change(call, action)
+        if isinstance(action, fm.SurveyAnswer):
+            return await self._survey_answer(call, action)
         if isinstance(action, fm.RequestCallback):
             if self.callbacks is None:
                 return fm.Failed("no_callbacks")
             return await self.callbacks.request_from_call(call, action)
         raise TypeError(f"unexpected action {action!r}")
+
+    async def _survey_answer(self, call: Call, action: fm.SurveyAnswer) -> fm.Result:
+        """Record a survey answer with the agent and queue of the call's last conversation
+        (none if the caller never talked to one), for first-call resolution by agent."""
+        connects = await self.store.events_async(call_id=call.id, kind="queue.connect")
+        last = connects[-1].data if connects else {}
+        self.store.append(
+            "survey.answer",
+            call.id,
+            {
+                "survey": action.survey,
+                "question": action.question,
+                "value": action.value,
+                "agent": last.get("agent"),
+                "queue": last.get("queue"),
+                "caller": call.caller_number,
+            },
+        )
+        return fm.Completed()
 
     def _agent_change(self, call: Call, action: fm.AgentChange) -> fm.Result:
         """Feature codes: the agent is the one whose phone is calling, and only calls that

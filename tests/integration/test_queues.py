@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from pathlib import Path
 
 import pytest
 
 from callflow.app.main import App
+from callflow.kpi.report import build_report
 from callflow.sandbox import SandboxInfo
 from callflow.testing.audio import measure
 from callflow.testing.softphone import Softphone, SoftphoneError
@@ -506,3 +508,47 @@ async def test_the_wait_told_on_a_live_call_is_the_default_predictors_figure(
     await agent.hangup()
     await talk_and_hang_up(agent, since=mark)
     await wait_for_events(app, "queue.complete", count=2)
+
+
+async def test_post_call_survey_records_the_answer_with_the_agent(
+    asterisk: SandboxInfo, start_app: AppFactory, phones: PhoneFactory, no_leaks: None
+) -> None:
+    """The agent hangs up first: the caller stays on the line for the queue's after_call
+    survey, presses 1 ("resolved"), and the answer is logged with the agent and queue of
+    the conversation; the KPIs count it as first-call resolution for agent1."""
+    app = await queue_app(start_app, "agent1")
+    agent = await phones("agent1", auto_answer=True)
+    caller = await phones("caller1")
+    call_id = await join(app, caller, "307")
+    await agent.wait_event("CALL_ESTABLISHED", timeout=15)
+    await wait_for_events(app, "queue.connect", call_id=call_id)
+    await asyncio.sleep(0.5)
+    await agent.hangup()
+    await wait_for_events(app, "queue.complete", call_id=call_id)
+    async with asyncio.timeout(15):  # the survey question plays to the caller
+        # The store is a database, not an awaitable: poll it, bounded by the timeout.
+        while "sound:hello-world" not in [  # noqa: ASYNC110
+            e.data["media"] for e in app.store.events(call_id=call_id, kind="call.playback.started")
+        ]:
+            await asyncio.sleep(0.1)
+    await caller.send_dtmf("1")
+    await wait_for_events(app, "survey.answer", call_id=call_id)
+    [answer] = app.store.events(call_id=call_id, kind="survey.answer")
+    assert answer.data == {
+        "survey": "post_call",
+        "question": "resolved",
+        "value": "1",
+        "agent": "agent1",
+        "queue": "support",
+        "caller": "+15550000001",
+    }
+    await wait_for_events(app, "call.end", call_id=call_id)
+    [end] = app.store.events(call_id=call_id, kind="call.end")
+    assert end.data["outcome"] == "hangup:survey_done"
+
+    events = app.store.events()
+    start = events[0].at - dt.timedelta(minutes=1)
+    now = events[-1].at + dt.timedelta(seconds=1)
+    report = build_report(events, start, now, interval="1d", now=now)
+    rows = [r for r in report.agents if r.figures.agent == "agent1" and r.figures.fcr is not None]
+    assert rows and all(r.figures.fcr == 1.0 for r in rows)

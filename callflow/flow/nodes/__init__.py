@@ -26,6 +26,7 @@ from callflow.flow.nodes import (
     play,
     queue,
     set,
+    survey,
     transfer,
     voicemail,
 )
@@ -42,6 +43,7 @@ _MODULES = (
     transfer,
     voicemail,
     queue,
+    survey,
     callback,
     agent,
     goto,

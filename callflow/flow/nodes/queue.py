@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import ClassVar, cast
 
 from callflow.flow import model as m
-from callflow.flow.actions import EnterQueue, Hangup, Redirect, Result
+from callflow.flow.actions import Completed, EnterQueue, Hangup, Redirect, Result
 from callflow.flow.labels import Look
 from callflow.flow.nodes.base import Builder, NodeType, Outcome, Reading, Walk, handed_over
 from callflow.flow.spec import Field, Kind
@@ -23,6 +23,7 @@ class QueueNode(m.Node):
     priority: int = 0
     prompts: tuple[m.Prompt, ...] = ()
     on_failure: str | None = None
+    after_call: str | None = None
 
     def every_prompt(self) -> tuple[m.Prompt, ...]:
         return self.prompts
@@ -36,6 +37,12 @@ class QueueType(NodeType[QueueNode]):
         Field("priority", Kind.INTEGER, "Higher is answered sooner (default 0)."),
         Field("prompt", Kind.PROMPTS, "Played before joining the queue."),
         Field("on_failure", Kind.NODE, "Where to go if the queue cannot take the caller."),
+        Field(
+            "after_call",
+            Kind.NODE,
+            "Where the caller goes when the agent hangs up first, e.g. a survey "
+            "(default: the call ends).",
+        ),
     )
     look = Look("box", "#b6d7a8", "#38761d", bold=True, double=True)
     mermaid = ("[[", "]]")
@@ -54,10 +61,14 @@ class QueueType(NodeType[QueueNode]):
             priority=v.integer("priority", 0),
             prompts=v.prompts("prompt"),
             on_failure=v.text("on_failure"),
+            after_call=v.text("after_call"),
         )
 
     def exits(self, node: QueueNode) -> list[tuple[str, str]]:
-        return [] if node.on_failure is None else [("on_failure", node.on_failure)]
+        out = [] if node.on_failure is None else [("on_failure", node.on_failure)]
+        if node.after_call is not None:
+            out.append(("after_call", node.after_call))
+        return out
 
     def detail(self, node: QueueNode) -> str:
         extra = "".join(
@@ -86,6 +97,10 @@ class QueueType(NodeType[QueueNode]):
                 return node.on_failure or Hangup("queue_failed")
             walk.step(node, None, f"{result.reason}: {result.node}")
             return result.node
+        if isinstance(result, Completed) and node.after_call is not None:
+            # The agent hung up first (a caller who hangs up ends the flow): on to after_call.
+            walk.step(node, None, f"{result.detail or 'answered'}; after the call")
+            return node.after_call
         return handed_over(
             walk, node, result, done="queued", reason="queued", on_failure=node.on_failure
         )
