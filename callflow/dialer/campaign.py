@@ -22,6 +22,10 @@ A campaign file::
     retry: {no_answer: 2h, busy: 10m, machine: 4h, abandoned: 72h}
     agents: [alice, bob]
     queues: [sales]
+    safe_harbor:                   # what a person hears when no agent comes within 2 s
+      - say: "This was Acme calling. Call us back on 0800 123 456. To opt out, press 9."
+    machine_message: [{sound: custom/acme-message}]   # left on machines; none: hang up
+    do_not_call: dnc.txt           # numbers never called, one a line (checked at dial time)
     leads:
       number: phone                # the CSV column holding the number
       timezone: tz                 # a column with an IANA zone; or default_timezone
@@ -43,8 +47,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from yaml.nodes import MappingNode, Node, SequenceNode
+
 from callflow.callback.number import DEFAULT_RULES, NumberRules, Refused, normalise
 from callflow.dialer.window import WindowKind
+from callflow.flow.model import Say, Sound
 from callflow.yamlcheck import (
     Checker,
     Choice,
@@ -66,10 +73,11 @@ from callflow.yamlcheck import (
 DialMode = Literal["preview", "progressive", "ratio", "predictive"]
 DIAL_MODES: tuple[DialMode, ...] = ("preview", "progressive", "ratio", "predictive")
 WINDOWS: tuple[WindowKind, ...] = ("us-30d", "uk-24h")
-RETRY_OUTCOMES = ("no_answer", "busy", "machine", "abandoned")
+RETRY_OUTCOMES = ("no_answer", "busy", "machine", "abandoned", "lost")
 #: The least ring time the FTC (15 s or four rings) and Ofcom (15 s) allow.
 MIN_RING = 15.0
 _CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+_SOUND = re.compile(r"[A-Za-z0-9_\-]+(?:/[A-Za-z0-9_\-.]+)*")
 
 ABANDONMENT = Section(
     Key("cap", Number(above=0, maximum=100, unit="percent"), "Most abandons per live call."),
@@ -95,6 +103,10 @@ LEADS = Section(
     Key("default_timezone", Text(), "The zone of leads without one."),
     Key("fields", ListOf(Text()), "CSV columns shown on the agent's screen."),
 )
+PROMPT_ITEM = Section(
+    Key("sound", Text(), "A recorded sound, as Asterisk names it (custom/acme-message)."),
+    Key("say", Text(), "Text, rendered by callflow prompts build."),
+)
 CAMPAIGN_FILE = Section(
     Key("name", Text(), "The campaign's name.", True),
     Key("dial_mode", Choice(DIAL_MODES), "preview, progressive, ratio or predictive.", True),
@@ -107,7 +119,19 @@ CAMPAIGN_FILE = Section(
     Key("agents", ListOf(Text()), "Agents who work the campaign."),
     Key("queues", ListOf(Text()), "Queues whose agents work the campaign."),
     Key("leads", LEADS, "How to read the leads' CSV."),
+    Key(
+        "safe_harbor",
+        ListOf(PROMPT_ITEM, single=True),
+        "What a person hears when no agent is free: who called, a number, how to opt out.",
+    ),
+    Key(
+        "machine_message",
+        ListOf(PROMPT_ITEM, single=True),
+        "The message left on answering machines (none: hang up).",
+    ),
+    Key("do_not_call", Text(), "A file of numbers never to call, one a line."),
 )
+CampaignPrompt = tuple[Sound | Say, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +170,17 @@ class Campaign:
     queues: tuple[str, ...] = ()
     leads: LeadColumns = field(default_factory=LeadColumns)
     path: str = ""
+    safe_harbor: CampaignPrompt = ()
+    machine_message: CampaignPrompt = ()
+    do_not_call: str | None = None  # a path, relative to the campaign file's folder
+
+    def say_texts(self, voice: str = "en-us") -> frozenset[tuple[str, str]]:
+        """Every (text, voice) the campaign speaks, for the prompt-cache builder."""
+        return frozenset(
+            (p.text, p.voice or voice)
+            for p in (*self.safe_harbor, *self.machine_message)
+            if isinstance(p, Say)
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,6 +278,11 @@ def parse_campaign(path: str, text: str) -> tuple[Campaign | None, list[Diagnost
         name: tuple(t for t, _ in r.texts(top[name], f"'{name}'")) if name in top else ()
         for name in ("agents", "queues")
     }
+    prompts = {
+        name: _prompt(r, top[name], f"'{name}'") if name in top else ()
+        for name in ("safe_harbor", "machine_message")
+    }
+    do_not_call = values.get("do_not_call")
     diagnostics = r.sorted()
     if any(d.is_error for d in diagnostics):
         return None, diagnostics
@@ -259,8 +299,34 @@ def parse_campaign(path: str, text: str) -> tuple[Campaign | None, list[Diagnost
         queues=lists["queues"],
         leads=leads,
         path=source.path,
+        safe_harbor=prompts["safe_harbor"],
+        machine_message=prompts["machine_message"],
+        do_not_call=str(do_not_call) if do_not_call is not None else None,
     )
     return campaign, diagnostics
+
+
+def _prompt(r: Checker, node: Node, what: str) -> CampaignPrompt:
+    """A prompt: one ``{sound: ...}`` or ``{say: ...}`` item, or a list of them."""
+    items = node.value if isinstance(node, SequenceNode) else [node]
+    found: list[Sound | Say] = []
+    for item in items:
+        got = r.section(item, PROMPT_ITEM, what, at=item)
+        if len(got) != 1:
+            if got:
+                r.error(item, f"each item of {what} is one sound: or say:, not both")
+            elif isinstance(item, MappingNode) and not item.value:
+                r.error(item, f"each item of {what} needs a sound: or a say:")
+            continue
+        [(kind, value)] = got.items()
+        text = r.text(value, f"{what} {kind}")
+        if text is None:
+            continue
+        if kind == "sound" and not _SOUND.fullmatch(text):
+            r.error(value, f"{what}: '{text}' is not a sound name (letters, digits, _ - . /)")
+            continue
+        found.append(Sound(text) if kind == "sound" else Say(text))
+    return tuple(found)
 
 
 def _zone_exists(name: str) -> bool:

@@ -17,6 +17,12 @@ both come out at version 1.
 4. ``callbacks``: one row per callback (``Callback.to_dict()`` as JSON, with its queue,
    number, state and times as columns), kept after it ends; the live ones (not in
    :data:`FINAL_CALLBACK_STATES`) are what a restart takes back, through a partial index.
+5. Campaigns (``callflow.dialer``): ``campaigns`` (each campaign's state: running, paused,
+   stopped, as ``callflow campaigns start|pause|stop`` set it), ``campaign_leads`` (one row
+   per campaign and number: its state, attempts made, when it may be called again, when a
+   call to it was last abandoned) and ``campaign_attempts`` (one row per call placed, kept:
+   the FTC's records), unique per campaign, number and attempt, so an attempt is never
+   placed twice.
 """
 
 from __future__ import annotations
@@ -87,6 +93,45 @@ _V4 = (
     f"CREATE INDEX callbacks_number ON callbacks (queue, number) WHERE {LIVE_CALLBACK}",
 )
 
+_V5 = (
+    """CREATE TABLE campaigns (
+        name       TEXT PRIMARY KEY,
+        state      TEXT NOT NULL,            -- running, paused, stopped
+        updated_at REAL NOT NULL,
+        node       TEXT NOT NULL DEFAULT ''
+    )""",
+    """CREATE TABLE campaign_leads (
+        campaign     TEXT NOT NULL,
+        number       TEXT NOT NULL,          -- E.164
+        timezone     TEXT,
+        fields       TEXT NOT NULL DEFAULT '{}',
+        line         INTEGER NOT NULL DEFAULT 0,   -- of the CSV it was last imported from
+        state        TEXT NOT NULL DEFAULT 'ready',  -- ready, dialing, done, failed, exhausted
+        attempts     INTEGER NOT NULL DEFAULT 0,
+        next_at      REAL NOT NULL DEFAULT 0,        -- not called before (epoch seconds)
+        last_outcome TEXT,
+        abandoned_at REAL,
+        updated_at   REAL NOT NULL DEFAULT 0,
+        node         TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (campaign, number)
+    )""",
+    "CREATE INDEX campaign_leads_due ON campaign_leads (campaign, state, next_at)",
+    """CREATE TABLE campaign_attempts (
+        id        TEXT PRIMARY KEY,
+        campaign  TEXT NOT NULL,
+        number    TEXT NOT NULL,
+        attempt   INTEGER NOT NULL,
+        state     TEXT NOT NULL,             -- dialing, answered, ended
+        outcome   TEXT,                      -- connected, abandoned, machine, busy, ...
+        dialed_at REAL NOT NULL,
+        ended_at  REAL,
+        data      TEXT NOT NULL DEFAULT '{}',
+        node      TEXT NOT NULL DEFAULT '',
+        UNIQUE (campaign, number, attempt)
+    )""",
+    "CREATE INDEX campaign_attempts_when ON campaign_attempts (campaign, dialed_at)",
+)
+
 REMEMBER_AGENT = (
     "INSERT INTO last_agents (caller, agent, at, node) VALUES (?, ?, ?, ?) "
     "ON CONFLICT (caller) DO UPDATE SET agent = excluded.agent, at = excluded.at, "
@@ -130,6 +175,7 @@ MIGRATIONS: tuple[Step, ...] = (
     _statements(_V2),
     _last_agents,
     _statements(_V4),
+    _statements(_V5),
 )
 VERSION = len(MIGRATIONS)
 """The schema version this code writes."""

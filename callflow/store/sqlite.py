@@ -25,13 +25,14 @@ import shutil
 import sqlite3
 import tempfile
 import threading
+import time
 import weakref
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from callflow.store.base import EventRecord, Store
-from callflow.store.errors import StoreClosed
+from callflow.store.errors import StoreClosed, StoreError
 from callflow.store.schema import LIVE_CALLBACK, REMEMBER_AGENT, answered_call, migrate
 from callflow.store.writer import Writer
 
@@ -274,6 +275,113 @@ class SqliteStore:
         rows = self._rows("SELECT data FROM callbacks WHERE id = ?", (callback_id,))
         return json.loads(rows[0][0]) if rows else None
 
+    # --- campaigns (callflow.dialer) --------------------------------------------------
+
+    def import_leads(self, campaign: str, leads: list[Mapping[str, Any]]) -> None:
+        """Add leads (``number``, ``timezone``, ``fields``, ``line``) to a campaign; a number
+        already there keeps its state and attempts, and takes the new zone and fields."""
+        now = time.time()
+        rows = [
+            (
+                campaign,
+                str(lead["number"]),
+                lead.get("timezone"),
+                to_json(lead.get("fields") or {}),
+                int(lead.get("line") or 0),
+                now,
+                self.node,
+            )
+            for lead in leads
+        ]
+        self._writer.submit(
+            lambda db: db.executemany(
+                "INSERT INTO campaign_leads (campaign, number, timezone, fields, line,"
+                " updated_at, node) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (campaign, number)"
+                " DO UPDATE SET timezone = excluded.timezone, fields = excluded.fields,"
+                " line = excluded.line, updated_at = excluded.updated_at",
+                rows,
+            )
+        )
+
+    def campaign_leads(self, campaign: str) -> list[dict[str, Any]]:
+        """A campaign's leads, in the order they were imported (CSV line)."""
+        rows = self._rows(
+            f"SELECT {_LEAD_COLUMNS} FROM campaign_leads WHERE campaign = ?"  # noqa: S608 (a constant formatted in; values bound)
+            " ORDER BY line, number",
+            (campaign,),
+        )
+        return [_lead(row) for row in rows]
+
+    def save_attempt(
+        self,
+        attempt: Mapping[str, Any],
+        lead: Mapping[str, Any],
+        kind: str = "campaign.attempt",
+        data: Mapping[str, Any] | None = None,
+    ) -> int:
+        """Update an attempt's row, its lead's row and write the event ``kind``, in one
+        transaction; the event's id."""
+        write, event = _attempt_write(attempt, lead, data, self.node, claim=False)
+        return self._submit_event(kind, str(attempt["id"]), event, dt.datetime.now(dt.UTC), write)
+
+    async def claim_attempt(
+        self,
+        attempt: Mapping[str, Any],
+        lead: Mapping[str, Any],
+        data: Mapping[str, Any] | None = None,
+    ) -> bool:
+        """Write a new attempt's row (``dialing``), its lead's and a ``campaign.attempt`` event,
+        and wait until they are committed: True, the call may be placed; False, this attempt
+        of this number was already written (by a former life): it is never placed twice."""
+        write, event = _attempt_write(attempt, lead, data, self.node, claim=True)
+        text = to_json(event)
+        when = dt.datetime.now(dt.UTC).isoformat()
+        with self._id_lock:
+            event_id = self._next_id
+            self._next_id += 1
+            row = (event_id, when, "campaign.attempt", str(attempt["id"]), text, self.node)
+            future = self._writer.call(lambda db: write(db, row))
+        try:
+            await asyncio.wrap_future(future)
+        except StoreError as exc:
+            if isinstance(exc.__cause__, sqlite3.IntegrityError):
+                return False
+            raise
+        return True
+
+    def campaign_attempts(self, campaign: str) -> list[dict[str, Any]]:
+        """Every call a campaign placed, oldest first."""
+        rows = self._rows(
+            "SELECT id, campaign, number, attempt, state, outcome, dialed_at, ended_at, data"
+            " FROM campaign_attempts WHERE campaign = ? ORDER BY dialed_at, id",
+            (campaign,),
+        )
+        names = ("id", "campaign", "number", "attempt", "state", "outcome", "dialed_at")
+        return [
+            {**dict(zip(names, row[:7], strict=True)), "ended_at": row[7], "data": json.loads(d)}
+            for *row, d in rows
+        ]
+
+    def set_campaign_state(self, campaign: str, state: str) -> None:
+        """Mark a campaign running, paused or stopped (the running app follows it)."""
+        row = (campaign, state, time.time(), self.node)
+        self._writer.submit(
+            lambda db: db.execute(
+                "INSERT INTO campaigns (name, state, updated_at, node) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (name) DO UPDATE SET state = excluded.state,"
+                " updated_at = excluded.updated_at",
+                row,
+            )
+        )
+
+    def campaign_states(self) -> dict[str, str]:
+        """Each campaign's state, by name (campaigns never started are absent)."""
+        return dict(self._rows("SELECT name, state FROM campaigns"))
+
+    async def campaign_states_async(self) -> dict[str, str]:
+        """:meth:`campaign_states` in a worker thread."""
+        return await asyncio.to_thread(self.campaign_states)
+
     def unended_calls(self, since: dt.datetime) -> dict[str, dt.datetime]:
         """Calls started since then that have no ``call.end``: each with the time of its
         last event (after a crash, the best known time of its end)."""
@@ -392,6 +500,76 @@ def _release(writer: Writer, scratch: str | None) -> None:
 
 
 EventRow = tuple[int, str, str, str, str, str]
+
+
+_LEAD_COLUMNS = (
+    "campaign, number, timezone, fields, line, state, attempts, next_at, last_outcome, abandoned_at"
+)
+
+
+def _lead(row: tuple[Any, ...]) -> dict[str, Any]:
+    names = [name.strip() for name in _LEAD_COLUMNS.split(",")]
+    lead = dict(zip(names, row, strict=True))
+    lead["fields"] = json.loads(lead["fields"])
+    return lead
+
+
+def _attempt_write(
+    attempt: Mapping[str, Any],
+    lead: Mapping[str, Any],
+    data: Mapping[str, Any] | None,
+    node: str,
+    *,
+    claim: bool,
+) -> tuple[Callable[[sqlite3.Connection, EventRow], None], dict[str, Any]]:
+    """The write of an attempt's row, its lead's row and its event; and the event's data."""
+    row = (
+        attempt["id"],
+        attempt["campaign"],
+        attempt["number"],
+        int(attempt["attempt"]),
+        attempt["state"],
+        attempt.get("outcome"),
+        float(attempt["dialed_at"]),
+        attempt.get("ended_at"),
+        to_json(attempt.get("data") or {}),
+        node,
+    )
+    lead_row = (
+        lead["state"],
+        int(lead["attempts"]),
+        float(lead.get("next_at") or 0.0),
+        lead.get("last_outcome"),
+        lead.get("abandoned_at"),
+        time.time(),
+        lead["campaign"],
+        lead["number"],
+    )
+    insert = (
+        "INSERT INTO campaign_attempts (id, campaign, number, attempt, state, outcome,"
+        " dialed_at, ended_at, data, node) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    )
+    if not claim:  # a claimed attempt's later states
+        insert += (
+            " ON CONFLICT (id) DO UPDATE SET state = excluded.state, outcome = excluded.outcome,"
+            " ended_at = excluded.ended_at, data = excluded.data"
+        )
+
+    def write(db: sqlite3.Connection, event: EventRow) -> None:
+        db.execute(insert, row)
+        db.execute(
+            "UPDATE campaign_leads SET state = ?, attempts = ?, next_at = ?, last_outcome = ?,"
+            " abandoned_at = coalesce(?, abandoned_at), updated_at = ?"
+            " WHERE campaign = ? AND number = ?",
+            lead_row,
+        )
+        _insert_event(db, event, None)
+
+    event = {"campaign": attempt["campaign"], "number": attempt["number"], **(data or {})}
+    event.update(attempt=int(attempt["attempt"]), state=attempt["state"])
+    if attempt.get("outcome"):
+        event["outcome"] = attempt["outcome"]
+    return write, event
 
 
 def _save_callback(db: sqlite3.Connection, row: tuple[Any, ...]) -> None:

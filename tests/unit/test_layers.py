@@ -54,6 +54,8 @@ SAME_LAYER = {
     ("callback", "queue"),
     ("callback", "flow"),
     ("dialer", "callback"),
+    ("dialer", "queue"),
+    ("dialer", "flow"),
 }
 
 PURE_MODULES = (
@@ -61,7 +63,10 @@ PURE_MODULES = (
     "callflow.callback.machine",
     "callflow.callback.model",
     "callflow.callback.number",
-    "callflow.dialer.",
+    "callflow.dialer.campaign",
+    "callflow.dialer.pacing",
+    "callflow.dialer.rules",
+    "callflow.dialer.window",
     "callflow.flow.",
     "callflow.queue.agents",
     "callflow.queue.announce",
