@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "callflow.queue.cli",
     "callflow.queue.agents_cli",
     "callflow.callback.cli",
+    "callflow.dialer.cli",
     "callflow.bench.cli",
     "callflow.kpi.cli",
 )

@@ -8,6 +8,7 @@ import datetime as dt
 import logging
 import signal
 from collections.abc import Callable, Coroutine, Iterator
+from pathlib import Path
 from typing import Any
 
 from callflow.api.server import ApiServer
@@ -15,6 +16,8 @@ from callflow.app.service import Service
 from callflow.app.settings import Settings, SettingsError
 from callflow.call.ids import LIFE
 from callflow.callback.live import CallbackService
+from callflow.dialer.campaign import parse_campaign
+from callflow.dialer.live import CampaignRunner
 from callflow.ivr import FlowRegistry, FlowRunner, ReloadResult
 from callflow.prompts import missing_prompts
 from callflow.queue import control
@@ -89,12 +92,33 @@ class App:
         if self.queues is not None:
             # `callflow agents ...` sends these; the answers go to the store.
             self.service.on_user_event(control.EVENT_NAME, control.user_event_handler(self.queues))
+        # Outbound campaigns (the `campaigns:` settings): dialed by the same agents and Router.
+        self.campaigns = [self._campaign(path, ari_config.apps[0]) for path in settings.campaigns]
         # The supervisor API, wallboard and /metrics (the `api:` settings), in this process.
         self.api: ApiServer | None = None
         if settings.api is not None:
             self.api = ApiServer(
                 settings.api, store=self.store, queues=self.queues, service=self.service
             )
+
+    def _campaign(self, path: Path, app: str) -> CampaignRunner:
+        if self.queues is None:
+            raise SettingsError(f"{path}: a campaign needs agents: set 'queues' in the settings")
+        campaign, diagnostics = parse_campaign(str(path), path.read_text(encoding="utf-8"))
+        if campaign is None:
+            raise SettingsError.of([d for d in diagnostics if d.is_error])
+        if self.settings.sounds_dir is not None and (
+            missing := missing_prompts([campaign], self.settings.sounds_dir)
+        ):
+            raise SettingsError(
+                f"{path}: text prompt not built: {missing[0][0]!r}; run 'callflow prompts build'"
+            )
+        try:
+            return CampaignRunner(
+                campaign, self.queues, self.service, self.settings.outbound, app=app
+            )
+        except ValueError as exc:
+            raise SettingsError(f"{path}: {exc}") from None
 
     def load_flows(self) -> ReloadResult:
         """The first load of the flows; the caller refuses to start if it failed."""
@@ -119,11 +143,15 @@ class App:
             await self.queues.start()
         if self.callbacks is not None:
             self.callbacks.start()
+        for runner in self.campaigns:
+            runner.start()
         try:
             if self.api is not None:
                 await self.api.start()
             await self.service.run()
         finally:
+            for runner in self.campaigns:
+                await runner.stop()
             if self.api is not None:
                 await self.api.stop()
             if self.callbacks is not None:
@@ -141,6 +169,8 @@ class App:
 
     async def stop(self) -> None:
         """Stop serving (calls in progress get a short grace period)."""
+        for runner in self.campaigns:  # no new call; those in progress end while ARI is up
+            await runner.stop(grace=self.settings.shutdown.grace)
         await self.service.stop()
 
     def _on_stop_signal(self, sig: signal.Signals) -> None:

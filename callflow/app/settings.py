@@ -22,6 +22,7 @@ from callflow.api.settings import TOKEN_ENV, ApiSettings, token_problem
 from callflow.app.service import ShutdownPolicy
 from callflow.ari import AriConfig
 from callflow.call.outbound import OutboundSettings, caller_id_problem, template_problem
+from callflow.dialer.campaign import parse_campaign
 from callflow.yamlcheck import (
     AnyOf,
     Checker,
@@ -82,6 +83,7 @@ class Settings:
     shutdown: ShutdownPolicy = field(default_factory=ShutdownPolicy)
     outbound: OutboundSettings = field(default_factory=OutboundSettings)
     api: ApiSettings | None = None  # the supervisor API, wallboard and /metrics; None: off
+    campaigns: tuple[Path, ...] = ()  # outbound campaigns the app dials (callflow.dialer)
 
     def ari_config(self, **overrides: float) -> AriConfig:
         """The ARI client's settings (``overrides``: its timeouts); SettingsError when there
@@ -205,6 +207,11 @@ SETTINGS_FILE = Section(
         API,
         "The supervisor HTTP API, the wallboard and /metrics (off without this section).",
     ),
+    Key(
+        "campaigns",
+        ListOf(Text(), single=True),
+        "Outbound campaign files the app dials (relative to this file); each needs the queues.",
+    ),
 )
 
 
@@ -240,13 +247,7 @@ def read_settings(path: Path) -> tuple[Settings | None, list[Diagnostic]]:
     top = r.section(source.root, SETTINGS_FILE, "the top level", at=source.root)
     s = r.scalars(top, SETTINGS_FILE, lambda k: k)
     ari = _ari(r, top["ari"]) if "ari" in top else AriSettings()
-    flows: list[Path] = []
-    if "flows" in top:
-        for text, _ in r.texts(top["flows"], "an entry of flows"):
-            flow_path = Path(text)
-            if not flow_path.is_absolute():
-                flow_path = (path.parent / flow_path).resolve()
-            flows.append(flow_path)
+    flows = [file for file, _ in _files(r, top, "flows", path.parent)]
     log: dict[str, object] = {}
     if "log" in top:
         log = r.scalars(
@@ -260,6 +261,12 @@ def read_settings(path: Path) -> tuple[Settings | None, list[Diagnostic]]:
     shutdown = _shutdown(r, top["shutdown"]) if "shutdown" in top else ShutdownPolicy()
     outbound = _outbound(r, top["outbound"]) if "outbound" in top else OutboundSettings()
     api = _api(r, top["api"]) if "api" in top else None
+    campaigns: list[Path] = []
+    for campaign_path, at in _files(r, top, "campaigns", path.parent):
+        campaigns.append(campaign_path)
+        _campaign(r, campaign_path, at)
+    if campaigns and queues is None:
+        r.error(top["campaigns"], "campaigns need agents: set 'queues' too")
     node = str(s.get("node", ""))
     if "node" in s and not re.fullmatch(_NODE_NAME, node):
         r.error(top["node"], f"node must be 1 to 32 letters, digits or _, not '{node}'")
@@ -270,6 +277,7 @@ def read_settings(path: Path) -> tuple[Settings | None, list[Diagnostic]]:
         shutdown=shutdown,
         outbound=outbound,
         api=api,
+        campaigns=tuple(campaigns),
         queues=queues,
         ari=ari,
         flows=tuple(flows),
@@ -282,6 +290,27 @@ def read_settings(path: Path) -> tuple[Settings | None, list[Diagnostic]]:
         source=path,
     )
     return settings, diagnostics
+
+
+def _files(r: Checker, top: dict[str, Node], key: str, base: Path) -> list[tuple[Path, Node]]:
+    """The files a list setting names (``flows``, ``campaigns``), relative to ``base``."""
+    if key not in top:
+        return []
+    found: list[tuple[Path, Node]] = []
+    for text, at in r.texts(top[key], f"an entry of {key}"):
+        file = Path(text)
+        found.append((file if file.is_absolute() else (base / file).resolve(), at))
+    return found
+
+
+def _campaign(r: Checker, path: Path, at: Node) -> None:
+    """A campaign file's own problems, at its file:line:column (at ``at`` if unreadable)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        r.error(at, f"campaign file {path}: {exc.strerror or exc}")
+        return
+    r.diagnostics.extend(parse_campaign(str(path), text)[1])
 
 
 def _ari(r: Checker, node: Node) -> AriSettings:

@@ -37,7 +37,8 @@ def test_every_mistake_is_reported_at_once_one_a_line(tmp_path: Path) -> None:
         f"{path}:8:11: shutdown.action must be 'apologise' (play the prompt, hang up) or"
         " 'dialplan' (back to the dialplan), not 'dialplann'; did you mean 'dialplan'?",
         f"{path}:9:1: unknown key 'queue' at the top level (expected one of: ari, flows, log,"
-        " store, sounds_dir, queues, shutdown, node, outbound, api); did you mean 'queues'?",
+        " store, sounds_dir, queues, shutdown, node, outbound, api, campaigns);"
+        " did you mean 'queues'?",
     ]
     assert len(error.diagnostics) == 7 and all(d.is_error for d in error.diagnostics)
 

@@ -1,0 +1,196 @@
+"""``callflow campaigns import|start|pause|stop|status``: outbound campaigns from the command
+line, against the store of the running callflow.
+
+There is no extra port. ``import`` reads a leads CSV with the campaign's columns (every bad
+row reported at its line and column, the good ones imported; a number already there is
+updated, never duplicated, and keeps its attempts). ``start``, ``pause`` and ``stop`` write
+the campaign's state; the running app reads it every second (a paused or stopped campaign
+dials no new call; calls in progress go on). ``status`` prints the figures from the store:
+leads by state, attempts, contacts, abandons and each legal window's abandon rate. The
+campaign is named by its ``name:``, among the settings' ``campaigns:`` files. Exit code 0:
+done; 1: refused (unknown campaign, bad rows); 2: unusable settings or store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sqlite3
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from callflow.app.settings import SettingsError, load_settings
+from callflow.dialer.campaign import Campaign, parse_campaign, parse_leads
+from callflow.dialer.live import PAUSED, RUNNING, STOPPED
+from callflow.dialer.window import AbandonLedger
+from callflow.store import SqliteStore
+from callflow.store.errors import StoreError
+
+OK, REFUSED, UNAVAILABLE = 0, 1, 2
+
+
+def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``campaigns`` with import, start, pause, stop and status."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config",
+        type=Path,
+        default=Path("config/callflow.yaml"),
+        metavar="FILE",
+        help="the settings file 'callflow run' uses (default config/callflow.yaml)",
+    )
+    common.add_argument("campaign", metavar="CAMPAIGN", help="the campaign's name")
+    campaigns = subparsers.add_parser(
+        "campaigns",
+        help="import leads, start, pause, stop outbound campaigns, and their figures",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    actions = campaigns.add_subparsers(dest="action", metavar="ACTION", required=True)
+    leads = actions.add_parser("import", parents=[common], help="import a leads CSV")
+    leads.add_argument("csv", type=Path, metavar="CSV", help="the leads file (header row first)")
+    leads.set_defaults(func=run_import)
+    for action, state, what in (
+        ("start", RUNNING, "dial the campaign"),
+        ("pause", PAUSED, "dial no new call for now"),
+        ("stop", STOPPED, "dial no new call"),
+    ):
+        command = actions.add_parser(action, parents=[common], help=what)
+        command.set_defaults(func=run_state, state=state)
+    status = actions.add_parser("status", parents=[common], help="live figures")
+    status.add_argument("--json", action="store_true", help="print JSON")
+    status.set_defaults(func=run_status)
+
+
+def _open(args: argparse.Namespace) -> tuple[Campaign, SqliteStore]:
+    settings = load_settings(args.config)
+    names = []
+    for path in settings.campaigns:
+        campaign, diagnostics = parse_campaign(str(path), path.read_text(encoding="utf-8"))
+        if campaign is None:
+            raise SettingsError.of([d for d in diagnostics if d.is_error])
+        if campaign.name == args.campaign:
+            return campaign, SqliteStore(settings.store, node=settings.node)
+        names.append(campaign.name)
+    known = ", ".join(names) or "none"
+    raise LookupError(f"no campaign {args.campaign!r} in {args.config} (campaigns: {known})")
+
+
+def _run(args: argparse.Namespace, work: Any) -> int:
+    try:
+        campaign, store = _open(args)
+    except LookupError as exc:
+        print(f"callflow: {exc}", file=sys.stderr)
+        return REFUSED
+    except (SettingsError, StoreError, sqlite3.Error, OSError) as exc:
+        print(f"callflow: {exc}", file=sys.stderr)
+        return UNAVAILABLE
+    try:
+        code: int = work(campaign, store)
+        return code
+    finally:
+        store.close()
+
+
+def run_import(args: argparse.Namespace) -> int:
+    """Import the good rows, report every bad one at its line."""
+
+    def work(campaign: Campaign, store: SqliteStore) -> int:
+        try:
+            text = args.csv.read_text(encoding="utf-8")
+        except OSError as exc:
+            print(f"callflow: {args.csv}: {exc.strerror or exc}", file=sys.stderr)
+            return UNAVAILABLE
+        leads, diagnostics = parse_leads(str(args.csv), text, campaign.leads)
+        for diagnostic in diagnostics:
+            print(diagnostic, file=sys.stderr)
+        store.import_leads(
+            campaign.name,
+            [
+                {"number": x.number, "timezone": x.timezone, "fields": x.fields, "line": x.line}
+                for x in leads
+            ],
+        )
+        store.flush()
+        errors = sum(1 for d in diagnostics if d.is_error)
+        print(f"{campaign.name}: {len(leads)} leads imported, {errors} rows refused")
+        return REFUSED if errors else OK
+
+    return _run(args, work)
+
+
+def run_state(args: argparse.Namespace) -> int:
+    """Mark the campaign running, paused or stopped; the app follows within a second."""
+
+    def work(campaign: Campaign, store: SqliteStore) -> int:
+        store.set_campaign_state(campaign.name, args.state)
+        store.flush()
+        print(f"{campaign.name}: {args.state}")
+        return OK
+
+    return _run(args, work)
+
+
+def status_of(campaign: Campaign, store: SqliteStore, now: float) -> dict[str, Any]:
+    """A campaign's figures from the store: leads by state, attempts by outcome, windows."""
+    attempts = store.campaign_attempts(campaign.name)
+    rule = campaign.abandonment
+    ledger = AbandonLedger.for_rule(
+        rule.windows,
+        cap=rule.cap,
+        campaign_start=float(attempts[0]["dialed_at"]) if attempts else now,
+        amd_false_positive_share=rule.amd_false_positive,
+    )
+    for row in attempts:
+        at = float(row["dialed_at"])
+        if row["outcome"] == "connected":
+            ledger.person_connected(at)
+        elif row["outcome"] == "abandoned":
+            ledger.person_abandoned(at)
+        elif row["outcome"] == "machine":
+            ledger.machine_detected(at)
+    outcomes = Counter(str(row["outcome"] or row["state"]) for row in attempts)
+    leads = Counter(str(lead["state"]) for lead in store.campaign_leads(campaign.name))
+    return {
+        "campaign": campaign.name,
+        "state": store.campaign_states().get(campaign.name, PAUSED),
+        "leads": dict(leads),
+        "attempts": len(attempts),
+        "contacts": outcomes.get("connected", 0),
+        "abandoned": outcomes.get("abandoned", 0),
+        "outcomes": dict(outcomes),
+        "windows": [
+            {"window": w.kind, "live": w.live, "abandoned": w.abandoned, "rate": w.rate}
+            for w in ledger.figures(now)
+        ],
+    }
+
+
+def run_status(args: argparse.Namespace) -> int:
+    """Print the campaign's figures."""
+
+    def work(campaign: Campaign, store: SqliteStore) -> int:
+        figures = status_of(campaign, store, time.time())
+        if args.json:
+            print(json.dumps(figures))
+            return OK
+        print(f"campaign {figures['campaign']}: {figures['state']}")
+        leads = ", ".join(f"{k} {v}" for k, v in sorted(figures["leads"].items()))
+        print(f"  leads: {leads or 'none'}")
+        outcomes = ", ".join(f"{k} {v}" for k, v in sorted(figures["outcomes"].items()))
+        print(f"  attempts: {figures['attempts']} ({outcomes or 'none'})")
+        print(f"  contacts: {figures['contacts']}, abandoned: {figures['abandoned']}")
+        for w in figures["windows"]:
+            print(
+                f"  {w['window']}: {w['abandoned']:g} abandoned of {w['live']:g} live calls,"
+                f" {100 * w['rate']:.2f}% (cap {100 * campaign.abandonment.cap:g}%)"
+            )
+        return OK
+
+    return _run(args, work)
+
+
+__all__ = ["add_commands", "status_of"]

@@ -1,0 +1,644 @@
+"""Live campaigns on Asterisk: a campaign's leads dialed at the pace its policy decides, each
+answered call screened by AMD and given to a reserved agent, or the safe-harbor message.
+
+Every decision is pure code the simulator drives too: how many lines to dial
+(:mod:`callflow.dialer.pacing`, asked every second and on every change with the same
+:class:`~callflow.dialer.pacing.PacingState` the simulator builds), the windows' abandon
+counts (:mod:`callflow.dialer.window`), who may be called now and what an outcome makes of a
+lead (:mod:`callflow.dialer.rules`). This module is the glue:
+
+1. **claim**: the attempt's row (``dialing``) and its lead's are committed to the store before
+   anything is dialed; the table holds one row per campaign, number and attempt, so a
+   restart (even after ``kill -9``) never places the same attempt twice: it finds the row,
+   settles it as ``lost`` and the lead's next call is a new attempt, after ``retry.lost``;
+2. **ring**: the number is originated through the trunk
+   (:func:`~callflow.call.outbound.originate_endpoint`) into this app, so busy, no answer,
+   congestion and invalid numbers come back with their Q.850 cause;
+3. **screen**: on answer the channel continues in the dialplan's ``callflow-amd`` context:
+   ``AMD()`` listens, then ``Stasis(app,outbound,AMDSTATUS,AMDCAUSE)`` brings it back;
+4. **connect**: a person (``HUMAN``, and ``NOTSURE``: when in doubt it is a person) gets an
+   agent of the campaign reserved through the Router (marked ringing, so no inbound caller
+   takes them meanwhile), rung as a leg of the call and bridged, if that happens within
+   2 s of the end of the greeting (AMD's verdict less its after-greeting silence); else the
+   agent's ring is dropped, the person hears the campaign's ``safe_harbor`` and the call is
+   abandoned (``campaign.safe_harbor`` in the event log, with the greeting's end and the
+   playback's start). A machine gets ``machine_message`` or a hang-up.
+
+Channel ids are ``<node>.<run>-dl-<attempt>``. Events: ``campaign.attempt`` (every state of
+every attempt, with its row), ``campaign.human``, ``campaign.connect``,
+``campaign.safe_harbor``, ``campaign.machine``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from callflow.ari import errors as ari_errors
+from callflow.ari.dispatch import EventQueue
+from callflow.ari.events import ChannelDestroyed, ChannelHangupRequest, StasisEnd, StasisStart
+from callflow.ari.rest import AriClient
+from callflow.call.ids import LIFE
+from callflow.call.outbound import InvalidNumber, OutboundSettings, originate_endpoint
+from callflow.call.primitives import Call, CallEnded
+from callflow.dialer import rules
+from callflow.dialer.campaign import Campaign
+from callflow.dialer.pacing import (
+    AgentView,
+    CallStage,
+    CallView,
+    Experience,
+    FixedRatio,
+    PacingPolicy,
+    PacingState,
+    Predictive,
+    Priors,
+    Progressive,
+)
+from callflow.dialer.window import CONNECT_WITHIN, AbandonLedger, WindowFigures
+from callflow.flow.prompts import media_for
+from callflow.queue.agents import Agent, AgentState, QueueError
+from callflow.queue.live import QueueService
+
+log = logging.getLogger(__name__)
+
+AMD_CONTEXT = "callflow-amd"
+TICK = 1.0  # seconds between pacing decisions (and looks at the campaign's state)
+RING_SLACK = 5.0  # past the ring timeout, a ring whose end was missed is given up
+AMD_LIMIT = 10.0  # AMD decides within 5 s of answer (amd.conf's total): a watchdog past that
+#: amd.conf's afterGreetingSilence: AMD says HUMAN this long after the greeting ended.
+AFTER_GREETING_SILENCE = 0.8
+#: Kept from the 2 s: the bridge is made after the agent answers, and must be in time.
+CONNECT_MARGIN = 0.2
+PAUSED, RUNNING, STOPPED = "paused", "running", "stopped"
+CAMPAIGN_STATES = (RUNNING, PAUSED, STOPPED)
+
+
+class Host(Protocol):
+    """What a campaign needs of the Stasis service: ARI, its live calls (resynced after a
+    reconnect), the events of channels it originates, and whether Asterisk has been read."""
+
+    @property
+    def ari(self) -> AriClient: ...
+
+    calls: dict[str, Call]
+    recovered: asyncio.Event
+
+    def attach_channel(self, channel_id: str, events: EventQueue) -> None: ...
+
+
+def policy_for(campaign: Campaign) -> PacingPolicy:
+    """The pacing policy of a campaign's ``dial_mode`` (preview dials as progressive: the
+    agent's screen that previews a lead is not built yet)."""
+    if campaign.dial_mode == "ratio":
+        return FixedRatio(campaign.ratio)
+    if campaign.dial_mode == "predictive":
+        return Predictive(margin=campaign.abandonment.margin)
+    return Progressive()
+
+
+def attempt_channel(attempt_id: str) -> str:
+    """The id of an attempt's channel, this life."""
+    return f"{LIFE}-dl-{attempt_id}"
+
+
+@dataclass
+class _Attempt:
+    """One call in progress: its row, its lead's, and how far it got."""
+
+    id: str
+    lead: dict[str, Any]
+    attempt: int
+    dialed_at: float
+    events: EventQueue
+    stage: CallStage = "ringing"
+    connected: bool = False
+    outcome: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    task: asyncio.Task[None] | None = None
+
+    @property
+    def channel_id(self) -> str:
+        return attempt_channel(self.id)
+
+
+class CampaignRunner:
+    """One campaign, live (see the module docstring)."""
+
+    def __init__(
+        self,
+        campaign: Campaign,
+        queues: QueueService,
+        host: Host,
+        outbound: OutboundSettings,
+        *,
+        app: str = "callflow",
+        policy: PacingPolicy | None = None,
+        voice: str = "en-us",
+        tick: float = TICK,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        self.campaign = campaign
+        self.queues = queues
+        self.store = queues.store
+        self.host = host
+        self.outbound = outbound
+        self.app = app
+        self.policy = policy or policy_for(campaign)
+        self.voice = voice
+        self.tick = tick
+        self.clock = clock or queues.clock
+        self.experience = Experience(Priors(amd_silence=AFTER_GREETING_SILENCE))
+        self.ledger = AbandonLedger.for_rule(
+            campaign.abandonment.windows,
+            cap=campaign.abandonment.cap,
+            amd_false_positive_share=campaign.abandonment.amd_false_positive,
+        )
+        self.state = PAUSED
+        self.ring_timeout = max(float(outbound.ring_timeout), campaign.ring_at_least)
+        self.agents = self._agent_names()
+        self._flight: dict[str, _Attempt] = {}
+        self._kick = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._dnc: tuple[float, frozenset[str]] = (-1.0, frozenset())
+
+    @property
+    def name(self) -> str:
+        return self.campaign.name
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Settle what a former life left, then pace the campaign while it is running."""
+        self._task = asyncio.create_task(self._run(), name=f"campaign:{self.name}")
+
+    async def stop(self, grace: float = 0.0) -> None:
+        """Dial no more; calls in progress get ``grace`` seconds, then are hung up."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        tasks = [a.task for a in self._flight.values() if a.task is not None]
+        if tasks and grace > 0:
+            await asyncio.wait(tasks, timeout=grace)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def kick(self) -> None:
+        """Something changed (an agent is free, a call ended): decide again now."""
+        self._kick.set()
+
+    async def _run(self) -> None:
+        await self.host.recovered.wait()
+        await asyncio.to_thread(self.restore)
+        while True:
+            self._kick.clear()
+            try:
+                states = await self.store.campaign_states_async()
+                state = states.get(self.name, PAUSED)
+                if state != self.state:
+                    log.info("campaign %s: %s", self.name, state)
+                    self.state = state
+                if state == RUNNING and self.host.recovered.is_set():
+                    await self._round()
+            except Exception:
+                log.exception("campaign %s: a pacing round failed", self.name)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._kick.wait(), self.tick)
+
+    def restore(self) -> None:
+        """Rebuild the windows from the attempts kept, and settle the attempts a former life
+        left in progress as ``lost`` (their lead is called again as a new attempt)."""
+        attempts = self.store.campaign_attempts(self.name)
+        leads = {lead["number"]: lead for lead in self.store.campaign_leads(self.name)}
+        if attempts:
+            start = float(attempts[0]["dialed_at"])
+            self.ledger = AbandonLedger.for_rule(
+                self.campaign.abandonment.windows,
+                cap=self.campaign.abandonment.cap,
+                campaign_start=start,
+                amd_false_positive_share=self.campaign.abandonment.amd_false_positive,
+            )
+        now = self.clock()
+        for row in attempts:
+            at = float(row["dialed_at"])
+            self._count(row.get("outcome"), at)
+            if row["state"] == "ended" or row["id"] in self._flight:
+                continue
+            lead = leads.get(row["number"])
+            if lead is None:
+                continue
+            lead = {**lead, "attempts": max(int(lead["attempts"]), int(row["attempt"]))}
+            self._settle(row, lead, "lost", now)
+            log.info("campaign %s: attempt %s was in progress: lost", self.name, row["id"])
+
+    # --- pacing ----------------------------------------------------------------------
+
+    def pacing_state(self, now: float) -> PacingState:
+        """What the policy sees now: the campaign's agents, the calls not yet with one, the
+        windows so far, and what the campaign has learnt."""
+        agents: list[AgentView] = []
+        for name in self.agents:
+            agent = self.queues.router.agents[name]
+            if agent.state is AgentState.AVAILABLE:
+                agents.append(AgentView("idle", agent.since))
+            elif agent.state in (AgentState.RINGING, AgentState.ON_CALL):
+                agents.append(AgentView("talking", agent.since))
+            elif agent.state is AgentState.WRAPUP:
+                agents.append(AgentView("wrapup", agent.since))
+        calls = [CallView(a.stage, a.dialed_at) for a in self._flight.values() if not a.connected]
+        return PacingState(
+            now=now,
+            agents=agents,
+            calls=calls,
+            windows=self.ledger.figures(now),
+            experience=self.experience,
+        )
+
+    async def _round(self) -> None:
+        now = self.clock()
+        lines = self.policy.lines_to_dial(self.pacing_state(now))
+        if lines <= 0:
+            return
+        leads = await asyncio.to_thread(self.store.campaign_leads, self.name)
+        dnc = await asyncio.to_thread(self._do_not_call)
+        busy = {a.lead["number"] for a in self._flight.values()}
+        for lead in leads:
+            if lines <= 0:
+                break
+            if lead["number"] in busy or rules.refusal(self.campaign, lead, now, dnc):
+                continue
+            lines -= 1
+            await self._dial(lead)
+
+    def _do_not_call(self) -> frozenset[str]:
+        """The do-not-call file, read again whenever it changes (checked at each dial)."""
+        if self.campaign.do_not_call is None:
+            return frozenset()
+        path = Path(self.campaign.path).parent / self.campaign.do_not_call
+        try:
+            mtime = path.stat().st_mtime
+            if mtime != self._dnc[0]:
+                self._dnc = (mtime, rules.read_do_not_call(path.read_text(encoding="utf-8")))
+        except OSError as exc:
+            # No list read: nobody is called rather than someone who asked not to be.
+            log.error("campaign %s: do-not-call list unreadable: %s", self.name, exc)
+            raise
+        return self._dnc[1]
+
+    # --- one attempt -----------------------------------------------------------------
+
+    async def _dial(self, lead: Mapping[str, Any]) -> None:
+        number = str(lead["number"])
+        try:
+            endpoint = originate_endpoint(number, self.outbound)
+        except InvalidNumber as exc:  # never: leads are checked at import
+            log.error("campaign %s: %s", self.name, exc)
+            return
+        attempt = int(lead["attempts"]) + 1
+        now = self.clock()
+        a = _Attempt(
+            id=f"dl{secrets.token_hex(5)}",
+            lead={**lead, "campaign": self.name, "attempts": attempt, "state": "dialing"},
+            attempt=attempt,
+            dialed_at=now,
+            events=EventQueue(""),
+        )
+        a.events = EventQueue(a.channel_id)
+        if not await self.store.claim_attempt(self._row(a, "dialing"), a.lead):
+            log.warning("campaign %s: %s attempt %d already made", self.name, number, attempt)
+            return
+        self._flight[a.id] = a
+        self.host.attach_channel(a.channel_id, a.events)
+        a.task = asyncio.create_task(self._call(a, endpoint), name=f"campaign:{a.id}")
+
+    async def _call(self, a: _Attempt, endpoint: str) -> None:
+        call: Call | None = None
+        try:
+            call = await self._place(a, endpoint)
+            if call is not None:
+                await self._screened(a, call)
+        except CallEnded:
+            a.outcome = a.outcome or "hung_up"
+        except asyncio.CancelledError:
+            a.outcome = a.outcome or "lost"
+            raise
+        except Exception:
+            log.exception("campaign %s: attempt %s failed", self.name, a.id)
+            a.outcome = a.outcome or "failed"
+        finally:
+            await asyncio.shield(self._finish(a, call))
+
+    async def _place(self, a: _Attempt, endpoint: str) -> Call | None:
+        """Ring the number, then have AMD screen the answered call: the call back in Stasis
+        after AMD, or None (its outcome set) when it never got there."""
+        ari = self.host.ari
+        try:
+            await ari.channels.originate(
+                endpoint,
+                app=self.app,
+                app_args="dialer",
+                channel_id=a.channel_id,
+                caller_id=self.outbound.caller_id or None,
+                ring_timeout=round(self.ring_timeout),
+            )
+        except ari_errors.AriError as exc:
+            log.info("campaign %s: cannot dial: %s", self.name, exc)
+            a.outcome = "failed"
+            return None
+        start, cause = await _first_start(a.events, self.ring_timeout + RING_SLACK)
+        rang = self.clock() - a.dialed_at
+        if start is None:
+            a.outcome = rules.unanswered(cause)
+            a.data.update(cause=cause)
+            if a.outcome in ("busy", "no_answer"):
+                self.experience.attempt_ended(a.outcome, rang)
+            return None
+        a.stage = "screening"
+        a.data.update(answered_after=round(rang, 3))
+        self.store.save_attempt(self._row(a, "answered"), a.lead)
+        # AMD runs in the dialplan; the channel comes back into Stasis with its verdict.
+        await ari.channels.continue_in_dialplan(
+            a.channel_id, context=AMD_CONTEXT, extension="s", priority=1
+        )
+        left = await _next_of(a.events, (StasisEnd, ChannelDestroyed), AMD_LIMIT)
+        if not isinstance(left, StasisEnd):
+            a.outcome = "hung_up"
+            return None
+        # The dispatcher forgets a channel that leaves Stasis: route its return here again.
+        self.host.attach_channel(a.channel_id, a.events)
+        back = await _next_of(a.events, (StasisStart, ChannelDestroyed), AMD_LIMIT)
+        if not isinstance(back, StasisStart):
+            a.outcome = "hung_up"
+            with contextlib.suppress(ari_errors.AriError):
+                await ari.channels.hangup(a.channel_id)
+            return None
+        call = Call(ari, back, a.events, app=self.app, attach=self.host.attach_channel)
+        self.host.calls[call.id] = call
+        status = back.args[1] if len(back.args) > 1 else ""
+        a.data.update(amd=status, amd_cause=back.args[2] if len(back.args) > 2 else "")
+        verdict_after = self.clock() - a.dialed_at
+        if status == "MACHINE":
+            self.experience.attempt_ended("machine", rang)
+        elif status in ("HUMAN", "NOTSURE"):
+            self.experience.attempt_ended("human", rang, verdict_after)
+        return call
+
+    async def _screened(self, a: _Attempt, call: Call) -> None:
+        status = a.data.get("amd")
+        if status == "MACHINE":
+            a.outcome = "machine"
+            self.ledger.machine_detected(self.clock())
+            media = list(media_for(self.campaign.machine_message, self.voice, lambda _: None))
+            self.store.append("campaign.machine", a.id, {**self._tag(a), "message": media})
+            if media:
+                await call.play(media)
+            return
+        if status not in ("HUMAN", "NOTSURE"):  # HANGUP, or AMD not run
+            a.outcome = "hung_up"
+            return
+        # When in doubt it is a person: a NOTSURE left alone would be an abandon.
+        a.stage = "waiting"
+        verdict = self.clock()
+        greeting_end = verdict - AFTER_GREETING_SILENCE
+        deadline = greeting_end + CONNECT_WITHIN - CONNECT_MARGIN
+        self.store.append(
+            "campaign.human",
+            a.id,
+            {**self._tag(a), "verdict_at": verdict, "greeting_end": greeting_end},
+        )
+        agent = await self._reserve(a, deadline)
+        if agent is not None and await self._connect(a, call, agent, deadline, greeting_end):
+            return
+        await self._safe_harbor(a, call, greeting_end)
+
+    async def _reserve(self, a: _Attempt, deadline: float) -> Agent | None:
+        """An available agent of the campaign, marked ringing for this call through the
+        Router's agent state, so the queues offer them to no caller meanwhile."""
+        while True:
+            free = [
+                self.queues.router.agents[name]
+                for name in self.agents
+                if self.queues.router.agents[name].state is AgentState.AVAILABLE
+            ]
+            if free:
+                agent = min(free, key=lambda x: (x.idle_since, x.name))
+                agent.ring(self.clock(), a.id, self._queue_of(agent))
+                self.queues.kick()
+                return agent
+            if self.clock() >= deadline - 0.3:
+                return None
+            await asyncio.sleep(0.05)
+
+    async def _connect(
+        self, a: _Attempt, call: Call, agent: Agent, deadline: float, greeting_end: float
+    ) -> bool:
+        """Ring the reserved agent; bridged if they answer before ``deadline`` (True)."""
+        leg = await call.ring(
+            agent.endpoint,
+            ring_timeout=max(1.0, deadline - self.clock() + 1.0),
+            caller_id=str(a.lead["number"]),
+        )
+        await call.wait_for(lambda: leg.answered or leg.ended, timeout=deadline - self.clock())
+        now = self.clock()
+        if not leg.answered:
+            await call.drop_leg(leg)
+            self._release(agent, now, answered=False)
+            return False
+        agent.answered(now)
+        self.queues.kick()
+        a.connected = True
+        a.outcome = "connected"
+        self.ledger.person_connected(now)
+        self.store.append(
+            "campaign.connect",
+            a.id,
+            {**self._tag(a), "agent": agent.name, "at": now, "after_greeting": now - greeting_end},
+        )
+        try:
+            await call.converse(leg)
+        finally:
+            await call.drop_leg(leg)
+            ended = self.clock()
+            self.experience.talk_ended(ended - now)
+            self._release(agent, ended, answered=True)
+        return True
+
+    async def _safe_harbor(self, a: _Attempt, call: Call, greeting_end: float) -> None:
+        """No agent in time: the person hears who called and how to call back or opt out;
+        the call is abandoned in every window."""
+        a.outcome = "abandoned"
+        now = self.clock()
+        self.ledger.person_abandoned(now)
+        media = list(media_for(self.campaign.safe_harbor, self.voice, lambda _: None))
+        if not media:
+            log.warning("campaign %s: no safe_harbor message to play", self.name)
+        self.store.append(
+            "campaign.safe_harbor",
+            a.id,
+            {**self._tag(a), "greeting_end": greeting_end, "at": now, "media": media},
+        )
+        if media:
+            await call.play(media)
+
+    def _release(self, agent: Agent, now: float, *, answered: bool) -> None:
+        try:
+            if answered:
+                self.queues.router.call_ended(agent.name, now)
+            elif agent.state is AgentState.RINGING:
+                agent.ring_cancelled(now)
+        except QueueError as exc:  # logged out meanwhile
+            log.info("campaign %s: agent %s: %s", self.name, agent.name, exc)
+        self.queues.kick()
+        self.kick()
+
+    async def _finish(self, a: _Attempt, call: Call | None) -> None:
+        """Hang up what is left, then write the attempt's end and its lead's next state."""
+        if call is not None:
+            await call.hangup()
+            await call.drain(timeout=2.0)
+            if self.host.calls.get(call.id) is call:
+                del self.host.calls[call.id]
+        elif a.outcome in ("lost", "failed", "hung_up"):
+            with contextlib.suppress(ari_errors.AriError, RuntimeError):
+                await self.host.ari.channels.hangup(a.channel_id)
+        now = self.clock()
+        row = self._row(a, "ended")
+        row.update(outcome=a.outcome or "failed", ended_at=now)
+        self._settle(row, a.lead, row["outcome"], now, counted=True)
+        self._flight.pop(a.id, None)
+        self.kick()
+
+    def _settle(
+        self,
+        row: dict[str, Any],
+        lead: Mapping[str, Any],
+        outcome: str,
+        now: float,
+        *,
+        counted: bool = False,
+    ) -> None:
+        """Write an attempt's end: its row, its lead's next state, the event."""
+        if not counted:
+            row = {**row, "state": "ended", "outcome": outcome, "ended_at": now}
+        attempts = int(lead["attempts"])
+        following = rules.after_attempt(self.campaign, outcome, attempts, now)
+        new_lead = {
+            **lead,
+            "campaign": self.name,
+            "attempts": attempts,
+            "state": following.state,
+            "next_at": following.next_at,
+            "last_outcome": outcome,
+            "abandoned_at": now if outcome == "abandoned" else None,
+        }
+        self.store.save_attempt(row, new_lead)
+
+    def _count(self, outcome: object, at: float) -> None:
+        if outcome == "connected":
+            self.ledger.person_connected(at)
+        elif outcome == "abandoned":
+            self.ledger.person_abandoned(at)
+        elif outcome == "machine":
+            self.ledger.machine_detected(at)
+
+    # --- helpers ---------------------------------------------------------------------
+
+    def _agent_names(self) -> tuple[str, ...]:
+        router = self.queues.router
+        names = set(self.campaign.agents)
+        for queue in self.campaign.queues:
+            names |= set(router.members.get(queue, ()))
+        if not self.campaign.agents and not self.campaign.queues:
+            names = set(router.agents)
+        unknown = names - set(router.agents)
+        if unknown:
+            raise ValueError(f"campaign {self.name}: unknown agents {sorted(unknown)}")
+        return tuple(sorted(names))
+
+    def _queue_of(self, agent: Agent) -> str:
+        """The queue an agent's campaign call counts in (its wrap-up is that queue's)."""
+        for queue in self.campaign.queues:
+            if queue in agent.queues:
+                return queue
+        return min(agent.queues) if agent.queues else f"campaign:{self.name}"
+
+    def _tag(self, a: _Attempt) -> dict[str, Any]:
+        return {"campaign": self.name, "number": a.lead["number"], "attempt": a.attempt}
+
+    def _row(self, a: _Attempt, state: str) -> dict[str, Any]:
+        return {
+            "id": a.id,
+            "campaign": self.name,
+            "number": a.lead["number"],
+            "attempt": a.attempt,
+            "state": state,
+            "outcome": a.outcome,
+            "dialed_at": a.dialed_at,
+            "data": {"channel": a.channel_id, **a.data},
+        }
+
+    # --- figures ---------------------------------------------------------------------
+
+    def figures(self) -> dict[str, Any]:
+        """Live figures: calls in flight, and each window's live calls, abandons and rate."""
+        return {
+            "campaign": self.name,
+            "state": self.state,
+            "in_flight": len(self._flight),
+            "windows": [_window(w) for w in self.ledger.figures(self.clock())],
+        }
+
+
+def _window(w: WindowFigures) -> dict[str, Any]:
+    return {"window": w.kind, "live": w.live, "abandoned": w.abandoned, "rate": w.rate}
+
+
+async def _first_start(events: EventQueue, timeout: float) -> tuple[StasisStart | None, int | None]:
+    """Wait for an originated channel to answer (its StasisStart) or end; (start, None) or
+    (None, the Q.850 cause if Asterisk gave one)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    ended = False
+    while (remaining := deadline - loop.time()) > 0:
+        try:
+            async with asyncio.timeout(min(remaining, 2.0) if ended else remaining):
+                event = await events.get()
+        except TimeoutError:
+            break
+        if event is None:
+            break
+        if isinstance(event, StasisStart):
+            return event, None
+        if isinstance(event, ChannelDestroyed):
+            return None, event.cause
+        if isinstance(event, ChannelHangupRequest | StasisEnd):
+            ended = True  # the cause comes with ChannelDestroyed, shortly
+    return None, None
+
+
+async def _next_of(events: EventQueue, kinds: tuple[type, ...], timeout: float) -> object:
+    """The next event of one of ``kinds``, or None after ``timeout``."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(timeout):
+            while (event := await events.get()) is not None:
+                if isinstance(event, kinds):
+                    return event
+    return None
+
+
+__all__ = [
+    "AMD_CONTEXT",
+    "CAMPAIGN_STATES",
+    "CampaignRunner",
+    "Host",
+    "attempt_channel",
+    "policy_for",
+]
