@@ -171,6 +171,8 @@ class App:
         """Stop serving (calls in progress get a short grace period)."""
         for runner in self.campaigns:  # no new call; those in progress end while ARI is up
             await runner.stop(grace=self.settings.shutdown.grace)
+        if self.callbacks is not None:
+            await self.callbacks.release()
         await self.service.stop()
 
     def _on_stop_signal(self, sig: signal.Signals) -> None:

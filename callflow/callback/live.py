@@ -78,6 +78,7 @@ from callflow.callback.number import DEFAULT_BLOCKED, NumberRules, Refused, norm
 from callflow.flow import machine as fm
 from callflow.flow.model import Say
 from callflow.flow.prompts import media_for
+from callflow.queue.agents import AgentState
 from callflow.queue.live import QueueService
 from callflow.queue.model import CALLBACK_RETURNING, CallbackConfig, callback_whisper
 from callflow.queue.routing import Offer
@@ -204,6 +205,20 @@ class CallbackService:
         self._chores.append(asyncio.create_task(self._reconcile_later(), name="cb-reconcile"))
         self._chores.append(asyncio.create_task(self._poll(), name="cb-poll"))
         self.queues.kick()
+
+    async def release(self) -> None:
+        """callflow is stopping (SIGTERM): the callbacks' calls in progress end, as callers'
+        do; their rows stay as they are, and the next start settles them (an ended
+        conversation completes, an interrupted ring is retried)."""
+        tasks = [x.task for x in self._live.values() if x.task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for live in list(self._live.values()):
+            if live.customer_leg is not None:
+                await self._hang_up(live.customer_leg.id)
+            with contextlib.suppress(ari_errors.AriError, RuntimeError):
+                await self._end_calls(live)
 
     async def stop(self) -> None:
         """Stop the chores and the callbacks' tasks (their rows stay for the next start)."""
@@ -566,7 +581,7 @@ class CallbackService:
             self._in_background(self._hang_up(live.customer_leg.id), "hang up customer")
 
     async def _hang_up(self, channel_id: str) -> None:
-        with contextlib.suppress(ari_errors.AriError):
+        with contextlib.suppress(ari_errors.AriError, RuntimeError):  # RuntimeError: no ARI
             await self.host.ari.channels.hangup(channel_id)
 
     async def _end_calls(self, live: _Live) -> None:
@@ -629,6 +644,7 @@ class CallbackService:
                 live = self._live.setdefault(callback.id, _Live(callback.id))
                 if agent_up and agent is not None and callback.agent is not None:
                     claimed.add(agent.id)
+                    self._hold_agent(callback)
                     live.agent_name, live.agent_channel = callback.agent, agent.id
                     live.agent = self._take_back(agent)
                     live.customer_leg = Leg(customer.id, customer.name, answered=True)
@@ -642,6 +658,15 @@ class CallbackService:
                 await self._hang_up(channel_id)
         self.queues.kick()
 
+    def _hold_agent(self, callback: Callback) -> None:
+        """An agent a former life left talking to this callback's customer is on that call
+        (restored as available, they would be offered another); freed as usual after."""
+        agent = self.queues.router.agents.get(callback.agent or "")
+        if agent is not None and agent.state is AgentState.AVAILABLE:
+            now = self.clock()
+            agent.ring(now, callback.id, callback.queue)
+            agent.answered(now)
+
     def _take_back(self, channel: Channel) -> Call:
         events = EventQueue(channel.id)
         self.host.attach_channel(channel.id, events)
@@ -652,6 +677,7 @@ class CallbackService:
         """A conversation a former life connected goes on; its end completes the callback."""
         live = self._live.setdefault(callback.id, _Live(callback.id))
         live.agent_name, live.agent_channel = callback.agent, agent.id
+        self._hold_agent(callback)
         call = self._take_back(agent)
         live.agent = call
 
@@ -661,17 +687,19 @@ class CallbackService:
                 leg = Leg(customer.id, customer.name, answered=True)
                 call.legs[leg.id] = leg
                 self.host.attach_channel(leg.id, call.events)
-                with contextlib.suppress(ari_errors.NotFound):
+                try:  # it may have hung up before its events were ours to see
                     await self.host.ari.channels.get(leg.id)
+                except ari_errors.NotFound:
+                    leg.ended = True
                 await call.wait_for(lambda: leg.ended)
             except CallEnded:
                 reason = "agent"
             finally:
                 await self._hang_up(customer.id)
-                bridges = await self.host.ari.bridges.list()
-                for bridge in bridges:
-                    if agent.id in bridge.channels or customer.id in bridge.channels:
-                        await self._hang_up_bridge(bridge.id)
+                with contextlib.suppress(ari_errors.AriError):
+                    for bridge in await self.host.ari.bridges.list():
+                        if agent.id in bridge.channels or customer.id in bridge.channels:
+                            await self._hang_up_bridge(bridge.id)
             self.send(callback.id, Ended(reason))
             await self._end_calls(live)
             self._live.pop(callback.id, None)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -70,11 +71,11 @@ def call_id(app: App) -> str:
     return app.store.events(kind="call.start")[-1].call_id
 
 
-def states(app: App, callback_id: str) -> list[str]:
+def states(store: SqliteStore, callback_id: str) -> list[str]:
     """Each transition of a callback, in order, from the event log."""
     return [
         e.kind.removeprefix("callback.")
-        for e in app.store.events()
+        for e in store.events()
         if e.kind.startswith("callback.") and e.data.get("callback") == callback_id
     ]
 
@@ -122,7 +123,7 @@ async def test_agent_first_callback_whisper_then_the_customer_rings_and_both_tal
     assert heard_by_customer is not None and heard_by_agent is not None
     assert tone_seconds(heard_by_customer, 880) > 2.5, measure(heard_by_customer)
     assert tone_seconds(heard_by_agent, 1000) > 2.5, measure(heard_by_agent)
-    assert states(app, callback_id) == [
+    assert states(app.store, callback_id) == [
         "requested",
         "waiting",
         "reserved",
@@ -131,7 +132,7 @@ async def test_agent_first_callback_whisper_then_the_customer_rings_and_both_tal
         "attempt",
         "connected",
         "completed",
-    ], states(app, callback_id)
+    ], states(app.store, callback_id)
     [whisper] = app.store.events(kind="callback.whisper")
     assert whisper.data["agent"] == "agent1"
     assert "digits:15550200001" in whisper.data["media"]
@@ -290,28 +291,9 @@ async def test_customer_first_a_live_caller_counts_the_placeholder_then_the_cust
     assert final is not None and final["state"] == "completed" and final["attempts"] == 1
 
 
-async def _answer_then_hang_up(phone: Softphone, since: int, talk: float = 2.0) -> None:
-    """The customer's phone rings (after ``since``): answer, talk, hang up."""
-    await phone.wait_event("CALL_INCOMING", since=since, timeout=90)
-    await phone.answer()
-    await phone.wait_event("CALL_ESTABLISHED", since=since, timeout=10)
-    await asyncio.sleep(talk)
-    await phone.hangup()
-
-
-async def test_kill_9_with_callbacks_waiting_and_one_dialing_then_all_complete_once(
-    asterisk: SandboxInfo,
-    pstn: SandboxInfo,
-    phones: PhoneFactory,
-    customers: PhoneFactory,
-    tmp_path: Path,
-    no_leaks: None,
-) -> None:
-    """Three callbacks asked for with `callflow callbacks request`; `callflow run` is killed
-    with SIGKILL while agent1 has heard the first one's whisper and customer1's phone rings,
-    the other two waiting. The restarted callflow finds the ring unanswered (hung up, retried
-    as lost) and the two still in line; each customer is called back and talks once: every
-    callback completed exactly once, customer1's after two attempts."""
+def settings_file(asterisk: SandboxInfo, tmp_path: Path) -> Path:
+    """The settings of a `callflow run` process with the callback flow and queues (their
+    text prompts built), dialling out through the sandbox PSTN."""
     flow, center = load_flow(str(FLOW))[0], load_queues(str(QUEUES))[0]
     assert flow is not None and center is not None
     build_prompts([flow, center], asterisk.sounds_dir)
@@ -323,81 +305,155 @@ async def test_kill_9_with_callbacks_waiting_and_one_dialing_then_all_complete_o
         "outbound:\n  endpoint: PJSIP/{number}@pstn\n  ring_timeout: 40\n"
         "shutdown:\n  grace: 1\n"
     )
-    store = SqliteStore(tmp_path / "store.sqlite3")
-    running: list[Callflow] = []
-    try:
-        first = Callflow(config, tmp_path / "callflow.log")
-        running.append(first)
-        await first.start()
-        await first.wait_for_log("connected to Asterisk")
-        people = [await customers(f"customer{n}") for n in (1, 2, 3)]
-        await phones("agent1", auto_answer=True)
-        ids = []
-        for n in (1, 2, 3):
-            code = main(
-                [
-                    "callbacks",
-                    "request",
-                    f"+1555020000{n}",
-                    "--queue",
-                    "callbacks",
-                    "--config",
-                    str(config),
-                    "--json",
-                ]
-            )
-            assert code == 0
-            ids.append(str(store.live_callbacks()[-1]["id"]))
-        await until(lambda: len(store.events(kind="callback.waiting")) == 3)
-        ringing = people[0].mark()
-        assert await agents_cli(config, "login", "agent1") == 0
-        await people[0].wait_event("CALL_INCOMING", since=ringing, timeout=40)
-        first.kill(signal.SIGKILL)
-        assert await first.wait() == -signal.SIGKILL
-        rows = {r["id"]: r["state"] for r in store.live_callbacks()}
-        assert [rows[i] for i in ids] == ["dialing", "waiting", "waiting"], rows
+    return config
 
-        marks = [phone.mark() for phone in people]
-        offset = len(first.log.read_text(errors="replace"))
-        second = Callflow(config, first.log)
-        running.append(second)
-        await second.start()
-        await second.wait_for_log("connected to Asterisk", after=offset)
-        # The unanswered ring of the former life is hung up, not left to ring on.
-        await people[0].wait_event("CALL_CLOSED", since=marks[0], timeout=15)
-        await phones("agent2", auto_answer=True)
-        assert await agents_cli(config, "login", "agent2") == 0
-        again = people[0].mark()
-        async with asyncio.timeout(150):
-            await asyncio.gather(
-                _answer_then_hang_up(people[0], again),
-                _answer_then_hang_up(people[1], marks[1]),
-                _answer_then_hang_up(people[2], marks[2]),
-            )
-        await until(lambda: len(store.events(kind="callback.completed")) >= 3, timeout=20)
-        await asyncio.sleep(1.0)  # nothing more comes
-        for callback_id, attempts in zip(ids, (2, 1, 1), strict=True):
-            row = store.load_callback(callback_id)
-            assert row is not None and row["state"] == "completed", row
-            assert row["attempts"] == attempts, row
-            done = [
-                e
-                for e in store.events(kind="callback.completed")
-                if e.data["callback"] == callback_id
-            ]
-            assert len(done) == 1
-        results = [
-            e.data["result"]
-            for e in store.events(kind="callback.attempt")
-            if e.data["callback"] == ids[0]
-        ]
-        assert results == ["lost", "answered"], results
-        for phone in people:
-            established = [e for e in phone.events if e.get("type") == "CALL_ESTABLISHED"]
-            assert len(established) == 1, phone.user
-    finally:
-        for process in running:
-            if process.proc is not None and process.proc.returncode is None:
-                process.kill(signal.SIGTERM)
-                await process.wait()
-        store.close()
+
+class Processes:
+    """`callflow run` processes sharing one settings file (:func:`settings_file`) and store;
+    :meth:`start` starts the next one, with the log read from where the last left off."""
+
+    def __init__(self, config: Path, log: Path) -> None:
+        self.config, self.log = config, log
+        self.store = SqliteStore(config.parent / "store.sqlite3")
+        self.running: list[Callflow] = []
+
+    async def start(self) -> Callflow:
+        offset = len(self.log.read_text(errors="replace")) if self.log.exists() else 0
+        process = Callflow(self.config, self.log)
+        self.running.append(process)
+        await process.start()
+        await process.wait_for_log("connected to Asterisk", after=offset)
+        return process
+
+
+@pytest.fixture
+async def processes(asterisk: SandboxInfo, tmp_path: Path) -> AsyncIterator[Processes]:
+    """Start `callflow run` processes (killed with SIGKILL by the tests); any still running
+    is stopped with SIGTERM afterwards."""
+    started = Processes(settings_file(asterisk, tmp_path), tmp_path / "callflow.log")
+    yield started
+    for process in started.running:
+        if process.proc is not None and process.proc.returncode is None:
+            process.kill(signal.SIGTERM)
+            await process.wait()
+    started.store.close()
+
+
+async def _answer_then_hang_up(phone: Softphone, since: int, talk: float = 2.0) -> None:
+    """The customer's phone rings (after ``since``): answer, talk, hang up."""
+    await phone.wait_event("CALL_INCOMING", since=since, timeout=90)
+    await phone.answer()
+    await phone.wait_event("CALL_ESTABLISHED", since=since, timeout=10)
+    await asyncio.sleep(talk)
+    await phone.hangup()
+
+
+def request(processes: Processes, number: str) -> str:
+    """`callflow callbacks request NUMBER --queue callbacks`; the new callback's id."""
+    argv = ["callbacks", "request", number, "--queue", "callbacks"]
+    assert main([*argv, "--config", str(processes.config)]) == 0
+    return str(processes.store.live_callbacks()[-1]["id"])
+
+
+async def test_kill_9_with_callbacks_waiting_and_one_dialing_then_all_complete_once(
+    pstn: SandboxInfo,
+    processes: Processes,
+    phones: PhoneFactory,
+    customers: PhoneFactory,
+    no_leaks: None,
+) -> None:
+    """Three callbacks asked for with `callflow callbacks request`; `callflow run` is killed
+    with SIGKILL while agent1 has heard the first one's whisper and customer1's phone rings,
+    the other two waiting. The restarted callflow finds the ring unanswered (hung up, retried
+    as lost) and the two still in line; each customer is called back and talks once: every
+    callback completed exactly once, customer1's after two attempts."""
+    store, config = processes.store, processes.config
+    first = await processes.start()
+    people = [await customers(f"customer{n}") for n in (1, 2, 3)]
+    await phones("agent1", auto_answer=True)
+    ids = [request(processes, f"+1555020000{n}") for n in (1, 2, 3)]
+    await until(lambda: len(store.events(kind="callback.waiting")) == 3)
+    ringing = people[0].mark()
+    assert await agents_cli(config, "login", "agent1") == 0
+    await people[0].wait_event("CALL_INCOMING", since=ringing, timeout=40)
+    first.kill(signal.SIGKILL)
+    assert await first.wait() == -signal.SIGKILL
+    rows = {r["id"]: r["state"] for r in store.live_callbacks()}
+    assert [rows[i] for i in ids] == ["dialing", "waiting", "waiting"], rows
+
+    marks = [phone.mark() for phone in people]
+    await processes.start()
+    # The unanswered ring of the former life is hung up, not left to ring on.
+    await people[0].wait_event("CALL_CLOSED", since=marks[0], timeout=15)
+    await phones("agent2", auto_answer=True)
+    assert await agents_cli(config, "login", "agent2") == 0
+    again = people[0].mark()
+    async with asyncio.timeout(150):
+        await asyncio.gather(
+            _answer_then_hang_up(people[0], again),
+            _answer_then_hang_up(people[1], marks[1]),
+            _answer_then_hang_up(people[2], marks[2]),
+        )
+    await until(lambda: len(store.events(kind="callback.completed")) >= 3, timeout=20)
+    await asyncio.sleep(1.0)  # nothing more comes
+    for callback_id, attempts in zip(ids, (2, 1, 1), strict=True):
+        row = store.load_callback(callback_id)
+        assert row is not None and row["state"] == "completed", row
+        assert row["attempts"] == attempts, row
+        assert states(store, callback_id).count("completed") == 1
+    results = [
+        e.data["result"]
+        for e in store.events(kind="callback.attempt")
+        if e.data["callback"] == ids[0]
+    ]
+    assert results == ["lost", "answered"], results
+    for phone in people:
+        established = [e for e in phone.events if e.get("type") == "CALL_ESTABLISHED"]
+        assert len(established) == 1, phone.user
+
+
+async def test_kill_9_while_connected_the_conversation_goes_on_and_completes_once(
+    pstn: SandboxInfo,
+    processes: Processes,
+    phones: PhoneFactory,
+    customers: PhoneFactory,
+    no_leaks: None,
+) -> None:
+    """callflow run is killed with SIGKILL while agent1 and customer1 talk on a callback; the
+    restarted callflow leaves them talking (nobody is dialled again), and when customer1 hangs
+    up the callback is completed, once, and agent1 is free for the next callback."""
+    store = processes.store
+    first = await processes.start()
+    customer = await customers("customer1")
+    agent = await phones("agent1", auto_answer=True)
+    callback_id = request(processes, CUSTOMER)
+    await until(lambda: bool(store.events(kind="callback.waiting")))
+    ringing = customer.mark()
+    assert await agents_cli(processes.config, "login", "agent1") == 0
+    await customer.wait_event("CALL_INCOMING", since=ringing, timeout=40)
+    await customer.answer()
+    await until(lambda: bool(store.events(kind="callback.connected")), timeout=10)
+    first.kill(signal.SIGKILL)
+    assert await first.wait() == -signal.SIGKILL
+
+    talking = customer.mark()
+    offset = len(processes.log.read_text(errors="replace"))
+    second = await processes.start()
+    await second.wait_for_log("was connected when callflow stopped", after=offset)
+    await asyncio.sleep(2.0)  # they talk on: nobody is hung up by the restart
+    assert not [e for e in customer.events[talking:] if e.get("type") == "CALL_CLOSED"]
+    await customer.hangup()
+    await agent.wait_event("CALL_CLOSED", timeout=10)
+    await until(lambda: bool(store.events(kind="callback.completed")), timeout=10)
+    await asyncio.sleep(1.0)
+    final = store.load_callback(callback_id)
+    assert final is not None and final["state"] == "completed" and final["attempts"] == 1
+    assert states(store, callback_id).count("completed") == 1
+    assert states(store, callback_id).count("dialing") == 1  # never dialled twice
+
+    # agent1 is free again: the next callback reserves them.
+    request(processes, "+15550200002")
+    await until(lambda: len(store.events(kind="callback.reserved")) == 2, timeout=15)
+    # Stopped (SIGTERM) while that agent rings: the ring ends with callflow, as a caller's.
+    second.kill(signal.SIGTERM)
+    assert await second.wait() == 0
