@@ -109,7 +109,7 @@ def policy_of(config: CallbackConfig) -> CallbackPolicy:
         mode=config.mode,
         retry=RetryPolicy(max_attempts=config.max_attempts, delays=delays),
         expiry=config.expiry,
-        window=CallingWindow(customer_hours=config.customer_hours),
+        window=CallingWindow(hours=config.hours, customer_hours=config.customer_hours),
         opening_spread=config.opening_spread,
         handle_time=config.handle_time,
     )

@@ -31,7 +31,8 @@ from types import MappingProxyType
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from callflow.flow.model import Prompt, Say, Sound
+from callflow.flow.model import Prompt, Say, Schedule, Sound, WeeklyHours
+from callflow.flow.schedule import parse_days, parse_time_range, timezone
 from callflow.flow.spec import PHONE_KEYS
 from callflow.queue.model import (
     APP_QUEUE_STRATEGIES,
@@ -170,6 +171,15 @@ LAST_AGENT = Section(
 )
 RETRY_OUTCOMES = ("no_answer", "busy", "machine", "failed", "lost")
 _HOURS = r"^([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-4]):[0-5][0-9]$"
+CALLBACK_HOURS = Section(
+    Key("timezone", Text(), "IANA timezone of the hours, e.g. Europe/London.", True),
+    Key(
+        "weekly",
+        MapOf(Text(), keys=r"^[a-z,\-]+$"),
+        "Days to hours, e.g. mon-fri: '08:00-18:00' (as the hours node).",
+        True,
+    ),
+)
 CALLBACK = Section(
     Key(
         "mode",
@@ -193,6 +203,11 @@ CALLBACK = Section(
         "handle_time",
         Duration(zero=False),
         "An agent's time per callback, for the opening's pace (default 5m).",
+    ),
+    Key(
+        "hours",
+        CALLBACK_HOURS,
+        "When callbacks are placed (default: any time); asked for outside: at the opening.",
     ),
     Key(
         "customer_hours",
@@ -661,6 +676,8 @@ def _read_callback(r: _Reader, node: Node, what: str) -> CallbackConfig:
                 )
             elif text is not None:
                 blocked.append(text)
+    hours_node = v.get("hours")
+    schedule = _read_callback_hours(r, hours_node, what) if hours_node is not None else None
     mode = str(s.get("mode", d.mode))
     return CallbackConfig(
         mode="customer-first" if mode == "customer-first" else "agent-first",
@@ -670,9 +687,43 @@ def _read_callback(r: _Reader, node: Node, what: str) -> CallbackConfig:
         opening_spread=value_of(s, "opening_spread", d.opening_spread),
         handle_time=value_of(s, "handle_time", d.handle_time),
         customer_hours=hours,
+        hours=schedule,
         default_country=str(s.get("default_country", d.default_country)),
         blocked=tuple(blocked),
     )
+
+
+def _read_callback_hours(r: _Reader, node: Node, what: str) -> Schedule | None:
+    """The ``hours`` of a callback block: a timezone and weekly hours, read as the flow's
+    ``hours`` node reads them."""
+    v = r.section(node, CALLBACK_HOURS, f"'hours' in {what}", at=node)
+    zone = r.text(v["timezone"], f"'timezone' in 'hours' in {what}") if "timezone" in v else None
+    if zone is not None:
+        try:
+            timezone(zone)
+        except (KeyError, ValueError):
+            r.error(v["timezone"], f"unknown timezone {zone!r} in 'hours' in {what}")
+            zone = None
+    weekly: list[WeeklyHours] = []
+    body = v.get("weekly")
+    if isinstance(body, MappingNode):
+        for day_node, ranges in body.value:
+            days = parse_days(str(day_node.value)) if isinstance(day_node, ScalarNode) else None
+            if days is None:
+                r.error(day_node, f"unknown day in 'weekly' of 'hours' in {what} (mon-fri, sat...)")
+                continue
+            for item in ranges.value if isinstance(ranges, SequenceNode) else [ranges]:
+                text = str(item.value) if isinstance(item, ScalarNode) else ""
+                parsed = parse_time_range(text)
+                if isinstance(parsed, str):
+                    r.error(item, f"invalid hours {text!r} in 'hours' in {what}: {parsed}")
+                    continue
+                weekly += [WeeklyHours(day, parsed[0], parsed[1]) for day in days]
+    elif body is not None:
+        r.wrong(body, f"'weekly' of 'hours' in {what}", "a mapping of days to hours")
+    if zone is None or not weekly:
+        return None
+    return Schedule(timezone=zone, weekly=tuple(weekly))
 
 
 def _minutes(text: str) -> int | None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal
 
-from callflow.flow.model import Prompt, Say
+from callflow.flow.model import Prompt, Say, Schedule
 from callflow.yamlcheck.diagnostics import Location
 
 
@@ -207,7 +207,8 @@ class CallbackConfig:
     ``retry``: seconds before the next attempt per outcome (``no_answer``, ``busy``,
     ``machine``, ``failed``; ``lost``: callflow restarted mid-dial); ``expiry``: seconds
     after the request; ``opening_spread`` and ``handle_time``: callbacks asked for while
-    closed are placed over the opening; ``customer_hours``: the customer's local calling
+    closed are placed over the opening; ``hours``: when callbacks are placed (the queue's
+    opening hours); ``customer_hours``: the customer's local calling
     hours when their timezone is known; ``default_country``: how a national number is
     read; ``blocked``: E.164 prefixes never dialled, besides the premium ranges blocked by
     default.
@@ -220,6 +221,7 @@ class CallbackConfig:
     opening_spread: float = 90 * 60.0
     handle_time: float = 300.0
     customer_hours: tuple[int, int] | None = (8 * 60, 21 * 60)
+    hours: Schedule | None = None  # when callbacks are placed (None: any time)
     default_country: str = "US"
     blocked: tuple[str, ...] = ()
 

@@ -16,6 +16,7 @@ from callflow.callback.live import CallbackService, policy_of, rules_of
 from callflow.callback.model import DialOutcome
 from callflow.cli import main
 from callflow.flow import machine as fm
+from callflow.flow.model import WeeklyHours
 from callflow.queue.config import parse_queues
 from callflow.queue.live import QueueService
 from callflow.store import SqliteStore
@@ -38,16 +39,23 @@ queues:
 """
 
 
-def _center() -> Any:
-    center, diagnostics = parse_queues("queues.yaml", QUEUES, nodes={"offer"})
+HOURS = """\
+      hours: {timezone: Europe/London, weekly: {mon-fri: "08:00-18:00", sat: "09:00-13:00"}}
+"""
+
+
+def _center(text: str = QUEUES) -> Any:
+    center, diagnostics = parse_queues("queues.yaml", text, nodes={"offer"})
     assert center is not None, [str(d) for d in diagnostics]
     return center
 
 
 def test_a_callback_block_becomes_the_queues_policy_and_number_rules() -> None:
-    """Mode, attempts, per-outcome delays (the rest default), expiry and customer hours make
-    the policy; the default country and the extra blocked prefix make the number rules."""
-    config = _center().queues["support"].callback
+    """Mode, attempts, per-outcome delays (the rest default), expiry, the hours callbacks are
+    placed in and the customer's hours make the policy; the default country and the extra
+    blocked prefix make the number rules."""
+    with_hours = QUEUES.replace('      blocked: ["+4455"]\n', '      blocked: ["+4455"]\n' + HOURS)
+    config = _center(with_hours).queues["support"].callback
     assert config is not None
     policy = policy_of(config)
     assert policy.mode == "customer-first" and policy.retry.max_attempts == 4
@@ -56,6 +64,9 @@ def test_a_callback_block_becomes_the_queues_policy_and_number_rules() -> None:
     assert policy.retry.delay(DialOutcome.LOST) == 5.0
     assert policy.retry.delay(DialOutcome.MACHINE) == 1800.0
     assert policy.expiry == 7200.0 and policy.window.customer_hours == (540, 1200)
+    hours = policy.window.hours
+    assert hours is not None and hours.timezone == "Europe/London"
+    assert len(hours.weekly) == 6 and hours.weekly[0] == WeeklyHours(0, 480, 1080)
     rules = rules_of(config)
     assert rules.default_country == "GB" and "+4455" in rules.blocked_prefixes
     assert _center().queues["sales"].callback is None
@@ -69,6 +80,9 @@ def test_a_callback_block_becomes_the_queues_policy_and_number_rules() -> None:
         ('      customer_hours: "21:00-08:00"', "5:23: error: 'customer_hours'"),
         ('      blocked: ["1900"]', "5:17: error: 'blocked' in 'callback' of queue 'support'"),
         ("      max_attempts: 0", "5:21: error: 'max_attempts' in 'callback'"),
+        ("      hours: {timezone: Mars/Base, weekly: {mon: 08:00-18:00}}", "unknown timezone"),
+        ('      hours: {timezone: UTC, weekly: {mon: "18:00"}}', "5:44: error: invalid hours"),
+        ('      hours: {timezone: UTC, weekly: {moon: "08:00-18:00"}}', "5:39: error: unknown day"),
     ],
 )
 def test_a_wrong_callback_block_is_refused_at_its_line_and_column(line: str, expected: str) -> None:
