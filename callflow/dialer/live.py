@@ -197,7 +197,13 @@ class CampaignRunner:
 
     async def _run(self) -> None:
         await self.host.recovered.wait()
-        await asyncio.to_thread(self.restore)
+        for channel, answered in await asyncio.to_thread(self.restore):
+            # A former life's call. Ringing, or in AMD (it would come back to an app that does
+            # not know it): hung up. Answered and taken back by recovery as one of the
+            # service's calls (a conversation with its agent): it goes on.
+            if not answered or channel not in self.host.calls:
+                with contextlib.suppress(ari_errors.AriError):
+                    await self.host.ari.channels.hangup(channel)
         while True:
             self._kick.clear()
             try:
@@ -213,9 +219,10 @@ class CampaignRunner:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._kick.wait(), self.tick)
 
-    def restore(self) -> None:
+    def restore(self) -> list[tuple[str, bool]]:
         """Rebuild the windows from the attempts kept, and settle the attempts a former life
-        left in progress as ``lost`` (their lead is called again as a new attempt)."""
+        left in progress as ``lost`` (their lead is called again as a new attempt); the
+        channels of those attempts, and whether each had been answered."""
         attempts = self.store.campaign_attempts(self.name)
         leads = {lead["number"]: lead for lead in self.store.campaign_leads(self.name)}
         if attempts:
@@ -227,6 +234,7 @@ class CampaignRunner:
                 amd_false_positive_share=self.campaign.abandonment.amd_false_positive,
             )
         now = self.clock()
+        left: list[tuple[str, bool]] = []
         for row in attempts:
             at = float(row["dialed_at"])
             self._count(row.get("outcome"), at)
@@ -236,8 +244,13 @@ class CampaignRunner:
             if lead is None:
                 continue
             lead = {**lead, "attempts": max(int(lead["attempts"]), int(row["attempt"]))}
-            self._settle(row, lead, "lost", now)
-            log.info("campaign %s: attempt %s was in progress: lost", self.name, row["id"])
+            # Connected, abandoned or a machine: known before the end, and kept as it was.
+            outcome = str(row.get("outcome") or "lost")
+            self._settle(row, lead, outcome, now)
+            log.info("campaign %s: attempt %s was in progress: %s", self.name, row["id"], outcome)
+            if isinstance(channel := row["data"].get("channel"), str):
+                left.append((channel, row["state"] != "dialing"))
+        return left
 
     # --- pacing ----------------------------------------------------------------------
 
@@ -396,6 +409,7 @@ class CampaignRunner:
         if status == "MACHINE":
             a.outcome = "machine"
             self.ledger.machine_detected(self.clock())
+            self.store.save_attempt(self._row(a, "machine"), a.lead)
             media = list(media_for(self.campaign.machine_message, self.voice, lambda _: None))
             self.store.append("campaign.machine", a.id, {**self._tag(a), "message": media})
             if media:
@@ -457,6 +471,7 @@ class CampaignRunner:
         a.connected = True
         a.outcome = "connected"
         self.ledger.person_connected(now)
+        self.store.save_attempt(self._row(a, "connected"), a.lead)
         self.store.append(
             "campaign.connect",
             a.id,
@@ -477,6 +492,7 @@ class CampaignRunner:
         a.outcome = "abandoned"
         now = self.clock()
         self.ledger.person_abandoned(now)
+        self.store.save_attempt(self._row(a, "abandoned"), a.lead)
         media = list(media_for(self.campaign.safe_harbor, self.voice, lambda _: None))
         if not media:
             log.warning("campaign %s: no safe_harbor message to play", self.name)
@@ -503,9 +519,6 @@ class CampaignRunner:
         """Hang up what is left, then write the attempt's end and its lead's next state."""
         if call is not None:
             await call.hangup()
-            await call.drain(timeout=2.0)
-            if self.host.calls.get(call.id) is call:
-                del self.host.calls[call.id]
         elif a.outcome in ("lost", "failed", "hung_up"):
             with contextlib.suppress(ari_errors.AriError, RuntimeError):
                 await self.host.ari.channels.hangup(a.channel_id)
@@ -515,6 +528,11 @@ class CampaignRunner:
         self._settle(row, a.lead, row["outcome"], now, counted=True)
         self._flight.pop(a.id, None)
         self.kick()
+        if call is not None:
+            # An attached channel's queue is not closed by its end: read what is left briefly.
+            await call.drain(timeout=1.0)
+            if self.host.calls.get(call.id) is call:
+                del self.host.calls[call.id]
 
     def _settle(
         self,

@@ -121,7 +121,7 @@ _V5 = (
         campaign  TEXT NOT NULL,
         number    TEXT NOT NULL,
         attempt   INTEGER NOT NULL,
-        state     TEXT NOT NULL,             -- dialing, answered, ended
+        state     TEXT NOT NULL,     -- dialing, answered, connected, abandoned, machine, ended
         outcome   TEXT,                      -- connected, abandoned, machine, busy, ...
         dialed_at REAL NOT NULL,
         ended_at  REAL,

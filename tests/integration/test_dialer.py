@@ -6,6 +6,8 @@ a row of the store, and no attempt placed twice."""
 from __future__ import annotations
 
 import asyncio
+import signal
+import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,6 +17,7 @@ import pytest
 from callflow.app.main import App
 from callflow.app.settings import AriSettings, Settings
 from callflow.call.outbound import OutboundSettings
+from callflow.cli import main
 from callflow.dialer.campaign import parse_campaign
 from callflow.dialer.cli import status_of
 from callflow.flow.loader import load_flow
@@ -22,8 +25,10 @@ from callflow.prompts import build_prompts
 from callflow.prompts.build import Speaks
 from callflow.queue.config import load_queues
 from callflow.sandbox import SandboxInfo
+from callflow.store import SqliteStore
 from callflow.testing.audio import measure, tone_seconds, write_tone
-from tests.integration.conftest import PhoneFactory
+from tests.integration.conftest import PhoneFactory, ari_get
+from tests.integration.test_recovery import Callflow, agents_cli, until
 
 pytestmark = pytest.mark.asterisk
 
@@ -171,3 +176,84 @@ async def test_a_campaign_connects_people_leaves_messages_and_abandons_with_the_
     assert figures["contacts"] == len(connected)
     uk = next(w for w in figures["windows"] if w["window"] == "uk-24h")
     assert uk["abandoned"] == pytest.approx(len(abandoned))
+
+
+async def test_kill_9_while_a_lead_rings_then_the_restart_calls_it_again_as_a_new_attempt(
+    asterisk: SandboxInfo, pstn: SandboxInfo, phones: PhoneFactory, tmp_path: Path
+) -> None:
+    """`callflow run` dials a person (connected to agent1), then a number that rings; it is
+    killed with SIGKILL while that one rings. The restarted callflow hangs up the old ring,
+    records attempt 1 as lost and calls the number again as attempt 2; no attempt is placed
+    twice, and the window still holds the person connected before the kill."""
+    campaign = tmp_path / "campaign.yaml"
+    campaign.write_text(
+        "name: killtest\ndial_mode: progressive\nagents: [agent1]\nmax_attempts: 3\n"
+        'calling_hours: {start: "00:00", end: "23:59"}\n'
+        "retry: {lost: 1s, no_answer: 1h}\nsafe_harbor: {sound: vm-goodbye}\n"
+        "leads: {number: phone, default_timezone: UTC}\n"
+    )
+    leads = tmp_path / "leads.csv"
+    leads.write_text("phone\n+15550100103\n+15550120800\n")  # talks 3 s; rings 8 s
+    flow, center = load_flow(str(FLOW))[0], load_queues(str(QUEUES))[0]
+    assert flow is not None and center is not None
+    build_prompts([flow, center], asterisk.sounds_dir)
+    config = tmp_path / "callflow.yaml"
+    config.write_text(
+        f"ari:\n  url: {asterisk.ari_url}\n  username: {asterisk.ari_user}\n"
+        f"  password: {asterisk.ari_password}\n  app: {asterisk.app}\n"
+        f"flows:\n  - {FLOW}\nqueues: {QUEUES}\nstore: {tmp_path / 'store.sqlite3'}\n"
+        f"campaigns: [{campaign}]\n"
+        "outbound:\n  endpoint: PJSIP/{number}@pstn\n  caller_id: '+15550100999'\n"
+        "shutdown:\n  grace: 1\n"
+    )
+    assert main(["campaigns", "import", "killtest", str(leads), "--config", str(config)]) == 0
+    assert main(["campaigns", "start", "killtest", "--config", str(config)]) == 0
+    await phones("agent1", auto_answer=True)
+    store = SqliteStore(tmp_path / "store.sqlite3")
+    log = tmp_path / "callflow.log"
+    first, second = Callflow(config, log), Callflow(config, log)
+    try:
+        await first.start()
+        await first.wait_for_log("connected to Asterisk")
+        assert await agents_cli(config, "login", "agent1") == 0
+
+        def ringing() -> bool:
+            rows = {r["number"]: r["state"] for r in store.campaign_attempts("killtest")}
+            return rows == {"+15550100103": "ended", "+15550120800": "dialing"}
+
+        await until(ringing, timeout=60)
+        await asyncio.sleep(1.0)  # the PSTN's phone rings
+        first.kill(signal.SIGKILL)
+        await first.wait()
+        offset = len(log.read_text(errors="replace"))
+        await second.start()
+        await second.wait_for_log("connected to Asterisk", after=offset)
+
+        def settled() -> bool:
+            rows = store.campaign_attempts("killtest")
+            return len(rows) == 3 and all(r["state"] == "ended" for r in rows)
+
+        await until(settled, timeout=60)
+    finally:
+        for process in (first, second):
+            if process.proc is not None and process.proc.returncode is None:
+                process.kill(signal.SIGTERM)
+                await process.wait()
+    attempts = [
+        (r["number"], r["attempt"], r["outcome"]) for r in store.campaign_attempts("killtest")
+    ]
+    assert attempts == [
+        ("+15550100103", 1, "connected"),
+        ("+15550120800", 1, "lost"),
+        ("+15550120800", 2, "no_answer"),
+    ], attempts
+    kept = {r["number"]: r for r in store.campaign_leads("killtest")}
+    assert kept["+15550120800"]["attempts"] == 2
+    parsed, _ = parse_campaign(str(campaign), campaign.read_text())
+    assert parsed is not None
+    figures = status_of(parsed, store, time.time())
+    store.close()
+    assert figures["contacts"] == 1
+    assert [(w["live"], w["abandoned"]) for w in figures["windows"]] == [(1.0, 0.0), (1.0, 0.0)]
+    channels = ari_get(asterisk, "channels")
+    assert not [c for c in channels if "-dl-" in c["id"]], channels
