@@ -19,7 +19,7 @@ lead (:mod:`callflow.dialer.rules`). This module is the glue:
 4. **connect**: a person (``HUMAN``, and ``NOTSURE``: when in doubt it is a person) gets an
    agent of the campaign reserved through the Router (marked ringing, so no inbound caller
    takes them meanwhile), rung as a leg of the call and bridged, if that happens within
-   2 s of the end of the greeting (AMD's verdict less its after-greeting silence); else the
+   2 s of the end of the greeting (AMD's verdict less the silence it heard after it); else the
    agent's ring is dropped, the person hears the campaign's ``safe_harbor`` and the call is
    abandoned (``campaign.safe_harbor`` in the event log, with the greeting's end and the
    playback's start). A machine gets ``machine_message`` or a hang-up.
@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -72,7 +73,8 @@ AMD_CONTEXT = "callflow-amd"
 TICK = 1.0  # seconds between pacing decisions (and looks at the campaign's state)
 RING_SLACK = 5.0  # past the ring timeout, a ring whose end was missed is given up
 AMD_LIMIT = 10.0  # AMD decides within 5 s of answer (amd.conf's total): a watchdog past that
-#: amd.conf's afterGreetingSilence: AMD says HUMAN this long after the greeting ended.
+#: amd.conf's after_greeting_silence: AMD says HUMAN about this long after the greeting ended
+#: (the silence it heard, from AMDCAUSE, when it says).
 AFTER_GREETING_SILENCE = 0.8
 #: Kept from the 2 s: the bridge is made after the agent answers, and must be in time.
 CONNECT_MARGIN = 0.2
@@ -421,7 +423,7 @@ class CampaignRunner:
         # When in doubt it is a person: a NOTSURE left alone would be an abandon.
         a.stage = "waiting"
         verdict = self.clock()
-        greeting_end = verdict - AFTER_GREETING_SILENCE
+        greeting_end = verdict - silence_heard(str(a.data.get("amd_cause", "")))
         deadline = greeting_end + CONNECT_WITHIN - CONNECT_MARGIN
         self.store.append(
             "campaign.human",
@@ -615,6 +617,14 @@ class CampaignRunner:
         }
 
 
+def silence_heard(amd_cause: str) -> float:
+    """Seconds of silence AMD heard after the greeting before it said HUMAN: its AMDCAUSE is
+    ``HUMAN-<silence ms>-<after_greeting_silence ms>`` (Asterisk 22's app_amd); the
+    configured default when it says otherwise."""
+    found = re.fullmatch(r"HUMAN-(\d+)-\d+", amd_cause)
+    return int(found.group(1)) / 1000.0 if found else AFTER_GREETING_SILENCE
+
+
 def _window(w: WindowFigures) -> dict[str, Any]:
     return {"window": w.kind, "live": w.live, "abandoned": w.abandoned, "rate": w.rate}
 
@@ -659,4 +669,5 @@ __all__ = [
     "Host",
     "attempt_channel",
     "policy_for",
+    "silence_heard",
 ]

@@ -3,8 +3,10 @@
 ``SqliteStore`` implements it for one node; a PostgreSQL store for several nodes implements
 the same methods. Their promises, whatever the database:
 
-- Writes (``append``, ``save_queue_entry``, ``delete_queue_entry``, ``save_callback``) return
-  at once and never wait for the database; they are applied in the order they were made.
+- Writes (``append``, ``save_queue_entry``, ``delete_queue_entry``, ``save_callback``,
+  ``import_leads``, ``save_attempt``, ``set_campaign_state``) return at once and never wait for
+  the database; they are applied in the order they were made. ``claim_attempt`` is the one
+  write that is waited for (off the event loop): nothing is dialed before it is kept.
 - A read sees every write made before it, by any thread of this process (read-your-writes).
 - ``async`` reads never run the database work on the event loop.
 - ``close()`` applies every write made before it.
@@ -82,6 +84,50 @@ class Store(Protocol):
 
     def load_callback(self, callback_id: str) -> dict[str, Any] | None:
         """One callback's row, live or over; None if there is none."""
+        ...
+
+    def import_leads(self, campaign: str, leads: list[Mapping[str, Any]]) -> None:
+        """Add a campaign's leads; a number already there keeps its state and attempts."""
+        ...
+
+    def campaign_leads(self, campaign: str) -> list[dict[str, Any]]:
+        """A campaign's leads, in import order."""
+        ...
+
+    async def claim_attempt(
+        self,
+        attempt: Mapping[str, Any],
+        lead: Mapping[str, Any],
+        data: Mapping[str, Any] | None = None,
+    ) -> bool:
+        """Write a new attempt (and its lead, and its ``campaign.attempt`` event) and wait
+        until it is kept; False when that attempt of that number was already written."""
+        ...
+
+    def save_attempt(
+        self,
+        attempt: Mapping[str, Any],
+        lead: Mapping[str, Any],
+        kind: str = "campaign.attempt",
+        data: Mapping[str, Any] | None = None,
+    ) -> int:
+        """Update an attempt, its lead, and write the event, together; the event's id."""
+        ...
+
+    def campaign_attempts(self, campaign: str) -> list[dict[str, Any]]:
+        """Every call a campaign placed, oldest first."""
+        ...
+
+    def set_campaign_state(self, campaign: str, state: str) -> None:
+        """Mark a campaign running, paused or stopped."""
+        ...
+
+    def campaign_states(self) -> dict[str, str]:
+        """Each campaign's state, by name."""
+        ...
+
+    async def campaign_states_async(self) -> dict[str, str]:
+        """:meth:`campaign_states`, off the event loop."""
         ...
 
     def events(

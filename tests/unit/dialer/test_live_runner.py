@@ -15,7 +15,7 @@ from callflow.ari.dispatch import EventQueue
 from callflow.call.outbound import OutboundSettings
 from callflow.call.primitives import Call
 from callflow.dialer.campaign import parse_campaign
-from callflow.dialer.live import CampaignRunner
+from callflow.dialer.live import CampaignRunner, silence_heard
 from callflow.queue.config import load_queues
 from callflow.queue.live import QueueService
 from callflow.store import SqliteStore
@@ -145,3 +145,9 @@ async def test_a_paused_campaign_dials_nothing_and_a_restart_settles_what_was_le
     assert (settled["state"], settled["outcome"]) == ("ended", "lost")
     leads = {x["number"]: x for x in store.campaign_leads("c")}
     assert (leads["+15550100105"]["attempts"], leads["+15550100105"]["state"]) == (1, "ready")
+
+
+def test_the_greetings_end_is_the_verdict_less_the_silence_amd_heard() -> None:
+    """AMDCAUSE HUMAN-<silence>-<setting> gives the silence in ms; otherwise the setting."""
+    assert silence_heard("HUMAN-803-800") == pytest.approx(0.803)
+    assert silence_heard("NOTSURE-TOOLONG-5000") == pytest.approx(0.8)
