@@ -26,7 +26,8 @@ lead (:mod:`callflow.dialer.rules`). This module is the glue:
 
 Channel ids are ``<node>.<run>-dl-<attempt>``. Events: ``campaign.attempt`` (every state of
 every attempt, with its row), ``campaign.human``, ``campaign.connect``,
-``campaign.safe_harbor``, ``campaign.machine``.
+``campaign.safe_harbor`` (when the message was asked for), ``campaign.safe_harbor_started``
+(Asterisk's time of its first playback's start), ``campaign.machine``.
 """
 
 from __future__ import annotations
@@ -43,7 +44,13 @@ from typing import Any, Protocol
 
 from callflow.ari import errors as ari_errors
 from callflow.ari.dispatch import EventQueue
-from callflow.ari.events import ChannelDestroyed, ChannelHangupRequest, StasisEnd, StasisStart
+from callflow.ari.events import (
+    ChannelDestroyed,
+    ChannelHangupRequest,
+    PlaybackStarted,
+    StasisEnd,
+    StasisStart,
+)
 from callflow.ari.rest import AriClient
 from callflow.call.ids import LIFE
 from callflow.call.outbound import InvalidNumber, OutboundSettings, originate_endpoint
@@ -503,8 +510,25 @@ class CampaignRunner:
             a.id,
             {**self._tag(a), "greeting_end": greeting_end, "at": now, "media": media},
         )
-        if media:
+        if not media:
+            return
+        started: list[float] = []
+
+        def first_start(event: object) -> None:
+            if isinstance(event, PlaybackStarted) and event.timestamp and not started:
+                started.append(event.timestamp.timestamp())
+
+        call.on_event = first_start
+        try:
             await call.play(media)
+        finally:
+            call.on_event = None
+            if started:  # Asterisk's own time of the first sound, for the records
+                self.store.append(
+                    "campaign.safe_harbor_started",
+                    a.id,
+                    {**self._tag(a), "started": started[0], "after": started[0] - greeting_end},
+                )
 
     def _release(self, agent: Agent, now: float, *, answered: bool) -> None:
         try:

@@ -146,11 +146,18 @@ async def test_a_campaign_connects_people_leaves_messages_and_abandons_with_the_
 
     # The safe harbor: from the greeting's end (AMD's verdict less its after-greeting
     # silence) to the playback's start, as logged.
-    for event in app.store.events(kind="campaign.safe_harbor"):
+    asked = app.store.events(kind="campaign.safe_harbor")
+    for event in asked:
         latency = event.data["at"] - event.data["greeting_end"]
-        print(f"safe harbor for {event.data['number']}: {latency:.3f} s after the greeting")
+        print(f"safe harbor for {event.data['number']}: asked {latency:.3f} s after the greeting")
         assert latency <= 2.0, event.data
         assert event.data["media"], event.data
+    # And as Asterisk timed the message's first playback.
+    started = app.store.events(kind="campaign.safe_harbor_started")
+    assert {e.call_id for e in started} == {e.call_id for e in asked}
+    for event in started:
+        print(f"safe harbor for {event.data['number']}: started {event.data['after']:.3f} s after")
+        assert event.data["after"] <= 2.0, event.data
     for event in app.store.events(kind="campaign.connect"):
         print(
             f"{event.data['number']} connected to {event.data['agent']}: "
