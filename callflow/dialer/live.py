@@ -269,7 +269,7 @@ class CampaignRunner:
         agents: list[AgentView] = []
         for name in self.agents:
             agent = self.queues.router.agents[name]
-            if agent.state is AgentState.AVAILABLE:
+            if self._free(agent):
                 agents.append(AgentView("idle", agent.since))
             elif agent.state in (AgentState.RINGING, AgentState.ON_CALL):
                 agents.append(AgentView("talking", agent.since))
@@ -447,9 +447,9 @@ class CampaignRunner:
         Router's agent state, so the queues offer them to no caller meanwhile."""
         while True:
             free = [
-                self.queues.router.agents[name]
+                agent
                 for name in self.agents
-                if self.queues.router.agents[name].state is AgentState.AVAILABLE
+                if self._free(agent := self.queues.router.agents[name])
             ]
             if free:
                 agent = min(free, key=lambda x: (x.idle_since, x.name))
@@ -606,6 +606,14 @@ class CampaignRunner:
         if unknown:
             raise ValueError(f"campaign {self.name}: unknown agents {sorted(unknown)}")
         return tuple(sorted(names))
+
+    def _free(self, agent: Agent) -> bool:
+        """Available for the campaign: available, and no queue of theirs has anyone waiting
+        (blending: inbound callers, and callbacks, come first)."""
+        router = self.queues.router
+        return agent.state is AgentState.AVAILABLE and not any(
+            router.callers_waiting(queue) for queue in agent.queues
+        )
 
     def _queue_of(self, agent: Agent) -> str:
         """The queue an agent's campaign call counts in (its wrap-up is that queue's)."""

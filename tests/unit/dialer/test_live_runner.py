@@ -18,6 +18,7 @@ from callflow.dialer.campaign import parse_campaign
 from callflow.dialer.live import CampaignRunner, silence_heard
 from callflow.queue.config import load_queues
 from callflow.queue.live import QueueService
+from callflow.queue.routing import QueueEntry
 from callflow.store import SqliteStore
 
 QUEUES = Path(__file__).parents[2] / "integration" / "dialer_queues.yaml"
@@ -110,8 +111,8 @@ async def test_a_running_progressive_campaign_dials_one_line_per_idle_agent_in_l
     [(_, options), _] = host.ari.channels.originated
     assert options["app_args"] == "dialer" and options["caller_id"] == "+15550100999"
     assert options["ring_timeout"] == 25 and options["channel_id"] in host.attached
-    rows = store.campaign_attempts("c")
-    assert [(r["number"], r["attempt"], r["state"]) for r in rows] == [
+    rows = store.campaign_attempts("c")  # dialed at the same (stopped) moment: by number
+    assert sorted((r["number"], r["attempt"], r["state"]) for r in rows) == [
         ("+15550100103", 1, "dialing"),
         ("+15550100104", 1, "dialing"),
     ]
@@ -151,3 +152,25 @@ def test_the_greetings_end_is_the_verdict_less_the_silence_amd_heard() -> None:
     """AMDCAUSE HUMAN-<silence>-<setting> gives the silence in ms; otherwise the setting."""
     assert silence_heard("HUMAN-803-800") == pytest.approx(0.803)
     assert silence_heard("NOTSURE-TOOLONG-5000") == pytest.approx(0.8)
+
+
+async def test_an_inbound_caller_waiting_for_the_agents_queue_comes_before_the_campaign(
+    tmp_path: Path, store: SqliteStore
+) -> None:
+    """Blending: while a caller waits in a queue the campaign's agents serve, those agents
+    are not idle for the campaign (no line is dialed); once the caller has gone, they are."""
+    host = Host()
+    runner = runner_for(tmp_path, store, host)
+    router = runner.queues.router
+    router.join(QueueEntry(id="c1", queue="outbound", caller="+15550200001"), NOON_UTC)
+    assert runner.pacing_state(NOON_UTC).count("idle") == 0
+    store.set_campaign_state("c", "running")
+    runner.start()
+    await asyncio.sleep(0.3)
+    assert host.ari.channels.originated == []
+    router.leave("c1", NOON_UTC, "abandon")
+    runner.kick()
+    async with asyncio.timeout(5):
+        while len(host.ari.channels.originated) < 2:  # noqa: ASYNC110 (a stand-in is polled)
+            await asyncio.sleep(0.01)
+    await runner.stop()
