@@ -78,6 +78,7 @@ log = logging.getLogger(__name__)
 
 AMD_CONTEXT = "callflow-amd"
 TICK = 1.0  # seconds between pacing decisions (and looks at the campaign's state)
+LEAD_PAGE = 200  # due leads read at a time (store.due_leads' default)
 RING_SLACK = 5.0  # past the ring timeout, a ring whose end was missed is given up
 AMD_LIMIT = 10.0  # AMD decides within 5 s of answer (amd.conf's total): a watchdog past that
 #: amd.conf's after_greeting_silence: AMD says HUMAN about this long after the greeting ended
@@ -289,16 +290,22 @@ class CampaignRunner:
         lines = self.policy.lines_to_dial(self.pacing_state(now))
         if lines <= 0:
             return
-        leads = await asyncio.to_thread(self.store.campaign_leads, self.name)
         dnc = await asyncio.to_thread(self._do_not_call)
         busy = {a.lead["number"] for a in self._flight.values()}
-        for lead in leads:
-            if lines <= 0:
-                break
-            if lead["number"] in busy or rules.refusal(self.campaign, lead, now, dnc):
-                continue
-            lines -= 1
-            await self._dial(lead)
+        after = (-1, "")
+        while lines > 0:
+            # Due leads a page at a time: the hours and the do-not-call list may skip many.
+            page = await asyncio.to_thread(self.store.due_leads, self.name, now, after=after)
+            for lead in page:
+                if lines <= 0:
+                    return
+                if lead["number"] in busy or rules.refusal(self.campaign, lead, now, dnc):
+                    continue
+                lines -= 1
+                await self._dial(lead)
+            if len(page) < LEAD_PAGE:
+                return
+            after = (int(page[-1]["line"]), str(page[-1]["number"]))
 
     def _do_not_call(self) -> frozenset[str]:
         """The do-not-call file, read again whenever it changes (checked at each dial)."""

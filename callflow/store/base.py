@@ -94,6 +94,12 @@ class Store(Protocol):
         """A campaign's leads, in import order."""
         ...
 
+    def due_leads(
+        self, campaign: str, now: float, *, after: tuple[int, str] = (-1, ""), limit: int = 200
+    ) -> list[dict[str, Any]]:
+        """A campaign's leads ready and due at ``now``, in import order, a page at a time."""
+        ...
+
     async def claim_attempt(
         self,
         attempt: Mapping[str, Any],

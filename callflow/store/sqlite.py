@@ -324,6 +324,19 @@ class SqliteStore:
         write, event = _attempt_write(attempt, lead, data, self.node, claim=False)
         return self._submit_event(kind, str(attempt["id"]), event, dt.datetime.now(dt.UTC), write)
 
+    def due_leads(
+        self, campaign: str, now: float, *, after: tuple[int, str] = (-1, ""), limit: int = 200
+    ) -> list[dict[str, Any]]:
+        """A campaign's leads ready and due at ``now``, in import order, ``limit`` at a time
+        from past ``after`` (the last one's ``(line, number)``): one index range, not the list."""
+        rows = self._rows(
+            f"SELECT {_LEAD_COLUMNS} FROM campaign_leads"  # noqa: S608 (a constant formatted in; values bound)
+            " WHERE campaign = ? AND state = 'ready' AND next_at <= ? AND (line, number) > (?, ?)"
+            " ORDER BY line, number LIMIT ?",
+            (campaign, now, after[0], after[1], limit),
+        )
+        return [_lead(row) for row in rows]
+
     async def claim_attempt(
         self,
         attempt: Mapping[str, Any],

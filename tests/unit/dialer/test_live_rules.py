@@ -126,3 +126,21 @@ async def test_an_attempt_is_claimed_once_and_a_reimport_keeps_the_leads_state(
         assert store.campaign_states() == {"c": "running"}
     finally:
         store.close()
+
+
+async def test_due_leads_come_a_page_at_a_time_in_import_order(tmp_path: Path) -> None:
+    """Only ready leads whose time has come, by CSV line, from past the last one read."""
+    store = SqliteStore(tmp_path / "s.sqlite3")
+    try:
+        numbers = [f"+1555010010{i}" for i in range(5)]
+        store.import_leads("c", [{"number": n, "line": 9 - i} for i, n in enumerate(numbers)])
+        row = {"id": "dl1", "campaign": "c", "number": numbers[0], "attempt": 1,
+               "state": "dialing", "dialed_at": 1.0}  # fmt: skip
+        lead_row = {"campaign": "c", "number": numbers[0], "state": "dialing", "attempts": 1}
+        assert await store.claim_attempt(row, lead_row)
+        first = store.due_leads("c", 0.0, limit=2)
+        assert [x["number"] for x in first] == [numbers[4], numbers[3]]
+        rest = store.due_leads("c", 0.0, after=(first[-1]["line"], first[-1]["number"]))
+        assert [x["number"] for x in rest] == [numbers[2], numbers[1]]  # numbers[0] is dialing
+    finally:
+        store.close()
