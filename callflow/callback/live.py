@@ -78,10 +78,10 @@ from callflow.callback.number import DEFAULT_BLOCKED, NumberRules, Refused, norm
 from callflow.flow import machine as fm
 from callflow.flow.model import Say
 from callflow.flow.prompts import media_for
-from callflow.queue.agents import AgentState
+from callflow.queue.agents import AgentState, QueueError
 from callflow.queue.live import QueueService
 from callflow.queue.model import CALLBACK_RETURNING, CallbackConfig, callback_whisper
-from callflow.queue.routing import Offer
+from callflow.queue.routing import Offer, QueueEntry
 from callflow.queue.wait import spoken_number
 
 log = logging.getLogger(__name__)
@@ -639,6 +639,18 @@ class CallbackService:
                 claimed |= {customer.id, agent.id}
                 self._watch(callback, agent, customer)
                 continue
+            if customer_up and callback.state is CallbackState.CONNECTED and customer:
+                # Customer-first: talking to an agent rung from the queue (a leg of the
+                # customer's call), or still waiting in line for one.
+                queue_leg = _find(mine, rf"^{re.escape(customer.id)}-leg\d+")
+                claimed.add(customer.id)
+                if queue_leg is not None and queue_leg.state == "Up":
+                    claimed.add(queue_leg.id)
+                    name = self.queues.agent_for_endpoint(queue_leg.name.rsplit("-", 1)[0])
+                    self._watch(callback, queue_leg, customer, agent_name=name)
+                else:
+                    await self._back_in_line(callback, customer)
+                continue
             if customer_up and customer is not None:
                 claimed.add(customer.id)
                 live = self._live.setdefault(callback.id, _Live(callback.id))
@@ -658,10 +670,32 @@ class CallbackService:
                 await self._hang_up(channel_id)
         self.queues.kick()
 
-    def _hold_agent(self, callback: Callback) -> None:
+    async def _back_in_line(self, callback: Callback, customer: Channel) -> None:
+        """Customer-first: an answered customer a former life left waiting for an agent
+        goes back in line, in their original place (out of the old holding bridge)."""
+        with contextlib.suppress(ari_errors.AriError):
+            for bridge in await self.host.ari.bridges.list():
+                if set(bridge.channels) == {customer.id}:  # a former life's, theirs alone
+                    await self.host.ari.bridges.destroy(bridge.id)
+                elif customer.id in bridge.channels:
+                    await self.host.ari.bridges.remove_channel(bridge.id, customer.id)
+        live = self._live.setdefault(callback.id, _Live(callback.id))
+        live.customer = self._take_back(customer)
+        entry = callback.entry()
+        caller = QueueEntry(
+            id=entry.id,
+            queue=entry.queue,
+            caller=entry.caller,
+            priority=entry.priority,
+            skills=entry.skills,
+            joined_at=entry.joined_at,
+        )
+        self.perform([JoinAsCaller(callback.id, caller)])
+
+    def _hold_agent(self, callback: Callback, name: str | None = None) -> None:
         """An agent a former life left talking to this callback's customer is on that call
         (restored as available, they would be offered another); freed as usual after."""
-        agent = self.queues.router.agents.get(callback.agent or "")
+        agent = self.queues.router.agents.get(name or callback.agent or "")
         if agent is not None and agent.state is AgentState.AVAILABLE:
             now = self.clock()
             agent.ring(now, callback.id, callback.queue)
@@ -673,11 +707,14 @@ class CallbackService:
         start = StasisStart(type="StasisStart", channel=channel, args=("leg",))
         return self._adopt(start, events)
 
-    def _watch(self, callback: Callback, agent: Channel, customer: Channel) -> None:
-        """A conversation a former life connected goes on; its end completes the callback."""
+    def _watch(
+        self, callback: Callback, agent: Channel, customer: Channel, agent_name: str | None = None
+    ) -> None:
+        """A conversation a former life connected goes on; its end completes the callback
+        (and frees the agent: ``agent_name`` for a customer-first one's queue agent)."""
         live = self._live.setdefault(callback.id, _Live(callback.id))
-        live.agent_name, live.agent_channel = callback.agent, agent.id
-        self._hold_agent(callback)
+        live.agent_name, live.agent_channel = callback.agent or agent_name, agent.id
+        self._hold_agent(callback, agent_name)
         call = self._take_back(agent)
         live.agent = call
 
@@ -701,6 +738,10 @@ class CallbackService:
                         if agent.id in bridge.channels or customer.id in bridge.channels:
                             await self._hang_up_bridge(bridge.id)
             self.send(callback.id, Ended(reason))
+            if agent_name is not None:  # customer-first: the book holds no agent to free
+                with contextlib.suppress(QueueError):
+                    self.queues.router.call_ended(agent_name, self.clock())
+                self.queues.kick()
             await self._end_calls(live)
             self._live.pop(callback.id, None)
 

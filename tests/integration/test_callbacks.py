@@ -457,3 +457,51 @@ async def test_kill_9_while_connected_the_conversation_goes_on_and_completes_onc
     # Stopped (SIGTERM) while that agent rings: the ring ends with callflow, as a caller's.
     second.kill(signal.SIGTERM)
     assert await second.wait() == 0
+
+
+async def test_kill_9_while_a_customer_first_customer_waits_they_wait_on_and_talk_once(
+    pstn: SandboxInfo,
+    processes: Processes,
+    phones: PhoneFactory,
+    customers: PhoneFactory,
+    no_leaks: None,
+) -> None:
+    """Customer-first: customer1 answered and waits in line while agent1's phone rings, when
+    callflow run is killed with SIGKILL. The restarted callflow puts customer1 back in line
+    (not dialled again), agent1's old ring is hung up and agent1 is rung anew; they talk, and
+    the callback is completed once."""
+    store = processes.store
+    first = await processes.start()
+    customer = await customers("customer1")
+    agent = await phones("agent1")
+    argv = ["callbacks", "request", CUSTOMER, "--queue", "callbacks_cf"]
+    assert main([*argv, "--config", str(processes.config)]) == 0
+    callback_id = str(store.live_callbacks()[-1]["id"])
+    await until(lambda: bool(store.events(kind="callback.waiting")))
+    ringing, agent_mark = customer.mark(), agent.mark()
+    assert await agents_cli(processes.config, "login", "agent1") == 0
+    await customer.wait_event("CALL_INCOMING", since=ringing, timeout=40)
+    await customer.answer()
+    await agent.wait_event("CALL_INCOMING", since=agent_mark, timeout=30)
+    first.kill(signal.SIGKILL)
+    assert await first.wait() == -signal.SIGKILL
+
+    waiting, agent_mark = customer.mark(), agent.mark()
+    offset = len(processes.log.read_text(errors="replace"))
+    second = await processes.start()
+    await second.wait_for_log("was connected when callflow stopped", after=offset)
+    await agent.wait_event("CALL_CLOSED", since=agent_mark, timeout=15)  # the old ring
+    ring = agent.mark()
+    await agent.wait_event("CALL_INCOMING", since=ring, timeout=30)
+    await agent.answer()
+    await agent.wait_event("CALL_ESTABLISHED", since=ring, timeout=10)
+    await asyncio.sleep(1.0)
+    assert not [e for e in customer.events[waiting:] if e.get("type") == "CALL_CLOSED"]
+    await customer.hangup()
+    await until(lambda: bool(store.events(kind="callback.completed")), timeout=15)
+    await agent.wait_event("CALL_CLOSED", since=ring, timeout=10)
+    final = store.load_callback(callback_id)
+    assert final is not None and final["state"] == "completed" and final["attempts"] == 1
+    assert states(store, callback_id).count("dialing") == 1  # never dialled twice
+    second.kill(signal.SIGTERM)
+    assert await second.wait() == 0
