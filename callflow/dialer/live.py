@@ -471,12 +471,22 @@ class CampaignRunner:
         self, a: _Attempt, call: Call, agent: Agent, deadline: float, greeting_end: float
     ) -> bool:
         """Ring the reserved agent; bridged if they answer before ``deadline`` (True)."""
-        leg = await call.ring(
-            agent.endpoint,
-            ring_timeout=max(1.0, deadline - self.clock() + 1.0),
-            caller_id=str(a.lead["number"]),
-        )
-        await call.wait_for(lambda: leg.answered or leg.ended, timeout=deadline - self.clock())
+        try:
+            leg = await call.ring(
+                agent.endpoint,
+                ring_timeout=max(1.0, deadline - self.clock() + 1.0),
+                caller_id=str(a.lead["number"]),
+            )
+        except BaseException:
+            self._release(agent, self.clock(), answered=False)
+            raise
+        try:
+            await call.wait_for(lambda: leg.answered or leg.ended, timeout=deadline - self.clock())
+        except BaseException:  # the person hung up first (or callflow stops): free the agent
+            with contextlib.suppress(ari_errors.AriError):
+                await call.drop_leg(leg)
+            self._release(agent, self.clock(), answered=False)
+            raise
         now = self.clock()
         if not leg.answered:
             await call.drop_leg(leg)

@@ -13,9 +13,10 @@ import pytest
 
 from callflow.ari.dispatch import EventQueue
 from callflow.call.outbound import OutboundSettings
-from callflow.call.primitives import Call
+from callflow.call.primitives import Call, CallerHangup, Leg
 from callflow.dialer.campaign import parse_campaign
-from callflow.dialer.live import CampaignRunner, silence_heard
+from callflow.dialer.live import CampaignRunner, _Attempt, silence_heard
+from callflow.queue.agents import AgentState
 from callflow.queue.config import load_queues
 from callflow.queue.live import QueueService
 from callflow.queue.routing import QueueEntry
@@ -174,3 +175,34 @@ async def test_an_inbound_caller_waiting_for_the_agents_queue_comes_before_the_c
         while len(host.ari.channels.originated) < 2:  # noqa: ASYNC110 (a stand-in is polled)
             await asyncio.sleep(0.01)
     await runner.stop()
+
+
+class HangingUpCall:
+    """A person's call who hangs up while the reserved agent's phone rings."""
+
+    def __init__(self) -> None:
+        self.dropped: list[str] = []
+
+    async def ring(self, endpoint: str, **_: Any) -> Leg:
+        return Leg(id="leg1", endpoint=endpoint)
+
+    async def wait_for(self, *_: Any, **__: Any) -> bool:
+        raise CallerHangup("the person hung up")
+
+    async def drop_leg(self, leg: Leg) -> None:
+        self.dropped.append(leg.id)
+
+
+async def test_a_person_who_hangs_up_while_the_agent_rings_frees_the_agent(
+    tmp_path: Path, store: SqliteStore
+) -> None:
+    """The reserved agent's ring is dropped and they are available again, not left ringing."""
+    runner = runner_for(tmp_path, store, Host())
+    attempt = _Attempt("dl1", {"number": "+15550100103"}, 1, NOON_UTC, EventQueue("x"))
+    agent = await runner._reserve(attempt, NOON_UTC + 1.8)
+    assert agent is not None and agent.state is AgentState.RINGING
+    call = HangingUpCall()
+    with pytest.raises(CallerHangup):
+        await runner._connect(attempt, call, agent, NOON_UTC + 1.8, NOON_UTC)  # type: ignore[arg-type]
+    assert call.dropped == ["leg1"]
+    assert agent.state is AgentState.AVAILABLE
