@@ -394,9 +394,13 @@ class CampaignRunner:
         a.data.update(answered_after=round(rang, 3))
         self.store.save_attempt(self._row(a, "answered"), a.lead)
         # AMD runs in the dialplan; the channel comes back into Stasis with its verdict.
-        await ari.channels.continue_in_dialplan(
-            a.channel_id, context=AMD_CONTEXT, extension="s", priority=1
-        )
+        try:
+            await ari.channels.continue_in_dialplan(
+                a.channel_id, context=AMD_CONTEXT, extension="s", priority=1
+            )
+        except (ari_errors.NotFound, ari_errors.NotInStasis):  # hung up at once
+            a.outcome = "hung_up"
+            return None
         left = await _next_of(a.events, (StasisEnd, ChannelDestroyed), AMD_LIMIT)
         if not isinstance(left, StasisEnd):
             a.outcome = "hung_up"
@@ -562,7 +566,7 @@ class CampaignRunner:
         """Hang up what is left, then write the attempt's end and its lead's next state."""
         if call is not None:
             await call.hangup()
-        elif a.outcome in ("lost", "failed", "hung_up"):
+        else:  # gone already, as a rule; a ring whose end was missed is ended here
             with contextlib.suppress(ari_errors.AriError, RuntimeError):
                 await self.host.ari.channels.hangup(a.channel_id)
         now = self.clock()
