@@ -81,7 +81,7 @@ from callflow.flow.prompts import media_for
 from callflow.queue.agents import AgentState, QueueError
 from callflow.queue.live import QueueService
 from callflow.queue.model import CALLBACK_RETURNING, CallbackConfig, callback_whisper
-from callflow.queue.routing import Offer, QueueEntry
+from callflow.queue.routing import Offer
 from callflow.queue.wait import spoken_number
 
 log = logging.getLogger(__name__)
@@ -681,16 +681,7 @@ class CallbackService:
                     await self.host.ari.bridges.remove_channel(bridge.id, customer.id)
         live = self._live.setdefault(callback.id, _Live(callback.id))
         live.customer = self._take_back(customer)
-        entry = callback.entry()
-        caller = QueueEntry(
-            id=entry.id,
-            queue=entry.queue,
-            caller=entry.caller,
-            priority=entry.priority,
-            skills=entry.skills,
-            joined_at=entry.joined_at,
-        )
-        self.perform([JoinAsCaller(callback.id, caller)])
+        self.perform([JoinAsCaller(callback.id, callback.caller_entry())])
 
     def _hold_agent(self, callback: Callback, name: str | None = None) -> None:
         """An agent a former life left talking to this callback's customer is on that call

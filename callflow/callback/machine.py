@@ -542,15 +542,7 @@ def _answered(callback: Callback, now: float, agent_gone: bool = False) -> Step:
         if callback.agent is not None:
             commands.insert(0, FreeAgent(callback.agent))
         # Customer-first: the placeholder gives its place to the customer, now a caller.
-        entry = callback.entry()
-        live = QueueEntry(
-            id=entry.id,
-            queue=entry.queue,
-            caller=entry.caller,
-            priority=entry.priority,
-            skills=entry.skills,
-            joined_at=entry.joined_at,
-        )
+        live = callback.caller_entry()
         commands += [LeaveLine(callback.id, "answered"), JoinAsCaller(callback.id, live)]
     return Step(moved, commands)
 

@@ -185,6 +185,11 @@ class Callback:
 
     def entry(self) -> QueueEntry:
         """Its placeholder in the Router: the caller's place, priority and skills."""
+        return replace(self.caller_entry(), kind="callback", callback_mode=self.mode)
+
+    def caller_entry(self) -> QueueEntry:
+        """The answered customer (customer-first) in line as a caller, in the placeholder's
+        place: the same join time, priority and skills."""
         return QueueEntry(
             id=self.id,
             queue=self.queue,
@@ -192,8 +197,6 @@ class Callback:
             priority=self.priority,
             skills=self.skills,
             joined_at=self.joined_at,
-            kind="callback",
-            callback_mode=self.mode,
         )
 
     def moved(self, state: CallbackState, now: float, **changes: Any) -> Callback:
