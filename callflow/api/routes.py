@@ -2,8 +2,9 @@
 
 Every answer is JSON; every problem is ``{"error": code, "message": text}`` with its HTTP
 status: 400 a malformed request, 401 no or a wrong token (:mod:`callflow.api.auth`), 404 an
-unknown queue or agent, 409 an agent change the agent's state does not allow, 501 a part of
-callflow this process does not run (callback requests, campaigns), 503 no queues configured.
+unknown queue, agent, callback or campaign, 409 an agent change the agent's state does not
+allow (or a callback in a queue that offers none), 422 a number that may not be called, 503
+no queues configured.
 
 Agent changes go through :func:`callflow.queue.control.handle_agent_command`, the very
 function ``callflow agents`` reaches over ARI: the same checks, the same refusals, and the
@@ -16,8 +17,9 @@ import asyncio
 import datetime as dt
 import functools
 import json
+import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from importlib import resources
 from typing import Any, NoReturn
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -26,6 +28,11 @@ from aiohttp import web
 
 from callflow.api import views
 from callflow.api.kpis import report
+from callflow.callback.number import Refused
+from callflow.callback.requests import NoCallbacks, cancel_row, submitted_row
+from callflow.dialer.campaign import Campaign
+from callflow.dialer.live import PAUSED, RUNNING, STOPPED
+from callflow.dialer.status import status_of
 from callflow.kpi import Rules
 from callflow.kpi.intervals import INTERVALS
 from callflow.queue.control import ACTIONS, handle_agent_command
@@ -35,6 +42,7 @@ from callflow.store import SqliteStore
 MAX_RANGE = dt.timedelta(days=92)
 """The longest range one KPI request may ask for."""
 AGENT_ACTIONS = tuple(a for a in ACTIONS if a != "status")
+CAMPAIGN_ACTIONS = {"start": RUNNING, "pause": PAUSED, "stop": STOPPED}
 
 
 def openapi_text() -> str:
@@ -86,10 +94,12 @@ class Routes:
         queues: QueueService | None,
         store: SqliteStore,
         *,
+        campaigns: Sequence[Campaign] = (),
         wall: Callable[[], dt.datetime] | None = None,
     ) -> None:
         self.queues = queues
         self.store = store
+        self.campaigns = tuple(campaigns)
         self.wall = wall or (lambda: dt.datetime.now(dt.UTC))
 
     def table(self) -> list[web.RouteDef]:
@@ -103,11 +113,11 @@ class Routes:
             web.get("/api/agents/{agent}", self.one_agent),
             web.post("/api/agents/{agent}", self.change_agent),
             web.get("/api/callbacks", self.list_callbacks),
-            web.post("/api/callbacks", self.not_here("callbacks")),
-            web.delete("/api/callbacks/{callback}", self.not_here("callbacks")),
-            web.get("/api/campaigns", self.not_here("campaigns")),
-            web.get("/api/campaigns/{campaign}", self.not_here("campaigns")),
-            web.post("/api/campaigns/{campaign}/{action}", self.not_here("campaigns")),
+            web.post("/api/callbacks", self.request_callback),
+            web.delete("/api/callbacks/{callback}", self.cancel_callback),
+            web.get("/api/campaigns", self.list_campaigns),
+            web.get("/api/campaigns/{campaign}", self.one_campaign),
+            web.post("/api/campaigns/{campaign}/{action}", self.campaign_action),
             web.get("/api/kpis", self.kpis),
         ]
 
@@ -191,17 +201,60 @@ class Routes:
         queue = request.query.get("queue")
         return _json({"callbacks": await self.store.live_callbacks_async(queue)})
 
-    def not_here(self, what: str) -> Callable[[web.Request], Any]:
-        messages = {
-            "callbacks": "requesting and cancelling callbacks needs the callback service, "
-            "which this callflow does not run yet; GET /api/callbacks lists the stored ones",
-            "campaigns": "campaigns need the dialer, which this callflow does not run yet",
-        }
+    async def request_callback(self, request: web.Request) -> web.Response:
+        """``{"queue": name, "number": text}``: checked with the queue's number rules, as
+        ``callflow callbacks request`` does; the running app books it within a second."""
+        body = await _body(request)
+        queue_name, number = body.get("queue"), body.get("number")
+        if set(body) - {"queue", "number"} or not (
+            isinstance(queue_name, str) and isinstance(number, str)
+        ):
+            problem(400, "bad_request", 'a callback request is {"queue": name, "number": text}')
+        queue = self._service().center.queues.get(queue_name)
+        if queue is None:
+            problem(404, "unknown_queue", f"no queue '{queue_name}'")
+        try:
+            row = submitted_row(queue, number, time.time(), source="the API")
+        except NoCallbacks as exc:
+            problem(409, "no_callbacks", str(exc))
+        if isinstance(row, Refused):
+            problem(422, "refused", f"{row.reason.value}: {row.detail}")
+        self.store.save_callback(row)
+        return _json({"callback": row}, 202)
 
-        async def handler(request: web.Request) -> web.Response:
-            problem(501, "not_implemented", messages[what])
+    async def cancel_callback(self, request: web.Request) -> web.Response:
+        """Give up a live callback, as ``callflow callbacks cancel`` does."""
+        callback = request.match_info["callback"]
+        asked = cancel_row(self.store.load_callback(callback), source="api")
+        if asked is None:
+            problem(404, "unknown_callback", f"no live callback '{callback}'")
+        self.store.save_callback(asked)
+        return _json({"callback": asked}, 202)
 
-        return handler
+    def _campaign(self, request: web.Request) -> Campaign:
+        name = request.match_info["campaign"]
+        for campaign in self.campaigns:
+            if campaign.name == name:
+                return campaign
+        problem(404, "unknown_campaign", f"no campaign '{name}'")
+
+    async def list_campaigns(self, request: web.Request) -> web.Response:
+        now = time.time()
+        return _json({"campaigns": [status_of(c, self.store, now) for c in self.campaigns]})
+
+    async def one_campaign(self, request: web.Request) -> web.Response:
+        return _json(status_of(self._campaign(request), self.store, time.time()))
+
+    async def campaign_action(self, request: web.Request) -> web.Response:
+        """``start``, ``pause`` or ``stop``, as ``callflow campaigns`` does: the state is
+        written to the store and the campaign's runner follows it within a second."""
+        campaign = self._campaign(request)
+        action = request.match_info["action"]
+        state = CAMPAIGN_ACTIONS.get(action)
+        if state is None:
+            problem(400, "bad_request", f"the action is one of {', '.join(CAMPAIGN_ACTIONS)}")
+        self.store.set_campaign_state(campaign.name, state)
+        return _json({"campaign": campaign.name, "state": state}, 202)
 
     async def kpis(self, request: web.Request) -> web.Response:
         """``?from=&to=`` (ISO 8601 dates or moments; default: today so far), ``interval``

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -27,6 +27,7 @@ from callflow.api.metrics import ConnectionCounter, EventTap, Metrics
 from callflow.api.routes import Routes, problems
 from callflow.api.settings import ApiSettings
 from callflow.api.wallboard import Board
+from callflow.dialer.campaign import Campaign
 from callflow.queue.live import QueueService
 from callflow.store import SqliteStore
 
@@ -56,6 +57,7 @@ class ApiServer:
         store: SqliteStore,
         queues: QueueService | None,
         service: CallService,
+        campaigns: Sequence[Campaign] = (),
     ) -> None:
         self.settings = settings
         self.store = store
@@ -67,7 +69,7 @@ class ApiServer:
         tap = EventTap(store)
         tap.listen(self.metrics.on_event)
         tap.listen(self.board.on_event)
-        self.routes = Routes(queues, store)
+        self.routes = Routes(queues, store, campaigns=campaigns)
         self.app = web.Application(middlewares=[problems, token_middleware(settings.token)])
         self.app.add_routes(self.routes.table())
         self.app.add_routes(self.board.routes(settings.token))

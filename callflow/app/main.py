@@ -98,7 +98,11 @@ class App:
         self.api: ApiServer | None = None
         if settings.api is not None:
             self.api = ApiServer(
-                settings.api, store=self.store, queues=self.queues, service=self.service
+                settings.api,
+                store=self.store,
+                queues=self.queues,
+                service=self.service,
+                campaigns=[runner.campaign for runner in self.campaigns],
             )
 
     def _campaign(self, path: Path, app: str) -> CampaignRunner:

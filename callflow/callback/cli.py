@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import secrets
 import sqlite3
 import sys
 import time
@@ -23,9 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from callflow.app.settings import SettingsError, load_settings
-from callflow.callback.live import CANCEL_ASKED, SUBMITTED, rules_of
-from callflow.callback.model import FINAL, CallbackState
-from callflow.callback.number import Refused, normalise
+from callflow.callback.number import Refused
+from callflow.callback.requests import cancel_row, submitted_row
 from callflow.queue.config import load_queues
 from callflow.store import SqliteStore
 from callflow.store.errors import StoreError
@@ -80,31 +78,17 @@ def run_request(args: argparse.Namespace) -> int:
     if queue is None or queue.callback is None:
         print(f"callflow: queue {args.queue!r} offers no callbacks", file=sys.stderr)
         return REFUSED
-    found = normalise(args.number, rules_of(queue.callback))
-    if isinstance(found, Refused):
-        print(f"callflow: refused: {found.reason.value}: {found.detail}", file=sys.stderr)
+    row = submitted_row(queue, args.number, time.time(), source="the command line")
+    if isinstance(row, Refused):
+        print(f"callflow: refused: {row.reason.value}: {row.detail}", file=sys.stderr)
         return REFUSED
-    now = time.time()
-    row: dict[str, Any] = {
-        "id": f"cb{secrets.token_hex(5)}",
-        "queue": queue.name,
-        "number": found.e164,
-        "requested_at": now,
-        "joined_at": now,
-        "expires_at": now + queue.callback.expiry,
-        "mode": queue.callback.mode,
-        "state": SUBMITTED,
-        "reason": "submitted from the command line",
-        "updated_at": now,
-        "call_id": "",
-    }
     code = _with_store(args.config, lambda store: store.save_callback(row))
     if code != OK:
         return code
     if args.json:
         print(json.dumps(row, sort_keys=True))
     else:
-        print(f"{row['id']}: {found.e164} in {queue.name}: submitted")
+        print(f"{row['id']}: {row['number']} in {queue.name}: submitted")
     return OK
 
 
@@ -141,16 +125,10 @@ def run_cancel(args: argparse.Namespace) -> int:
     code = _with_store(args.config, lambda store: found.append(store.load_callback(args.callback)))
     if code != OK:
         return code
-    row = found[0] if found else None
-    final = {state.value for state in FINAL}
-    if row is None or row.get("state") in final:
+    asked = cancel_row(found[0] if found else None, source="cli")
+    if asked is None:
         print(f"callflow: no live callback {args.callback!r}", file=sys.stderr)
         return REFUSED
-    if row.get("state") == SUBMITTED:
-        # Not taken by the app yet: cancelled here, before anyone calls.
-        asked = {**row, "state": CallbackState.CANCELLED.value, "reason": "cancelled: cli"}
-    else:
-        asked = {**row, "state": CANCEL_ASKED, "reason": "cli"}
     code = _with_store(args.config, lambda store: store.save_callback(asked))
     if code == OK:
         print(f"{args.callback}: cancel asked")

@@ -18,14 +18,13 @@ import json
 import sqlite3
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from callflow.app.settings import SettingsError, load_settings
 from callflow.dialer.campaign import Campaign, parse_campaign, parse_leads
 from callflow.dialer.live import PAUSED, RUNNING, STOPPED
-from callflow.dialer.window import AbandonLedger
+from callflow.dialer.status import status_of
 from callflow.store import SqliteStore
 from callflow.store.errors import StoreError
 
@@ -134,41 +133,6 @@ def run_state(args: argparse.Namespace) -> int:
     return _run(args, work)
 
 
-def status_of(campaign: Campaign, store: SqliteStore, now: float) -> dict[str, Any]:
-    """A campaign's figures from the store: leads by state, attempts by outcome, windows."""
-    attempts = store.campaign_attempts(campaign.name)
-    rule = campaign.abandonment
-    ledger = AbandonLedger.for_rule(
-        rule.windows,
-        cap=rule.cap,
-        campaign_start=float(attempts[0]["dialed_at"]) if attempts else now,
-        amd_false_positive_share=rule.amd_false_positive,
-    )
-    for row in attempts:
-        at = float(row["dialed_at"])
-        if row["outcome"] == "connected":
-            ledger.person_connected(at)
-        elif row["outcome"] == "abandoned":
-            ledger.person_abandoned(at)
-        elif row["outcome"] == "machine":
-            ledger.machine_detected(at)
-    outcomes = Counter(str(row["outcome"] or row["state"]) for row in attempts)
-    leads = Counter(str(lead["state"]) for lead in store.campaign_leads(campaign.name))
-    return {
-        "campaign": campaign.name,
-        "state": store.campaign_states().get(campaign.name, PAUSED),
-        "leads": dict(leads),
-        "attempts": len(attempts),
-        "contacts": outcomes.get("connected", 0),
-        "abandoned": outcomes.get("abandoned", 0),
-        "outcomes": dict(outcomes),
-        "windows": [
-            {"window": w.kind, "live": w.live, "abandoned": w.abandoned, "rate": w.rate}
-            for w in ledger.figures(now)
-        ],
-    }
-
-
 def run_status(args: argparse.Namespace) -> int:
     """Print the campaign's figures."""
 
@@ -193,4 +157,4 @@ def run_status(args: argparse.Namespace) -> int:
     return _run(args, work)
 
 
-__all__ = ["add_commands", "status_of"]
+__all__ = ["add_commands"]

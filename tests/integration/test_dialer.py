@@ -19,7 +19,7 @@ from callflow.app.settings import AriSettings, Settings
 from callflow.call.outbound import OutboundSettings
 from callflow.cli import main
 from callflow.dialer.campaign import parse_campaign
-from callflow.dialer.cli import status_of
+from callflow.dialer.status import status_of
 from callflow.flow.loader import load_flow
 from callflow.prompts import build_prompts
 from callflow.prompts.build import Speaks

@@ -14,6 +14,7 @@ import pytest
 
 from callflow.api.server import ApiServer
 from callflow.api.settings import ApiSettings
+from callflow.dialer.campaign import parse_campaign
 from callflow.queue.config import parse_queues
 from callflow.queue.live import QueueService
 from callflow.store import SqliteStore
@@ -24,8 +25,16 @@ agents:
   alice: {endpoint: PJSIP/alice, queues: [support, sales]}
   bob: {endpoint: PJSIP/bob, queues: [support]}
 queues:
-  support: {join_when_empty: yes}
+  support:
+    join_when_empty: yes
+    callback: {mode: agent-first, default_country: US}
   sales: {join_when_empty: yes}
+"""
+CAMPAIGN = """\
+name: spring
+dial_mode: progressive
+queues: [sales]
+leads: {number: phone}
 """
 
 
@@ -74,7 +83,15 @@ async def server(
     store: SqliteStore, queues: QueueService, service: FakeService
 ) -> AsyncIterator[ApiServer]:
     """The API on a free loopback port."""
-    api = ApiServer(ApiSettings(port=0, token=TOKEN), store=store, queues=queues, service=service)
+    campaign, diagnostics = parse_campaign("spring.yaml", CAMPAIGN)
+    assert campaign is not None, [str(d) for d in diagnostics]
+    api = ApiServer(
+        ApiSettings(port=0, token=TOKEN),
+        store=store,
+        queues=queues,
+        service=service,
+        campaigns=[campaign],
+    )
     await api.start()
     yield api
     await api.stop()

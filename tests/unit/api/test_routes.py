@@ -127,17 +127,58 @@ async def test_malformed_agent_changes_are_400(base: str, client: aiohttp.Client
         assert response.status == 400
 
 
-async def test_callback_requests_and_campaigns_are_501_listing_callbacks_works(
-    base: str, client: aiohttp.ClientSession
+async def test_callbacks_are_requested_checked_listed_and_cancelled(
+    base: str, client: aiohttp.ClientSession, store: SqliteStore
 ) -> None:
-    """What this process does not run says so; the stored callbacks can be listed."""
+    """A request is checked with the queue's number rules (as the CLI's), stored for the
+    running app to book, listed, and cancelled; what may not be called says why."""
     assert (await get(client, base + "/api/callbacks")) == {"callbacks": []}
-    async with client.post(base + "/api/callbacks", json={}) as response:
-        assert response.status == 501
-        assert "callback service" in (await response.json())["message"]
-    async with client.delete(base + "/api/callbacks/x") as response:
-        assert response.status == 501
-    assert (await get(client, base + "/api/campaigns", 501))["error"] == "not_implemented"
+    asked = await post(
+        client, base + "/api/callbacks", {"queue": "support", "number": "2125550142"}, 202
+    )
+    row = asked["callback"]
+    assert (row["queue"], row["number"], row["state"]) == ("support", "+12125550142", "submitted")
+    store.flush()
+    assert [r["id"] for r in (await get(client, base + "/api/callbacks"))["callbacks"]] == [
+        row["id"]
+    ]
+    refused = await post(
+        client, base + "/api/callbacks", {"queue": "support", "number": "911"}, 422
+    )
+    assert refused["error"] == "refused" and "emergency" in refused["message"]
+    injected = {"queue": "support", "number": "2125550142&PJSIP/alice"}
+    assert (await post(client, base + "/api/callbacks", injected, 422))["error"] == "refused"
+    none = await post(
+        client, base + "/api/callbacks", {"queue": "sales", "number": "2125550142"}, 409
+    )
+    assert none["error"] == "no_callbacks"
+    await post(client, base + "/api/callbacks", {"queue": "nowhere", "number": "1"}, 404)
+    for body in ({}, {"queue": "support"}, {"queue": "support", "number": 5, "x": 1}):
+        await post(client, base + "/api/callbacks", body, 400)
+    async with client.delete(base + f"/api/callbacks/{row['id']}") as response:
+        assert response.status == 202
+        assert (await response.json())["callback"]["state"] == "cancelled"
+    store.flush()
+    async with client.delete(base + f"/api/callbacks/{row['id']}") as response:
+        assert response.status == 404  # over: nothing left to cancel
+
+
+async def test_campaigns_show_their_figures_and_follow_start_pause_stop(
+    base: str, client: aiohttp.ClientSession, store: SqliteStore
+) -> None:
+    """The settings' campaigns with their figures; start, pause and stop write the state
+    the campaign's runner follows, as `callflow campaigns` does."""
+    [spring] = (await get(client, base + "/api/campaigns"))["campaigns"]
+    assert (spring["campaign"], spring["state"], spring["attempts"]) == ("spring", "paused", 0)
+    for action in ("start", "pause", "stop"):
+        done = await post(client, base + f"/api/campaigns/spring/{action}", None, 202)
+        store.flush()
+        state = (await get(client, base + "/api/campaigns/spring"))["state"]
+        assert (
+            done["state"] == state == {"start": "running", "pause": "paused"}.get(action, "stopped")
+        )
+    await post(client, base + "/api/campaigns/spring/restart", None, 400)
+    await get(client, base + "/api/campaigns/autumn", 404)
 
 
 async def test_kpis_of_an_interval_come_from_the_event_log(
