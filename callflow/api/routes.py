@@ -34,7 +34,7 @@ from callflow.dialer.campaign import Campaign
 from callflow.dialer.live import PAUSED, RUNNING, STOPPED
 from callflow.dialer.status import status_of
 from callflow.kpi import Rules
-from callflow.kpi.intervals import INTERVALS
+from callflow.kpi.intervals import INTERVALS, parse_moment
 from callflow.queue.control import ACTIONS, handle_agent_command
 from callflow.queue.live import QueueService
 from callflow.store import SqliteStore
@@ -311,13 +311,9 @@ def _zone(name: str) -> dt.tzinfo:
 def _moment(text: str, tz: dt.tzinfo, end: bool = False) -> dt.datetime:
     """A date (``2026-12-06``: its midnight; as ``to``, the next midnight) or a moment."""
     try:
-        if len(text) == 10:
-            day = dt.date.fromisoformat(text) + dt.timedelta(days=1 if end else 0)
-            return dt.datetime.combine(day, dt.time(), tz)
-        moment = dt.datetime.fromisoformat(text)
-    except ValueError:
-        problem(400, "bad_request", f"not a date (YYYY-MM-DD) or ISO 8601 moment: {text!r}")
-    return moment if moment.tzinfo else moment.replace(tzinfo=tz)
+        return parse_moment(text, tz, end)
+    except ValueError as exc:
+        problem(400, "bad_request", str(exc))
 
 
 def _midnight(now: dt.datetime, tz: dt.tzinfo) -> dt.datetime:

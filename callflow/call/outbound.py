@@ -12,8 +12,12 @@ trunk is the PJSIP endpoint ``pstn``), the caller ID presented, and how long to 
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass
+
+from callflow.ari.dispatch import EventQueue
+from callflow.ari.events import ChannelDestroyed, ChannelHangupRequest, StasisEnd, StasisStart
 
 E164 = re.compile(r"\+[0-9]{6,15}")
 # What a template may hold around its placeholders: a technology, then a resource made of
@@ -86,3 +90,26 @@ def originate_endpoint(number: object, outbound: OutboundSettings) -> str:
     checked = e164(number)
     # str.replace, not str.format: nothing in the number is ever read as a template.
     return outbound.endpoint.replace("{number}", checked).replace("{digits}", checked[1:])
+
+
+async def answer_of(events: EventQueue, timeout: float) -> tuple[StasisStart | None, int | None]:
+    """Wait for an originated channel to answer (its StasisStart) or end; (start, None) or
+    (None, the Q.850 cause if Asterisk gave one)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    ended = False
+    while (remaining := deadline - loop.time()) > 0:
+        try:
+            async with asyncio.timeout(min(remaining, 2.0) if ended else remaining):
+                event = await events.get()
+        except TimeoutError:
+            break
+        if event is None:
+            break
+        if isinstance(event, StasisStart):
+            return event, None
+        if isinstance(event, ChannelDestroyed):
+            return None, event.cause
+        if isinstance(event, ChannelHangupRequest | StasisEnd):
+            ended = True  # the cause comes with ChannelDestroyed, shortly
+    return None, None

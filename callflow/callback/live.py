@@ -33,16 +33,13 @@ from typing import Any, Protocol
 from callflow.ari import errors as ari_errors
 from callflow.ari.dispatch import EventQueue
 from callflow.ari.events import (
-    ChannelDestroyed,
-    ChannelHangupRequest,
-    StasisEnd,
     StasisStart,
 )
 from callflow.ari.models import Channel
 from callflow.ari.rest import AriClient
 from callflow.call.clock import SteadyWallClock
 from callflow.call.ids import LIFE
-from callflow.call.outbound import InvalidNumber, OutboundSettings, originate_endpoint
+from callflow.call.outbound import InvalidNumber, OutboundSettings, answer_of, originate_endpoint
 from callflow.call.primitives import Call, CallEnded, Leg
 from callflow.callback.book import CallbackBook
 from callflow.callback.machine import (
@@ -406,7 +403,7 @@ class CallbackService:
             log.info("callback %s: cannot ring %s: %s", live.callback_id, offer.endpoint, exc)
             self.send(live.callback_id, AgentUnanswered("unavailable"))
             return
-        start, cause = await _answer_of(events, offer.ring_timeout + RING_SLACK)
+        start, cause = await answer_of(events, offer.ring_timeout + RING_SLACK)
         if start is None:
             with contextlib.suppress(ari_errors.AriError):
                 await self.host.ari.channels.hangup(channel_id)
@@ -465,7 +462,7 @@ class CallbackService:
             log.info("callback %s: cannot dial: %s", live.callback_id, exc)
             self.send(live.callback_id, Unanswered(DialOutcome.FAILED))
             return
-        start, cause = await _answer_of(events, timeout + RING_SLACK)
+        start, cause = await answer_of(events, timeout + RING_SLACK)
         if start is None:
             with contextlib.suppress(ari_errors.AriError):
                 await self.host.ari.channels.hangup(channel_id)
@@ -785,32 +782,6 @@ class CallbackService:
                 "callback.cancelled",
                 {"callback": callback_id, "reason": f"duplicate of {callback.id}"},
             )
-
-
-async def _answer_of(events: EventQueue, timeout: float) -> tuple[StasisStart | None, int | None]:
-    """Wait for an originated channel to answer (its StasisStart) or end; (start, None) or
-    (None, Q.850 cause if Asterisk gave one)."""
-    cause: int | None = None
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    ended = False
-    while True:
-        remaining = deadline - loop.time()
-        if remaining <= 0:
-            return None, cause
-        try:
-            async with asyncio.timeout(remaining if not ended else min(remaining, 2.0)):
-                event = await events.get()
-        except TimeoutError:
-            return None, cause
-        if event is None:
-            return None, cause
-        if isinstance(event, StasisStart):
-            return event, None
-        if isinstance(event, ChannelDestroyed):
-            return None, event.cause
-        if isinstance(event, ChannelHangupRequest | StasisEnd):
-            ended = True  # the cause comes with ChannelDestroyed, shortly
 
 
 def _unanswered(cause: int | None) -> Unanswered:

@@ -46,14 +46,13 @@ from callflow.ari import errors as ari_errors
 from callflow.ari.dispatch import EventQueue
 from callflow.ari.events import (
     ChannelDestroyed,
-    ChannelHangupRequest,
     PlaybackStarted,
     StasisEnd,
     StasisStart,
 )
 from callflow.ari.rest import AriClient
 from callflow.call.ids import LIFE
-from callflow.call.outbound import InvalidNumber, OutboundSettings, originate_endpoint
+from callflow.call.outbound import InvalidNumber, OutboundSettings, answer_of, originate_endpoint
 from callflow.call.primitives import Call, CallEnded
 from callflow.dialer import rules
 from callflow.dialer.campaign import Campaign
@@ -382,7 +381,7 @@ class CampaignRunner:
             log.info("campaign %s: cannot dial: %s", self.name, exc)
             a.outcome = "failed"
             return None
-        start, cause = await _first_start(a.events, self.ring_timeout + RING_SLACK)
+        start, cause = await answer_of(a.events, self.ring_timeout + RING_SLACK)
         rang = self.clock() - a.dialed_at
         if start is None:
             a.outcome = rules.unanswered(cause)
@@ -680,29 +679,6 @@ def silence_heard(amd_cause: str) -> float:
 
 def _window(w: WindowFigures) -> dict[str, Any]:
     return {"window": w.kind, "live": w.live, "abandoned": w.abandoned, "rate": w.rate}
-
-
-async def _first_start(events: EventQueue, timeout: float) -> tuple[StasisStart | None, int | None]:
-    """Wait for an originated channel to answer (its StasisStart) or end; (start, None) or
-    (None, the Q.850 cause if Asterisk gave one)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    ended = False
-    while (remaining := deadline - loop.time()) > 0:
-        try:
-            async with asyncio.timeout(min(remaining, 2.0) if ended else remaining):
-                event = await events.get()
-        except TimeoutError:
-            break
-        if event is None:
-            break
-        if isinstance(event, StasisStart):
-            return event, None
-        if isinstance(event, ChannelDestroyed):
-            return None, event.cause
-        if isinstance(event, ChannelHangupRequest | StasisEnd):
-            ended = True  # the cause comes with ChannelDestroyed, shortly
-    return None, None
 
 
 async def _next_of(events: EventQueue, kinds: tuple[type, ...], timeout: float) -> object:

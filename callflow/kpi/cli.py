@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from callflow.app.settings import SettingsError, load_settings
 from callflow.kpi.chart import ChartUnavailable, render_png
 from callflow.kpi.figures import Rules
-from callflow.kpi.intervals import INTERVALS
+from callflow.kpi.intervals import INTERVALS, parse_moment
 from callflow.kpi.report import build_report, render_csv, render_table
 from callflow.store.base import EventRecord
 from callflow.store.schema import VERSION, version_of
@@ -172,16 +172,10 @@ def _zone(name: str) -> dt.tzinfo:
 
 
 def _moment(text: str, tz: dt.tzinfo, end: bool) -> dt.datetime:
-    """A date is its midnight (``end``: the next midnight, so the day is in); a moment
-    without an offset is in ``tz``."""
     try:
-        if len(text) == 10:
-            day = dt.date.fromisoformat(text) + dt.timedelta(days=1 if end else 0)
-            return dt.datetime.combine(day, dt.time(), tz)
-        moment = dt.datetime.fromisoformat(text)
+        return parse_moment(text, tz, end)
     except ValueError as exc:
-        raise ReportError(f"not a date (YYYY-MM-DD) or ISO 8601 moment: {text!r}") from exc
-    return moment if moment.tzinfo else moment.replace(tzinfo=tz)
+        raise ReportError(str(exc)) from exc
 
 
 def _store_of(settings: Path) -> Path:

@@ -48,3 +48,16 @@ def interval_starts(
         after = next_start(at, interval, tz)
         yield at, after
         at = after
+
+
+def parse_moment(text: str, tz: dt.tzinfo, end: bool = False) -> dt.datetime:
+    """A date is its midnight in ``tz`` (``end``: the next midnight, so the day is in); a
+    moment without an offset is in ``tz``. Raises ValueError for anything else."""
+    try:
+        if len(text) == 10:
+            day = dt.date.fromisoformat(text) + dt.timedelta(days=1 if end else 0)
+            return dt.datetime.combine(day, dt.time(), tz)
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise ValueError(f"not a date (YYYY-MM-DD) or ISO 8601 moment: {text!r}") from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=tz)
