@@ -48,6 +48,7 @@ METRICS = {
     "callflow_ari_connected": "1 while connected to Asterisk",
     "callflow_event_loop_lag_seconds": "how late the event loop ran a timer, last measure",
     "callflow_event_loop_delay_seconds": "how late the event loop ran timers (histogram)",
+    "callflow_asyncio_tasks": "asyncio tasks alive in callflow's event loop (leak checks)",
 }
 
 
@@ -133,6 +134,7 @@ class _Live(Collector):
     def collect(self) -> Iterable[Metric]:
         yield _gauge("callflow_calls_active", [((), self.active_calls())])
         yield _gauge("callflow_ari_connected", [((), int(self.connection.is_set()))])
+        yield _gauge("callflow_asyncio_tasks", [((), _tasks_alive())])
         # A counter whose value the ConnectionCounter owns.
         counter = CounterMetricFamily(
             "callflow_ari_connections", METRICS["callflow_ari_connections_total"]
@@ -168,6 +170,14 @@ class _Live(Collector):
             key = (str(callback.get("queue", "")), str(callback.get("state", "")))
             live[key] = live.get(key, 0) + 1
         yield _gauge("callflow_callbacks_live", list(live.items()), ("queue", "state"))
+
+
+def _tasks_alive() -> int:
+    """The asyncio tasks not yet done in the running loop (0 when collected off a loop)."""
+    try:
+        return len(asyncio.all_tasks())
+    except RuntimeError:
+        return 0
 
 
 def _gauge(
@@ -243,6 +253,14 @@ class Metrics:
             self.callback_events.labels(event).inc()
         elif kind == "agent.command":
             self.agent_commands.labels("done" if data.get("ok") else "refused").inc()
+
+    def watch_store(self, health: Callable[[], Any]) -> None:
+        """Read the store's health (``SqliteStore.health``) at each scrape."""
+        for name, read in (
+            ("callflow_store_writable", lambda: float(health().writable)),
+            ("callflow_store_writes_held", lambda: float(health().held)),
+        ):
+            Gauge(name, METRICS[name], registry=self.registry).set_function(read)
 
     async def measure_loop_lag(self, interval: float = LAG_INTERVAL) -> None:
         """Forever: sleep ``interval`` and record how much later than asked the loop woke."""
