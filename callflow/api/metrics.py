@@ -49,6 +49,8 @@ METRICS = {
     "callflow_event_loop_lag_seconds": "how late the event loop ran a timer, last measure",
     "callflow_event_loop_delay_seconds": "how late the event loop ran timers (histogram)",
     "callflow_asyncio_tasks": "asyncio tasks alive in callflow's event loop (leak checks)",
+    "callflow_store_writable": "1 while the store's disk takes writes (0: full, read-only)",
+    "callflow_store_writes_held": "writes held in memory while the store's disk refuses them",
 }
 
 

@@ -2,7 +2,17 @@
 :class:`Store` protocol (``SqliteStore`` for one node)."""
 
 from callflow.store.base import EventRecord, Store
-from callflow.store.errors import SchemaTooNew, StoreClosed, StoreError
+from callflow.store.errors import SchemaTooNew, StoreClosed, StoreError, StoreUnavailable
 from callflow.store.sqlite import SqliteStore
+from callflow.store.writer import StoreHealth
 
-__all__ = ["EventRecord", "SchemaTooNew", "SqliteStore", "Store", "StoreClosed", "StoreError"]
+__all__ = [
+    "EventRecord",
+    "SchemaTooNew",
+    "SqliteStore",
+    "Store",
+    "StoreClosed",
+    "StoreError",
+    "StoreHealth",
+    "StoreUnavailable",
+]

@@ -4,6 +4,7 @@
 
     StoreError                  the store cannot do what was asked
     ├── StoreClosed             a write or read after close()
+    ├── StoreUnavailable        the disk refuses writes (full, read-only, I/O error) now
     └── SchemaTooNew            the file was written by a newer callflow (user_version)
 """
 
@@ -16,6 +17,11 @@ class StoreError(Exception):
 
 class StoreClosed(StoreError):
     """The store was closed: nothing more can be written to it or read from it."""
+
+
+class StoreUnavailable(StoreError):
+    """The disk refuses writes now (full, read-only, failing): a write someone waits for
+    was not made. Writes nobody waits for are held and retried (see the writer)."""
 
 
 class SchemaTooNew(StoreError):

@@ -11,7 +11,8 @@ once. One process writes a given file (the one that runs the calls; others, such
 ``callflow agents``, only read it); should another process write too, a clashing id is
 replaced by a fresh one and the row is still written.
 
-A crash loses at most the writes not yet committed: the last few milliseconds.
+A crash loses at most the writes not yet committed: the last few milliseconds, or, while the
+disk refuses writes (full, read-only), those held in memory since (see the writer).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from callflow.store.base import EventRecord, Store
 from callflow.store.errors import StoreClosed, StoreError
 from callflow.store.schema import LIVE_CALLBACK, REMEMBER_AGENT, answered_call, migrate
-from callflow.store.writer import Writer
+from callflow.store.writer import StoreHealth, Writer
 
 log = logging.getLogger(__name__)
 
@@ -216,6 +217,12 @@ class SqliteStore:
     def pending(self) -> int:
         """Writes queued and not yet committed."""
         return self._writer.pending
+
+    @property
+    def health(self) -> StoreHealth:
+        """Whether writes reach the disk now; while the disk refuses them (full, read-only),
+        how many are held in memory and since when (see :mod:`callflow.store.writer`)."""
+        return self._writer.health
 
     def close(self) -> None:
         """Commit the pending writes, then close the database."""

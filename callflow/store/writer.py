@@ -5,28 +5,78 @@ takes every write waiting, runs them in one transaction and commits, so a burst 
 costs one commit, and the loop never waits for SQLite's lock, the disk or another process.
 
 Each write has a ticket, in submission order; :meth:`Writer.wait` returns once every write up
-to a ticket is committed (or failed and logged), which is how reads see the writes made
-before them. A write that fails is logged and dropped; the others of its batch are committed
-one by one. While another connection holds the file's write lock (``database is locked``),
-the writes wait and are retried, never dropped.
+to a ticket is committed (or failed and logged, or held: see below), which is how reads see
+the writes made before them. A write that fails on its own (a constraint, a bug) is logged
+and dropped; the others of its batch are committed one by one. While another connection holds
+the file's write lock (``database is locked``), the writes wait and are retried, never dropped.
+
+When the disk itself refuses (full, read-only, an I/O error: :func:`is_storage_fault`), calls
+must go on: the writes are *held* in memory, in order, and retried every ``retry_every``
+seconds until the disk takes them, then committed in their order. The fault is logged at
+ERROR once, then reminded every ``remind_every`` seconds (never a line per write); the writer's
+:attr:`Writer.health` says so to ``/metrics``. What the fault costs, honestly:
+
+- reads do not see held writes (a read waits for committed *or held* writes, so it never
+  blocks on a full disk): the event log and the queue entries read back are those of the
+  fault's start;
+- a write someone waits for (:meth:`Writer.call`: a dialer attempt's claim, pruning) fails at
+  once with :class:`~callflow.store.errors.StoreUnavailable` instead of being held, so no
+  call is placed that could not be recorded;
+- at most ``max_held`` writes are held; past it, newer writes are dropped, counted in
+  :attr:`StoreHealth.dropped` and logged (once, then in the reminders);
+- held writes live in this process only: if it dies or is stopped before the disk is back,
+  they are lost (logged at ERROR on close), so queue entries and callbacks saved during the
+  fault are not restored by a restart. Committed state is never damaged: a failed
+  transaction is rolled back whole (SQLite's journal), ``PRAGMA integrity_check`` stays ok.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import logging
 import queue
 import sqlite3
 import threading
+import time
+from collections import deque
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from callflow.store.errors import StoreClosed, StoreError
+from callflow.store.errors import StoreClosed, StoreError, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
 Write = Callable[[sqlite3.Connection], object]
 MAX_BATCH = 1000  # writes per transaction: large enough for a burst, short enough to commit
+MAX_HELD = 100_000  # writes kept in memory while the disk refuses them (~100 MB at worst)
+RETRY_EVERY = 1.0  # seconds between attempts to write what is held
+REMIND_EVERY = 60.0  # seconds between ERROR reminders while the disk still refuses
+
+# SQLite's primary result codes meaning "the disk (not this write) is the problem"; extended
+# codes (SQLITE_IOERR_WRITE, SQLITE_READONLY_DBMOVED...) share their prefix.
+_FAULTS = ("SQLITE_FULL", "SQLITE_READONLY", "SQLITE_IOERR", "SQLITE_CANTOPEN", "SQLITE_PERM")
+
+
+def is_storage_fault(exc: BaseException) -> bool:
+    """True when SQLite failed because of the disk (full, read-only, I/O error), so the same
+    write may succeed later; False for a write that is wrong in itself."""
+    name = getattr(exc, "sqlite_errorname", None)
+    if not isinstance(exc, sqlite3.Error) or not isinstance(name, str):
+        return False
+    return any(name == fault or name.startswith(fault + "_") for fault in _FAULTS)
+
+
+@dataclass(frozen=True, slots=True)
+class StoreHealth:
+    """Whether the store can write now; while it cannot, since when, why and what it holds."""
+
+    writable: bool
+    held: int = 0  # writes kept in memory, to commit once the disk is back
+    dropped: int = 0  # writes lost past the bound since the fault began
+    failing_since: float | None = None  # time.time() of the first refused write
+    error: str = ""  # SQLite's error name and message
 
 
 class Call:
@@ -50,8 +100,19 @@ class Call:
 class Writer:
     """A thread with its own connection that applies writes in submission order."""
 
-    def __init__(self, db: sqlite3.Connection, path: str) -> None:
+    def __init__(
+        self,
+        db: sqlite3.Connection,
+        path: str,
+        *,
+        max_held: int = MAX_HELD,
+        retry_every: float = RETRY_EVERY,
+        remind_every: float = REMIND_EVERY,
+    ) -> None:
         self.path = path
+        self.max_held = max_held
+        self.retry_every = retry_every
+        self.remind_every = remind_every
         self._db = db
         self._writes: queue.SimpleQueue[Write | None] = queue.SimpleQueue()
         self._submit_lock = threading.Lock()
@@ -59,13 +120,26 @@ class Writer:
         self._applied = 0
         self._applied_changed = threading.Condition()
         self._closed = False
+        self._held: deque[Write] = deque()
+        self._dropped = 0
+        self._failing_since: float | None = None
+        self._error = ""
+        self._reminded_at = 0.0
         self._thread = threading.Thread(target=self._run, name="callflow-store-writer", daemon=True)
         self._thread.start()
 
     @property
     def pending(self) -> int:
-        """Writes submitted and not yet committed."""
-        return self._submitted - self._applied
+        """Writes submitted and not yet committed (held ones included)."""
+        return self._submitted - self._applied + len(self._held)
+
+    @property
+    def health(self) -> StoreHealth:
+        """Whether writes reach the disk now (read from any thread)."""
+        since = self._failing_since
+        if since is None:
+            return StoreHealth(writable=True)
+        return StoreHealth(False, len(self._held), self._dropped, since, self._error)
 
     def submit(self, write: Write) -> int:
         """Queue ``write`` (run on this thread, inside a transaction); its ticket."""
@@ -83,7 +157,8 @@ class Writer:
         return write.future
 
     def wait(self, ticket: int | None = None) -> None:
-        """Return once every write up to ``ticket`` (default: all submitted so far) is done."""
+        """Return once every write up to ``ticket`` (default: all submitted so far) is done:
+        committed, failed, or held while the disk refuses it."""
         target = self._submitted if ticket is None else ticket
         if self._applied >= target:
             return
@@ -93,7 +168,8 @@ class Writer:
             self._applied_changed.wait_for(lambda: self._applied >= target)
 
     def close(self) -> None:
-        """Commit what is queued, stop the thread and close its connection."""
+        """Commit what is queued (and held, if the disk takes it), stop the thread and close
+        its connection."""
         with self._submit_lock:
             if self._closed:
                 return
@@ -105,8 +181,12 @@ class Writer:
     def _run(self) -> None:
         while True:
             batch: list[Write] = []
-            write = self._writes.get()
-            while write is not None:
+            try:
+                failing = self._failing_since is not None
+                write = self._writes.get(timeout=self.retry_every if failing else None)
+            except queue.Empty:
+                write = _NOTHING  # nothing new: only the held writes to try again
+            while write is not None and write is not _NOTHING:
                 batch.append(write)
                 if len(batch) >= MAX_BATCH:
                     break
@@ -114,12 +194,25 @@ class Writer:
                     write = self._writes.get_nowait()
                 except queue.Empty:
                     break
+            if self._failing_since is not None:
+                self._commit_held()
             if batch:
-                self._apply(batch)
+                if self._failing_since is not None:
+                    self._hold(batch)  # behind the held ones: order is kept
+                else:
+                    self._apply(batch)
                 with self._applied_changed:
                     self._applied += len(batch)
                     self._applied_changed.notify_all()
             if write is None:
+                if self._held:
+                    log.error(
+                        "store %s: closing while the disk still refuses writes (%s): %d held "
+                        "writes are lost",
+                        self.path,
+                        self._error,
+                        len(self._held),
+                    )
                 return
 
     def _apply(self, batch: Sequence[Write]) -> None:
@@ -127,14 +220,116 @@ class Writer:
             self._transaction(batch)
             return
         except Exception as exc:  # a bad write must not stop the writer
+            if is_storage_fault(exc):
+                self._fault(exc)
+                self._hold(batch)
+                return
             if len(batch) == 1:
                 self._lost(batch[0], exc)
                 return
-        for write in batch:  # find the bad one; the others are still written
+        for index, write in enumerate(batch):  # find the bad one; the others are still written
             try:
                 self._transaction([write])
             except Exception as exc:
+                if is_storage_fault(exc):
+                    self._fault(exc)
+                    self._hold(batch[index:])
+                    return
                 self._lost(write, exc)
+
+    def _commit_held(self) -> None:
+        """Try the held writes again, oldest first; once all are in, the fault is over."""
+        while self._held:
+            chunk = [self._held.popleft() for _ in range(min(MAX_BATCH, len(self._held)))]
+            try:
+                self._transaction(chunk)
+                continue
+            except Exception as exc:
+                fault: Exception | None = exc if is_storage_fault(exc) else None
+            if fault is not None:
+                self._held.extendleft(reversed(chunk))
+            else:  # one of them is wrong in itself: the rest one by one
+                fault = self._commit_one_by_one(chunk)
+            if fault is not None:
+                self._error = _describe(fault)
+                self._remind()
+                return
+        self._recovered()
+
+    def _commit_one_by_one(self, chunk: list[Write]) -> Exception | None:
+        """Commit each write alone, dropping the bad ones; on a disk fault, hold the rest
+        again (in front) and return the fault."""
+        for index, write in enumerate(chunk):
+            try:
+                self._transaction([write])
+            except Exception as exc:
+                if is_storage_fault(exc):
+                    self._held.extendleft(reversed(chunk[index:]))
+                    return exc
+                self._lost(write, exc)
+        return None
+
+    def _hold(self, writes: Sequence[Write]) -> None:
+        for write in writes:
+            if isinstance(write, Call):
+                # Someone waits for it: tell them now rather than after the disk is back.
+                failure = StoreUnavailable(f"{self.path}: not written, {self._error}")
+                write.failed(failure)
+            elif len(self._held) < self.max_held:
+                self._held.append(write)
+            else:
+                if not self._dropped:
+                    log.error(
+                        "store %s: %d writes held in memory, the most kept: newer writes are "
+                        "dropped until the disk takes writes again",
+                        self.path,
+                        self.max_held,
+                    )
+                self._dropped += 1
+
+    def _fault(self, exc: Exception) -> None:
+        self._error = _describe(exc)
+        if self._failing_since is not None:
+            return
+        self._failing_since = time.time()
+        self._reminded_at = time.monotonic()
+        log.error(
+            "store %s: cannot write (%s); calls go on, writes are kept in memory (at most %d) "
+            "and retried every %g s",
+            self.path,
+            self._error,
+            self.max_held,
+            self.retry_every,
+        )
+
+    def _remind(self) -> None:
+        now = time.monotonic()
+        if now - self._reminded_at < self.remind_every:
+            return
+        self._reminded_at = now
+        since = time.time() - (self._failing_since or time.time())
+        log.error(
+            "store %s: still cannot write after %.0f s (%s): %d writes held, %d dropped",
+            self.path,
+            since,
+            self._error,
+            len(self._held),
+            self._dropped,
+        )
+
+    def _recovered(self) -> None:
+        if self._failing_since is None:
+            return
+        log.warning(
+            "store %s: writable again after %.1f s; the held writes are committed, %d were "
+            "dropped",
+            self.path,
+            time.time() - self._failing_since,
+            self._dropped,
+        )
+        self._failing_since = None
+        self._dropped = 0
+        self._error = ""
 
     def _transaction(self, batch: Sequence[Write]) -> None:
         while True:
@@ -153,7 +348,9 @@ class Writer:
             self._db.execute("COMMIT")
         except BaseException:
             if self._db.in_transaction:
-                self._db.execute("ROLLBACK")
+                # On a full or failing disk SQLite may have rolled back already, or fail to.
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
             raise
         for write in batch:
             if isinstance(write, Call):
@@ -168,3 +365,14 @@ class Writer:
             log.error("store %s: a write was lost: %s", self.path, exc)
         else:
             log.error("store %s: a write was lost", self.path, exc_info=exc)
+
+
+def _nothing(db: sqlite3.Connection) -> None:
+    """A marker for "no new write: retry the held ones"; never queued, never run."""
+
+
+_NOTHING: Write = _nothing
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{getattr(exc, 'sqlite_errorname', type(exc).__name__)}: {exc}"
