@@ -64,6 +64,7 @@ class AriSettings:
     username: str = "callflow"
     password: str = field(default="", repr=False)
     app: str = "callflow"
+    request_timeout: float = 10.0  # seconds one REST request may take (each retry too)
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,7 @@ class Settings:
                 username=self.ari.username,
                 password=self.ari.password,
                 apps=(self.ari.app,),
-                **overrides,  # type: ignore[arg-type]
+                **{"request_timeout": self.ari.request_timeout, **overrides},  # type: ignore[arg-type]
             )
         except ValueError as exc:
             raise SettingsError(f"{where}: the ARI settings are not usable: {exc}") from None
@@ -122,6 +123,12 @@ ARI = Section(
         "The environment variable holding the password (default CALLFLOW_ARI_PASSWORD).",
     ),
     Key("app", Text(), "The Stasis application's name; must match the dialplan's CALLFLOW_APP."),
+    Key(
+        "request_timeout",
+        Number(minimum=0.1, maximum=120, unit="seconds"),
+        "Seconds one ARI request may take before it fails (default 10); reads and repeatable "
+        "commands are tried up to 3 times.",
+    ),
 )
 LOG = Section(
     Key("format", Choice(("text", "json")), "text, or json: one object per line."),

@@ -16,7 +16,7 @@ answers ``start.channel`` with ``client.channels.answer(...)`` and reads
 
 from __future__ import annotations
 
-from .backoff import backoff, process_exception
+from .backoff import backoff, process_exception, retry_request
 from .config import AriConfig
 from .dispatch import CallHandler, Dispatcher, EventQueue
 from .errors import (
@@ -154,4 +154,5 @@ __all__ = [
     "backoff",
     "parse_event",
     "process_exception",
+    "retry_request",
 ]

@@ -1,9 +1,11 @@
-"""The reconnect policy: how long to wait between attempts, and which failures to retry.
+"""The retry policies: how long to wait between attempts, and which failures to retry.
 
-Both halves are plain functions over plain data, so tests drive them without a
-socket. Model: python-websockets ``client.py`` (``backoff``, ``process_exception``),
-with "full jitter" (a uniform draw below the exponential ceiling) so that many
-callflow workers restarted together do not reconnect to Asterisk in lockstep.
+The event socket reconnects (:func:`backoff`, :func:`process_exception`); a REST request is
+sent again only when doing it twice is the same as doing it once (:func:`retry_request`).
+All are plain functions over plain data, so tests drive them without a socket.
+Model: python-websockets ``client.py`` (``backoff``, ``process_exception``), with "full
+jitter" (a uniform draw below the exponential ceiling) so that many callflow workers
+restarted together do not reconnect to Asterisk in lockstep.
 """
 
 from __future__ import annotations
@@ -21,7 +23,24 @@ from .errors import (
     ServerError,
 )
 
-__all__ = ["backoff", "process_exception"]
+__all__ = ["REQUEST_RETRY_DELAYS", "backoff", "process_exception", "retry_request"]
+
+REQUEST_RETRY_DELAYS = (0.05, 0.25)
+"""Seconds before the 2nd and 3rd try of a request :func:`retry_request` allows; each try is
+bounded by ``request_timeout``, so a request gives up after at most 3 timeouts and 0.3 s."""
+
+# The commands whose repetition changes nothing, by (method, last path segment or resource).
+# Answering an answered channel, setting a variable or MOH again, or deleting what is gone
+# (a 404 on the retry: the first try did it) end in the same state.
+_SAME_TWICE = {
+    ("POST", "answer"),
+    ("POST", "variable"),
+    ("POST", "moh"),
+    ("DELETE", "moh"),
+    ("DELETE", "channels"),
+    ("DELETE", "bridges"),
+    ("DELETE", "playbacks"),
+}
 
 
 def backoff(
@@ -43,6 +62,30 @@ def backoff(
     while True:
         yield rng() * ceiling
         ceiling = min(maximum, ceiling * factor)
+
+
+def retry_request(method: str, path: str, exc: AriError) -> bool:
+    """Whether a failed REST request may be sent again as it is.
+
+    Only transient failures are retried: a 5xx, or Asterisk unreachable / too slow (which
+    includes the request timeout). And only requests whose repetition is harmless: every
+    ``GET``, and the commands of ``_SAME_TWICE`` (answer, set a variable, start or stop music
+    on hold, hang up, destroy a bridge, stop a playback). Never retried, because a second try
+    could act twice when the first one acted before failing: originate (a second call),
+    play and record (heard or recorded twice), continue (a second dialplan jump), adding or
+    removing bridge channels, creating a bridge, user events. Those fail to their caller,
+    which ends the call cleanly.
+    """
+    if not isinstance(exc, ServerError | AsteriskUnreachable):
+        return False
+    if method == "GET":
+        return True
+    segments = [s for s in path.split("/") if s]
+    if not segments:
+        return False
+    if method == "DELETE" and len(segments) == 2:
+        return (method, segments[0]) in _SAME_TWICE
+    return (method, segments[-1]) in _SAME_TWICE and len(segments) == 3
 
 
 def process_exception(exc: AriError) -> AriError | None:

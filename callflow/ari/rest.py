@@ -12,6 +12,7 @@ bringing back one that a feature needs (git has them all) is checked the same wa
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Mapping, Sequence
@@ -22,8 +23,9 @@ from urllib.parse import quote
 import aiohttp
 from yarl import URL
 
+from .backoff import REQUEST_RETRY_DELAYS, retry_request
 from .config import AriConfig
-from .errors import AriError, AsteriskUnreachable, InvalidResponse, error_for_status
+from .errors import AriError, AsteriskUnreachable, InvalidResponse, NotFound, error_for_status
 from .models import (
     Application,
     AsteriskInfo,
@@ -191,8 +193,34 @@ class AriClient:
 
         ``path`` is relative to ``/ari`` and already quoted. Raises an
         :class:`~callflow.ari.errors.AriHttpError` subclass for an error status and
-        :class:`~callflow.ari.errors.AsteriskUnreachable` when Asterisk cannot be reached.
+        :class:`~callflow.ari.errors.AsteriskUnreachable` when Asterisk cannot be reached or
+        does not answer within ``request_timeout``. A request that is harmless to repeat is
+        tried up to three times on a 5xx or no answer (:func:`.backoff.retry_request`).
         """
+        delays = iter(REQUEST_RETRY_DELAYS)
+        retried = False
+        while True:
+            try:
+                return await self._send(method, path, params, body)
+            except NotFound:
+                if retried and method == "DELETE":
+                    return None  # the try that failed on our side had done it
+                raise
+            except AriError as exc:
+                delay = next(delays, None)
+                if delay is None or not retry_request(method, path, exc):
+                    raise
+                logger.info("ARI %s %s failed (%s); trying again", method, path, exc)
+                retried = True
+                await asyncio.sleep(delay)
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, QueryValue] | None,
+        body: Mapping[str, Any] | None,
+    ) -> Any:
         url = URL(self.config.rest_url + path, encoded=True)
         query = _query(params or {})
         try:
