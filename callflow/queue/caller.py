@@ -37,7 +37,14 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from callflow.queue.agents import AgentState, QueueError
-from callflow.queue.announce import AnnounceState, Say, announce, next_due
+from callflow.queue.announce import (
+    AnnounceState,
+    Say,
+    announce,
+    next_due,
+    note_position,
+    stagger,
+)
 from callflow.queue.config import QueueConfig, Target
 from callflow.queue.estimate import (
     CallerAbandoned,
@@ -241,7 +248,9 @@ class QueueCaller:
     _talk: tuple[Offer, float] | None = None  # the answered offer, and when
 
     def __post_init__(self) -> None:
-        self.announced = AnnounceState(joined_at=self.entry.joined_at)
+        self.announced = AnnounceState(
+            joined_at=self.entry.joined_at, stagger=stagger(self.number)
+        )
 
     # --- questions for the driver --------------------------------------------------
 
@@ -515,6 +524,7 @@ class QueueCaller:
         position = self.router.position(self.entry.id)
         if position <= self.router.agents_available(self.queue.name):
             return now + RECHECK
+        self.announced = note_position(self.announced, now, position)
         return next_due(self.queue.announce, self.announced, position)
 
     def estimate(self, position: int, elapsed: float, now: float) -> float:

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import itertools
 import math
+from dataclasses import replace
 
 import pytest
 
 from callflow.flow.model import Say as SayPrompt
 from callflow.flow.model import Sound
 from callflow.queue.announce import (
+    REANNOUNCE_FLOOR,
+    SETTLE,
+    STAGGER_SPAN,
     AnnounceState,
     Say,
     announce,
     next_due,
+    note_position,
+    stagger,
 )
 from callflow.queue.config import AnnounceConfig, PeriodicPrompt, PositionMode, WaitMode
 from callflow.queue.wait import WaitFigure, wait_figure, wait_sounds
@@ -200,3 +207,91 @@ def test_a_driver_following_next_due_hears_the_expected_schedule() -> None:
     assert wakeups == len(heard)
     assert heard[0][1] == (("position", 3), ("wait", WaitFigure(5)))
     assert sum(1 for _, say in heard for item in say if item.what == "wait") == 1
+
+
+def test_late_wakeups_do_not_drift_the_schedule() -> None:
+    """A driver that wakes (or finishes the prompt) seconds late still hears announcements
+    on join + k*frequency: the lateness is never added to the period."""
+    config = AnnounceConfig(frequency=30, min_frequency=10)
+    state = AnnounceState(joined_at=0.0)
+    heard = []
+    now = 0.0
+    for lateness in (0.4, 7.0, 0.1, 9.5, 0.0):
+        result = announce(config, state, now, 3, None)
+        assert result.say, now
+        state = result.state
+        heard.append(now)
+        due = next_due(config, state, 3)
+        now = due + lateness  # woke late: a loaded loop, or the prompt was still playing
+    assert [round(next_due(config, state, 3))] == [150]
+    assert [round(t) for t in heard] == [0, 30, 67, 90, 130]
+    assert [math.floor(t / 30) for t in heard] == [0, 1, 2, 3, 4]
+
+
+def test_a_wakeup_past_several_deadlines_skips_them() -> None:
+    """A driver stalled past two deadlines says one announcement, then keeps the grid."""
+    config = AnnounceConfig(frequency=10, min_frequency=5)
+    state = announce(config, AnnounceState(joined_at=0.0), 0.0, 2, None).state
+    late = announce(config, state, 25.0, 2, None)
+    assert late.say == (("position", 2),)
+    assert next_due(config, late.state, 2) == 30.0
+
+
+def test_periodic_prompts_keep_their_deadlines_when_played_late() -> None:
+    """A periodic prompt played 4 s late is next due a period after its deadline."""
+    config = AnnounceConfig(periodic=(PeriodicPrompt(20, Sound("queue-thankyou")),))
+    state = AnnounceState(joined_at=0.0)
+    late = announce(config, state, 24.0, 3, None)
+    assert late.say == (("prompt", Sound("queue-thankyou")),)
+    assert next_due(config, late.state, 3) == 40.0
+
+
+def test_a_burst_of_moves_is_told_once_with_the_latest_position() -> None:
+    """Callers ahead hang up one after another: the position is told once, after it has
+    settled for SETTLE s (plus the caller's stagger), as the latest position."""
+    config = AnnounceConfig(frequency=60, min_frequency=10)
+    state = announce(config, AnnounceState(joined_at=0.0), 0.0, 9, None).state
+    for now, position in ((20.0, 8), (20.5, 7), (21.0, 5)):
+        state = note_position(state, now, position)
+        assert next_due(config, state, position) == 20.0 + SETTLE
+        assert announce(config, state, now, position, None).say == ()
+    told = announce(config, state, 22.0, 4, None)
+    assert told.say == (("position", 4),)
+    assert told.state.moved_at is None
+
+
+def test_a_position_change_waits_for_the_callers_minimum_interval() -> None:
+    """However fast positions move, one caller hears a change no sooner than min_frequency
+    after the last announcement, and never sooner than REANNOUNCE_FLOOR."""
+    config = AnnounceConfig(frequency=60, min_frequency=10)
+    state = announce(config, AnnounceState(joined_at=0.0), 0.0, 9, None).state
+    state = note_position(state, 1.0, 8)
+    assert next_due(config, state, 8) == 10.0
+    eager = AnnounceConfig(frequency=60, min_frequency=0)
+    state = announce(eager, AnnounceState(joined_at=0.0), 0.0, 9, None).state
+    state = note_position(state, 0.5, 8)
+    assert next_due(eager, state, 8) == REANNOUNCE_FLOOR
+
+
+def test_a_caller_back_at_the_told_position_hears_nothing_new() -> None:
+    """A move that is undone before it is told (a priority caller came and went) is
+    forgotten: the next announcement is the regular one."""
+    config = AnnounceConfig(frequency=60, min_frequency=10)
+    state = announce(config, AnnounceState(joined_at=0.0), 0.0, 4, None).state
+    state = note_position(state, 11.0, 5)
+    state = note_position(state, 12.0, 4)
+    assert state.moved_at is None
+    assert next_due(config, state, 4) == 60.0
+
+
+def test_callers_are_staggered_over_the_span() -> None:
+    """Consecutive callers' stagger offsets spread over [0, STAGGER_SPAN), so a mass move
+    is told over STAGGER_SPAN seconds, not in one instant."""
+    offsets = sorted(stagger(n) for n in range(1, 31))
+    assert all(0.0 <= o < STAGGER_SPAN for o in offsets)
+    gaps = [b - a for a, b in itertools.pairwise(offsets)]
+    assert max(gaps) < STAGGER_SPAN / 10
+    config = AnnounceConfig(frequency=60, min_frequency=10)
+    state = replace(announce(config, AnnounceState(0.0), 0.0, 9, None).state, stagger=1.5)
+    state = note_position(state, 30.0, 8)
+    assert next_due(config, state, 8) == 30.0 + SETTLE + 1.5
