@@ -26,6 +26,12 @@ A campaign file::
       - say: "This was Acme calling. Call us back on 0800 123 456. To opt out, press 9."
     machine_message: [{sound: custom/acme-message}]   # left on machines; none: hang up
     do_not_call: dnc.txt           # numbers never called, one a line (checked at dial time)
+    blend:                         # agents who also serve inbound queues (callflow.dialer.blend)
+      service_level: 80            # percent of inbound callers answered within the queue's
+                                   # service_level seconds: idle agents are held back for it
+                                   # (no blend: only callers waiting come first)
+      window: 15m                  # arrivals counted over this long
+      handle_time: 5m              # an inbound call's handle time until some are seen
     leads:
       number: phone                # the CSV column holding the number
       timezone: tz                 # a column with an IANA zone; or default_timezone
@@ -52,6 +58,7 @@ from yaml.nodes import MappingNode, Node, SequenceNode
 from callflow.callback.number import DEFAULT_RULES, NumberRules, Refused, normalise
 from callflow.dialer.window import WindowKind
 from callflow.flow.model import Say, Sound
+from callflow.queue.model import QueueCenter
 from callflow.yamlcheck import (
     Checker,
     Choice,
@@ -67,6 +74,7 @@ from callflow.yamlcheck import (
     Section,
     Text,
     document_schema,
+    nearest,
     read_source,
 )
 
@@ -107,6 +115,15 @@ PROMPT_ITEM = Section(
     Key("sound", Text(), "A recorded sound, as Asterisk names it (custom/acme-message)."),
     Key("say", Text(), "Text, rendered by callflow prompts build."),
 )
+BLEND = Section(
+    Key(
+        "service_level",
+        Number(above=0, maximum=99.9, unit="percent"),
+        "Inbound callers to answer within their queue's service_level: the hold-back's goal.",
+    ),
+    Key("window", Duration(zero=False), "Inbound arrivals are counted over this long."),
+    Key("handle_time", Duration(zero=False), "Inbound handle time assumed until calls are seen."),
+)
 CAMPAIGN_FILE = Section(
     Key("name", Text(), "The campaign's name.", True),
     Key("dial_mode", Choice(DIAL_MODES), "preview, progressive, ratio or predictive.", True),
@@ -130,6 +147,7 @@ CAMPAIGN_FILE = Section(
         "The message left on answering machines (none: hang up).",
     ),
     Key("do_not_call", Text(), "A file of numbers never to call, one a line."),
+    Key("blend", BLEND, "Agents of inbound queues: how many idle ones the dialer leaves them."),
 )
 CampaignPrompt = tuple[Sound | Say, ...]
 
@@ -142,6 +160,15 @@ class AbandonRule:
     windows: tuple[WindowKind, ...] = WINDOWS
     amd_false_positive: float = 0.0
     margin: float = 0.005
+
+
+@dataclass(frozen=True, slots=True)
+class BlendRule:
+    """How much of its agents' idle time a campaign leaves their inbound queues."""
+
+    service_level: float | None = None  # a share; None: no hold-back (callers waiting first)
+    window: float = 900.0
+    handle_time: float = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +200,7 @@ class Campaign:
     safe_harbor: CampaignPrompt = ()
     machine_message: CampaignPrompt = ()
     do_not_call: str | None = None  # a path, relative to the campaign file's folder
+    blend: BlendRule = field(default_factory=BlendRule)
 
     def say_texts(self, voice: str = "en-us") -> frozenset[tuple[str, str]]:
         """Every (text, voice) the campaign speaks, for the prompt-cache builder."""
@@ -201,8 +229,12 @@ def campaign_schema() -> JSONSchema:
     )
 
 
-def parse_campaign(path: str, text: str) -> tuple[Campaign | None, list[Diagnostic]]:
-    """Read campaign YAML ``text`` (named ``path`` in diagnostics); None on any error."""
+def parse_campaign(
+    path: str, text: str, center: QueueCenter | None = None
+) -> tuple[Campaign | None, list[Diagnostic]]:
+    """Read campaign YAML ``text`` (named ``path`` in diagnostics); None on any error.
+    With the contact center's agents and queues (``center``), the ``agents`` and ``queues``
+    the campaign names must be among them."""
     source = read_source(path, text, "campaign")
     r = Checker(source.path, list(source.diagnostics))
     if source.root is None:
@@ -274,10 +306,30 @@ def parse_campaign(path: str, text: str) -> tuple[Campaign | None, list[Diagnost
             if "fields" in lv
             else (),
         )
-    lists = {
-        name: tuple(t for t, _ in r.texts(top[name], f"'{name}'")) if name in top else ()
+    blend = BlendRule()
+    if "blend" in top:
+        node = top["blend"]
+        got = r.scalars(r.section(node, BLEND, "'blend'", at=node), BLEND, lambda k: f"'blend.{k}'")
+        # A blend: block without a goal holds back for the usual 80 %.
+        blend = BlendRule(
+            service_level=float(got.get("service_level", 80.0)) / 100.0,  # type: ignore[arg-type]
+            window=float(got.get("window", blend.window)),  # type: ignore[arg-type]
+            handle_time=float(got.get("handle_time", blend.handle_time)),  # type: ignore[arg-type]
+        )
+    names = {
+        name: r.texts(top[name], f"'{name}'") if name in top else []
         for name in ("agents", "queues")
     }
+    lists = {name: tuple(t for t, _ in found) for name, found in names.items()}
+    if center is not None:
+        for name, known in (("agents", center.agents), ("queues", center.queues)):
+            for word, node in names[name]:
+                if word not in known:
+                    r.error(
+                        node,
+                        f"'{name}': no {name[:-1]} '{word}' in {center.path or 'the queues file'}",
+                        nearest(word, list(known)),
+                    )
     prompts = {
         name: _prompt(r, top[name], f"'{name}'") if name in top else ()
         for name in ("safe_harbor", "machine_message")
@@ -302,6 +354,7 @@ def parse_campaign(path: str, text: str) -> tuple[Campaign | None, list[Diagnost
         safe_harbor=prompts["safe_harbor"],
         machine_message=prompts["machine_message"],
         do_not_call=str(do_not_call) if do_not_call is not None else None,
+        blend=blend,
     )
     return campaign, diagnostics
 
@@ -436,6 +489,7 @@ def _read_lead(
 __all__ = [
     "CAMPAIGN_FILE",
     "AbandonRule",
+    "BlendRule",
     "Campaign",
     "Lead",
     "LeadColumns",

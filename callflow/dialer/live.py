@@ -24,6 +24,12 @@ lead (:mod:`callflow.dialer.rules`). This module is the glue:
    abandoned (``campaign.safe_harbor`` in the event log, with the greeting's end and the
    playback's start). A machine gets ``machine_message`` or a hang-up.
 
+Blending (:mod:`callflow.dialer.blend`): the campaign's agents may serve inbound queues too.
+Each round the runner looks at those queues in the Router (callers in line, agents on their
+calls) and learns their arrival rate and handle time; an agent is offered to the pacing
+policy only if blending gives them to the dialer (nobody waiting in their queues, and each
+queue keeps the idle agents its service level needs).
+
 Channel ids are ``<node>.<run>-dl-<attempt>``. Events: ``campaign.attempt`` (every state of
 every attempt, with its row), ``campaign.human``, ``campaign.connect``,
 ``campaign.safe_harbor`` (when the message was asked for), ``campaign.safe_harbor_started``
@@ -37,6 +43,7 @@ import contextlib
 import logging
 import re
 import secrets
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +62,7 @@ from callflow.call.ids import LIFE
 from callflow.call.outbound import InvalidNumber, OutboundSettings, answer_of, originate_endpoint
 from callflow.call.primitives import Call, CallEnded
 from callflow.dialer import rules
+from callflow.dialer.blend import InboundLoad, InboundQueue, outbound_agents
 from callflow.dialer.campaign import Campaign
 from callflow.dialer.pacing import (
     AgentView,
@@ -176,6 +184,18 @@ class CampaignRunner:
         self._kick = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._dnc: tuple[float, frozenset[str]] = (-1.0, frozenset())
+        # Blending: what is learnt of the agents' inbound queues, the callers seen last
+        # time, and each agent's inbound call (its entry, queue and start) until they are free.
+        started = self.clock()
+        self.inbound = {
+            queue: InboundLoad(
+                started, window=campaign.blend.window, handle_time=campaign.blend.handle_time
+            )
+            for name in self.agents
+            for queue in sorted(self.queues.router.agents[name].queues)
+        }
+        self._inbound_seen: set[str] = set()
+        self._inbound_calls: dict[str, tuple[str, str, float]] = {}
 
     @property
     def name(self) -> str:
@@ -267,10 +287,12 @@ class CampaignRunner:
         """What the policy sees now: the campaign's agents, the calls not yet with one, the
         windows so far, and what the campaign has learnt."""
         agents: list[AgentView] = []
+        dialer_may_take = self.blended(now)
         for name in self.agents:
             agent = self.queues.router.agents[name]
-            if self._free(agent):
-                agents.append(AgentView("idle", agent.since))
+            if agent.state is AgentState.AVAILABLE:
+                if name in dialer_may_take:
+                    agents.append(AgentView("idle", agent.since))
             elif agent.state in (AgentState.RINGING, AgentState.ON_CALL):
                 agents.append(AgentView("talking", agent.since))
             elif agent.state is AgentState.WRAPUP:
@@ -283,6 +305,64 @@ class CampaignRunner:
             windows=self.ledger.figures(now),
             experience=self.experience,
         )
+
+    def blended(self, now: float) -> frozenset[str]:
+        """The available agents the dialer may take now (:mod:`callflow.dialer.blend`), after
+        learning what changed in their inbound queues since the last look."""
+        self._observe_inbound(now)
+        router = self.queues.router
+        busy = {queue: 0 for queue in self.inbound}
+        for _, queue, _ in self._inbound_calls.values():
+            busy[queue] += 1
+        queues = {
+            name: InboundQueue(
+                name,
+                waiting=router.callers_waiting(name),
+                busy=busy[name],
+                arrival_rate=load.arrival_rate(now),
+                handle_time=load.handle_time,
+                within=router.queues[name].service_level,
+            )
+            for name, load in self.inbound.items()
+        }
+        idle = {
+            name: agent.queues
+            for name in self.agents
+            if (agent := router.agents[name]).state is AgentState.AVAILABLE
+        }
+        return outbound_agents(idle, queues, self.campaign.blend.service_level)
+
+    def _observe_inbound(self, now: float) -> None:
+        """Arrivals (callers in line or with an agent, not seen last time) and handle times
+        (an agent taken by an inbound call, from its ring to their next availability)."""
+        router = self.queues.router
+        present: set[str] = set()
+        for queue, load in self.inbound.items():
+            for entry in router.entries(queue):
+                present.add(entry.id)
+                if entry.id not in self._inbound_seen:
+                    load.arrived(now)
+        for name in self.agents:
+            agent = router.agents[name]
+            call = self._inbound_calls.get(name)
+            inbound = (
+                agent.state in (AgentState.RINGING, AgentState.ON_CALL)
+                and agent.entry_id is not None
+                and agent.entry_id not in self._flight
+                and agent.queue in self.inbound
+            )
+            if inbound and agent.entry_id is not None and agent.queue is not None:
+                present.add(agent.entry_id)
+                if agent.entry_id not in self._inbound_seen:
+                    self.inbound[agent.queue].arrived(now)
+                if call is None or call[0] != agent.entry_id:
+                    if call is not None:
+                        self.inbound[call[1]].handled(now - call[2])
+                    self._inbound_calls[name] = (agent.entry_id, agent.queue, now)
+            elif call is not None and agent.state is not AgentState.WRAPUP:
+                self.inbound[call[1]].handled(now - call[2])
+                del self._inbound_calls[name]
+        self._inbound_seen = present
 
     async def _round(self) -> None:
         now = self.clock()
@@ -544,10 +624,13 @@ class CampaignRunner:
         finally:
             call.on_event = None
             if started:  # Asterisk's own time of the first sound, for the records
+                # Asterisk stamps wall-clock time; the greeting's end is on this runner's
+                # clock (which a test may set to another day): put the start on it too.
+                start = started[0] + (self.clock() - time.time())
                 self.store.append(
                     "campaign.safe_harbor_started",
                     a.id,
-                    {**self._tag(a), "started": started[0], "after": started[0] - greeting_end},
+                    {**self._tag(a), "started": start, "after": start - greeting_end},
                 )
 
     def _release(self, agent: Agent, now: float, *, answered: bool) -> None:
@@ -625,6 +708,9 @@ class CampaignRunner:
         unknown = names - set(router.agents)
         if unknown:
             raise ValueError(f"campaign {self.name}: unknown agents {sorted(unknown)}")
+        if missing := set(self.campaign.queues) - set(router.members):
+            # A misspelt queue would leave the campaign without agents, dialing nobody.
+            raise ValueError(f"campaign {self.name}: unknown queues {sorted(missing)}")
         return tuple(sorted(names))
 
     def _free(self, agent: Agent) -> bool:

@@ -6,11 +6,14 @@ a row of the store, and no attempt placed twice."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import signal
 import time
+import wave
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -61,44 +64,73 @@ EXPECTED = {
 }
 
 
+DialerAppFactory = Callable[..., Awaitable[App]]
+
+
 @pytest.fixture
-async def dialer_app(
+async def dialer_apps(
     asterisk: SandboxInfo, pstn: SandboxInfo, tmp_path: Path, request: pytest.FixtureRequest
-) -> AsyncIterator[App]:
-    """callflow with the test campaign, its leads imported, not yet started."""
-    settings = Settings(
-        ari=AriSettings(
-            url=asterisk.ari_url,
-            username=asterisk.ari_user,
-            password=asterisk.ari_password,
-            app=asterisk.app,
-        ),
-        flows=(FLOW,),
-        store=tmp_path / "store.sqlite3",
-        sounds_dir=asterisk.sounds_dir,
-        queues=QUEUES,
-        outbound=OutboundSettings(caller_id="+15550100999", ring_timeout=25),
-        campaigns=(CAMPAIGN,),
-    )
-    campaign, _ = parse_campaign(str(CAMPAIGN), CAMPAIGN.read_text())
-    center, _ = load_queues(str(QUEUES))
-    flow, _ = load_flow(str(FLOW))
-    assert campaign is not None and center is not None and flow is not None
-    speaking: list[Speaks] = [flow, center, campaign]
-    build_prompts(speaking, asterisk.sounds_dir)
-    app = App(settings)
-    assert app.load_flows().applied
-    rows = [{"number": n, "timezone": "UTC", "line": i} for i, n in enumerate(LEADS, 2)]
-    app.store.import_leads("sandbox", rows)
-    request.node._callflow_apps = [app]
-    task = asyncio.create_task(app.run(install_signals=False))
-    async with asyncio.timeout(15):
-        await app.service.ready.wait()
-    try:
-        yield app
-    finally:
+) -> AsyncIterator[DialerAppFactory]:
+    """Start callflow with a campaign, its leads imported, not yet started; ``clock`` (the
+    runner's and the queues') stands in for the wall clock when given."""
+    running: list[tuple[App, asyncio.Task[None]]] = []
+    request.node._callflow_apps = []
+
+    async def start(
+        campaign_file: Path = CAMPAIGN,
+        leads: Sequence[Mapping[str, Any]] = (),
+        *,
+        queues: Path = QUEUES,
+        flow: Path = FLOW,
+        clock: Callable[[], float] | None = None,
+    ) -> App:
+        settings = Settings(
+            ari=AriSettings(
+                url=asterisk.ari_url,
+                username=asterisk.ari_user,
+                password=asterisk.ari_password,
+                app=asterisk.app,
+            ),
+            flows=(flow,),
+            store=tmp_path / f"store-{len(running)}.sqlite3",
+            sounds_dir=asterisk.sounds_dir,
+            queues=queues,
+            outbound=OutboundSettings(caller_id="+15550100999", ring_timeout=25),
+            campaigns=(campaign_file,),
+        )
+        text = await asyncio.to_thread(campaign_file.read_text)
+        campaign, _ = parse_campaign(str(campaign_file), text)
+        center, _ = load_queues(str(queues))
+        parsed_flow, _ = load_flow(str(flow))
+        assert campaign is not None and center is not None and parsed_flow is not None
+        speaking: list[Speaks] = [parsed_flow, center, campaign]
+        build_prompts(speaking, asterisk.sounds_dir)
+        app = App(settings)
+        assert app.load_flows().applied
+        if clock is not None:
+            assert app.queues is not None
+            app.queues.clock = clock
+            for runner in app.campaigns:
+                runner.clock = clock
+        app.store.import_leads(campaign.name, list(leads))
+        request.node._callflow_apps.append(app)
+        task = asyncio.create_task(app.run(install_signals=False))
+        running.append((app, task))
+        async with asyncio.timeout(15):
+            await app.service.ready.wait()
+        return app
+
+    yield start
+    for app, task in running:
         await app.stop()
         await task
+
+
+@pytest.fixture
+async def dialer_app(dialer_apps: DialerAppFactory) -> App:
+    """callflow with the test campaign, its leads imported, not yet started."""
+    rows = [{"number": n, "timezone": "UTC", "line": i} for i, n in enumerate(LEADS, 2)]
+    return await dialer_apps(CAMPAIGN, rows)
 
 
 async def test_a_campaign_connects_people_leaves_messages_and_abandons_with_the_safe_harbor(
@@ -264,3 +296,222 @@ async def test_kill_9_while_a_lead_rings_then_the_restart_calls_it_again_as_a_ne
     assert [(w["live"], w["abandoned"]) for w in figures["windows"]] == [(1.0, 0.0), (1.0, 0.0)]
     channels = ari_get(asterisk, "channels")
     assert not [c for c in channels if "-dl-" in c["id"]], channels
+
+
+# --- fifty leads, three agents ----------------------------------------------------------
+
+#: The injected clock: a Monday at 14:00 UTC (10:00 in New York, 07:00 in Los Angeles,
+#: 23:00 in Tokyo), advancing with real time.
+DAY = dt.datetime(2026, 6, 15, 14, 0, tzinfo=dt.UTC).timestamp()
+HOUR = 3600.0
+CUSTOMER = "+15550200001"  # customer1's softphone on the PSTN: hears what it is played
+
+
+class ShiftedClock:
+    """Wall-clock seconds that start at ``at`` and advance with ``time.monotonic()``."""
+
+    def __init__(self, at: float) -> None:
+        self.offset = at - time.monotonic()
+
+    def __call__(self) -> float:
+        return self.offset + time.monotonic()
+
+
+def fifty_leads() -> list[tuple[str, str, str]]:
+    """(number, zone, what is expected) by CSV line. First three people who talk 18-20 s,
+    one for each agent; busy, congestion and invalid after 3 s of ringing; then customer1's
+    softphone, who answers while every agent talks (an abandon); then the rest."""
+    leads = [
+        ("+15550100120", "UTC", "first"),
+        ("+15550100119", "UTC", "first"),
+        ("+15550100118", "UTC", "first"),
+        ("+15550130300", "UTC", "busy"),  # after 3 s: the first three have their agents
+        ("+15550140300", "UTC", "congestion"),
+        ("+15550150300", "UTC", "invalid"),
+        (CUSTOMER, "UTC", "customer"),
+    ]
+    leads += [
+        (f"+1555010{r:02d}{t:02d}", "UTC", "person") for r in (1, 2, 3, 4) for t in (4, 5, 6, 7)
+    ]
+    leads += [(f"+1555011{r:02d}{t:02d}", "UTC", "machine") for r in (1, 2) for t in (2, 3, 4, 5)]
+    leads += [(f"+155501203{x:02d}", "UTC", "no_answer") for x in (1, 2, 3, 4)]
+    leads += [(f"+155501301{x:02d}", "UTC", "busy") for x in (1, 2, 3, 4)]
+    leads += [(f"+155501401{x:02d}", "UTC", "congestion") for x in (1, 2)]
+    leads += [(f"+155501501{x:02d}", "UTC", "invalid") for x in (1, 2)]
+    leads += [
+        ("+15550100107", "UTC", "dnc"),  # on the list from the start
+        ("+15550100305", "Asia/Tokyo", "night"),  # 23:00 there
+        ("+15550100405", "America/Los_Angeles", "night"),  # 07:00 there
+        ("+15550100505", "America/New_York", "person"),  # 10:00 there
+        ("+15550100605", "UTC", "locked"),  # abandoned 71 h ago
+        ("+15550100705", "UTC", "unlocked"),  # abandoned 73 h ago: called again
+        ("+15550100207", "UTC", "dnc"),  # put on the list once the campaign runs
+    ]
+    return leads
+
+
+async def test_fifty_leads_three_agents_people_heard_rules_held_machines_screened(
+    dialer_apps: DialerAppFactory,
+    phones: PhoneFactory,
+    customers: PhoneFactory,
+    tmp_path: Path,
+) -> None:
+    """A ratio-2 campaign of 50 scripted leads and three agents' softphones, on a clock set to
+    a Monday 14:00 UTC: the first three people reach agent1-3 and each agent hears their own
+    tone come back through the person they talk to; customer1's softphone answers while all
+    three talk and hears the safe-harbor message (started within 2 s of the end of its
+    greeting, no agent's tone), counted abandoned; every person given the message gets it
+    within 2 s; machines are screened by AMD and get the message; busy, congestion, no answer
+    and invalid are recorded; never dialed: the numbers on the do-not-call list (one added
+    while the campaign runs), the leads where it is night (Tokyo, Los Angeles), and the lead
+    abandoned 71 hours ago; the lead abandoned 73 hours ago is called again (attempt 2); each
+    of the others is called once; the windows hold what was dialed."""
+    leads = fifty_leads()
+    assert len(leads) == 50
+    expected = {number: kind for number, _, kind in leads}
+    dnc = tmp_path / "dnc.txt"
+    dnc.write_text("+15550100107\n")
+    campaign_file = tmp_path / "fifty.yaml"
+    campaign_file.write_text(
+        "name: fifty\ndial_mode: ratio\nratio: 2\n"
+        "abandonment: {cap: 3, windows: [us-30d, uk-24h]}\n"
+        "max_attempts: 3\n"
+        "retry: {no_answer: 1h, busy: 1h, machine: 1h, abandoned: 1h, lost: 1h}\n"
+        "queues: [outbound]\n"
+        'safe_harbor: {say: "This was callflow calling. Call us back on 0 800 123. '
+        'To opt out, press 9."}\n'
+        'machine_message: {say: "Hello, this is callflow. Please call us back on 0 800 123."}\n'
+        f"do_not_call: {dnc.name}\n"
+        "leads: {number: phone, timezone: tz}\n"
+    )
+    queues = tmp_path / "queues.yaml"
+    queues.write_text(
+        "agents:\n"
+        + "".join(
+            f"  agent{i}: {{endpoint: PJSIP/agent{i}, queues: [outbound]}}\n" for i in (1, 2, 3)
+        )
+        + "queues:\n  outbound: {ring_timeout: 10, join_when_empty: yes}\n"
+    )
+    clock = ShiftedClock(DAY)
+    rows = [{"number": n, "timezone": tz, "line": i} for i, (n, tz, _) in enumerate(leads, 2)]
+    app = await dialer_apps(campaign_file, rows, queues=queues, clock=clock)
+    # Two leads abandoned before (71 and 73 hours ago), their retry made due by hand: only
+    # the UK lockout stands between the first and a call.
+    for number, hours in (("+15550100605", 71), ("+15550100705", 73)):
+        at = clock() - hours * HOUR
+        lead = {
+            "campaign": "fifty",
+            "number": number,
+            "attempts": 1,
+            "state": "ready",
+            "next_at": 0.0,
+            "last_outcome": "abandoned",
+            "abandoned_at": at,
+        }
+        row = {
+            "id": f"seed{hours}",
+            "campaign": "fifty",
+            "number": number,
+            "attempt": 1,
+            "state": "ended",
+            "outcome": "abandoned",
+            "dialed_at": at,
+            "ended_at": at + 30,
+        }
+        app.store.save_attempt(row, lead)
+    tone = write_tone(tmp_path / "agent.wav", 120, 880)
+    agents = [await phones(f"agent{i}", auto_answer=True, microphone=tone) for i in (1, 2, 3)]
+    # customer1 says a short hello (AMD hears a person), then is quiet.
+    hello = write_tone(tmp_path / "hello.wav", 0.6, 1000)
+    with_silence = tmp_path / "customer.wav"
+    _append_silence(hello, with_silence, 40.0)
+    customer = await customers("customer1", auto_answer=True, microphone=with_silence)
+    assert app.queues is not None
+    for i in (1, 2, 3):
+        app.queues.login(f"agent{i}")
+    app.store.set_campaign_state("fifty", "running")
+    await until(lambda: bool(app.store.campaign_attempts("fifty")[2:]), timeout=30)
+    dnc.write_text("+15550100107\n+15550100207  # asked during the campaign\n")
+
+    never = {n for n, kind in expected.items() if kind in ("dnc", "night", "locked")}
+    dialable = set(expected) - never
+
+    def over() -> bool:
+        rows = [r for r in app.store.campaign_attempts("fifty") if not r["id"].startswith("seed")]
+        return {r["number"] for r in rows} >= dialable and all(r["state"] == "ended" for r in rows)
+
+    await until(over, timeout=240)
+    app.store.set_campaign_state("fifty", "stopped")
+
+    attempts = [r for r in app.store.campaign_attempts("fifty") if not r["id"].startswith("seed")]
+    assert Counter((a["number"], a["attempt"]) for a in attempts) == Counter(
+        (n, 2 if expected[n] == "unlocked" else 1) for n in dialable
+    ), attempts
+    outcomes = {a["number"]: a["outcome"] for a in attempts}
+    allowed = {**EXPECTED, "first": {"connected"}, "customer": {"abandoned"}}
+    for number, outcome in outcomes.items():
+        kind = "person" if expected[number] == "unlocked" else expected[number]
+        assert outcome in allowed[kind], (number, kind, outcome, attempts)
+
+    # People: the first three reached three agents, and each agent heard their own tone
+    # come back through the person for most of that conversation (the later people talk
+    # for a few seconds, mostly during AMD: their connects are counted, not listened to).
+    connects = app.store.events(kind="campaign.connect")
+    firsts = {
+        e.data["number"]: e.data["agent"] for e in connects if expected[e.data["number"]] == "first"
+    }
+    assert sorted(firsts.values()) == ["agent1", "agent2", "agent3"], connects
+    for event in connects:
+        print(
+            f"{event.data['number']} to {event.data['agent']}: {event.data['after_greeting']:.3f} s"
+        )
+        assert event.data["after_greeting"] <= 2.0, event.data
+    for phone in agents:
+        heard = sorted(phone.recordings_dir.glob("*-dec.wav"))
+        assert max(tone_seconds(p, 880) for p in heard) > 10.0, [measure(p) for p in heard]
+
+    # Abandons: every one given the safe harbor within 2 s of the greeting's end, as
+    # Asterisk timed the message's start; customer1 heard it, and no agent.
+    abandoned = {n for n, o in outcomes.items() if o == "abandoned"}
+    started = {
+        e.data["number"]: e.data["after"]
+        for e in app.store.events(kind="campaign.safe_harbor_started")
+    }
+    assert set(started) == abandoned, (started, abandoned)
+    print("safe harbor started after the greeting:", sorted(round(s, 3) for s in started.values()))
+    assert max(started.values()) <= 2.0, started
+    heard = await customer.recording(timeout=15)
+    assert heard is not None
+    level = measure(heard)
+    print(f"customer1 heard {level.voiced_seconds:.1f} s of sound of {level.seconds:.1f} s")
+    assert level.voiced_seconds >= 2.0, level
+    assert tone_seconds(heard, 880) < 0.5, level
+
+    # Machines: AMD said so, and each got the message.
+    machines = app.store.events(kind="campaign.machine")
+    assert {e.data["number"] for e in machines} == {
+        n for n, o in outcomes.items() if o == "machine"
+    }
+    assert sum(1 for o in outcomes.values() if o == "machine") >= 6, outcomes
+    assert all(e.data["message"] for e in machines)
+
+    figures = status_of(app.campaigns[0].campaign, app.store, clock())
+    print(figures)
+    windows = {w["window"]: w for w in figures["windows"]}
+    connected = sum(1 for o in outcomes.values() if o == "connected")
+    assert figures["contacts"] == connected
+    # The 24 hours hold today's calls; the 30 days the two abandoned days ago too.
+    assert (windows["uk-24h"]["live"], windows["uk-24h"]["abandoned"]) == (
+        connected + len(abandoned),
+        len(abandoned),
+    )
+    assert windows["us-30d"]["abandoned"] == len(abandoned) + 2
+
+
+def _append_silence(source: Path, target: Path, seconds: float) -> None:
+    """``source`` (mono 16-bit) then ``seconds`` of silence, as ``target``."""
+    with wave.open(str(source), "rb") as wav:
+        params, frames = wav.getparams(), wav.readframes(wav.getnframes())
+    with wave.open(str(target), "wb") as out:
+        out.setparams(params)
+        out.writeframes(frames + b"\0\0" * int(seconds * params.framerate))
