@@ -24,7 +24,11 @@ from typing import Any
 from callflow.app.settings import SettingsError, load_settings
 from callflow.dialer.campaign import Campaign, parse_campaign, parse_leads
 from callflow.dialer.live import PAUSED, RUNNING, STOPPED
+from callflow.dialer.rules import read_do_not_call
 from callflow.dialer.status import status_of
+from callflow.flow.diagnostics import Diagnostic
+from callflow.prompts import missing_prompts
+from callflow.queue.model import QueueCenter
 from callflow.store import SqliteStore
 from callflow.store.errors import StoreError
 
@@ -158,3 +162,37 @@ def run_status(args: argparse.Namespace) -> int:
 
 
 __all__ = ["add_commands"]
+
+
+def check_campaign_files(
+    paths: list[str], center: QueueCenter | None, prompts_dir: Path | None
+) -> tuple[list[Diagnostic], list[str]]:
+    """What ``callflow check`` says of campaign files: each read as ``callflow run`` reads it
+    (the same parser, at file:line:column), its agents and queues looked up in ``center``
+    (when there is one), its do-not-call file read, and its text prompts built in
+    ``prompts_dir`` (when given). The diagnostics, and problems that are one line each."""
+    diagnostics: list[Diagnostic] = []
+    problems: list[str] = []
+    for path in paths:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            problems.append(f"{path}: campaign file unreadable: {exc}")
+            continue
+        campaign, found = parse_campaign(path, text, center)
+        diagnostics.extend(found)
+        if campaign is None:
+            continue
+        if campaign.do_not_call is not None:
+            dnc = Path(path).parent / campaign.do_not_call
+            try:
+                read_do_not_call(dnc.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError) as exc:
+                # callflow run would call nobody rather than someone who asked not to be.
+                problems.append(f"{path}: do_not_call: cannot read {dnc}: {exc}")
+        if prompts_dir is not None:
+            for said, _ in missing_prompts([campaign], prompts_dir):
+                problems.append(
+                    f"{path}: text prompt not built: {said!r}; run 'callflow prompts build'"
+                )
+    return diagnostics, problems

@@ -68,12 +68,15 @@ def run_check(args: argparse.Namespace) -> int:
     """Print errors then warnings with counts; exit 1 on any error.
 
     Each file is checked as what it is: a flow, a queues file (top-level ``agents`` or
-    ``queues`` and no ``nodes``), or a settings file (``ari`` or ``flows``: its flows and
-    its queues are checked too), so ``callflow check config/*.yaml`` checks a whole setup.
+    ``queues`` and no ``nodes``), a campaign (``dial_mode``), or a settings file (``ari`` or
+    ``flows``: its flows, queues and campaigns are checked too), so ``callflow check
+    config/*.yaml`` checks a whole setup. Campaigns are read by ``callflow run``'s parser, and
+    their agents and queues looked up in the queues file.
     The flows are checked together, by the very function ``callflow run`` uses
     (:func:`callflow.ivr.registry.validate`): what this passes, ``run`` starts.
     """
     # Imported here: the IVR (callflow.ivr) imports the flow package this module belongs to.
+    from callflow.dialer.cli import check_campaign_files
     from callflow.ivr.registry import validate
 
     sounds = scan_sounds(args.sounds, args.language) if args.sounds else None
@@ -85,12 +88,15 @@ def run_check(args: argparse.Namespace) -> int:
             problems.append(f"--sounds {folder}: no such directory; sounds are not checked")
             sounds = None
     flows: list[str] = []
+    campaign_files: list[str] = []
     queue_files = [args.queues] if args.queues else []
     prompts_dir: Path | None = None
     for path in args.files:
         kind = _kind_of(path)
         if kind == "queues":
             queue_files.append(path)
+        elif kind == "campaign":
+            campaign_files.append(path)
         elif kind == "settings":
             try:
                 settings = load_settings(Path(path))
@@ -102,6 +108,7 @@ def run_check(args: argparse.Namespace) -> int:
                     problems.append(f"{exc} (as a settings file)")
                 continue
             flows.extend(str(flow) for flow in settings.flows)
+            campaign_files.extend(str(campaign) for campaign in settings.campaigns)
             if settings.queues is not None:
                 queue_files.append(str(settings.queues))
             if settings.sounds_dir is not None and settings.sounds_dir.is_dir():
@@ -117,10 +124,13 @@ def run_check(args: argparse.Namespace) -> int:
         if center is not None:
             centers.append(center)
     flows = list({os.path.realpath(f): f for f in flows}.values())
-    checked = validate(
-        flows, sounds=sounds, queues=_one_center(centers, queue_files), prompts_dir=prompts_dir
-    )
+    center = _one_center(centers, queue_files)
+    checked = validate(flows, sounds=sounds, queues=center, prompts_dir=prompts_dir)
     problems.extend(checked.problems)
+    campaign_files = list({os.path.realpath(f): f for f in campaign_files}.values())
+    found, campaign_problems = check_campaign_files(campaign_files, center, prompts_dir)
+    diagnostics.extend(found)
+    problems.extend(campaign_problems)
     diagnostics = sorted(dict.fromkeys([*diagnostics, *checked.diagnostics]), key=sort_key)
     errors = [d for d in diagnostics if d.is_error]
     warnings = [d for d in diagnostics if not d.is_error]
@@ -129,7 +139,7 @@ def run_check(args: argparse.Namespace) -> int:
         print(line, file=out)
     n_errors = len(errors) + len(problems)
     summary = f"{_count(n_errors, 'error')}, {_count(len(warnings), 'warning')}"
-    every = {os.path.realpath(f) for f in [*args.files, *flows, *queue_files]}
+    every = {os.path.realpath(f) for f in [*args.files, *flows, *queue_files, *campaign_files]}
     checked_files = _count(len(every), "file")
     print(f"{checked_files} checked: {summary}", file=out)
     return 1 if n_errors else 0
@@ -162,6 +172,8 @@ def _kind_of(path: str) -> str:
         return "flow"
     if keys & {"ari", "flows", "store"}:
         return "settings"
+    if "dial_mode" in keys:
+        return "campaign"
     if keys & {"agents", "queues"}:
         return "queues"
     return "flow"
