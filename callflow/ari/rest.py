@@ -471,6 +471,14 @@ class Bridges(_Resource):
         }
         await self._call("POST", _path("bridges", bridge_id, "addChannel"), params)
 
+    async def start_moh(self, bridge_id: str, moh_class: str | None = None) -> None:
+        """Play music on hold to the whole bridge (one announcer channel for everyone)."""
+        await self._call("POST", _path("bridges", bridge_id, "moh"), {"mohClass": moh_class})
+
+    async def stop_moh(self, bridge_id: str) -> None:
+        """Stop the bridge's music on hold."""
+        await self._call("DELETE", _path("bridges", bridge_id, "moh"))
+
     async def remove_channel(self, bridge_id: str, channel: str | Sequence[str]) -> None:
         """Remove one or more channels from the bridge."""
         params: dict[str, QueryValue] = {

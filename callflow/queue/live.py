@@ -114,6 +114,10 @@ class CallbackDriver(Protocol):
 
 
 EXITED_KEPT = 1000  # callers who left by an exit key, remembered for a callback request
+# After positions in a queue change, its callers are woken this soon, once for a whole
+# burst of changes (a mass hang-up wakes each caller a few times, not once per hang-up);
+# what they are told and when is announce.py's decision.
+POSITIONS_WAKE = 0.5
 
 
 @dataclass
@@ -148,10 +152,12 @@ class QueueService:
         self._numbers = itertools.count(1)
         self._bridges: dict[str, str] = {}  # queue -> its holding bridge
         self._in_bridge: dict[str, set[str]] = {}  # queue -> the calls in its bridge
+        self._own_music: set[str] = set()  # holding bridges without music of their own
         self._bridge_lock = asyncio.Lock()
         self._bridge_ids = itertools.count(1)
         self._cleanups: set[asyncio.Task[None]] = set()  # empty holding bridges going away
         self._kick = asyncio.Event()
+        self._moved: dict[str, asyncio.TimerHandle] = {}  # queue -> its callers' wake-up
         self._scheduler: asyncio.Task[None] | None = None
         self._agent_states = {n: a.state for n, a in self.router.agents.items()}
         self.callbacks: CallbackDriver | None = None  # set by callflow.callback.live
@@ -172,6 +178,9 @@ class QueueService:
             self._scheduler.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._scheduler
+        for timer in self._moved.values():
+            timer.cancel()
+        self._moved.clear()
         if self._cleanups:
             await asyncio.gather(*self._cleanups, return_exceptions=True)
 
@@ -202,6 +211,19 @@ class QueueService:
     def kick(self) -> None:
         """Something changed: decide again now."""
         self._kick.set()
+
+    def _positions_changed(self, queue: str) -> None:
+        """Callers of ``queue`` moved: wake them (once per burst) to look at their place."""
+        if queue in self._moved:
+            return
+        loop = asyncio.get_running_loop()
+        self._moved[queue] = loop.call_later(POSITIONS_WAKE, self._wake_queue, queue)
+
+    def _wake_queue(self, queue: str) -> None:
+        self._moved.pop(queue, None)
+        for waiter in self._waiting.values():
+            if waiter.machine.entry.queue == queue and not waiter.machine.done:
+                waiter.call.nudge()
 
     # --- agents (the Python API; feature codes call these too) -----------------------
 
@@ -370,6 +392,7 @@ class QueueService:
                 self.router.leave(machine.entry.id, self.clock(), "abandon")
                 return fm.Failed("queue_unavailable")
             self.kick()
+            self._positions_changed(queue.name)  # a priority caller puts others back
             done = await self._drive(waiter, queue, bridge, first)
             if done.outcome == "exit_key":
                 self.exited[call.id] = machine.entry
@@ -388,6 +411,7 @@ class QueueService:
                     await call.drop_leg(leg)
             if bridge is not None:
                 await self._leave_holding(call, queue, bridge)
+            self._positions_changed(queue.name)
             self._agents_changed()
             self.kick()
 
@@ -471,10 +495,11 @@ class QueueService:
                 self._agents_changed()
                 self.kick()
             elif isinstance(command, Announce):
-                await self._say(waiter, queue, say_media(command.items))
+                await self._say(waiter, queue, bridge, say_media(command.items))
                 followups = waiter.machine.send(Said(), self.clock())
             elif isinstance(command, Connect):
                 self._agents_changed()
+                self._positions_changed(queue.name)
                 followups = await self._talk(waiter, queue, bridge, command.leg)
             todo.extendleft(reversed(followups))
         return done
@@ -571,21 +596,32 @@ class QueueService:
             self._agents_changed()
             self.kick()
 
-    async def _say(self, waiter: _Waiter, queue: QueueConfig, media: list[str]) -> None:
-        """Play to this caller only, then give them their music back.
+    async def _say(
+        self, waiter: _Waiter, queue: QueueConfig, bridge: str, media: list[str]
+    ) -> None:
+        """Play to this caller only, then they hear the music again.
 
-        Asterisk 22: a channel in a holding bridge hears its own MOH (started per channel,
-        not bridge-wide, so that one caller's announcement is never heard by the others);
-        a playback to that channel pauses its MOH and Asterisk does not always resume it,
-        so the music is stopped and restarted around every announcement.
+        Asterisk 22: the holding bridge plays the queue's music to all its participants
+        (``POST /bridges/{id}/moh``, one announcer channel for everyone); a playback to one
+        participant channel is heard by that caller alone, in place of the bridge's audio,
+        and when it ends the caller hears the bridge's music again, so an announcement
+        costs its playbacks and nothing around them.
+
+        Where the bridge has no music (Asterisk without chan_bridge_media, see
+        :meth:`_enter_holding`) each caller has their own MOH: a playback pauses it and
+        Asterisk does not always resume it, so it is stopped and restarted around the
+        announcement.
         """
         call = waiter.call
-        with call.logged("stop music"):
-            await call.ari.channels.stop_moh(call.id)
+        own = bridge in self._own_music
+        if own:
+            with call.logged("stop music"):
+                await call.ari.channels.stop_moh(call.id)
         # An exit key, or an agent becoming free for this caller, cuts it short.
         await call.play(media, barge_in=True, until=lambda: bool(waiter.inbox))
-        with call.logged("restart music"):
-            await call.ari.channels.start_moh(call.id, queue.music_class)
+        if own:
+            with call.logged("restart music"):
+                await call.ari.channels.start_moh(call.id, queue.music_class)
 
     # --- the holding bridge ----------------------------------------------------------
 
@@ -598,6 +634,21 @@ class QueueService:
                 bridge = f"callflow-queue-{queue.name}-{LIFE}-{next(self._bridge_ids)}"
                 with contextlib.suppress(ari_errors.Conflict):
                     await call.ari.bridges.create("holding", bridge_id=bridge, name=queue.name)
+                # The queue's music once for everyone in its bridge, not one MOH per caller
+                # (per-channel music was Asterisk's main cost with hundreds waiting).
+                try:
+                    await call.ari.bridges.start_moh(bridge, queue.music_class)
+                except ari_errors.AriError as exc:
+                    # Bridge music needs chan_bridge_media (its Announcer channel): without
+                    # it Asterisk 22 answers 500 "Allocation failed"; callers then get
+                    # their own MOH each, as before.
+                    log.warning(
+                        "holding bridge %s: no shared music (%s); each caller gets their own"
+                        " (load chan_bridge_media.so in Asterisk for shared music)",
+                        bridge,
+                        exc,
+                    )
+                    self._own_music.add(bridge)
                 self._bridges[queue.name] = bridge
             self._in_bridge.setdefault(queue.name, set()).add(call.id)
         try:
@@ -605,8 +656,9 @@ class QueueService:
         except ari_errors.AriError:
             await self._leave_holding(call, queue, bridge)  # the bookkeeping above
             raise
-        with call.logged("start music"):
-            await call.ari.channels.start_moh(call.id, queue.music_class)
+        if bridge in self._own_music:
+            with call.logged("start music"):
+                await call.ari.channels.start_moh(call.id, queue.music_class)
         return bridge
 
     async def _leave_holding(self, call: Call, queue: QueueConfig, bridge: str) -> None:
@@ -627,11 +679,13 @@ class QueueService:
                 del self._bridges[queue.name]
                 del self._in_bridge[queue.name]
         if not call.hung_up:
-            with call.logged("stop music"):
-                await call.ari.channels.stop_moh(call.id)
+            if bridge in self._own_music:
+                with call.logged("stop music"):
+                    await call.ari.channels.stop_moh(call.id)
             with call.logged(f"leave holding bridge {bridge}"):
                 await call.ari.bridges.remove_channel(bridge, call.id)
         if empty:
+            self._own_music.discard(bridge)
             task = asyncio.create_task(self._destroy_bridge(call, bridge), name=f"destroy:{bridge}")
             self._cleanups.add(task)
             task.add_done_callback(self._cleanups.discard)
