@@ -51,6 +51,7 @@ from callflow.call.primitives import (
     Recovery,
     rest_of_prompt,
 )
+from callflow.call.reconcile import Reconciler
 from callflow.call.recovery import Plan, plan_recovery
 
 log = logging.getLogger(__name__)
@@ -152,6 +153,7 @@ class Service:
         self._outage = _Outage()
         self._recovery: dict[str, Recovery] = {}  # channel id -> how to take it back
         self._asterisk_started: object = None  # Asterisk's startup time, to see a restart
+        self.reconciler: Reconciler | None = None  # set while running
 
     @property
     def ari(self) -> AriClient:
@@ -184,6 +186,7 @@ class Service:
             self._ari = ari
             stream = self._stream = EventStream(self.config, delays=self.reconnect_delays)
             dispatcher = self._dispatcher
+            reconciling = self._start_reconciler(ari)
             try:
                 async for item in stream:
                     await self._on_item(item, dispatcher)
@@ -195,11 +198,42 @@ class Service:
             except ari_errors.AriError as exc:
                 raise ServiceError(f"ARI error: {exc}") from None
             finally:
+                if reconciling is not None:
+                    reconciling.cancel()
                 for task in self._outage.resyncs:
                     task.cancel()
                 await dispatcher.shutdown(grace=0)
                 self._ari = None
                 self._stopped.set()
+
+    def _start_reconciler(self, ari: AriClient) -> asyncio.Task[None] | None:
+        """Every ``reconcile_interval`` s, compare the app's channels in Asterisk with our
+        calls (see callflow.call.reconcile); None when the setting is 0."""
+        if self.config.reconcile_interval <= 0:
+            return None
+
+        def known() -> set[str]:
+            ids = set(self.calls) | set(self._dispatcher.calls) | set(self._recovery)
+            for call in self.calls.values():
+                ids |= set(call.legs)
+            return ids
+
+        def end_call(call_id: str) -> None:
+            if (call := self.calls.get(call_id)) is not None:
+                call.gone()
+
+        self.reconciler = Reconciler(
+            apps=self.config.apps,
+            list_channels=ari.channels.list,
+            hang_up=ari.channels.hangup,
+            known=known,
+            calls=lambda: [c.id for c in self.calls.values() if not c.hung_up],
+            end_call=end_call,
+            clock=time.monotonic,
+            interval=self.config.reconcile_interval,
+            life=LIFE,
+        )
+        return asyncio.create_task(self.reconciler.run(), name="reconcile")
 
     async def stop(self) -> None:
         """Take no new call, let calls finish for the grace period, then say goodbye to the

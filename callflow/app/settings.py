@@ -65,6 +65,7 @@ class AriSettings:
     password: str = field(default="", repr=False)
     app: str = "callflow"
     request_timeout: float = 10.0  # seconds one REST request may take (each retry too)
+    reconcile_interval: float = 30.0  # seconds between channel reconciliations; 0: off
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,7 @@ class Settings:
                 username=self.ari.username,
                 password=self.ari.password,
                 apps=(self.ari.app,),
+                reconcile_interval=self.ari.reconcile_interval,
                 **{"request_timeout": self.ari.request_timeout, **overrides},  # type: ignore[arg-type]
             )
         except ValueError as exc:
@@ -128,6 +130,13 @@ ARI = Section(
         Number(minimum=0.1, maximum=120, unit="seconds"),
         "Seconds one ARI request may take before it fails (default 10); reads and repeatable "
         "commands are tried up to 3 times.",
+    ),
+    Key(
+        "reconcile_interval",
+        Number(minimum=0, maximum=3600, unit="seconds"),
+        "Seconds between two comparisons of the app's channels in Asterisk with the calls "
+        "callflow knows: unknown ones are hung up, calls whose channel is gone ended "
+        "(default 30; 0: never).",
     ),
 )
 LOG = Section(

@@ -31,6 +31,9 @@ class AriConfig:
     backoff_max: float = 4.0
     backoff_factor: float = 2.0
     ping_interval: float | None = 20.0
+    # Seconds between two comparisons of the app's channels in Asterisk with the calls the
+    # application knows (callflow.call.reconcile); 0: never.
+    reconcile_interval: float = 30.0
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.base_url)
@@ -49,6 +52,8 @@ class AriConfig:
             raise ValueError("apps must name at least one Stasis app, without commas")
         if self.request_timeout <= 0 or self.connect_timeout <= 0:
             raise ValueError("timeouts must be positive")
+        if self.reconcile_interval < 0:
+            raise ValueError("reconcile_interval must be 0 (off) or positive")
         if not 0 < self.backoff_initial <= self.backoff_max or self.backoff_factor < 1:
             raise ValueError("backoff needs 0 < initial <= max and factor >= 1")
 

@@ -30,7 +30,7 @@ def test_every_mistake_is_reported_at_once_one_a_line(tmp_path: Path) -> None:
     assert str(error).splitlines() == [
         f"{path}:2:8: ari.url must start with http:// or https://",
         f"{path}:3:3: unknown key 'pasword' in 'ari' (expected one of: url, username, password,"
-        " password_env, app, request_timeout); did you mean 'password'?",
+        " password_env, app, request_timeout, reconcile_interval); did you mean 'password'?",
         f"{path}:4:15: log.format must be one of: text, json, not 'xml'",
         f"{path}:5:25: store.retention_days must be a number of days from 1 to 36500, not '0'",
         f"{path}:7:10: shutdown.grace must be a number of seconds from 0 to 3600, not '-1'",
