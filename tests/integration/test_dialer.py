@@ -30,7 +30,7 @@ from callflow.queue.config import load_queues
 from callflow.sandbox import SandboxInfo
 from callflow.store import SqliteStore
 from callflow.testing.audio import measure, tone_seconds, write_tone
-from tests.integration.conftest import PhoneFactory, ari_get
+from tests.integration.conftest import PhoneFactory, ari_get, wait_for_events
 from tests.integration.test_recovery import Callflow, agents_cli, until
 
 pytestmark = pytest.mark.asterisk
@@ -515,3 +515,80 @@ def _append_silence(source: Path, target: Path, seconds: float) -> None:
     with wave.open(str(target), "wb") as out:
         out.setparams(params)
         out.writeframes(frames + b"\0\0" * int(seconds * params.framerate))
+
+
+# --- blending ---------------------------------------------------------------------------
+
+BLEND_QUEUES = HERE / "dialer_blend_queues.yaml"
+BLEND_FLOW = HERE / "flows" / "dialer_blend.yaml"
+
+
+async def test_a_blended_agent_takes_an_inbound_caller_before_the_next_outbound_call(
+    dialer_apps: DialerAppFactory, phones: PhoneFactory, tmp_path: Path
+) -> None:
+    """agent1 serves the support queue and a progressive campaign held to an 80 % service
+    level over a 20-second window. While agent1 talks to the first person, caller1 calls
+    support and waits; when the person hangs up agent1 is rung for caller1, not for another
+    lead (nothing is dialed while caller1 waits), and each hears the other. After caller1
+    hangs up the dialer still leaves agent1 to the queue until the arrival is out of the
+    window (the hold-back), then dials the next lead, who reaches agent1."""
+    campaign_file = tmp_path / "blended.yaml"
+    campaign_file.write_text(
+        "name: blended\ndial_mode: progressive\nqueues: [support]\nmax_attempts: 1\n"
+        'calling_hours: {start: "00:00", end: "23:59"}\n'
+        "blend: {service_level: 80, window: 20s, handle_time: 2s}\n"
+        "safe_harbor: {sound: vm-goodbye}\n"
+    )
+    # The first person talks 10 s; the next one 6 s.
+    leads = [
+        {"number": "+15550100110", "timezone": "UTC", "line": 2},
+        {"number": "+15550100106", "timezone": "UTC", "line": 3},
+    ]
+    app = await dialer_apps(campaign_file, leads, queues=BLEND_QUEUES, flow=BLEND_FLOW)
+    agent = await phones(
+        "agent1", auto_answer=True, microphone=write_tone(tmp_path / "agent.wav", 120, 880)
+    )
+    caller = await phones("caller1", microphone=write_tone(tmp_path / "caller.wav", 60, 1000))
+    assert app.queues is not None
+    app.queues.login("agent1")
+    app.store.set_campaign_state("blended", "running")
+    await wait_for_events(app, "campaign.connect", timeout=30)
+    mark = caller.mark()
+    await caller.dial("300")
+    await caller.wait_event("CALL_ESTABLISHED", since=mark, timeout=15)
+    await wait_for_events(app, "queue.enter", timeout=15)
+    await wait_for_events(app, "queue.connect", timeout=30)
+    await asyncio.sleep(3.0)  # caller1 and agent1 talk
+    await caller.hangup()
+    await wait_for_events(app, "campaign.connect", count=2, timeout=60)
+    await until(
+        lambda: all(r["state"] == "ended" for r in app.store.campaign_attempts("blended")),
+        timeout=30,
+    )
+    app.store.set_campaign_state("blended", "stopped")
+
+    [joined] = app.store.events(kind="queue.enter")
+    [answered] = app.store.events(kind="queue.connect")
+    assert answered.data["agent"] == "agent1"
+    first, second = app.store.events(kind="campaign.connect")
+    assert (first.data["agent"], second.data["agent"]) == ("agent1", "agent1")
+    dialed = {
+        e.data["number"]: e.at
+        for e in app.store.events(kind="campaign.attempt")
+        if e.data.get("state") == "dialing"
+    }
+    print(
+        f"caller1 joined {joined.at:%S.%f}, answered {answered.at:%S.%f}; "
+        f"next lead dialed {dialed['+15550100106']:%S.%f}"
+    )
+    assert first.data["number"] == "+15550100110" and first.at < joined.at
+    # Inbound first: agent1's next call after the first person was caller1 ...
+    assert answered.at < dialed["+15550100106"]
+    # ... and the hold-back kept agent1 for the queue until the arrival left the window.
+    assert (dialed["+15550100106"] - joined.at).total_seconds() >= 19.0
+    heard_by_caller = await caller.recording()
+    assert heard_by_caller is not None and tone_seconds(heard_by_caller, 880) > 1.5
+    outcomes = [(r["number"], r["outcome"]) for r in app.store.campaign_attempts("blended")]
+    assert outcomes == [("+15550100110", "connected"), ("+15550100106", "connected")]
+    heard_by_agent = sorted(agent.recordings_dir.glob("*-dec.wav"))
+    assert max(tone_seconds(p, 1000) for p in heard_by_agent) > 1.5, heard_by_agent
