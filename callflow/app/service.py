@@ -213,10 +213,9 @@ class Service:
             return None
 
         def known() -> set[str]:
-            ids = set(self.calls) | set(self._dispatcher.calls) | set(self._recovery)
-            for call in self.calls.values():
-                ids |= set(call.legs)
-            return ids
+            # Every channel whose events are routed (calls, their legs, the dialer's and
+            # the callbacks' channels), and those recovery is about to adopt.
+            return {*self._dispatcher.channels, *self.calls, *self._recovery}
 
         def end_call(call_id: str) -> None:
             if (call := self.calls.get(call_id)) is not None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
 from types import MappingProxyType, TracebackType
 from typing import Final, Self
 
@@ -173,6 +173,11 @@ class Dispatcher:
     def calls(self) -> Mapping[str, asyncio.Task[None]]:
         """The running call tasks, by channel id."""
         return MappingProxyType(self._tasks)
+
+    @property
+    def channels(self) -> Collection[str]:
+        """The channel ids whose events are routed now: calls and attached channels."""
+        return self._channels.keys()
 
     def attach_channel(self, channel_id: str, queue: EventQueue) -> None:
         """Send a channel's events to an existing queue, e.g. an agent leg into its caller's.
