@@ -10,7 +10,9 @@ from callflow.bench.callback import run_callback_bench
 from callflow.bench.connect import run_connect_bench
 from callflow.bench.dialer import run_dialer_bench
 from callflow.bench.ewt import run_ewt_bench
+from callflow.bench.fuzz import run_fuzz_bench
 from callflow.bench.reload import run_reload_bench
+from callflow.bench.soak import run_soak_bench
 from callflow.bench.store import run_store_bench
 
 
@@ -155,6 +157,45 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     dialer.add_argument("--seed", type=int, default=1, help="base seed (default: 1)")
     dialer.set_defaults(func=_run_dialer)
 
+    fuzz = kinds.add_parser(
+        "fuzz",
+        help="random callers at scale through flows, queues, callbacks, a campaign; leak checks",
+        description=(
+            "Start the sandbox Asterisk, its PSTN and callflow (config/bench-fuzz); place "
+            "seeded random callers from the PSTN (random keys at random instants, random "
+            "hang-ups), many at once; then check that nothing is left: channels, bridges, "
+            "playbacks, asyncio tasks, live store rows, ERROR lines, and exactly one call.start "
+            "and call.end per call."
+        ),
+    )
+    fuzz.add_argument("--calls", type=_positive, default=10000, help="callers (default: 10000)")
+    fuzz.add_argument("--concurrency", type=_positive, default=50, help="at once (default: 50)")
+    fuzz.add_argument("--seed", type=int, default=1, help="seed (default: 1)")
+    fuzz.add_argument("--longest", type=float, default=60.0, help="longest call, s (default: 60)")
+    fuzz.add_argument("--rate", type=float, default=10.0, help="most calls a second (default: 10)")
+    fuzz.add_argument("--json", action="store_true", help="one JSON object per line")
+    fuzz.add_argument("--workdir", type=Path, default=None, help="keep callflow's log, store")
+    fuzz.set_defaults(func=_run_fuzz)
+
+    soak = kinds.add_parser(
+        "soak",
+        help="hours of calls with churn: memory growth of callflow and Asterisk, leak checks",
+        description=(
+            "Keep --concurrency random callers up for --minutes (each lives a random time "
+            "and is replaced when it ends); sample the RSS of callflow and Asterisk every "
+            "--every seconds after --warmup; report growth (last quarter's mean against the "
+            "first's, and the least-squares slope) and the fuzz bench's leak checks."
+        ),
+    )
+    soak.add_argument("--minutes", type=float, default=60.0, help="length (default: 60)")
+    soak.add_argument("--concurrency", type=_positive, default=100, help="at once (default: 100)")
+    soak.add_argument("--warmup", type=float, default=300.0, help="seconds (default: 300)")
+    soak.add_argument("--every", type=float, default=30.0, help="sample period s (default: 30)")
+    soak.add_argument("--seed", type=int, default=1, help="seed (default: 1)")
+    soak.add_argument("--json", action="store_true", help="one JSON object per line")
+    soak.add_argument("--workdir", type=Path, default=None, help="keep callflow's log, store")
+    soak.set_defaults(func=_run_soak)
+
 
 def _run_ewt(args: argparse.Namespace) -> int:
     return run_ewt_bench(
@@ -175,6 +216,30 @@ def _run_dialer(args: argparse.Namespace) -> int:
         jobs=args.jobs,
         only=args.only,
         seed=args.seed,
+    )
+
+
+def _run_fuzz(args: argparse.Namespace) -> int:
+    return run_fuzz_bench(
+        calls=args.calls,
+        concurrency=args.concurrency,
+        seed=args.seed,
+        as_json=args.json,
+        longest=args.longest,
+        rate=args.rate,
+        workdir=args.workdir,
+    )
+
+
+def _run_soak(args: argparse.Namespace) -> int:
+    return run_soak_bench(
+        minutes=args.minutes,
+        concurrency=args.concurrency,
+        warmup=args.warmup,
+        every=args.every,
+        seed=args.seed,
+        as_json=args.json,
+        workdir=args.workdir,
     )
 
 
