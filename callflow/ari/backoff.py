@@ -74,7 +74,11 @@ def retry_request(method: str, path: str, exc: AriError) -> bool:
     could act twice when the first one acted before failing: originate (a second call),
     play and record (heard or recorded twice), continue (a second dialplan jump), adding or
     removing bridge channels, creating a bridge, user events. Those fail to their caller,
-    which ends the call cleanly.
+    which ends the call cleanly, unless their effect can be read back by the id the caller
+    gave (rest.py ``_checked``): a play with a ``playback_id`` or a bridge with a
+    ``bridge_id`` found is done (its lost answer replaced by the read), not found is sent
+    once more; an originate with a ``channel_id`` found is done, not found stays failed
+    (it may have rung already).
     """
     if not isinstance(exc, ServerError | AsteriskUnreachable):
         return False

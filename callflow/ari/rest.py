@@ -15,9 +15,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Literal, Self, TypeVar
 from urllib.parse import quote
 
 import aiohttp
@@ -25,7 +25,14 @@ from yarl import URL
 
 from .backoff import REQUEST_RETRY_DELAYS, retry_request
 from .config import AriConfig
-from .errors import AriError, AsteriskUnreachable, InvalidResponse, NotFound, error_for_status
+from .errors import (
+    AriError,
+    AsteriskUnreachable,
+    InvalidResponse,
+    NotFound,
+    ServerError,
+    error_for_status,
+)
 from .models import (
     Application,
     AsteriskInfo,
@@ -48,6 +55,7 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 QueryValue = str | int | float | bool | Sequence[str] | None
 HangupReason = Literal[
@@ -264,6 +272,35 @@ class _Resource:
     def __init__(self, client: AriClient) -> None:
         self._client = client
 
+    async def _checked(
+        self,
+        send: Callable[[], Awaitable[T]],
+        done: Callable[[], Awaitable[T]],
+        *,
+        again: bool,
+        what: str,
+    ) -> T:
+        """Send a command that is not harmless twice but whose effect can be read back, by
+        the stable id the caller gave it. On a 5xx or no answer, read it: there, it was done
+        and its answer was lost (return it); gone and ``again``, send it once more (never
+        done, so once is still once); otherwise the first failure stands."""
+        try:
+            return await send()
+        except (ServerError, AsteriskUnreachable) as exc:
+            failure = exc
+        try:
+            found = await done()
+        except NotFound:
+            if not again:
+                raise failure from None
+        except AriError:
+            raise failure from None
+        else:
+            logger.info("%s: answer lost (%s) but it was done", what, failure)
+            return found
+        logger.info("%s failed (%s) and was not done; sending it again", what, failure)
+        return await send()
+
     async def _call(
         self,
         method: str,
@@ -328,8 +365,17 @@ class Channels(_Resource):
             "originator": originator,
             "formats": formats,
         }
-        data = await self._call("POST", "/channels", params, _variables(variables))
-        return Channel.from_json(data)
+
+        async def send() -> Channel:
+            data = await self._call("POST", "/channels", params, _variables(variables))
+            return Channel.from_json(data)
+
+        if channel_id is None:
+            return await send()
+        # Never dialled twice: a channel already gone may have rung; only one found is kept.
+        return await self._checked(
+            send, lambda: self.get(channel_id), again=False, what=f"originate {channel_id}"
+        )
 
     async def hangup(
         self,
@@ -364,8 +410,19 @@ class Channels(_Resource):
             "skipms": skipms,
             "playbackId": playback_id,
         }
-        data = await self._call("POST", _path("channels", channel_id, "play"), params)
-        return Playback.from_json(data)
+
+        async def send() -> Playback:
+            data = await self._call("POST", _path("channels", channel_id, "play"), params)
+            return Playback.from_json(data)
+
+        if playback_id is None:
+            return await send()
+        # A playback that already finished reads as gone too, and would be heard twice: the
+        # read follows the failure at once, so only media shorter than that round trip can.
+        playbacks = Playbacks(self._client)
+        return await self._checked(
+            send, lambda: playbacks.get(playback_id), again=True, what=f"play {playback_id}"
+        )
 
     async def record(
         self,
@@ -445,7 +502,19 @@ class Bridges(_Resource):
     ) -> Bridge:
         """Create a bridge; ``type`` is e.g. ``mixing``, ``holding`` or ``mixing,dtmf_events``."""
         params: dict[str, QueryValue] = {"type": type, "bridgeId": bridge_id, "name": name}
-        return Bridge.from_json(await self._call("POST", "/bridges", params))
+
+        async def send() -> Bridge:
+            return Bridge.from_json(await self._call("POST", "/bridges", params))
+
+        if bridge_id is None:
+            return await send()
+        return await self._checked(
+            send, lambda: self.get(bridge_id), again=True, what=f"create bridge {bridge_id}"
+        )
+
+    async def get(self, bridge_id: str) -> Bridge:
+        """One bridge's current state (its channels)."""
+        return Bridge.from_json(await self._call("GET", _path("bridges", bridge_id)))
 
     async def destroy(self, bridge_id: str) -> None:
         """Destroy a bridge; its channels stay up, back in Stasis."""

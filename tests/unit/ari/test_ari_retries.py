@@ -170,3 +170,80 @@ def test_the_request_timeout_is_a_setting(tmp_path: Path) -> None:
     path.write_text("ari:\n  password: pw\n  request_timeout: 0\nflows: []\n")
     settings, problems = read_settings(path)
     assert settings is None and "ari.request_timeout" in problems[0].line()
+
+
+PLAYBACK = {"id": "pb-1", "target_uri": "channel:c1", "state": "playing", "language": "en"}
+BRIDGE = {
+    "id": "queue-sales",
+    "technology": "holding_bridge",
+    "bridge_type": "holding",
+    "bridge_class": "stasis",
+    "creator": "Stasis",
+    "name": "sales",
+    "channels": [],
+    "creationtime": "2025-01-02T10:00:00.000+0000",
+}
+
+
+async def test_a_play_whose_answer_was_lost_is_read_back_not_played_again(
+    fake: FakeAri, proxy: FaultProxy
+) -> None:
+    """A play Asterisk started but answered 503 to is found by its playback id: returned as
+    it is, never sent twice (the caller would hear it twice)."""
+    fake.reply("POST", "/channels/c1/play", 201, PLAYBACK)
+    fake.reply("GET", "/playbacks/pb-1", 200, PLAYBACK)
+    proxy.faults = Faults(error_share=1.0, errors_after=True, only=first(1))
+    async with AriClient(make_config(proxy.base_url)) as ari:
+        playback = await ari.channels.play("c1", "sound:hello", playback_id="pb-1")
+    assert playback.id == "pb-1"
+    assert tries(fake, "POST", "/ari/channels/c1/play") == 1
+    assert tries(fake, "GET", "/ari/playbacks/pb-1") == 1
+
+
+async def test_a_play_that_never_reached_asterisk_is_sent_again(
+    fake: FakeAri, proxy: FaultProxy
+) -> None:
+    """A play answered 503 before Asterisk saw it is not found by its id: sent once more;
+    without a playback id nothing can be checked and the 503 stands."""
+    fake.reply("POST", "/channels/c1/play", 201, PLAYBACK)
+    proxy.faults = Faults(error_share=1.0, only=first(1))
+    async with AriClient(make_config(proxy.base_url)) as ari:
+        playback = await ari.channels.play("c1", "sound:hello", playback_id="pb-1")
+        proxy.faults = Faults(error_share=1.0, only=first(1))
+        with pytest.raises(ServerError):
+            await ari.channels.play("c1", "sound:hello")
+    assert playback.id == "pb-1" and tries(fake, "POST", "/ari/channels/c1/play") == 1
+
+
+async def test_an_originate_is_read_back_by_its_channel_id_and_never_redialled(
+    fake: FakeAri, proxy: FaultProxy
+) -> None:
+    """An originate whose answer was lost returns the channel found by its id; not found, the
+    503 stands (the channel may have rung and gone): it is never dialled a second time."""
+    fake.reply("POST", "/channels", 200, CHANNEL)
+    fake.reply("GET", "/channels/c1", 200, CHANNEL)
+    proxy.faults = Faults(error_share=1.0, errors_after=True, only=first(1))
+    async with AriClient(make_config(proxy.base_url)) as ari:
+        channel = await ari.channels.originate("PJSIP/agent1", app="callflow", channel_id="c1")
+        assert channel.id == "c1"
+        proxy.faults = Faults(error_share=1.0, only=first(1))
+        with pytest.raises(ServerError):
+            await ari.channels.originate("PJSIP/agent1", app="callflow", channel_id="c2")
+    assert tries(fake, "POST", "/ari/channels?") == 1
+
+
+async def test_a_bridge_is_created_once_whatever_answer_was_lost(
+    fake: FakeAri, proxy: FaultProxy
+) -> None:
+    """Creating a bridge by id: found after a lost answer, it is returned; not found after a
+    503 before Asterisk, it is created once more."""
+    fake.reply("POST", "/bridges", 200, BRIDGE)
+    fake.reply("GET", "/bridges/queue-sales", 200, BRIDGE)
+    async with AriClient(make_config(proxy.base_url)) as ari:
+        proxy.faults = Faults(error_share=1.0, errors_after=True, only=first(1))
+        assert (await ari.bridges.create("holding", bridge_id="queue-sales")).id == "queue-sales"
+        assert tries(fake, "POST", "/ari/bridges") == 1
+        fake.reply("GET", "/bridges/queue-sales", 404, {"message": "Bridge not found"})
+        proxy.faults = Faults(error_share=1.0, only=first(1))
+        assert (await ari.bridges.create("holding", bridge_id="queue-sales")).id == "queue-sales"
+        assert tries(fake, "POST", "/ari/bridges") == 2
