@@ -31,11 +31,22 @@ without bound); the table lists them.
 
 Each scenario measures a fixed number of callers who had to queue, after a 3-hour warm-up.
 Every predictor starts from the same *configured* defaults - 300 s handle time, no
-abandonment - not the simulator's true parameters, and learns the rest online.
+abandonment - not the simulator's true parameters, and learns the rest online. Each is
+given the agents' snapshot with every question (how long each busy agent has been on
+their call, when wrap-ups end), as the live queue gives it to its predictor.
+
+What is achievable (``python -m callflow.bench.ewt --oracle``): the same runs with the
+oracles of :mod:`callflow.sim.oracle` asked at the same moments - ``oracle-*`` forecasts
+by forward runs from the exact observable state with the true parameters (its mean is
+the least squared error any predictor can reach; its ``pNN`` the least figure that keeps
+the promise for ``NN``% of answered callers), ``seer-*`` also knows when every current
+call will end. The table says, per scenario, the lowest level whose spoken figure meets
+the error goal against app_queue, and how often callers outwait it.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import os
@@ -62,6 +73,7 @@ from callflow.sim.center import (
     Score,
     simulate_center,
 )
+from callflow.sim.oracle import LEVELS, ForwardOracle
 
 # Configured defaults the predictors start from (deliberately not the simulated truth).
 DEFAULT_HANDLE_TIME = 300.0
@@ -467,16 +479,147 @@ def run_ewt_bench(
     return 0
 
 
+# The oracle table: every small team with abandonment, and large teams at a few points.
+ORACLE_AGENTS = (2, 3, 5, 10)
+ORACLE_LARGE = (
+    "s20-rho0.95-pat60",
+    "s20-rho1.20-pat180",
+    "s50-rho1.05-pat180",
+    "s100-rho0.95-pat60",
+    "s50-rho1.05-pat120-wrapup",
+)
+ORACLE_CALLERS = 600
+ORACLE_RUNS = 100
+ORACLE_KEPT = (DEFAULT_PREDICTOR, BASELINE_PREDICTOR)
+
+
+def oracle_grid(callers: int = ORACLE_CALLERS) -> tuple[CenterScenario, ...]:
+    """The scenarios of the oracle table, ``callers`` measured each."""
+    chosen = []
+    for scenario in build_grid(callers=callers).scenarios:
+        small = scenario.agents in ORACLE_AGENTS and scenario.mean_patience is not None
+        if small or scenario.name in ORACLE_LARGE:
+            chosen.append(scenario)
+    return tuple(chosen)
+
+
+def run_oracle_scenario(scenario: CenterScenario, base_seed: int, runs: int) -> list[Row]:
+    """One scenario with the oracle and the seer asked beside the predictors (the same
+    callers, moments and seed as :func:`run_scenario`); rows for the default, app_queue
+    and every oracle figure."""
+    live, *shadows = make_predictors()
+    oracles = [ForwardOracle(scenario, runs), ForwardOracle(scenario, runs, knows_ends=True)]
+    seed = scenario_seed(base_seed, scenario.name)
+    result = simulate_center(scenario, live, shadows, seed, oracles=oracles)
+    return [
+        row
+        for row in _rows(result)
+        if row.predictor in ORACLE_KEPT or row.predictor.startswith(("oracle-", "seer-"))
+    ]
+
+
+def summarize_oracle(rows: Sequence[Row]) -> list[str]:
+    """Per scenario: the error ratio of the oracle's p80 and of the default, and the lowest
+    oracle level that meets the error goal, with how often callers outwait it."""
+    by_scenario: dict[str, dict[str, Row]] = {}
+    for row in rows:
+        by_scenario.setdefault(row.scenario, {})[row.predictor] = row
+    lines, feasible = [], 0
+    for name, predictors in by_scenario.items():
+        p80 = predictors.get("oracle-p80")
+        default = predictors.get(DEFAULT_PREDICTOR)
+        if p80 is None or default is None:
+            continue
+        feasible += p80.vs_app_queue <= GOAL_RATIO
+        meets = [
+            (level, predictors[f"oracle-p{round(level * 100)}"])
+            for level in sorted(LEVELS, reverse=True)
+            if predictors[f"oracle-p{round(level * 100)}"].vs_app_queue <= GOAL_RATIO
+        ]
+        best = (
+            f"highest level meeting {GOAL_RATIO:.2f}x: p{round(meets[0][0] * 100)} "
+            f"(p_over {meets[0][1].spoken.p_over:.3f})"
+            if meets
+            else f"no level up to p{round(min(LEVELS) * 100)} meets {GOAL_RATIO:.2f}x"
+        )
+        lines.append(
+            f"oracle {name}: p80 vs app_queue {_f(p80.vs_app_queue, 2)} (p_over "
+            f"{_f(p80.spoken.p_over)}), default {_f(default.vs_app_queue, 2)}; {best}"
+        )
+    lines.append(
+        f"oracle p80 meets rrase <= {GOAL_RATIO:.2f} x app_queue's in {feasible}/"
+        f"{len(lines)} scenarios"
+    )
+    return lines
+
+
+def run_oracle_bench(
+    *,
+    seed: int = 1,
+    jobs: int = 1,
+    only: str | None = None,
+    callers: int = ORACLE_CALLERS,
+    runs: int = ORACLE_RUNS,
+    write: Callable[[str], None] = print,
+) -> int:
+    """Run the oracle table and write it with its summary; return the exit code."""
+    scenarios = [s for s in oracle_grid(callers) if not only or only in s.name]
+    rows: list[Row] = []
+    if jobs <= 1:
+        for scenario in scenarios:
+            rows += run_oracle_scenario(scenario, seed, runs)
+    else:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            for scenario_rows in pool.map(
+                run_oracle_scenario, scenarios, [seed] * len(scenarios), [runs] * len(scenarios)
+            ):
+                rows += scenario_rows
+    for line in format_table(rows):
+        write(line)
+    write("")
+    for line in summarize_oracle(rows):
+        write(line)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m callflow.bench.ewt --oracle [--only TEXT] [--callers N] [--runs N]``."""
+    parser = argparse.ArgumentParser(prog="python -m callflow.bench.ewt")
+    parser.add_argument("--oracle", action="store_true", help="the oracle table (required)")
+    parser.add_argument("--only", default=None, help="scenarios whose name contains this")
+    parser.add_argument("--callers", type=int, default=ORACLE_CALLERS)
+    parser.add_argument("--runs", type=int, default=ORACLE_RUNS, help="forward runs a figure")
+    parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args(argv)
+    if not args.oracle:
+        parser.error("the grid itself runs as `callflow bench ewt`; this entry point: --oracle")
+    if args.callers < 1 or args.runs < 1:
+        parser.error("--callers and --runs must be positive")
+    return run_oracle_bench(
+        seed=args.seed, jobs=args.jobs, only=args.only, callers=args.callers, runs=args.runs
+    )
+
+
 __all__ = [
     "Grid",
     "Row",
     "build_grid",
     "format_table",
+    "main",
     "make_predictors",
+    "oracle_grid",
     "run_ewt_bench",
     "run_grid",
+    "run_oracle_bench",
+    "run_oracle_scenario",
     "run_scenario",
     "scenario_name",
     "scenario_seed",
     "summarize_goals",
+    "summarize_oracle",
 ]
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -35,8 +35,12 @@ over distinct rates, whose alternating terms cancel catastrophically once ``n`` 
 
 from __future__ import annotations
 
+import bisect
+import heapq
 import math
+import random
 from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Protocol
@@ -91,6 +95,22 @@ class Estimate:
     announce: float
 
 
+@dataclass(frozen=True, slots=True)
+class AgentView:
+    """One agent who serves the queue, as the queue sees them at a moment (the agent-state
+    snapshot): ``free_in`` seconds until they can take a caller when that is known (the
+    rest of a wrap-up: 0 when free now), otherwise ``busy_for``, how long they have been
+    on their current call so far (ring and talk). Handle times are not memoryless: a call
+    that has lasted 10 minutes has another share of time to go than one just begun."""
+
+    busy_for: float = 0.0
+    free_in: float | None = None
+
+
+# A snapshot of the agents serving a queue: one view per agent who will take its callers.
+AgentSnapshot = Sequence[AgentView]
+
+
 class WaitPredictor(Protocol):
     """What the queue and the simulator need from a wait predictor."""
 
@@ -112,8 +132,11 @@ class WaitPredictor(Protocol):
         *,
         caller: int | None = None,
         priority: int = 0,
+        agents: AgentSnapshot | None = None,
     ) -> Estimate:
-        """Estimate the remaining wait of a caller with ``ahead`` callers in front."""
+        """Estimate the remaining wait of a caller with ``ahead`` callers in front;
+        ``agents``, if given, is the snapshot of the agents serving (predictors that do not
+        use it ignore it)."""
         ...
 
 
@@ -180,6 +203,7 @@ class AppQueuePredictor:
         *,
         caller: int | None = None,
         priority: int = 0,
+        agents: AgentSnapshot | None = None,
     ) -> Estimate:
         """Return app_queue's hold time for a caller who has waited ``elapsed`` seconds."""
         waited = _whole_seconds_between(now - elapsed, now)  # now - qe->start
@@ -224,6 +248,7 @@ class LastToEnterService:
         *,
         caller: int | None = None,
         priority: int = 0,
+        agents: AgentSnapshot | None = None,
     ) -> Estimate:
         """Return the last answered caller's wait, less what this caller has waited."""
         remaining = max(self.last_wait - elapsed, 0.0)
@@ -270,6 +295,7 @@ class HeadOfLine:
         *,
         caller: int | None = None,
         priority: int = 0,
+        agents: AgentSnapshot | None = None,
     ) -> Estimate:
         """Return the head-of-line caller's elapsed wait, less this caller's own."""
         if not self._line:
@@ -593,6 +619,7 @@ class QueueLengthPredictor:
         *,
         caller: int | None = None,
         priority: int = 0,
+        agents: AgentSnapshot | None = None,
     ) -> Estimate:
         """Return ``(ahead + 1)`` mean handle times shared among ``agents_serving``."""
         if agents_serving <= 0:
@@ -647,6 +674,7 @@ class AbandonmentAwarePredictor(_LearnsRates):
         *,
         caller: int | None = None,
         priority: int = 0,
+        agents: AgentSnapshot | None = None,
     ) -> Estimate:
         """Return the hypoexponential mean and, if configured, its percentile."""
         if agents_serving <= 0:
@@ -704,6 +732,7 @@ class ConservativePredictor(_LearnsRates):
         *,
         caller: int | None = None,
         priority: int = 0,
+        agents: AgentSnapshot | None = None,
     ) -> Estimate:
         """Return the answered-caller mean and the conservative percentile to announce."""
         if agents_serving <= 0:
@@ -712,6 +741,118 @@ class ConservativePredictor(_LearnsRates):
         mean_rate = a + theta if self.answered_mean else a
         mean = hypoexponential_mean(mean_rate, theta, ahead)
         return Estimate(mean, hypoexponential_quantile(self.percentile, a, theta, ahead))
+
+
+# ----------------------------------------------------- forward runs from a snapshot
+
+
+class HandleSamples:
+    """The last ``window`` handle times, kept sorted, to draw from: a fresh call's handle
+    time, or what is left of a call that has lasted ``elapsed`` (a draw among the recent
+    calls that lasted longer, less ``elapsed``). Below ``min_samples``, and past the
+    longest call seen, draws are exponential around ``prior`` (no shape known yet)."""
+
+    def __init__(self, window: int = 500, min_samples: int = 30) -> None:
+        if window < 1 or min_samples < 1:
+            raise ValueError("window and min_samples must be positive")
+        self._recent: deque[float] = deque()
+        self._sorted: list[float] = []
+        self._window = window
+        self._min = min_samples
+
+    def observe(self, handle_time: float) -> None:
+        """Add one completed call (absurd durations are dropped)."""
+        if not 0.0 < handle_time <= MAX_PLAUSIBLE:
+            return
+        if len(self._recent) == self._window:
+            old = self._recent.popleft()
+            del self._sorted[bisect.bisect_left(self._sorted, old)]
+        self._recent.append(handle_time)
+        bisect.insort(self._sorted, handle_time)
+
+    def __len__(self) -> int:
+        return len(self._recent)
+
+    def fresh(self, rng: random.Random, prior: float) -> float:
+        """A handle time for a call about to start."""
+        if len(self._sorted) < self._min:
+            return rng.expovariate(1.0 / prior)
+        return self._sorted[rng.randrange(len(self._sorted))]
+
+    def left(self, elapsed: float, rng: random.Random, prior: float) -> float:
+        """What is left of a call that has lasted ``elapsed`` seconds."""
+        if len(self._sorted) < self._min:
+            return rng.expovariate(1.0 / prior)
+        start = bisect.bisect_right(self._sorted, elapsed)
+        if start == len(self._sorted):  # longer than any recent call: no shape to go by
+            return rng.expovariate(1.0 / prior)
+        return self._sorted[rng.randrange(start, len(self._sorted))] - elapsed
+
+
+# Forward runs per figure, and the most steps (runs x (agents + callers ahead + 1)) spent on
+# one: beyond that, many agents make completions near-Poisson and the closed form serves.
+FORWARD_RUNS = 64
+FORWARD_BUDGET = 64 * 16
+
+
+def forward_waits(
+    ahead: int,
+    agents: AgentSnapshot,
+    handle: HandleSamples,
+    mean_handle_time: float,
+    abandon_rate: float,
+    runs: int = FORWARD_RUNS,
+    seed: int = 0,
+) -> list[tuple[float, float]]:
+    """The wait of a caller with ``ahead`` callers in front, by ``runs`` forward runs of
+    the queue from the agents' snapshot: each agent takes the next caller when their
+    current call (drawn given how long it has lasted) or known wrap-up ends, then fresh
+    calls drawn from recent handle times; each caller ahead hangs up at rate
+    ``abandon_rate``. Returns (wait, weight) pairs: the weight is the chance that the
+    caller's own patience (the same rate) outlasts that wait, so that the weighted
+    distribution is that of the callers who are answered. Deterministic for a ``seed``
+    (common random numbers: the same situation gets the same figure)."""
+    rng = random.Random(seed)  # noqa: S311 - a model's draws, not a secret
+    out: list[tuple[float, float]] = []
+    if not agents:
+        return out
+    for _ in range(runs):
+        free = [
+            view.free_in
+            if view.free_in is not None
+            else handle.left(view.busy_for, rng, mean_handle_time)
+            for view in agents
+        ]
+        heapq.heapify(free)
+        served = 0
+        while True:
+            at = heapq.heappop(free)
+            # Callers ahead who hung up before this agent was free are skipped.
+            while served < ahead and abandon_rate > 0 and rng.expovariate(abandon_rate) < at:
+                served += 1
+            if served >= ahead:
+                out.append((at, math.exp(-abandon_rate * at)))
+                break
+            served += 1
+            heapq.heappush(free, at + handle.fresh(rng, mean_handle_time))
+    return out
+
+
+def weighted_mean_and_quantile(
+    pairs: Sequence[tuple[float, float]], probability: float
+) -> tuple[float, float]:
+    """The weighted mean and ``probability`` quantile of (value, weight) pairs."""
+    ordered = sorted(pairs)
+    total = math.fsum(w for _, w in ordered)
+    if total <= 0.0:
+        return math.inf, math.inf
+    mean = math.fsum(x * w for x, w in ordered) / total
+    target, cumulative = probability * total, 0.0
+    for value, weight in ordered:
+        cumulative += weight
+        if cumulative >= target:
+            return mean, value
+    return mean, ordered[-1][0]
 
 
 # ------------------------------------------------------------ the calibrated default
@@ -733,25 +874,27 @@ def elapsed_band(elapsed: float) -> int:
 class _Residuals:
     """Recent outcomes as ratios (wait that followed / model figure), per situation.
 
-    Each sample goes to every level of its situation (``keys``, most specific first: the
-    caller's priority with callers ahead and time waited, then fewer of them, then all);
-    a lookup takes the most specific level that has ``min_samples``. Each level keeps the
-    last ``window`` samples, so that the figures follow a queue that changes.
+    Each sample goes to every level of its situation (``keys``, most specific first); a
+    lookup takes the most specific level that has ``min_samples``. Each level keeps the
+    last ``window`` samples, so that the figures follow a queue that changes. A sample
+    remembers whose wait it was: one caller told many times (a long wait, re-announced)
+    gives many samples that say nearly the same thing, and the margin taken for sampling
+    counts callers, not samples.
     """
 
     def __init__(self, window: int, min_samples: int) -> None:
         self._window = window
         self._min = min_samples
-        self._levels: dict[tuple[int, ...], deque[float]] = {}
+        self._levels: dict[tuple[int, ...], deque[tuple[float, int]]] = {}
 
-    def add(self, keys: tuple[tuple[int, ...], ...], ratio: float) -> None:
+    def add(self, keys: tuple[tuple[int, ...], ...], ratio: float, caller: int) -> None:
         for key in keys:
             samples = self._levels.get(key)
             if samples is None:
                 samples = self._levels[key] = deque(maxlen=self._window)
-            samples.append(ratio)
+            samples.append((ratio, caller))
 
-    def lookup(self, keys: tuple[tuple[int, ...], ...]) -> deque[float] | None:
+    def lookup(self, keys: tuple[tuple[int, ...], ...]) -> deque[tuple[float, int]] | None:
         for key in keys:
             samples = self._levels.get(key)
             if samples is not None and len(samples) >= self._min:
@@ -759,15 +902,15 @@ class _Residuals:
         return None
 
 
-def _upper_quantile(samples: deque[float], probability: float) -> float:
-    """The ``probability`` quantile of ``samples``, taken one standard error high: from
-    ``n`` samples the empirical quantile is itself uncertain by about
-    ``sqrt(p*(1-p)/n)`` in probability, and a promise should hold despite that (more
-    margin from few samples, little from many)."""
-    ordered = sorted(samples)
-    n = len(ordered)
+def _upper_quantile(samples: Sequence[tuple[float, int]], probability: float) -> float:
+    """The ``probability`` quantile of the ratios in ``samples``, taken one standard error
+    high: from ``n`` independent samples the empirical quantile is itself uncertain by about
+    ``sqrt(p*(1-p)/n)`` in probability, and a promise should hold despite that (more margin
+    from few samples, little from many). ``n`` counts the callers the samples came from."""
+    ordered = sorted(ratio for ratio, _ in samples)
+    n = len({caller for _, caller in samples})
     probability = min(0.995, probability + math.sqrt(probability * (1.0 - probability) / n))
-    at = probability * (n - 1)
+    at = probability * (len(ordered) - 1)
     low = math.floor(at)
     high = min(low + 1, len(ordered) - 1)
     return ordered[low] + (ordered[high] - ordered[low]) * (at - low)
@@ -778,6 +921,7 @@ class _Told:
     at: float
     base: float
     keys: tuple[tuple[int, ...], ...]
+    offset: float = 0.0
 
 
 class CalibratedPredictor(_LearnsRates):
@@ -787,27 +931,38 @@ class CalibratedPredictor(_LearnsRates):
     callers who reach an agent (those who hang up first never learn whether it was kept).
     Two parts:
 
-    - **A model**, Ibrahim & Whitt's abandonment-aware queue-length figure for a caller who
-      is answered: the callers ahead leave by service (``s*mu``, from the agents serving and
-      the learnt handle time: ring + talk + wrap-up) and by abandonment (``theta``, abandons
+    - **A model** of the wait of a caller who is answered. Given the agents' snapshot
+      (``agents``: how long each busy agent has been on their call, when a wrap-up ends)
+      and few enough agents and callers ahead, forward runs of the queue from that state
+      (:func:`forward_waits`: each current call's rest drawn from recent handle times
+      given how long it has lasted, then fresh calls; callers ahead hang up at the learnt
+      rate; each run weighted by the chance the caller's own patience outlasts it).
+      Otherwise, or without a snapshot, Ibrahim & Whitt's abandonment-aware queue-length
+      figure: the callers ahead leave by service (``s*mu``, from the agents serving and the
+      learnt handle time: ring + talk + wrap-up) and by abandonment (``theta``, abandons
       per second waited), and conditioning on the caller's own patience outlasting the wait
       tilts every stage, so the answered caller's mean is ``sum_{k=1..n+1} 1/(s*mu+k*theta)``.
     - **Its errors, learnt.** Every figure given to a caller is remembered with the
-      situation it was given in: the caller's priority, the callers ahead (in doubling
-      bands) and the time already waited (in doubling bands, 0 at join). When the caller
-      reaches an agent, the wait that followed each figure, over the model's figure, is one
-      sample for that situation. The announced figure is the model's times the
-      ``percentile`` quantile of the recent samples of the most specific situation that has
-      enough of them (taken one standard error high, so that a promise holds despite the
-      sampling); the point estimate is the model's times their mean.
+      situation it was given in: which model, the caller's priority, the callers ahead (in
+      doubling bands), the time already waited (in doubling bands, 0 at join; a caller who
+      has already waited is a survivor of the queue's slow spells, a population of its own
+      at every level). When the caller reaches an agent, the wait that followed each
+      figure, over the model's figure, is one sample for that situation. The announced
+      figure is the model's times the ``percentile`` quantile of the recent samples of the
+      most specific situation that has enough of them (taken one standard error high, the
+      error counted in callers, so that a promise holds despite the sampling); the point
+      estimate is the model's times their mean.
 
     What the model leaves out, the samples carry, measured rather than assumed: patience
     that is not exponential (callers who all give up near a minute are answered within a
     minute or not at all: deep in the line, the samples say so), the spread of handle times
     (a heavy tail widens the quantile), callers of a higher priority who overtake (each
-    priority has its own samples), agents' ring and wrap-up, and a queue whose load drifts
-    (only the recent samples count). Until a situation has samples, the model's own
-    quantile is told: the hypoexponential of the tilted rates (see the module docstring).
+    priority has its own samples), and a queue whose load drifts (only the recent samples
+    count). Until a situation has samples, the model's own quantile is told.
+
+    ``snapshot``: where the predictor reads the agents' snapshot at ``now`` when
+    ``estimate`` is not given one (the live queue: :func:`callflow.queue.snapshot.
+    snapshot_source`).
     """
 
     name = "default"
@@ -821,6 +976,7 @@ class CalibratedPredictor(_LearnsRates):
         abandon_memory: int = 2000,
         window: int = 400,
         min_samples: int = 40,
+        snapshot: Callable[[float], AgentSnapshot] | None = None,
     ) -> None:
         if not 0.0 < percentile < 1.0:
             raise ValueError("percentile must be in (0, 1)")
@@ -828,17 +984,21 @@ class CalibratedPredictor(_LearnsRates):
         self.rates = _RateTracker(
             default_handle_time, default_abandon_rate, handle_memory, abandon_memory
         )
+        self.handles = HandleSamples()
+        self.snapshot = snapshot
         self._residuals = _Residuals(window, min_samples)
         self._told: dict[int, list[_Told]] = {}
 
     def observe(self, event: QueueEvent) -> None:
         """Learn the rates, and from an answered caller the errors of what they were told."""
         super().observe(event)
-        if isinstance(event, CallerAnswered):
+        if isinstance(event, ServiceCompleted):
+            self.handles.observe(event.handle_time)
+        elif isinstance(event, CallerAnswered):
             for told in self._told.pop(event.caller_id, ()):
-                followed = event.at - told.at
+                followed = event.at - told.at + told.offset
                 if told.base > 0.0 and 0.0 <= followed <= MAX_PLAUSIBLE:
-                    self._residuals.add(told.keys, followed / told.base)
+                    self._residuals.add(told.keys, followed / told.base, event.caller_id)
         elif isinstance(event, CallerAbandoned):
             self._told.pop(event.caller_id, None)
 
@@ -851,23 +1011,48 @@ class CalibratedPredictor(_LearnsRates):
         *,
         caller: int | None = None,
         priority: int = 0,
+        agents: AgentSnapshot | None = None,
     ) -> Estimate:
         """The answered caller's expected wait and the figure to announce."""
         if agents_serving <= 0:
             return Estimate(math.inf, math.inf)
+        if agents is None and self.snapshot is not None:
+            agents = self.snapshot(now)
         a, theta = self._rates(agents_serving)
-        # The model, for a caller who is answered: every stage tilted by the own patience.
-        base = hypoexponential_mean(a + theta, theta, ahead)
-        band = ahead_band(ahead)
-        keys = ((priority, band, elapsed_band(elapsed)), (priority, band), (band,), ())
+        ahead = max(0, ahead)
+        forward = bool(agents) and FORWARD_RUNS * (len(agents or ()) + ahead + 1) <= FORWARD_BUDGET
+        if forward and agents:
+            runs = forward_waits(
+                ahead, agents, self.handles, self.rates.handle.mean_handle_time, theta
+            )
+            base, model_quantile = weighted_mean_and_quantile(runs, self.percentile)
+            # A forward figure can be near 0 (a wrap-up about to end), where a ratio says
+            # nothing: the figures are compared one gap between completions further on.
+            offset = 1.0 / (a + theta)
+            base += offset
+            model_quantile += offset
+        else:
+            # The model, for a caller who is answered: every stage tilted by the own patience.
+            base = hypoexponential_mean(a + theta, theta, ahead)
+            model_quantile = math.nan
+            offset = 0.0
+        band, waited, mode = ahead_band(ahead), int(elapsed > 0.0), int(forward)
+        keys = (
+            (0, mode, priority, band, elapsed_band(elapsed)),
+            (1, mode, waited, priority, band),
+            (2, mode, waited, band),
+            (3, waited),
+        )
         if caller is not None:
-            self._remember(caller, _Told(now, base, keys))
+            self._remember(caller, _Told(now, base, keys, offset))
         samples = self._residuals.lookup(keys)
         if samples is None:
-            quantile = hypoexponential_quantile(self.percentile, a + theta, theta, ahead)
-            return Estimate(base, quantile)
-        mean = base * math.fsum(samples) / len(samples)
-        return Estimate(mean, base * _upper_quantile(samples, self.percentile))
+            if math.isnan(model_quantile):
+                model_quantile = hypoexponential_quantile(self.percentile, a + theta, theta, ahead)
+            return Estimate(base - offset, model_quantile - offset)
+        mean = base * math.fsum(ratio for ratio, _ in samples) / len(samples)
+        announce = base * _upper_quantile(samples, self.percentile)
+        return Estimate(max(0.0, mean - offset), max(0.0, announce - offset))
 
     def _remember(self, caller: int, told: _Told) -> None:
         figures = self._told.get(caller)
@@ -899,8 +1084,12 @@ def spoken_wait(seconds: float) -> str:
 
 
 __all__ = [
+    "FORWARD_BUDGET",
+    "FORWARD_RUNS",
     "AbandonRateEstimator",
     "AbandonmentAwarePredictor",
+    "AgentSnapshot",
+    "AgentView",
     "AppQueuePredictor",
     "CalibratedPredictor",
     "CallerAbandoned",
@@ -908,6 +1097,7 @@ __all__ = [
     "CallerJoined",
     "ConservativePredictor",
     "Estimate",
+    "HandleSamples",
     "HandleTimeEstimator",
     "HeadOfLine",
     "LastToEnterService",
@@ -917,6 +1107,7 @@ __all__ = [
     "WaitPredictor",
     "ahead_band",
     "elapsed_band",
+    "forward_waits",
     "hypoexponential_mean",
     "hypoexponential_quantile",
     "hypoexponential_survival",
@@ -924,4 +1115,5 @@ __all__ = [
     "regularized_beta",
     "regularized_gamma_upper",
     "spoken_wait",
+    "weighted_mean_and_quantile",
 ]

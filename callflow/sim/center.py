@@ -28,15 +28,17 @@ caller told nothing may expect). The spoken figure is also scored by callers ahe
 from __future__ import annotations
 
 import contextlib
+import functools
 import heapq
+import inspect
 import math
 import random
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol
 
-from callflow.queue.agents import QueueError
+from callflow.queue.agents import AgentState, QueueError
 from callflow.queue.caller import (
     Announce,
     Answered,
@@ -55,8 +57,15 @@ from callflow.queue.caller import (
     agents_serving,
 )
 from callflow.queue.config import AgentConfig, AnnounceConfig, QueueCenter, QueueConfig
-from callflow.queue.estimate import Estimate, QueueEvent, WaitPredictor, ahead_band
+from callflow.queue.estimate import (
+    AgentSnapshot,
+    Estimate,
+    QueueEvent,
+    WaitPredictor,
+    ahead_band,
+)
 from callflow.queue.routing import QueueEntry, Router
+from callflow.queue.snapshot import agent_snapshot
 from callflow.queue.wait import WaitFigure, wait_figure
 
 QUEUE = "sim"
@@ -252,12 +261,19 @@ class CenterResult:
 
 
 class _Tee:
-    """Feeds every queue event to the live predictor and to the shadows."""
+    """Feeds every queue event to the live predictor and to the shadows; passes the live
+    predictor the agents' snapshot (``snapshot``: now -> views), as the live queue does."""
 
-    def __init__(self, live: WaitPredictor, shadows: Sequence[WaitPredictor]) -> None:
+    def __init__(
+        self,
+        live: WaitPredictor,
+        shadows: Sequence[WaitPredictor],
+        snapshot: Callable[[float], AgentSnapshot] | None = None,
+    ) -> None:
         self.live = live
         self.shadows = shadows
         self.name = live.name
+        self.snapshot = snapshot
 
     def observe(self, event: QueueEvent) -> None:
         self.live.observe(event)
@@ -267,14 +283,47 @@ class _Tee:
     def estimate(
         self,
         ahead: int,
-        agents: int,
+        serving: int,
         now: float,
         elapsed: float = 0.0,
         *,
         caller: int | None = None,
         priority: int = 0,
+        agents: AgentSnapshot | None = None,
     ) -> Estimate:
-        return self.live.estimate(ahead, agents, now, elapsed, caller=caller, priority=priority)
+        if agents is None and self.snapshot is not None:
+            agents = self.snapshot(now)
+        return _ask(self.live, ahead, serving, now, elapsed, caller, priority, agents)
+
+
+def _ask(
+    predictor: WaitPredictor,
+    ahead: int,
+    serving: int,
+    now: float,
+    elapsed: float,
+    caller: int | None,
+    priority: int,
+    agents: AgentSnapshot | None,
+) -> Estimate:
+    """``predictor.estimate``, with the agents' snapshot if it takes one (a predictor
+    written before snapshots existed is asked as before)."""
+    if agents is not None and _takes_snapshot(predictor):
+        return predictor.estimate(
+            ahead, serving, now, elapsed, caller=caller, priority=priority, agents=agents
+        )
+    return predictor.estimate(ahead, serving, now, elapsed, caller=caller, priority=priority)
+
+
+_TAKES_SNAPSHOT: dict[type, bool] = {}
+
+
+def _takes_snapshot(predictor: WaitPredictor) -> bool:
+    kind = type(predictor)
+    takes = _TAKES_SNAPSHOT.get(kind)
+    if takes is None:
+        takes = _TAKES_SNAPSHOT[kind] = "agents" in inspect.signature(predictor.estimate).parameters
+    return takes
 
 
 @dataclass(slots=True)
@@ -294,6 +343,68 @@ class _Caller:
     measured: bool = False
     ahead: int = 0
     wake_at: float | None = None
+    talk_end: float | None = None  # when the agent's talk with them ends (once drawn)
+
+
+@dataclass(frozen=True, slots=True)
+class AgentNow:
+    """One agent of the queue as an all-knowing observer sees them at a moment.
+
+    ``state`` is the router's; ``busy_until`` is when the current caller's talk and
+    wrap-up end, if that is already decided (talking: the drawn talk end; wrap-up: its
+    end), ``ringing_until`` when a ringing phone will be answered; ``pausing``: a pause is
+    due after this call; ``on_break``: one of the agents the scenario sends on breaks."""
+
+    state: str
+    busy_until: float | None = None
+    ringing_until: float | None = None
+    pausing: bool = False
+    on_break: bool = False
+    talking_since: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Waiting:
+    """A caller in line (ahead of the one asking): how long they have waited, their
+    priority."""
+
+    elapsed: float
+    priority: int
+
+
+@dataclass(frozen=True, slots=True)
+class World:
+    """The exact state of the simulated queue at the moment a caller is told a wait: the
+    caller (time waited, priority), the callers ahead in the router's order, every agent.
+    What an oracle (:mod:`callflow.sim.oracle`) knows; no predictor sees this."""
+
+    now: float
+    elapsed: float
+    priority: int
+    ahead: tuple[Waiting, ...]
+    agents: tuple[AgentNow, ...]
+
+
+class Oracle(Protocol):
+    """Figures from the exact state: one :class:`Estimate` per name in ``names``."""
+
+    names: tuple[str, ...]
+
+    def estimates(self, world: World) -> list[Estimate]:
+        """The figures for the caller of ``world``, one per name."""
+        ...
+
+
+def spoken_figures(estimate: Estimate, round_seconds: int = 0) -> Figures:
+    """One estimate's four scored figures: its mean, the figure announced, that figure as
+    spoken (nan when nothing would be said) and as heard (silence is heard as 0 s)."""
+    figure = wait_figure(estimate.announce, round_seconds)
+    spoken = float(figure.total_seconds) if figure is not None else math.nan
+    if figure is not None and figure.qualifier == "more_than":
+        spoken = math.nan  # nothing is said for over an hour
+    # Silence (a figure of zero or less) is heard as "no wait": 0 s.
+    silent = figure is None and estimate.announce <= 0.0
+    return (estimate.mean, estimate.announce, spoken, 0.0 if silent else spoken)
 
 
 _ARRIVAL, _WAKE, _ANSWER, _TALK_END, _ABANDON, _ROUTER, _BREAK, _BREAK_END = range(8)
@@ -357,12 +468,22 @@ def simulate_center(
     shadows: Sequence[WaitPredictor] = (),
     seed: int = 1,
     pair_with: str = "app_queue",
+    oracles: Sequence[Oracle] = (),
+    snapshots: bool = True,
 ) -> CenterResult:
     """Run one scenario through the live queue's code; score what callers were told.
 
     Each predictor's spoken figures are also scored ``paired`` with the predictor named
     ``pair_with``: only at the moments when it said something too (app_queue says nothing
     under a minute), so that both are compared on the same callers at the same moments.
+
+    ``oracles`` are asked too, for measured callers only, with the exact :class:`World`;
+    their figures are scored as predictors named by their ``names`` (after the shadows).
+    They draw nothing from the run's random stream: the run is the same without them.
+
+    With ``snapshots`` every predictor is given the agents' snapshot
+    (:func:`callflow.queue.snapshot.agent_snapshot`) with each question, as the live queue
+    gives it to its predictor; without, none is (the predictors' models without it).
     """
     if scenario.agents < 1 or scenario.load <= 0:
         raise ValueError("a scenario needs at least one agent and a positive load")
@@ -406,8 +527,13 @@ def simulate_center(
         router.login(name, 0.0)
     on_break = names[: math.ceil(scenario.breaks_share * scenario.agents)]
     predictors = [live, *shadows]
-    tee = _Tee(live, shadows)
-    result = CenterResult(scenario, seed, [PredictorScores(p.name) for p in predictors])
+    snapshot = functools.partial(agent_snapshot, router, QUEUE) if snapshots else None
+    tee = _Tee(live, shadows, snapshot)
+    oracle_names = [name for oracle in oracles for name in oracle.names]
+    result = CenterResult(
+        scenario, seed, [PredictorScores(n) for n in [*(p.name for p in predictors), *oracle_names]]
+    )
+    break_names = set(on_break) if scenario.breaks_every > 0 else set()
     pair = next((i for i, p in enumerate(predictors) if p.name == pair_with), None)
     callers: dict[str, _Caller] = {}
     events: list[tuple[float, int, int, str]] = []
@@ -433,7 +559,8 @@ def simulate_center(
                 heard(who, command, now)
                 todo += caller.machine.send(Said(), now)
             elif isinstance(command, Connect):
-                push(now + handle.draw(), _TALK_END, who)
+                caller.talk_end = now + handle.draw()
+                push(caller.talk_end, _TALK_END, who)
             elif isinstance(command, Record) and command.kind == "queue.connect":
                 result.answered += 1
                 settle(caller, now, float(command.data["waited"]))
@@ -454,28 +581,63 @@ def simulate_center(
         entry = caller.machine.entry
         position = router.position(entry.id)
         serving = agents_serving(router, QUEUE)
+        views = snapshot(now) if snapshot is not None else None
         figures: list[Figures] = []
         for predictor in predictors:
             if serving == 0:
                 estimate = Estimate(math.inf, math.inf)
             else:
-                estimate = predictor.estimate(
+                estimate = _ask(
+                    predictor,
                     position - 1,
                     serving,
                     now,
                     now - entry.joined_at,
-                    caller=caller.number,
-                    priority=entry.priority or 0,
+                    caller.number,
+                    entry.priority or 0,
+                    views,
                 )
-            figure = wait_figure(estimate.announce, scenario.round_seconds)
-            spoken = float(figure.total_seconds) if figure is not None else math.nan
-            if figure is not None and figure.qualifier == "more_than":
-                spoken = math.nan  # nothing is said for over an hour
-            # Silence (a figure of zero or less) is heard as "no wait": 0 s.
-            silent = figure is None and estimate.announce <= 0.0
-            figures.append((estimate.mean, estimate.announce, spoken, 0.0 if silent else spoken))
+            figures.append(spoken_figures(estimate, scenario.round_seconds))
+        if caller.measured and oracles:
+            world = world_of(caller, now)
+            for oracle in oracles:
+                estimates = oracle.estimates(world)
+                figures += [spoken_figures(e, scenario.round_seconds) for e in estimates]
         if caller.measured:
             caller.told.append(_Told(now, moment, position - 1, figures))
+
+    def world_of(caller: _Caller, now: float) -> World:
+        entry = caller.machine.entry
+        line = router.entries(QUEUE)
+        mine = next(i for i, e in enumerate(line) if e.id == entry.id)
+        ahead = tuple(
+            Waiting(now - e.joined_at, e.priority or 0)
+            for e in line[:mine]
+            if not router.pending(e.id)  # an agent's phone rings for them: theirs already
+        )
+        agents = []
+        for name in names:
+            agent = router.agents[name]
+            state = agent.state.value
+            busy_until = ringing_until = None
+            if agent.state is AgentState.WRAPUP:
+                busy_until = agent.wrapup_until
+            elif agent.state is AgentState.ON_CALL and agent.entry_id in callers:
+                end = callers[agent.entry_id].talk_end
+                busy_until = None if end is None else end + scenario.wrapup
+            elif agent.state is AgentState.RINGING:
+                ringing_until = agent.since + scenario.ring_time
+            agents.append(
+                AgentNow(
+                    state,
+                    busy_until,
+                    ringing_until,
+                    agent.pending_pause is not None,
+                    name in break_names,
+                    agent.since if agent.state is AgentState.ON_CALL else None,
+                )
+            )
+        return World(now, now - entry.joined_at, entry.priority or 0, ahead, tuple(agents))
 
     def heard(who: str, announce: Announce, now: float) -> None:
         """A re-announcement of the wait: what every predictor would have said."""
@@ -589,9 +751,14 @@ def simulate_center(
 
 __all__ = [
     "FIGURES",
+    "AgentNow",
     "CenterResult",
     "CenterScenario",
+    "Oracle",
     "PredictorScores",
     "Score",
+    "Waiting",
+    "World",
     "simulate_center",
+    "spoken_figures",
 ]

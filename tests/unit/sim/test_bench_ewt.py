@@ -113,3 +113,25 @@ def test_scenario_seed_is_stable_across_processes_and_grids() -> None:
     assert scenario_seed(2, "s10-rho0.95-pat60") != 3484377632
     quick = {s.name for s in build_grid(quick=True).scenarios}
     assert quick <= {s.name for s in build_grid().scenarios}
+
+
+def test_oracle_table_has_the_oracle_rows_and_says_what_is_feasible(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``python -m callflow.bench.ewt --oracle``: the default, app_queue and every oracle and
+    seer figure per scenario, then per scenario the oracle's p80 error ratio and the highest
+    level meeting the goal, and the count of scenarios where its p80 meets it."""
+    from callflow.bench.ewt import main, oracle_grid
+
+    names = [s.name for s in oracle_grid(10)]
+    assert "s2-rho0.95-pat60" in names and "s100-rho0.95-pat60" in names
+    assert not any("patnone" in name for name in names)
+    assert main(["--oracle", "--only", "s2-rho0.85-pat60", "--callers", "60", "--runs", "20"]) == 0
+    out = capsys.readouterr().out
+    rows = [line.split()[1] for line in out.splitlines()[1:] if line.startswith("s2-")]
+    assert rows[:2] == ["default", "app_queue"]
+    assert "oracle-p80" in rows and "seer-p50" in rows
+    assert "oracle s2-rho0.85-pat60: p80 vs app_queue" in out
+    assert "scenarios" in out.splitlines()[-1]
+    with pytest.raises(SystemExit):
+        main(["--only", "s2"])

@@ -138,3 +138,39 @@ def test_the_grid_covers_real_queues_and_its_table() -> None:
 
     lines = format_table(_rows(run_scenario(scenario, 1)))
     assert "default" in lines[1] and "app_queue" in lines[2]
+
+
+def test_oracles_are_scored_beside_the_predictors_without_changing_the_run() -> None:
+    """The oracle's and the seer's figures are scored as predictors of their own names, for
+    the same callers; the run (and the default's scores) are the same without them. The
+    oracle's announced 80th percentile is outwaited by about a fifth of answered callers
+    (it is the true conditional quantile, up to its Monte Carlo), the seer, who knows when
+    calls end, errs less than the oracle."""
+    from callflow.sim.oracle import ForwardOracle
+
+    scenario = CenterScenario("t", 3, 1.05, mean_patience=90.0, warmup=600.0, measured_callers=400)
+    oracles = [ForwardOracle(scenario, 60), ForwardOracle(scenario, 60, knows_ends=True)]
+    plain = simulate_center(scenario, CalibratedPredictor(), seed=5)
+    told = simulate_center(scenario, CalibratedPredictor(), seed=5, oracles=oracles)
+    names = [s.name for s in told.scores]
+    assert names[0] == "default" and "oracle-p80" in names and "seer-mean" in names
+    assert told.scores[0].spoken.sum_error == plain.scores[0].spoken.sum_error
+    by_name = {s.name: s for s in told.scores}
+    p80 = by_name["oracle-p80"].join["announced"]
+    assert p80.told == told.scores[0].join["mean"].told
+    assert 0.1 < p80.p_over < 0.3
+    assert by_name["seer-mean"].figure("mean").rrase < by_name["oracle-mean"].figure("mean").rrase
+
+
+def test_the_simulator_gives_predictors_the_agents_snapshot() -> None:
+    """Asked with the snapshot (as the live queue's predictor reads it), the default's
+    figures change; a predictor that takes no snapshot is asked as before."""
+    scenario = CenterScenario(
+        "t", 3, 1.05, mean_patience=90.0, wrapup=30.0, warmup=600.0, measured_callers=200
+    )
+    with_snapshot = simulate_center(scenario, CalibratedPredictor(), [AppQueuePredictor()], 6)
+    without = simulate_center(
+        scenario, CalibratedPredictor(), [AppQueuePredictor()], 6, snapshots=False
+    )
+    assert with_snapshot.scores[0].spoken.sum_error != without.scores[0].spoken.sum_error
+    assert with_snapshot.scores[1].spoken.sum_error == without.scores[1].spoken.sum_error
