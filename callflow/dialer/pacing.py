@@ -44,19 +44,25 @@ The policies:
   greeting, so AMD's after-greeting silence is taken off them) against the people who will want them
   first (waiting people, calls AMD is screening, ringing calls by their age's probability of
   being a person answering by then, and the other new calls). Its marginal abandon
-  probability is Normal-approximated; it dials while that stays under ``lambda``, an
-  allowance set from the worst window's remaining budget (``target = cap - margin``): the
-  full target while the window is on track, more when it is well under, and nothing beyond
-  progressive once the budget is spent. Progressive's lines are always dialed (they cannot
-  cause an abandon).
+  probability is Normal-approximated (computed exactly for a small team, where the
+  approximation's tail is poor); it dials while that stays under ``lambda``, an allowance
+  set from the worst window's *headroom*, the abandons it can still take under its target
+  (``target = cap - margin``): ``lambda`` grows exponentially with the headroom above an
+  aim a few abandons over a reserve (kept for the calls already in flight), so the budget
+  is spent as the live calls bring it, at a nearly steady ``lambda``, and the window's rate
+  settles just under the target instead of a margin under it; at the reserve it is 0 and
+  only progressive's lines are dialed. Progressive's lines are always dialed (they cannot
+  cause an abandon). A fresh window (no live call yet) has no headroom: the policy dials
+  progressively until the live calls have brought some.
 """
 
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
 from collections import Counter, deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -519,15 +525,31 @@ class VicidialAdaptive:
 class Predictive:
     """callflow's predictive policy (see the module docstring for the mechanism).
 
-    ``margin``: the target is each window's cap minus this. ``gain``: how strongly the
-    allowance follows the worst window's budget: ``lambda = target * (1 + gain * slack)``
-    clamped to ``[0, max_factor * target]``, with ``slack = budget / (target * max(live,
-    floor_live))`` (1 when nothing has been abandoned, 0 on target, negative over it). A high
-    gain leaves little steady-state error when the forecast is off (a drifting answer
-    rate): the window's rate is held at the target, not near it. Whatever the slack, once a
-    window has fewer than ``reserve`` abandons left under the cap itself (and at least
-    ``floor_live`` live calls), only progressive's lines are dialed.
-    ``max_lines_per_agent`` bounds the calls in flight whatever the forecast says.
+    The allowance ``lambda`` comes from the worst window's *headroom*, the abandons it can
+    still take and stay at its target (``target = cap - margin``, over at least
+    ``floor_live`` live calls)::
+
+        headroom = min over windows (target * max(live, floor_live) - abandoned)
+        reserve  = reserve + reserve_per_flight * persons expected among the calls in flight
+        scale    = scale_base + scale_share * min over windows (cap * max(live, floor_live))
+        aim      = reserve + cushion * sqrt(scale)
+        lambda   = min(max_allowance, base_allowance * exp((headroom - aim) / scale))
+        lambda   = 0 when headroom <= reserve (only progressive's lines)
+
+    Each live call adds ``target`` to the headroom and each abandon takes 1 away, so this is
+    an integral controller on the abandon rate: the headroom settles where the abandons the
+    allowance causes match the budget the live calls bring (``base_allowance`` is only the
+    starting guess), whatever the team size or the campaign. The scale grows with the
+    window's budget, so one abandon moves ``lambda`` little in a big window (a steady
+    ``lambda`` spends a budget best: a swinging one dials too much, then too little), and the
+    aim keeps the headroom a few standard deviations of its noise over the reserve, so the
+    reserve (and progressive pacing) is seldom reached. The budget left unspent at a
+    window's end is about ``aim`` abandons, not a share of its calls.
+
+    For a small team (agents and calls in flight together at most ``exact_up_to``) the
+    shortfall's distribution is computed exactly (a difference of Poisson binomials) instead
+    of Normal-approximated. ``max_lines_per_agent`` bounds the calls in flight whatever the
+    forecast says.
     """
 
     name = "predictive"
@@ -535,73 +557,179 @@ class Predictive:
     def __init__(
         self,
         *,
-        margin: float = 0.005,
-        gain: float = 8.0,
-        max_factor: float = 3.0,
-        floor_live: float = 50.0,
+        margin: float = 0.0,
         reserve: float = 2.0,
+        reserve_per_flight: float = 0.2,
+        scale_base: float = 3.0,
+        scale_share: float = 0.1,
+        cushion: float = 2.0,
+        base_allowance: float = 0.04,
+        max_allowance: float = 0.25,
+        floor_live: float = 50.0,
         max_lines_per_agent: float = 3.0,
+        exact_up_to: int = 12,
     ) -> None:
-        self.reserve = reserve
+        if margin < 0.0 or reserve < 0.0 or scale_base <= 0.0 or not 0.0 < max_allowance <= 1.0:
+            raise ValueError("margin and reserve are >= 0, scale_base > 0, max_allowance in (0, 1]")
         self.margin = margin
-        self.gain = gain
-        self.max_factor = max_factor
+        self.reserve = reserve
+        self.reserve_per_flight = reserve_per_flight
+        self.scale_base = scale_base
+        self.scale_share = scale_share
+        self.cushion = cushion
+        self.base_allowance = base_allowance
+        self.max_allowance = max_allowance
         self.floor_live = floor_live
         self.max_lines_per_agent = max_lines_per_agent
+        self.exact_up_to = exact_up_to
 
-    def allowance(self, windows: Sequence[WindowFigures]) -> float:
-        """``lambda``: the marginal abandon probability a new line may carry, from the worst
-        window's remaining budget; 0 (progressive) once any window has fewer than
-        ``reserve`` abandons left under its cap itself (calls in flight may still add some)."""
+    def headroom(self, windows: Sequence[WindowFigures]) -> float:
+        """The worst window's abandons still affordable at its target (may be negative;
+        ``-inf`` when a window's target is not above 0, 0 with no window)."""
         if not windows:
             return 0.0
         worst = math.inf
-        target_min = math.inf
         for w in windows:
             target = w.cap - self.margin
-            if target <= 0.0 or (w.budget(w.cap) < self.reserve and w.live >= self.floor_live):
-                return 0.0
-            target_min = min(target_min, target)
-            worst = min(worst, w.budget(target) / (target * max(w.live, self.floor_live)))
-        factor = min(max(1.0 + self.gain * worst, 0.0), self.max_factor)
-        return target_min * factor
+            if target <= 0.0:
+                return -math.inf
+            worst = min(worst, target * max(w.live, self.floor_live) - w.abandoned)
+        return worst
+
+    def allowance(self, windows: Sequence[WindowFigures], persons_in_flight: float = 0.0) -> float:
+        """``lambda``: the marginal abandon probability a new line may carry, from the worst
+        window's headroom less the reserve for ``persons_in_flight`` (0: progressive)."""
+        headroom = self.headroom(windows)
+        floor = self.reserve + self.reserve_per_flight * persons_in_flight
+        if headroom <= floor:
+            return 0.0
+        budget = min(w.cap * max(w.live, self.floor_live) for w in windows)
+        scale = self.scale_base + self.scale_share * budget
+        aim = floor + self.cushion * math.sqrt(scale)
+        return min(self.max_allowance, self.base_allowance * math.exp((headroom - aim) / scale))
 
     def lines_to_dial(self, state: PacingState) -> int:
         floor = state.progressive_lines
         limit = int(self.max_lines_per_agent * len(state.agents)) - len(state.calls)
-        lam = self.allowance(state.windows)
-        if lam <= 0.0 or limit <= floor:
+        if limit <= floor:
             return floor  # progressive's lines never exceed the limit: idle <= agents
         exp = state.experience
         now = state.now
         k = len(exp.horizons)
-        supply_rows = [exp.supply_terms(a.activity, now - a.since) for a in state.agents]
-        demand_rows = [exp.demand_terms(c.stage, now - c.dialed_at) for c in state.calls]
-        supply = _column_sums([row[0] for row in supply_rows], k)
-        supply_var = _column_sums([row[1] for row in supply_rows], k)
-        demand = _column_sums([row[0] for row in demand_rows], k)
-        demand_var = _column_sums([row[1] for row in demand_rows], k)
+        # Agents and calls alike (same activity and age bin) share their terms.
+        calls = Counter((c.stage, int(now - c.dialed_at)) for c in state.calls)
+        demand_rows = [
+            (exp.demand_terms(stage, float(age)), n) for (stage, age), n in calls.items()
+        ]
+        demand, demand_var = _weighted_sums(demand_rows, k)
+        lam = self.allowance(state.windows, demand[-1])
+        if lam <= 0.0:
+            return floor
+        agents = Counter((a.activity, int((now - a.since) / AGE_BIN)) for a in state.agents)
+        supply_rows = [
+            (exp.supply_terms(activity, age_bin * AGE_BIN), n)
+            for (activity, age_bin), n in agents.items()
+        ]
         p_new = exp.person_share
+        if len(state.agents) + len(state.calls) <= self.exact_up_to:
+            risk_of = _exact_risk(
+                [row[0] for row, n in supply_rows for _ in range(n)],
+                [row[0] for row, n in demand_rows for _ in range(n)],
+                p_new,
+                k,
+            )
+        else:
+            supply, supply_var = _weighted_sums(supply_rows, k)
+            risk_of = _normal_risk(supply, supply_var, demand, demand_var, p_new)
         lines = 0
         while lines < limit:
             # The (lines+1)-th new call: if a person, they answer at each delay quantile u;
             # the other new calls answered before them compete for the same agents.
-            risk = 0.0
-            for i, q in enumerate(DELAY_QUANTILES):
-                ahead = lines * p_new * q
-                mean = supply[i] - demand[i] - ahead
-                var = supply_var[i] + demand_var[i] + ahead * (1.0 - p_new * q) + 0.25
-                risk += _normal_cdf((0.5 - mean) / math.sqrt(var))
-            if lines >= floor and risk / k > lam:
+            if lines >= floor and risk_of(lines) > lam:
                 break
             lines += 1
         return lines
 
 
-def _column_sums(rows: list[tuple[float, ...]], k: int) -> list[float]:
+def _normal_risk(
+    supply: list[float],
+    supply_var: list[float],
+    demand: list[float],
+    demand_var: list[float],
+    p_new: float,
+) -> Callable[[int], float]:
+    """P(no agent in time for a person on the (lines+1)-th new call), averaged over the
+    delay quantiles, the shortfall Normal-approximated (continuity-corrected)."""
+
+    def risk(lines: int) -> float:
+        total = 0.0
+        for i, q in enumerate(DELAY_QUANTILES):
+            ahead = lines * p_new * q
+            mean = supply[i] - demand[i] - ahead
+            var = supply_var[i] + demand_var[i] + ahead * (1.0 - p_new * q) + 0.25
+            total += _normal_cdf((0.5 - mean) / math.sqrt(var))
+        return total / len(DELAY_QUANTILES)
+
+    return risk
+
+
+def _exact_risk(
+    supply: list[tuple[float, ...]], demand: list[tuple[float, ...]], p_new: float, k: int
+) -> Callable[[int], float]:
+    """The same risk with the exact distribution of (agents free) - (people wanting one):
+    each agent and each call is its own Bernoulli; the new calls ahead are binomial."""
+    below: list[tuple[int, list[float]]] = []  # per quantile: offset, P(M <= offset + j)
+    for i in range(k):
+        pmf = [1.0]
+        offset = 0  # pmf[j] = P(M = j + offset)
+        for row in supply:
+            pmf = _shift_mix(pmf, row[i])
+        for row in demand:  # M - X = (M + (1 - X)) - 1
+            pmf = _shift_mix(pmf, 1.0 - row[i])
+            offset -= 1
+        cumulative = list(itertools.accumulate(pmf))
+        below.append((offset, cumulative))
+
+    def risk(lines: int) -> float:
+        total = 0.0
+        for i, q in enumerate(DELAY_QUANTILES):
+            offset, cumulative = below[i]
+            pq = p_new * q
+            for x in range(lines + 1):
+                j = x - offset  # P(M <= x)
+                if j < 0:
+                    continue
+                at = cumulative[min(j, len(cumulative) - 1)]
+                total += math.comb(lines, x) * pq**x * (1.0 - pq) ** (lines - x) * at
+        return total / len(DELAY_QUANTILES)
+
+    return risk
+
+
+def _shift_mix(pmf: list[float], p: float) -> list[float]:
+    """The distribution of ``M + B`` for ``B`` Bernoulli(p) independent of ``M``."""
+    if p <= 0.0:
+        return pmf
+    if p >= 1.0:
+        return [0.0, *pmf]
+    out = [v * (1.0 - p) for v in pmf]
+    out.append(0.0)
+    for j, v in enumerate(pmf):
+        out[j + 1] += v * p
+    return out
+
+
+def _weighted_sums(
+    rows: list[tuple[tuple[tuple[float, ...], tuple[float, ...]], int]], k: int
+) -> tuple[list[float], list[float]]:
+    """Column sums of (means, variances) rows, each row counted ``n`` times."""
     if not rows:
-        return [0.0] * k
-    return [math.fsum(column) for column in zip(*rows, strict=True)]
+        return [0.0] * k, [0.0] * k
+    means = [terms[0] for terms, n in rows for _ in range(n)]
+    variances = [terms[1] for terms, n in rows for _ in range(n)]
+    return [sum(c) for c in zip(*means, strict=True)], [
+        sum(c) for c in zip(*variances, strict=True)
+    ]
 
 
 def _normal_cdf(z: float) -> float:

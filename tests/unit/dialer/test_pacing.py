@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
+import math
+
 import pytest
 
 from callflow.dialer.pacing import (
+    DELAY_QUANTILES,
     AgentView,
     CallView,
     Experience,
@@ -14,11 +18,14 @@ from callflow.dialer.pacing import (
     Progressive,
     Tally,
     VicidialAdaptive,
+    _exact_risk,
     make_policy,
 )
 from callflow.dialer.window import WindowFigures
 
 NOW = 12 * 3600.0  # noon
+#: A window under its cap: 1000 live calls, 20 abandoned (10 abandons of headroom).
+HEALTHY = WindowFigures("uk-24h", 1000.0, 20.0, 0.03)
 
 
 def state(
@@ -46,7 +53,7 @@ def state(
         now=now,
         agents=agents,
         calls=calls,
-        windows=windows or (WindowFigures("uk-24h", 0.0, 0.0, 0.03),),
+        windows=windows or (HEALTHY,),
         experience=experience or Experience(),
         today=today or Tally(),
         last_minute=last_minute or Tally(),
@@ -126,11 +133,13 @@ def test_predictive_dials_nothing_when_nobody_can_be_free_in_time() -> None:
 
 
 def test_predictive_dials_ahead_for_agents_finishing_their_wrap_up() -> None:
-    """Ten agents 25 s into a 20-40 s wrap-up and no call in flight: lines are dialed before
-    anyone is idle (progressive would dial none), but not 3 per agent."""
-    lines = Predictive().lines_to_dial(state(wrapup=10, wrap_age=25.0))
+    """Ten agents 20 s into a wrap-up (15-45 s before anything is learnt) and no call in
+    flight: lines are dialed before anyone is idle (progressive would dial none), but not 3
+    per agent; 5 s in, none is free in time for any call dialed now."""
+    lines = Predictive().lines_to_dial(state(wrapup=10, wrap_age=20.0))
     assert 0 < lines < 30
-    assert Progressive().lines_to_dial(state(wrapup=10, wrap_age=25.0)) == 0
+    assert Progressive().lines_to_dial(state(wrapup=10, wrap_age=20.0)) == 0
+    assert Predictive().lines_to_dial(state(wrapup=10, wrap_age=5.0)) == 0
 
 
 def test_predictive_dials_more_the_more_agents_are_about_to_be_free() -> None:
@@ -154,16 +163,81 @@ def test_predictive_falls_back_to_progressive_when_the_budget_is_spent() -> None
     assert Predictive().lines_to_dial(s) == 2
 
 
-def test_predictive_allowance_follows_the_worst_windows_budget() -> None:
-    """On target: lambda = target; nothing abandoned: the ceiling; the worst window rules;
-    fewer than two abandons left under the cap itself: nothing."""
-    policy = Predictive(margin=0.005, gain=8.0, max_factor=3.0)
-    on_target = WindowFigures("us-30d", 1000.0, 25.0, 0.03)
-    clean = WindowFigures("uk-24h", 1000.0, 0.0, 0.03)
-    assert policy.allowance([on_target]) == pytest.approx(0.025)
-    assert policy.allowance([clean]) == pytest.approx(0.075)
-    assert policy.allowance([clean, on_target]) == pytest.approx(0.025)
-    assert policy.allowance([WindowFigures("us-30d", 1000.0, 28.5, 0.03)]) == 0.0
+def test_predictive_allowance_follows_the_worst_windows_headroom() -> None:
+    """The allowance grows with the abandons still affordable under the cap, is bounded by
+    max_allowance, follows the worst window, and is 0 once the headroom is down to the
+    reserve (2 abandons, plus 0.2 per person expected among the calls in flight)."""
+    policy = Predictive()
+    tight = WindowFigures("us-30d", 1000.0, 26.0, 0.03)  # 4 abandons of headroom
+    roomy = WindowFigures("uk-24h", 1000.0, 20.0, 0.03)  # 10
+    clean = WindowFigures("uk-24h", 1000.0, 0.0, 0.03)  # 30
+    assert 0.0 < policy.allowance([tight]) < policy.allowance([roomy])
+    assert policy.allowance([roomy]) < policy.allowance([clean]) == policy.max_allowance
+    assert policy.allowance([clean, tight]) == policy.allowance([tight])
+    assert policy.allowance([WindowFigures("uk-24h", 1000.0, 28.5, 0.03)]) == 0.0
+    assert policy.allowance([tight], persons_in_flight=0.0) > 0.0
+    assert policy.allowance([tight], persons_in_flight=10.0) == 0.0  # reserve 4
+    assert policy.headroom([tight, roomy]) == pytest.approx(4.0)
+
+
+def test_predictive_margin_lowers_the_target() -> None:
+    """A campaign's margin (0.5 %) takes 5 abandons per 1000 live calls off the headroom; a
+    margin at the cap leaves nothing; a negative margin is refused."""
+    window = WindowFigures("uk-24h", 1000.0, 10.0, 0.03)
+    assert Predictive(margin=0.005).headroom([window]) == pytest.approx(15.0)
+    assert Predictive(margin=0.03).allowance([window]) == 0.0
+    with pytest.raises(ValueError):
+        Predictive(margin=-0.01)
+
+
+def test_predictive_dials_only_progressive_lines_in_a_fresh_window() -> None:
+    """No live call yet: nothing to spend (the first abandon would be over the cap), so only
+    one line per uncovered idle agent, however many are about to be free."""
+    fresh = (WindowFigures("uk-24h", 0.0, 0.0, 0.03),)
+    assert Predictive().lines_to_dial(state(idle=2, wrapup=8, wrap_age=30.0, windows=fresh)) == 2
+
+
+def test_predictive_dials_more_the_more_headroom_it_has() -> None:
+    """The same agents: more lines with more abandons still affordable."""
+    few = Predictive().lines_to_dial(
+        state(wrapup=10, wrap_age=25.0, windows=(WindowFigures("uk-24h", 1000.0, 25.0, 0.03),))
+    )
+    many = Predictive().lines_to_dial(
+        state(wrapup=10, wrap_age=25.0, windows=(WindowFigures("uk-24h", 1000.0, 0.0, 0.03),))
+    )
+    assert many > few
+
+
+def test_exact_shortfall_matches_enumeration() -> None:
+    """The small-team risk: one agent surely free, one free with 0.5, two calls each a person
+    in time with 0.4 and 0.3, and the new calls ahead: as enumerating every case says."""
+    supply = [(1.0,) * 5, (0.5,) * 5]
+    demand = [(0.4,) * 5, (0.3,) * 5]
+    risk = _exact_risk(supply, demand, 0.25, 5)
+
+    def enumerated(lines: int) -> float:
+        total = 0.0
+        for q in DELAY_QUANTILES:
+            pq = 0.25 * q
+            for free, d1, d2 in itertools.product((0, 1), repeat=3):
+                p = 0.5 * (0.4 if d1 else 0.6) * (0.3 if d2 else 0.7)
+                for ahead in range(lines + 1):
+                    pa = math.comb(lines, ahead) * pq**ahead * (1 - pq) ** (lines - ahead)
+                    if 1 + free - d1 - d2 - ahead < 1:
+                        total += p * pa
+        return total / len(DELAY_QUANTILES)
+
+    for lines in range(4):
+        assert risk(lines) == pytest.approx(enumerated(lines))
+
+
+def test_exact_and_normal_risks_agree_in_the_middle() -> None:
+    """Ten agents about to be free and six calls ringing: the small-team exact risk and the
+    Normal approximation dial about as many lines."""
+    s = state(wrapup=10, wrap_age=30.0, ringing=6)
+    exact = Predictive(exact_up_to=100).lines_to_dial(s)
+    normal = Predictive(exact_up_to=0).lines_to_dial(s)
+    assert exact > 0 and abs(exact - normal) <= 2
 
 
 def test_experience_learns_the_outcome_mix() -> None:
