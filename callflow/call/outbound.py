@@ -6,6 +6,9 @@ anything that is not E.164 (``+`` then 6 to 15 ASCII digits): no letters, spaces
 (another technology or host). The template itself is checked once, when the settings are
 read (:func:`template_problem`), the same way for ``callflow check`` and ``callflow run``.
 
+An answered call can be sent through the dialplan and taken back (:func:`detour`), e.g.
+through ``callflow-amd`` for answering-machine detection (the dialer, callbacks).
+
 The shape is a real SIP provider's: ``endpoint: "PJSIP/{number}@pstn"`` (the sandbox's
 trunk is the PJSIP endpoint ``pstn``), the caller ID presented, and how long to ring.
 """
@@ -13,12 +16,18 @@ trunk is the PJSIP endpoint ``pstn``), the caller ID presented, and how long to 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from callflow.ari import errors as ari_errors
 from callflow.ari.dispatch import EventQueue
 from callflow.ari.events import ChannelDestroyed, ChannelHangupRequest, StasisEnd, StasisStart
+from callflow.ari.rest import AriClient
 
+AMD_CONTEXT = "callflow-amd"  # AMD(), then back: Stasis(app,outbound,AMDSTATUS,AMDCAUSE)
+DETOUR_LIMIT = 30.0  # s to leave, or to come back: AMD takes 5 s, a greeting waited out 20 s more
 E164 = re.compile(r"\+[0-9]{6,15}")
 # What a template may hold around its placeholders: a technology, then a resource made of
 # the characters of SIP URIs and endpoint names, never a separator of several targets.
@@ -113,3 +122,44 @@ async def answer_of(events: EventQueue, timeout: float) -> tuple[StasisStart | N
         if isinstance(event, ChannelHangupRequest | StasisEnd):
             ended = True  # the cause comes with ChannelDestroyed, shortly
     return None, None
+
+
+async def detour(
+    ari: AriClient,
+    channel_id: str,
+    events: EventQueue,
+    attach: Callable[[str, EventQueue], None],
+    context: str,
+    limit: float = DETOUR_LIMIT,
+) -> StasisStart | None:
+    """Send an answered channel of the app through the dialplan ``context`` (extension
+    ``s``) and take it back: the StasisStart it returns with (its args say what the
+    context found: AMD's status and cause after :data:`AMD_CONTEXT`), or None if it hung
+    up or was not back within ``limit`` s each way (then it is hung up)."""
+    try:
+        await ari.channels.continue_in_dialplan(
+            channel_id, context=context, extension="s", priority=1
+        )
+    except (ari_errors.NotFound, ari_errors.NotInStasis):  # hung up at once
+        return None
+    left = await _next_of(events, (StasisEnd, ChannelDestroyed), limit)
+    if not isinstance(left, StasisEnd):
+        return None
+    # The dispatcher forgets a channel that leaves Stasis: route its return here again.
+    attach(channel_id, events)
+    back = await _next_of(events, (StasisStart, ChannelDestroyed), limit)
+    if isinstance(back, StasisStart):
+        return back
+    with contextlib.suppress(ari_errors.AriError):  # gone already
+        await ari.channels.hangup(channel_id)
+    return None
+
+
+async def _next_of(events: EventQueue, kinds: tuple[type, ...], timeout: float) -> object:
+    """The next event of one of ``kinds``, or None after ``timeout`` (or at the end)."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(timeout):
+            while (event := await events.get()) is not None:
+                if isinstance(event, kinds):
+                    return event
+    return None

@@ -12,6 +12,7 @@ adapter and the simulator drive the very same book::
     callback, created, commands = book.request(queue, number, now, joined_at=..., ...)
     offers, commands = book.route(now)     # the Router's round: caller offers for the
                                            # QueueCallers; callback offers/dues handled
+    book.in_line(callback_id, now)         # customer-first: answered, joining the line
     commands = book.send(callback_id, Answered(), now)      # what the calls reported
     commands = book.tick(now)              # at book.next_wakeup(now)
     commands = book.restore(rows, now)     # after a restart: the store's live rows
@@ -70,6 +71,7 @@ class CallbackBook:
         self._policies = policies
         self._callbacks: dict[str, Callback] = {}
         self._offers: dict[str, Offer] = {}  # agent-first: the reservation of each callback
+        self._promised: dict[str, str] = {}  # customer-first: the agent held for each dial
         self._count = 0
         self._make_id = make_id or self._next_id
 
@@ -96,6 +98,10 @@ class CallbackBook:
             (c for c in self._callbacks.values() if c.queue == queue and c.number == number),
             None,
         )
+
+    def promised(self, callback_id: str) -> str | None:
+        """Customer-first: the agent held while this callback's customer is dialled."""
+        return self._promised.get(callback_id)
 
     def next_wakeup(self, now: float) -> float | None:
         """When :meth:`tick` has work next (None: only when something happens)."""
@@ -166,10 +172,17 @@ class CallbackBook:
                 self.router.leave(offer.entry_id, now, LeaveReason.LOST)
         for due in routing.due:
             if self._waiting(due.entry_id):
+                self._promise(due.entry_id, due.agent, due.queue, now)
                 commands += self.send(due.entry_id, Due(), now)
             else:
                 self.router.leave(due.entry_id, now, LeaveReason.LOST)
         return offers, commands
+
+    def in_line(self, callback_id: str, now: float) -> None:
+        """Customer-first: the answered customer is about to join the line as a caller;
+        the agent held for them since the dial is free again, for the Router's next
+        round (where the customer, in their original place, comes first)."""
+        self._unpromise(callback_id, now)
 
     def tick(self, now: float) -> list[Command]:
         """What time alone changes: slots at an opening (:func:`plan_opening`, with the
@@ -258,8 +271,26 @@ class CallbackBook:
             commands += self.send(callback_id, Scheduled(at), now)
         return commands
 
+    def _promise(self, callback_id: str, agent_name: str, queue: str, now: float) -> None:
+        """Customer-first: hold the agent the Router found for this callback (marked ringing
+        for it, as a reservation is) while the customer is dialled, so that no later caller
+        takes them in the rounds meanwhile; freed when the dial ends (:meth:`_apply`) or the
+        answered customer joins the line (:meth:`in_line`)."""
+        agent = self.router.agents.get(agent_name)
+        if agent is not None and agent.state is AgentState.AVAILABLE:
+            agent.ring(now, callback_id, queue)
+            self._promised[callback_id] = agent_name
+
+    def _unpromise(self, callback_id: str, now: float) -> None:
+        name = self._promised.pop(callback_id, None)
+        agent = self.router.agents.get(name or "")
+        if agent is not None and (agent.state, agent.entry_id) == (AgentState.RINGING, callback_id):
+            agent.ring_cancelled(now)
+
     def _apply(self, callback: Callback, commands: list[Command], now: float) -> list[Command]:
         """Keep the callback, perform the line commands; the rest is the driver's."""
+        if callback.state not in (CallbackState.DIALING, CallbackState.CONNECTED):
+            self._unpromise(callback.id, now)
         if callback.final:
             self._callbacks.pop(callback.id, None)
         else:

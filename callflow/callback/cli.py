@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from callflow.app.settings import SettingsError, load_settings
+from callflow.callback.live import CANCEL_ASKED
+from callflow.callback.model import FINAL
 from callflow.callback.number import Refused
 from callflow.callback.requests import cancel_row, submitted_row
 from callflow.queue.config import load_queues
@@ -29,6 +31,8 @@ from callflow.store import SqliteStore
 from callflow.store.errors import StoreError
 
 OK, REFUSED, UNAVAILABLE = 0, 1, 2
+CANCEL_WAIT = 5.0  # seconds `cancel` waits for the running callflow to confirm
+CANCEL_POLL = 0.25  # seconds between its looks at the row
 DAY = 86_400.0
 
 
@@ -59,6 +63,13 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     listing.set_defaults(func=run_list)
     cancel = actions.add_parser("cancel", parents=[common], help="give up a live callback")
     cancel.add_argument("callback", metavar="ID", help="the callback's id (see list)")
+    cancel.add_argument(
+        "--wait",
+        type=float,
+        default=CANCEL_WAIT,
+        metavar="SECONDS",
+        help=f"wait this long for callflow to confirm (default {CANCEL_WAIT:g}; 0: do not)",
+    )
     cancel.set_defaults(func=run_cancel)
 
 
@@ -120,7 +131,13 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_cancel(args: argparse.Namespace) -> int:
-    """Mark a live callback for cancelling; the app cancels it within a second."""
+    """Mark a live callback for cancelling; the app cancels it within a second, hanging
+    up a call in progress (a dial ringing, AMD listening, a conversation).
+
+    The app writes the row at every transition: one made while the mark waits for the
+    app's look (a dial ending, say) would overwrite it. So, for ``--wait`` seconds, the
+    row is read again and marked again if a transition overwrote the mark, until the app
+    says cancelled (exit 0), or the callback ended otherwise first (exit 1)."""
     found: list[dict[str, Any] | None] = []
     code = _with_store(args.config, lambda store: found.append(store.load_callback(args.callback)))
     if code != OK:
@@ -130,9 +147,36 @@ def run_cancel(args: argparse.Namespace) -> int:
         print(f"callflow: no live callback {args.callback!r}", file=sys.stderr)
         return REFUSED
     code = _with_store(args.config, lambda store: store.save_callback(asked))
-    if code == OK:
-        print(f"{args.callback}: cancel asked")
-    return code
+    if code != OK or asked["state"] == "cancelled":
+        if code == OK:
+            print(f"{args.callback}: cancelled")
+        return code
+    deadline = time.monotonic() + max(0.0, args.wait)
+    while time.monotonic() < deadline:
+        time.sleep(CANCEL_POLL)
+        found.clear()
+        code = _with_store(args.config, lambda store: _mark_again(store, args.callback, found))
+        if code != OK:
+            return code
+        state = str((found[0] or {}).get("state")) if found else "gone"
+        if state == "cancelled":
+            print(f"{args.callback}: cancelled")
+            return OK
+        if state in {s.value for s in FINAL} or state == "gone":
+            print(f"callflow: {args.callback} ended {state} before the cancel", file=sys.stderr)
+            return REFUSED
+    print(f"{args.callback}: cancel asked (callflow has not confirmed it yet)")
+    return OK
+
+
+def _mark_again(store: SqliteStore, callback_id: str, found: list[dict[str, Any] | None]) -> None:
+    """Read the row; if a transition of the app overwrote the cancel mark, mark it again."""
+    row = store.load_callback(callback_id)
+    found.append(row)
+    if row is not None and row.get("state") not in (CANCEL_ASKED, *(s.value for s in FINAL)):
+        again = cancel_row(row, source="cli")
+        if again is not None:
+            store.save_callback(again)
 
 
 def _with_store(config: Path, work: Any) -> int:

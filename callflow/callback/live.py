@@ -39,7 +39,14 @@ from callflow.ari.models import Channel
 from callflow.ari.rest import AriClient
 from callflow.call.clock import SteadyWallClock
 from callflow.call.ids import LIFE
-from callflow.call.outbound import InvalidNumber, OutboundSettings, answer_of, originate_endpoint
+from callflow.call.outbound import (
+    AMD_CONTEXT,
+    InvalidNumber,
+    OutboundSettings,
+    answer_of,
+    detour,
+    originate_endpoint,
+)
 from callflow.call.primitives import Call, CallEnded, Leg
 from callflow.callback.book import CallbackBook
 from callflow.callback.machine import (
@@ -56,6 +63,7 @@ from callflow.callback.machine import (
     HangUp,
     JoinAsCaller,
     LeaveMessage,
+    NoAgent,
     Record,
     RingAgent,
     Unanswered,
@@ -77,7 +85,13 @@ from callflow.flow.model import Say
 from callflow.flow.prompts import media_for
 from callflow.queue.agents import AgentState, QueueError
 from callflow.queue.live import QueueService
-from callflow.queue.model import CALLBACK_RETURNING, CallbackConfig, callback_whisper
+from callflow.queue.model import (
+    CALLBACK_RETURNING,
+    CallbackConfig,
+    callback_no_agent,
+    callback_returning,
+    callback_whisper,
+)
 from callflow.queue.routing import Offer
 from callflow.queue.wait import spoken_number
 
@@ -87,6 +101,9 @@ POLL_INTERVAL = 1.0  # seconds between looks at the store for requests from the 
 SUBMITTED = "submitted"  # a row written by `callflow callbacks request`, not yet taken
 CANCEL_ASKED = "cancel-asked"  # written by `callflow callbacks cancel` on a live row
 RING_SLACK = 5.0  # past the ring timeout, a ring whose end was missed is given up
+GREETING_LIMIT = 20  # seconds a machine's greeting is listened to before the message
+GREETING_SILENCE = 1  # seconds of quiet that end a machine's greeting (and its beep)
+NO_AGENT = "callback-no-agent"  # the interruption of a customer who waited long enough
 # Q.850 causes of an unanswered call to the customer, as the machine's outcomes.
 _OUTCOMES = {
     17: DialOutcome.BUSY,
@@ -109,6 +126,9 @@ def policy_of(config: CallbackConfig) -> CallbackPolicy:
         window=CallingWindow(hours=config.hours, customer_hours=config.customer_hours),
         opening_spread=config.opening_spread,
         handle_time=config.handle_time,
+        machine_message=config.machine_message is not None,
+        customer_wait=config.customer_wait,
+        customer_wait_then=config.customer_wait_then,
     )
 
 
@@ -151,6 +171,7 @@ class _Live:
     task: asyncio.Task[None] | None = None
     agent_name: str | None = None
     agent_channel: str | None = None  # originated, maybe not answered yet
+    dialing: str | None = None  # the customer's channel, from the dial to a verdict
     agent: Call | None = None  # the agent's answered channel
     customer_leg: Leg | None = None  # agent-first: the customer, a leg of the agent's call
     customer: Call | None = None  # customer-first: the customer's own answered channel
@@ -177,6 +198,7 @@ class CallbackService:
         self.clock = clock or SteadyWallClock()
         self.voice = voice
         configs = {n: q.callback for n, q in queues.center.queues.items() if q.callback}
+        self.configs = configs
         self.policies = {name: policy_of(c) for name, c in configs.items()}
         self.rules = {name: rules_of(c) for name, c in configs.items()}
         self.book = CallbackBook(queues.router, self.policies, make_id=_new_id)
@@ -347,7 +369,13 @@ class CallbackService:
             elif isinstance(command, HangUp):
                 self._hang_up_customer(command.callback_id)
             elif isinstance(command, LeaveMessage):
-                log.info("callback %s: no message left on machines yet", command.callback_id)
+                live = self._live.get(command.callback_id)
+                customer = live.customer if live is not None else None
+                if live is not None and customer is not None:
+                    live.customer = None  # the message's now, not the callback's task's
+                    if live.dialing == customer.id:
+                        live.dialing = None
+                    self._in_background(self._leave_message(command, customer), "message")
             elif isinstance(command, RingAgent | Dial | Bridge | JoinAsCaller):
                 live = self._live.setdefault(command.callback_id, _Live(command.callback_id))
                 live.commands.append(command)
@@ -435,84 +463,134 @@ class CallbackService:
     # --- the customer ----------------------------------------------------------------
 
     async def _dial(self, live: _Live, command: Dial) -> None:
+        agent = live.agent if command.agent is not None else None
+        if agent is not None:
+            await self._dial_with_agent(live, agent, command)
+            return
+        start, events, unanswered = await self._reach(live, command)
+        if start is not None:
+            live.customer = self._adopt(start, events)
+        self.send(live.callback_id, unanswered or Answered())
+
+    async def _reach(
+        self, live: _Live, command: Dial
+    ) -> tuple[StasisStart | None, EventQueue, Unanswered | None]:
+        """Ring the customer, then have AMD screen the answered call (the dialplan's
+        ``callflow-amd``, as the dialer does): (the call back in the app, its events, None)
+        for a person (HUMAN, or NOTSURE: when in doubt it is a person); (the call, its
+        events, machine) for a machine; (None, events, why) when nobody answered."""
         channel_id = customer_channel(live.callback_id, command.attempt)
+        events = EventQueue(channel_id)
         try:
             endpoint = originate_endpoint(command.number, self.outbound)
         except InvalidNumber as exc:  # never: the book holds checked numbers only
             log.error("callback %s: %s", live.callback_id, exc)
-            self.send(live.callback_id, Unanswered(DialOutcome.INVALID))
-            return
-        timeout = float(self.outbound.ring_timeout)
-        caller_id = self.outbound.caller_id or None
-        if command.agent is not None and live.agent is not None:
-            await self._dial_with_agent(live, live.agent, endpoint, channel_id, caller_id)
-            return
-        events = EventQueue(channel_id)
+            return None, events, Unanswered(DialOutcome.INVALID)
         self.host.attach_channel(channel_id, events)
+        live.dialing = channel_id
         try:
             await self.host.ari.channels.originate(
                 endpoint,
                 app=self.app,
                 app_args="leg",
                 channel_id=channel_id,
-                caller_id=caller_id,
+                caller_id=self.outbound.caller_id or None,
                 ring_timeout=self.outbound.ring_timeout,
             )
         except ari_errors.AriError as exc:
             log.info("callback %s: cannot dial: %s", live.callback_id, exc)
-            self.send(live.callback_id, Unanswered(DialOutcome.FAILED))
-            return
-        start, cause = await answer_of(events, timeout + RING_SLACK)
+            return None, events, Unanswered(DialOutcome.FAILED)
+        start, cause = await answer_of(events, self.outbound.ring_timeout + RING_SLACK)
         if start is None:
-            with contextlib.suppress(ari_errors.AriError):
-                await self.host.ari.channels.hangup(channel_id)
-            self.send(live.callback_id, _unanswered(cause))
-            return
-        live.customer = self._adopt(start, events)
-        self.send(live.callback_id, Answered())
+            await self._hang_up(channel_id)
+            return None, events, _unanswered(cause)
+        back = await detour(
+            self.host.ari, channel_id, events, self.host.attach_channel, AMD_CONTEXT
+        )
+        status = back.args[1] if back is not None and len(back.args) > 1 else "HANGUP"
+        callback = self.book.get(live.callback_id)
+        self.store.append(
+            "callback.amd",
+            callback.call_id if callback and callback.call_id else live.callback_id,
+            {
+                "callback": live.callback_id,
+                "attempt": command.attempt,
+                "status": status,
+                "cause": back.args[2] if back is not None and len(back.args) > 2 else "",
+            },
+        )
+        if back is None:  # hung up while AMD listened: answered, and gone
+            return None, events, Unanswered(DialOutcome.FAILED)
+        if status == "MACHINE":
+            return back, events, Unanswered(DialOutcome.MACHINE)
+        return back, events, None
 
-    async def _dial_with_agent(
-        self, live: _Live, agent: Call, endpoint: str, channel_id: str, caller_id: str | None
-    ) -> None:
-        """Agent-first: the customer is a leg of the agent's call; the agent hears ringing."""
-        leg = Leg(id=channel_id, endpoint=endpoint)
-        agent.legs[leg.id] = leg
-        self.host.attach_channel(leg.id, agent.events)
-        live.customer_leg = leg
-        ringback = f"ringback-{channel_id}"
+    async def _dial_with_agent(self, live: _Live, agent: Call, command: Dial) -> None:
+        """Agent-first: the agent hears ringing while the customer is rung and screened;
+        a person becomes a leg of the agent's call, to be bridged."""
+        ringback = f"ringback-{customer_channel(live.callback_id, command.attempt)}"
+        with agent.logged("start ringback"):
+            await self.host.ari.channels.play(agent.id, "tone:ring", playback_id=ringback)
+        reach = asyncio.create_task(self._reach(live, command))
+        reach.add_done_callback(lambda _: agent.nudge())
         try:
-            with agent.logged("start ringback"):
-                await self.host.ari.channels.play(agent.id, "tone:ring", playback_id=ringback)
-            try:
-                await self.host.ari.channels.originate(
-                    endpoint,
-                    app=self.app,
-                    app_args="leg",
-                    channel_id=leg.id,
-                    caller_id=caller_id,
-                    ring_timeout=self.outbound.ring_timeout,
-                )
-            except ari_errors.AriError as exc:
-                log.info("callback %s: cannot dial: %s", live.callback_id, exc)
-                leg.ended = True
-            timeout = self.outbound.ring_timeout + RING_SLACK
-            await agent.wait_for(lambda: leg.answered or leg.ended, timeout=timeout)
+            await agent.wait_for(reach.done)
         except CallEnded:
             # The agent hung up while the customer's phone rang: no one to talk to.
-            await agent.drop_leg(leg)
+            reach.cancel()
+            await asyncio.gather(reach, return_exceptions=True)
+            if live.dialing is not None:
+                await self._hang_up(live.dialing)
             self.send(live.callback_id, Unanswered(DialOutcome.FAILED))
             return
         with agent.logged("stop ringback"):
             await self.host.ari.playbacks.stop(ringback)
-        if leg.answered:
-            self.send(live.callback_id, Answered())
-            return
-        if not leg.ended:
-            await agent.drop_leg(leg)
-        else:
-            with contextlib.suppress(CallEnded):
-                await agent.unanswered_outcome(leg)
-        self.send(live.callback_id, _unanswered(leg.cause if leg.destroyed else None))
+        start, events, unanswered = reach.result()
+        if start is not None and unanswered is not None:  # a machine: the message, maybe
+            live.customer = self._adopt(start, events)
+        elif start is not None:
+            leg = Leg(start.channel.id, start.channel.name, answered=True)
+            agent.legs[leg.id] = leg
+            self.host.attach_channel(leg.id, agent.events)
+            live.customer_leg = leg
+            try:  # it may have hung up before its events came to the agent's call
+                await self.host.ari.channels.get(leg.id)
+            except ari_errors.NotFound:
+                leg.ended = True
+        self.send(live.callback_id, unanswered or Answered())
+
+    async def _leave_message(self, command: LeaveMessage, customer: Call) -> None:
+        """A machine answered and the queue has a ``machine_message``: listen until its
+        greeting and beep are over (a second of quiet; at most :data:`GREETING_LIMIT` s),
+        play the message, hang up. Its own task: the callback goes on meanwhile."""
+        config = self.configs.get(command.queue)
+        try:
+            if config is None or config.machine_message is None:
+                return
+            media = list(media_for([config.machine_message], self.voice, lambda _: None))
+            name = f"greeting-{customer.id}"
+            await self.host.ari.channels.record(
+                customer.id,
+                name,
+                max_duration=GREETING_LIMIT,
+                max_silence=GREETING_SILENCE,
+                beep=False,
+                terminate_on="none",
+                if_exists="overwrite",
+            )
+            await customer.wait_for(
+                lambda: name in customer.recordings_done, timeout=GREETING_LIMIT + RING_SLACK
+            )
+            await customer.play(media)
+            self.store.append(
+                "callback.message",
+                command.callback_id,
+                {"callback": command.callback_id, "queue": command.queue, "media": media},
+            )
+        except (CallEnded, ari_errors.NotFound, ari_errors.NotInStasis):
+            log.info("callback %s: the machine hung up before the message", command.callback_id)
+        finally:
+            await self._end_call(customer)
 
     async def _bridge(self, live: _Live) -> None:
         agent, leg = live.agent, live.customer_leg
@@ -535,6 +613,8 @@ class CallbackService:
             self.send(live.callback_id, Ended("lost"))
             return
         reason = "agent"
+        callback = self.book.get(live.callback_id)
+        config = self.configs.get(command.entry.queue)
         request = fm.EnterQueue(
             queue=command.entry.queue,
             skills=(),
@@ -543,15 +623,47 @@ class CallbackService:
             variables={},
             language="en",
         )
+        timer: asyncio.Task[None] | None = None
         try:
-            said = media_for([Say(CALLBACK_RETURNING)], self.voice, lambda _: None)
+            returning = callback_returning(config) if config else CALLBACK_RETURNING
+            said = media_for([Say(returning)], self.voice, lambda _: None)
             await customer.play(list(said))
+            if callback is not None:
+                self.book.in_line(callback.id, self.clock())
+            if command.wait_limit > 0:
+                timer = asyncio.create_task(self._no_agent_after(customer, command.wait_limit))
             result = await self.queues.serve(customer, request, resume=command.entry.to_dict())
             if not isinstance(result, fm.Completed):
                 reason = getattr(result, "reason", "left the queue")
         except CallEnded:
+            if customer.interrupted == NO_AGENT and not customer.hung_up and config is not None:
+                customer.resume()
+                with contextlib.suppress(CallEnded):
+                    await customer.play(
+                        list(
+                            media_for([Say(callback_no_agent(config))], self.voice, lambda _: None)
+                        )
+                    )
+                await self._end_call(customer)
+                live.customer = None
+                self.send(live.callback_id, NoAgent())
+                return
             reason = "customer"
+        finally:
+            if timer is not None:
+                timer.cancel()
         self.send(live.callback_id, Ended(reason))
+
+    async def _no_agent_after(self, customer: Call, limit: float) -> None:
+        """Customer-first: once ``limit`` seconds in line have passed with no agent (none
+        talking to them, none ringing for them), take the customer out of the line."""
+        await asyncio.sleep(limit)
+        router = self.queues.router
+        while router.entry(customer.id) is not None:
+            if not router.pending(customer.id):
+                customer.interrupt(NO_AGENT)
+                return
+            await asyncio.sleep(1.0)  # an agent rings for them: let that ring end first
 
     # --- ends ------------------------------------------------------------------------
 
@@ -574,6 +686,8 @@ class CallbackService:
         for call in (live.customer,):
             if call is not None:
                 self._in_background(self._hang_up(call.id), f"hang up {call.id}")
+        if live.dialing is not None:  # a dial in progress stops: its ring, or AMD
+            self._in_background(self._hang_up(live.dialing), f"hang up {live.dialing}")
         if live.customer_leg is not None:
             self._in_background(self._hang_up(live.customer_leg.id), "hang up customer")
 
@@ -584,15 +698,20 @@ class CallbackService:
     async def _end_calls(self, live: _Live) -> None:
         """The callback's task is done: no channel of it outlives it."""
         for call in (live.agent, live.customer):
-            if call is None:
-                continue
-            await call.hangup()
-            await call.drain(timeout=2.0)
-            if self.host.calls.get(call.id) is call:
-                del self.host.calls[call.id]
+            if call is not None:
+                await self._end_call(call)
         live.agent = live.customer = None
         if live.agent_channel is not None:
             await self._hang_up(live.agent_channel)
+        if live.dialing is not None:
+            await self._hang_up(live.dialing)
+            live.dialing = None
+
+    async def _end_call(self, call: Call) -> None:
+        await call.hangup()
+        await call.drain(timeout=2.0)
+        if self.host.calls.get(call.id) is call:
+            del self.host.calls[call.id]
 
     def _in_background(self, work: Any, name: str) -> None:
         task = asyncio.create_task(work, name=name)

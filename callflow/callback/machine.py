@@ -16,7 +16,7 @@ Events: :class:`Tick` (time passed: place, defer to the calling window, retry, e
 (agent-first: the Router reserved an agent), :class:`Due` (customer-first: the Router says
 dial now), :class:`AgentAnswered` / :class:`AgentUnanswered` (the reserved agent's ring),
 :class:`Answered` / :class:`Unanswered` (the customer), :class:`Ended` (the conversation is
-over), :class:`Cancel`.
+over), :class:`NoAgent` (customer-first: no agent within ``customer_wait``), :class:`Cancel`.
 
 Commands: line commands for the Router (:class:`JoinLine`, :class:`LeaveLine`,
 :class:`TakeAgent`, :class:`AgentRingOver`, :class:`FreeAgent`, :class:`WrapUp`), I/O for
@@ -118,6 +118,12 @@ class Ended:
 
 
 @dataclass(frozen=True, slots=True)
+class NoAgent:
+    """Customer-first: the answered customer waited the policy's ``customer_wait`` in line
+    and no agent came; they were told what happens next and hung up."""
+
+
+@dataclass(frozen=True, slots=True)
 class Cancel:
     """Give up this callback (``customer``, ``agent``, ``api``...)."""
 
@@ -134,6 +140,7 @@ Event = (
     | Answered
     | Unanswered
     | Ended
+    | NoAgent
     | Cancel
 )
 
@@ -230,10 +237,12 @@ class Bridge:
 class JoinAsCaller:
     """Customer-first: the customer answered; say "returning your call" and put them in
     line as a live caller with their original place (``entry``, kind ``caller``); report
-    :class:`Ended` when they leave the queue or their conversation is over."""
+    :class:`Ended` when they leave the queue or their conversation is over, or
+    :class:`NoAgent` if no agent came within ``wait_limit`` seconds (0: no limit)."""
 
     callback_id: str
     entry: QueueEntry
+    wait_limit: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,9 +254,11 @@ class HangUp:
 
 @dataclass(frozen=True, slots=True)
 class LeaveMessage:
-    """A machine answered and the policy says so: play the callback message to it."""
+    """A machine answered and the policy says so: play ``queue``'s callback message to it
+    (the callback itself goes on: retried, or over)."""
 
     callback_id: str
+    queue: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -432,7 +443,9 @@ def step(callback: Callback, event: Event, policy: CallbackPolicy, now: float) -
         moved = callback.moved(S.WAITING, now, agent=None, reason=f"agent {event.reason}")
         return Step(moved, [AgentRingOver(callback.id, event.reason), _record(moved)])
     if isinstance(event, Answered) and state is S.DIALING:
-        return _answered(callback, now, event.agent_gone)
+        return _answered(callback, policy, now, event.agent_gone)
+    if isinstance(event, NoAgent) and state is S.CONNECTED and callback.agent is None:
+        return _no_agent(callback, policy, now)
     if isinstance(event, Unanswered) and state is S.DIALING:
         return _unanswered(callback, event, policy, now)
     if isinstance(event, Ended) and state is S.CONNECTED:
@@ -528,7 +541,9 @@ def _attempt(callback: Callback, result: str) -> Record:
     return Record(callback, "callback.attempt", data)
 
 
-def _answered(callback: Callback, now: float, agent_gone: bool = False) -> Step:
+def _answered(
+    callback: Callback, policy: CallbackPolicy, now: float, agent_gone: bool = False
+) -> Step:
     agent = None if agent_gone else callback.agent
     moved = callback.moved(S.CONNECTED, now, reason="answered", agent=agent)
     waited = round(now - callback.requested_at, 3)
@@ -543,15 +558,36 @@ def _answered(callback: Callback, now: float, agent_gone: bool = False) -> Step:
             commands.insert(0, FreeAgent(callback.agent))
         # Customer-first: the placeholder gives its place to the customer, now a caller.
         live = callback.caller_entry()
-        commands += [LeaveLine(callback.id, "answered"), JoinAsCaller(callback.id, live)]
+        joined = JoinAsCaller(callback.id, live, policy.customer_wait)
+        commands += [LeaveLine(callback.id, "answered"), joined]
     return Step(moved, commands)
+
+
+def _no_agent(callback: Callback, policy: CallbackPolicy, now: float) -> Step:
+    """Customer-first: no agent within ``customer_wait``. ``requeue``: the placeholder goes
+    back in line at its original place (ahead of all who joined after it) and the
+    customer is called again at its turn, within the attempts and the expiry; ``end``:
+    expired."""
+    outcomes = (*callback.outcomes, "no_agent")
+    why = f"no agent within {policy.customer_wait:g} s"
+    base = callback.moved(callback.state, now, outcomes=outcomes)
+    if policy.customer_wait_then == "end":
+        moved = base.moved(S.EXPIRED, now, reason=why)
+    elif callback.attempts >= policy.retry.max_attempts:
+        moved = base.moved(S.EXPIRED, now, reason=f"{why}, out of attempts")
+    elif now >= callback.expires_at:
+        moved = base.moved(S.EXPIRED, now, reason=f"{why}, expiry")
+    else:
+        moved = base.moved(S.WAITING, now, reason=why)
+        return Step(moved, [JoinLine(moved.entry()), _record(moved)])
+    return Step(moved, [_record(moved)])
 
 
 def _unanswered(callback: Callback, event: Unanswered, policy: CallbackPolicy, now: float) -> Step:
     outcomes = (*callback.outcomes, event.outcome.value)
     commands: list[Command] = [_attempt(callback, event.outcome.value)]
     if event.outcome is DialOutcome.MACHINE and policy.machine_message:
-        commands.append(LeaveMessage(callback.id))
+        commands.append(LeaveMessage(callback.id, callback.queue))
     if callback.agent is not None:
         commands.append(FreeAgent(callback.agent))  # the agent is released at once
     elif callback.mode == "customer-first":
@@ -633,6 +669,7 @@ __all__ = [
     "JoinLine",
     "LeaveLine",
     "LeaveMessage",
+    "NoAgent",
     "Record",
     "Reserved",
     "RingAgent",

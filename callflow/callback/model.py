@@ -32,7 +32,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from callflow.flow.model import Schedule
 from callflow.queue.routing import CallbackMode, QueueEntry
@@ -132,7 +132,10 @@ class CallbackPolicy:
     then the next agent); ``expiry``: seconds after the request after which it is given up;
     ``opening_spread``: callbacks requested while closed are placed over this many seconds
     after the opening, never faster than the logged-in agents take them, at
-    ``handle_time`` seconds each; ``machine_message``: leave a message on a machine.
+    ``handle_time`` seconds each; ``machine_message``: leave a message on a machine;
+    ``customer_wait``: customer-first, seconds the answered customer waits for an agent
+    (0: no limit), then ``requeue`` (the callback back in line at its place, called again)
+    or ``end`` (expired).
     """
 
     mode: CallbackMode = "agent-first"
@@ -142,8 +145,12 @@ class CallbackPolicy:
     opening_spread: float = 90 * 60.0
     handle_time: float = 300.0
     machine_message: bool = False
+    customer_wait: float = 0.0
+    customer_wait_then: Literal["requeue", "end"] = "requeue"
 
     def __post_init__(self) -> None:
+        if self.customer_wait < 0 or self.customer_wait_then not in ("requeue", "end"):
+            raise ValueError("customer_wait must be >= 0, then requeue or end")
         if self.mode not in ("agent-first", "customer-first"):
             raise ValueError(f"callback mode must be agent-first or customer-first: {self.mode}")
         if self.expiry <= 0 or self.opening_spread < 0 or self.handle_time <= 0:

@@ -224,6 +224,22 @@ CALLBACK = Section(
         ListOf(Text(pattern=r"^\+[1-9][0-9]{0,14}$"), single=True),
         "E.164 prefixes never called back, besides the premium ranges blocked by default.",
     ),
+    Key(
+        "machine_message",
+        _PROMPT,
+        "Left on an answering machine after its greeting: a sound name, sound:<name> or"
+        " say:<text> (default: hang up).",
+    ),
+    Key(
+        "customer_wait",
+        Duration(),
+        "customer-first: how long the answered customer waits for an agent (0: no limit).",
+    ),
+    Key(
+        "customer_wait_then",
+        Choice(("requeue", "end")),
+        "After customer_wait: requeue (called back later, first in line) or end.",
+    ),
 )
 
 QUEUE = Section(
@@ -690,6 +706,13 @@ def _read_callback(r: _Reader, node: Node, what: str) -> CallbackConfig:
         hours=schedule,
         default_country=str(s.get("default_country", d.default_country)),
         blocked=tuple(blocked),
+        machine_message=(
+            r.prompt(v["machine_message"], f"'machine_message' in {what}")
+            if "machine_message" in v
+            else None
+        ),
+        customer_wait=value_of(s, "customer_wait", d.customer_wait),
+        customer_wait_then="end" if s.get("customer_wait_then") == "end" else "requeue",
     )
 
 

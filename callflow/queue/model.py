@@ -189,6 +189,25 @@ CALLBACK_RETURNING = "Hello. We are returning your call. Please hold for the nex
 """What a customer-first callback's customer hears on answer, before waiting in line."""
 
 
+def callback_returning(config: CallbackConfig) -> str:
+    """What a customer-first callback's customer hears on answer: returning the call, and
+    what happens if no agent comes within ``customer_wait``."""
+    if config.customer_wait <= 0:
+        return CALLBACK_RETURNING
+    seconds = round(config.customer_wait)
+    minutes = seconds // 60
+    within = f"{seconds} seconds" if seconds % 60 else f"{minutes} minute{'s' * (minutes > 1)}"
+    then = "call you back" if config.customer_wait_then == "requeue" else "end this call"
+    return f"{CALLBACK_RETURNING} If no agent is free within {within}, we will {then}."
+
+
+def callback_no_agent(config: CallbackConfig) -> str:
+    """What that customer hears when no agent came within ``customer_wait``."""
+    if config.customer_wait_then == "requeue":
+        return "No agent is free yet. We will call you back soon. Goodbye."
+    return "No agent is free yet. We are sorry. Goodbye."
+
+
 def callback_whisper(queue: str) -> str:
     """What an agent-first callback's agent hears first (then the number and the wait)."""
     return f"Callback from the {queue.replace('_', ' ')} queue, to"
@@ -211,7 +230,9 @@ class CallbackConfig:
     opening hours); ``customer_hours``: the customer's local calling
     hours when their timezone is known; ``default_country``: how a national number is
     read; ``blocked``: E.164 prefixes never dialled, besides the premium ranges blocked by
-    default.
+    default; ``machine_message``: left on an answering machine after its greeting (None:
+    hang up); ``customer_wait``: seconds a customer-first customer waits for an agent (0: as
+    long as the queue keeps callers), then ``requeue`` (called back later) or ``end``.
     """
 
     mode: Literal["agent-first", "customer-first"] = "agent-first"
@@ -224,6 +245,9 @@ class CallbackConfig:
     hours: Schedule | None = None  # when callbacks are placed (None: any time)
     default_country: str = "US"
     blocked: tuple[str, ...] = ()
+    machine_message: Prompt | None = None
+    customer_wait: float = 0.0
+    customer_wait_then: Literal["requeue", "end"] = "requeue"
 
 
 @dataclass(frozen=True)
@@ -270,8 +294,12 @@ class QueueCenter:
             for periodic in queue.announce.periodic:
                 if isinstance(periodic.prompt, Say):
                     found.add((periodic.prompt.text, periodic.prompt.voice or voice))
-            if queue.callback is not None:
+            if (cb := queue.callback) is not None:
                 found |= {(callback_whisper(queue.name), voice), (CALLBACK_RETURNING, voice)}
+                if cb.customer_wait > 0:
+                    found |= {(callback_returning(cb), voice), (callback_no_agent(cb), voice)}
+                if isinstance(cb.machine_message, Say):
+                    found.add((cb.machine_message.text, cb.machine_message.voice or voice))
         return frozenset(found)
 
     def flow_nodes(self, queue: str) -> frozenset[str]:

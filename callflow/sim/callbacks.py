@@ -19,7 +19,8 @@ accepts with their drawn probability, keys 1 and hangs up, and the callback keep
 place (their original join time). Agent time is counted as: ringing, talking and wrap-up
 for callers; for agent-first callbacks, from the agent's reservation to the end of the
 call to the customer (wrap-up after a conversation only: an agent whose customer did not
-answer is released at once).
+answer is released at once); for customer-first ones, the agent held while the customer
+is dialled.
 """
 
 from __future__ import annotations
@@ -280,6 +281,7 @@ def simulate_callbacks(
     callers: dict[str, QueueCaller] = {}
     wakes: dict[str, float] = {}
     reserved_at: dict[str, float] = {}  # agent-first: when each agent was reserved
+    held_at: dict[str, float] = {}  # customer-first: when an agent was held for a dial
     numbers = itertools.count(1)  # the predictor's id of each caller
     events: list[tuple[float, int, int, str]] = []
     seq = 0
@@ -354,6 +356,8 @@ def simulate_callbacks(
                 push(now + scenario.agent_ring, _AGENT_ANSWER, command.callback_id)
             elif isinstance(command, Dial):
                 result.dial_attempts += 1
+                if book.promised(command.callback_id) is not None:
+                    held_at[command.callback_id] = now
                 callback = book.get(command.callback_id)
                 assert callback is not None
                 _, after = by_number[callback.number].attempts[command.attempt - 1]
@@ -386,6 +390,7 @@ def simulate_callbacks(
 
     def join_as_caller(command: JoinAsCaller, now: float) -> None:
         who = command.entry.id
+        book.in_line(command.callback_id, now)  # the agent held for the dial is free
         machine = QueueCaller(command.entry, queue, router, predictor, next(numbers))
         callers[who] = machine
         book_callers[who] = command.callback_id
@@ -468,6 +473,9 @@ def simulate_callbacks(
         if callback is None or callback.attempts != int(attempt):
             return
         result.end_time = max(result.end_time, now)
+        since = held_at.pop(callback_id, None)
+        if since is not None:  # the agent held for the dial (customer-first)
+            result.agent_busy += now - since
         outcome, _ = by_number[callback.number].attempts[int(attempt) - 1]
         event = Answered() if outcome is None else Unanswered(outcome)
         run_book(book.send(callback_id, event, now), now)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import wave
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,19 @@ HERE = Path(__file__).parent
 FLOW = HERE / "flows" / "callbacks.yaml"
 QUEUES = HERE / "callback_queues.yaml"
 CUSTOMER = "+15550200001"  # customer1's number on the PSTN
+
+
+def person(path: Path, freq: float = 1000.0) -> Path:
+    """A called-back customer's microphone that answers as a person does: a short "hello"
+    (0.6 s of tone), quiet (AMD hears a person), then ``freq`` for a minute, to be heard."""
+    hello = write_tone(path.with_suffix(".hello.wav"), 0.6, freq)
+    tone = write_tone(path.with_suffix(".tone.wav"), 60, freq)
+    with wave.open(str(hello)) as a, wave.open(str(tone)) as b, wave.open(str(path), "wb") as out:
+        out.setparams(a.getparams())
+        quiet = b"\0\0" * a.getframerate()
+        out.writeframes(quiet[: len(quiet) * 2 // 5] + a.readframes(a.getnframes()) + quiet * 2)
+        out.writeframes(b.readframes(b.getnframes()))
+    return path
 
 
 async def callback_app(start_app: AppFactory) -> App:
@@ -95,9 +109,7 @@ async def test_agent_first_callback_whisper_then_the_customer_rings_and_both_tal
     over the trunk; customer1 answers and each hears the other (1000 Hz from the customer,
     880 Hz from the agent); the callback is completed, once."""
     app = await callback_app(start_app)
-    customer = await customers(
-        "customer1", microphone=write_tone(tmp_path / "customer.wav", 60, 1000)
-    )
+    customer = await customers("customer1", microphone=person(tmp_path / "customer.wav"))
     callback_id = await ask_for_callback(app, customer)
     row = app.store.load_callback(callback_id)
     assert row is not None and row["number"] == CUSTOMER and row["state"] == "waiting", row
@@ -129,10 +141,13 @@ async def test_agent_first_callback_whisper_then_the_customer_rings_and_both_tal
         "reserved",
         "whisper",
         "dialing",
+        "amd",
         "attempt",
         "connected",
         "completed",
     ], states(app.store, callback_id)
+    [amd] = app.store.events(kind="callback.amd")
+    assert amd.data["status"] == "HUMAN", amd.data  # the customer said hello, then listened
     [whisper] = app.store.events(kind="callback.whisper")
     assert whisper.data["agent"] == "agent1"
     assert "digits:15550200001" in whisper.data["media"]
@@ -200,6 +215,7 @@ async def test_no_answer_then_busy_then_answered_on_the_third_attempt(
     start_app: AppFactory,
     phones: PhoneFactory,
     customers: PhoneFactory,
+    tmp_path: Path,
     no_leaks: None,
 ) -> None:
     """The first call back rings out unanswered (4 s ring timeout), the second is rejected
@@ -208,7 +224,7 @@ async def test_no_answer_then_busy_then_answered_on_the_third_attempt(
     app = await callback_app(start_app)
     assert app.callbacks is not None and app.queues is not None
     app.callbacks.outbound = OutboundSettings(ring_timeout=4)
-    customer = await customers("customer1")
+    customer = await customers("customer1", microphone=person(tmp_path / "customer.wav"))
     callback_id = await ask_for_callback(app, customer)
     await phones("agent1", auto_answer=True)
     ring = customer.mark()
@@ -248,9 +264,7 @@ async def test_customer_first_a_live_caller_counts_the_placeholder_then_the_cust
     logs in: callflow dials customer1 first; on answer they hear "returning your call", wait
     in line in their original place, agent1 is rung and each hears the other."""
     app = await callback_app(start_app)
-    customer = await customers(
-        "customer1", microphone=write_tone(tmp_path / "customer.wav", 60, 1000)
-    )
+    customer = await customers("customer1", microphone=person(tmp_path / "customer.wav"))
     callback_id = await ask_for_callback(app, customer, "311")
     assert app.queues is not None
     assert app.queues.router.callers_waiting("callbacks_cf", "callback") == 1
@@ -360,6 +374,7 @@ async def test_kill_9_with_callbacks_waiting_and_one_dialing_then_all_complete_o
     processes: Processes,
     phones: PhoneFactory,
     customers: PhoneFactory,
+    tmp_path: Path,
     no_leaks: None,
 ) -> None:
     """Three callbacks asked for with `callflow callbacks request`; `callflow run` is killed
@@ -369,7 +384,10 @@ async def test_kill_9_with_callbacks_waiting_and_one_dialing_then_all_complete_o
     callback completed exactly once, customer1's after two attempts."""
     store, config = processes.store, processes.config
     first = await processes.start()
-    people = [await customers(f"customer{n}") for n in (1, 2, 3)]
+    people = [
+        await customers(f"customer{n}", microphone=person(tmp_path / f"customer{n}.wav"))
+        for n in (1, 2, 3)
+    ]
     await phones("agent1", auto_answer=True)
     ids = [request(processes, f"+1555020000{n}") for n in (1, 2, 3)]
     await until(lambda: len(store.events(kind="callback.waiting")) == 3)
@@ -417,6 +435,7 @@ async def test_kill_9_while_connected_the_conversation_goes_on_and_completes_onc
     processes: Processes,
     phones: PhoneFactory,
     customers: PhoneFactory,
+    tmp_path: Path,
     no_leaks: None,
 ) -> None:
     """callflow run is killed with SIGKILL while agent1 and customer1 talk on a callback; the
@@ -424,7 +443,7 @@ async def test_kill_9_while_connected_the_conversation_goes_on_and_completes_onc
     up the callback is completed, once, and agent1 is free for the next callback."""
     store = processes.store
     first = await processes.start()
-    customer = await customers("customer1")
+    customer = await customers("customer1", microphone=person(tmp_path / "customer.wav"))
     agent = await phones("agent1", auto_answer=True)
     callback_id = request(processes, CUSTOMER)
     await until(lambda: bool(store.events(kind="callback.waiting")))
@@ -464,6 +483,7 @@ async def test_kill_9_while_a_customer_first_customer_waits_they_wait_on_and_tal
     processes: Processes,
     phones: PhoneFactory,
     customers: PhoneFactory,
+    tmp_path: Path,
     no_leaks: None,
 ) -> None:
     """Customer-first: customer1 answered and waits in line while agent1's phone rings, when
@@ -472,7 +492,7 @@ async def test_kill_9_while_a_customer_first_customer_waits_they_wait_on_and_tal
     the callback is completed once."""
     store = processes.store
     first = await processes.start()
-    customer = await customers("customer1")
+    customer = await customers("customer1", microphone=person(tmp_path / "customer.wav"))
     agent = await phones("agent1")
     argv = ["callbacks", "request", CUSTOMER, "--queue", "callbacks_cf"]
     assert main([*argv, "--config", str(processes.config)]) == 0
@@ -505,3 +525,108 @@ async def test_kill_9_while_a_customer_first_customer_waits_they_wait_on_and_tal
     assert states(store, callback_id).count("dialing") == 1  # never dialled twice
     second.kill(signal.SIGTERM)
     assert await second.wait() == 0
+
+
+MACHINE_QUEUE = """
+  callbacks_machine:
+    members: [agent1]
+    ring_timeout: 10
+    retry_delay: 1
+    callback:
+      mode: agent-first
+      max_attempts: 2
+      retry: {machine: 2}
+      customer_hours: "00:00-24:00"
+      machine_message: {say: "This is callflow returning your call. We will try again later."}
+"""
+MACHINE = "+15550110015"  # the PSTN's answering machine: answers at once, records 15 s
+
+
+async def test_a_machine_on_every_attempt_gets_the_message_then_expired_with_the_reason(
+    asterisk: SandboxInfo,
+    pstn: SandboxInfo,
+    start_app: AppFactory,
+    phones: PhoneFactory,
+    tmp_path: Path,
+    no_leaks: None,
+) -> None:
+    """Agent-first, max 2 attempts, a machine message: each call back reaches the PSTN's
+    answering machine; AMD says MACHINE, agent1 is released at once (before the message),
+    callflow listens until the greeting and beep are over and leaves the message, which the
+    machine records; after the second machine the callback is expired, and the event log
+    says why."""
+    queues = tmp_path / "queues.yaml"
+    queues.write_text(QUEUES.read_text() + MACHINE_QUEUE)
+    app = await start_app([FLOW], queues=queues)
+    assert app.callbacks is not None and app.queues is not None
+    spool = Path(pstn.home) / "state" / "spool" / "recording"
+    before = set(spool.glob("machine-*.wav"))
+    await phones("agent1", auto_answer=True)
+    app.queues.login("agent1")
+    callback, created = app.callbacks.request("callbacks_machine", MACHINE)
+    assert created
+    app.queues.kick()
+    await wait_for_events(app, "callback.expired", timeout=150)
+    await wait_for_events(app, "callback.message", count=2, timeout=60)  # the last one
+
+    results = [e.data["result"] for e in app.store.events(kind="callback.attempt")]
+    assert results == ["machine", "machine"], results
+    assert [e.data["status"] for e in app.store.events(kind="callback.amd")] == ["MACHINE"] * 2
+    [expired] = app.store.events(kind="callback.expired")
+    assert expired.data["reason"] == "out of attempts (machine, machine)", expired.data
+    final = app.store.load_callback(callback.id)
+    assert final is not None and final["state"] == "expired" and final["attempts"] == 2
+    messages = app.store.events(kind="callback.message")
+    assert len(messages) == 2 and all(m.data["media"] for m in messages), messages
+    # agent1 was released at once: available again before each message was played.
+    log = app.store.events()
+    for attempt, message in zip(
+        [e for e in log if e.kind == "callback.attempt"], messages, strict=True
+    ):
+        freed = [
+            e
+            for e in log
+            if e.kind == "agent.state" and e.data["state"] == "available" and e.at >= attempt.at
+        ]
+        assert freed and freed[0].at <= message.at, (attempt, message)
+    assert app.queues.router.agent("agent1").state.value == "available"
+    # The machine recorded each message after its beep.
+    await until(lambda: len(set(spool.glob("machine-*.wav")) - before) == 2, timeout=20)
+    for recorded in sorted(set(spool.glob("machine-*.wav")) - before):
+        heard = measure(recorded)
+        assert heard.voiced_seconds > 2.0, (recorded.name, heard)
+
+
+async def test_cancel_from_the_cli_while_the_customer_rings_stops_the_dial(
+    pstn: SandboxInfo,
+    processes: Processes,
+    phones: PhoneFactory,
+    customers: PhoneFactory,
+    no_leaks: None,
+) -> None:
+    """`callflow callbacks cancel` while callflow dials the customer (their phone rings,
+    agent1 on the line hearing ringback): the ring is hung up at once, agent1 is released,
+    the callback is cancelled, and nobody is called again."""
+    store = processes.store
+    process = await processes.start()
+    customer = await customers("customer1")
+    agent = await phones("agent1", auto_answer=True)
+    callback_id = request(processes, CUSTOMER)
+    await until(lambda: bool(store.events(kind="callback.waiting")))
+    ringing, agent_mark = customer.mark(), agent.mark()
+    assert await agents_cli(processes.config, "login", "agent1") == 0
+    await customer.wait_event("CALL_INCOMING", since=ringing, timeout=40)
+    row = store.load_callback(callback_id)
+    assert row is not None and row["state"] == "dialing", row
+    argv = ["callbacks", "cancel", callback_id, "--config", str(processes.config)]
+    assert await asyncio.to_thread(main, argv) == 0
+    await customer.wait_event("CALL_CLOSED", since=ringing, timeout=10)
+    await agent.wait_event("CALL_CLOSED", since=agent_mark, timeout=10)
+    await until(lambda: bool(store.events(kind="callback.cancelled")), timeout=10)
+    await asyncio.sleep(2.0)  # nothing more comes
+    final = store.load_callback(callback_id)
+    assert final is not None and final["state"] == "cancelled", final
+    assert not [e for e in customer.events[ringing:] if e.get("type") == "CALL_ESTABLISHED"]
+    assert states(store, callback_id).count("dialing") == 1
+    process.kill(signal.SIGTERM)
+    assert await process.wait() == 0

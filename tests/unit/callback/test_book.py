@@ -85,17 +85,38 @@ def test_agent_first_through_the_router() -> None:
 
 def test_customer_first_through_the_router() -> None:
     """Customer-first: due, dialled, answered: the customer goes in line as a caller at
-    the placeholder's place."""
+    the placeholder's place. The agent the Router found is held for the whole dial (not
+    one round only): a caller who joins meanwhile is offered nobody, until the answered
+    customer joins the line and gets that agent first."""
     router = _router("alice")
     book = CallbackBook(router, CUSTOMER_FIRST)
     callback, _, _ = book.request(Q, "+15550100123", 10.0, joined_at=0.0)
     offers, commands = book.route(10.0)
     assert offers == [] and _of(Dial, commands)
+    router.join(QueueEntry("live", Q, "+15550000001", joined_at=12.0), 12.0)
+    for now in (12.0, 15.0, 19.0):  # round after round while the customer's phone rings
+        assert book.route(now) == ([], [])
+        assert router.agent("alice").state is AgentState.RINGING
     commands = book.send(callback.id, Answered(), 20.0)
     (join,) = _of(JoinAsCaller, commands)
     assert router.entry(callback.id) is None
-    router.join(join.entry, 20.0)  # type: ignore[union-attr]
-    assert [o.entry_id for o in router.offers(20.0)] == [callback.id]
+    assert book.route(20.5)[0] == []  # "returning your call" plays: still held
+    book.in_line(callback.id, 21.0)
+    router.join(join.entry, 21.0)  # type: ignore[union-attr]
+    assert [o.entry_id for o in router.offers(21.0)] == [callback.id]
+
+
+def test_customer_first_the_held_agent_is_freed_when_the_dial_fails() -> None:
+    """The customer does not answer: the agent held for the dial is free at once, and the
+    live caller behind gets them."""
+    router = _router("alice")
+    book = CallbackBook(router, CUSTOMER_FIRST)
+    callback, _, _ = book.request(Q, "+15550100123", 10.0, joined_at=0.0)
+    book.route(10.0)
+    router.join(QueueEntry("live", Q, "+15550000001", joined_at=12.0), 12.0)
+    book.send(callback.id, Unanswered(DialOutcome.BUSY), 15.0)
+    assert router.agent("alice").state is AgentState.AVAILABLE
+    assert [o.entry_id for o in book.route(15.0)[0]] == ["live"]
 
 
 def test_requested_while_closed_are_placed_after_opening_spread_and_in_order() -> None:

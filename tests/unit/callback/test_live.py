@@ -16,9 +16,10 @@ from callflow.callback.live import CallbackService, policy_of, rules_of
 from callflow.callback.model import DialOutcome
 from callflow.cli import main
 from callflow.flow import machine as fm
-from callflow.flow.model import WeeklyHours
+from callflow.flow.model import Say, WeeklyHours
 from callflow.queue.config import parse_queues
 from callflow.queue.live import QueueService
+from callflow.queue.model import callback_no_agent, callback_returning
 from callflow.store import SqliteStore
 
 QUEUES = """\
@@ -70,6 +71,29 @@ def test_a_callback_block_becomes_the_queues_policy_and_number_rules() -> None:
     rules = rules_of(config)
     assert rules.default_country == "GB" and "+4455" in rules.blocked_prefixes
     assert _center().queues["sales"].callback is None
+    assert not policy.machine_message and policy.customer_wait == 0.0
+
+
+def test_a_machine_message_and_the_customers_wait_for_an_agent() -> None:
+    """machine_message (a prompt) makes the policy leave one; customer_wait and what then
+    make the limit, and what the customer is told on answer and when it is reached."""
+    extra = (
+        '      machine_message: {say: "We called you back. We will try again."}\n'
+        "      customer_wait: 2m\n      customer_wait_then: end\n"
+    )
+    blocked = '      blocked: ["+4455"]\n'
+    center = _center(QUEUES.replace(blocked, blocked + extra))
+    config = center.queues["support"].callback
+    assert config is not None
+    assert config.machine_message == Say("We called you back. We will try again.")
+    policy = policy_of(config)
+    assert policy.machine_message and policy.customer_wait == 120.0
+    assert policy.customer_wait_then == "end"
+    told = callback_returning(config)
+    assert told.endswith("If no agent is free within 2 minutes, we will end this call."), told
+    assert "sorry" in callback_no_agent(config)
+    texts = {text for text, _ in center.say_texts()}
+    assert {told, callback_no_agent(config), "We called you back. We will try again."} <= texts
 
 
 @pytest.mark.parametrize(
@@ -83,6 +107,9 @@ def test_a_callback_block_becomes_the_queues_policy_and_number_rules() -> None:
         ("      hours: {timezone: Mars/Base, weekly: {mon: 08:00-18:00}}", "unknown timezone"),
         ('      hours: {timezone: UTC, weekly: {mon: "18:00"}}', "5:44: error: invalid hours"),
         ('      hours: {timezone: UTC, weekly: {moon: "08:00-18:00"}}', "5:39: error: unknown day"),
+        ("      machine_message: {play: beep}", "5:25: error: unknown prompt kind 'play'"),
+        ("      customer_wait: soon", "5:22: error: 'customer_wait' in 'callback'"),
+        ("      customer_wait_then: hang_up", "5:27: error: 'customer_wait_then' in 'callback'"),
     ],
 )
 def test_a_wrong_callback_block_is_refused_at_its_line_and_column(line: str, expected: str) -> None:
@@ -199,7 +226,9 @@ async def test_the_cli_request_reaches_the_running_app_and_a_cancel_follows(
     assert main(["callbacks", "list", "--config", str(config)]) == 0
     listed = capsys.readouterr().out
     assert first["id"] in listed and "waiting" in listed and second["id"] not in listed
-    assert main(["callbacks", "cancel", first["id"], "--config", str(config)]) == 0
+    argv = ["callbacks", "cancel", first["id"], "--config", str(config), "--wait", "0"]
+    assert main(argv) == 0
+    assert "cancel asked" in capsys.readouterr().out
     service.poll_store(await service.store.live_callbacks_async())
     assert service.book.live() == []
     row = service.store.load_callback(first["id"])

@@ -24,6 +24,7 @@ from callflow.callback.machine import (
     JoinLine,
     LeaveLine,
     LeaveMessage,
+    NoAgent,
     Record,
     Reserved,
     RingAgent,
@@ -170,6 +171,43 @@ def test_customer_first_dials_then_the_customer_takes_their_place_as_a_caller() 
     live = next(c for c in done.commands if isinstance(c, JoinAsCaller)).entry
     assert live.kind == "caller" and live.joined_at == MONDAY_NOON - 100.0 and live.priority == 2
     assert done.callback.state is S.CONNECTED
+
+
+def test_customer_first_no_agent_within_the_wait_goes_back_in_line_then_expires() -> None:
+    """customer_wait 60 s, then requeue: the customer in line is told the limit
+    (JoinAsCaller carries it); no agent within it: the placeholder goes back in line at its
+    original place and is dialled again at its turn; the second time, out of attempts,
+    it expires with the reason. With ``end``, the first time expires it."""
+    policy = CallbackPolicy(
+        mode="customer-first",
+        window=CallingWindow(customer_hours=None),
+        retry=RetryPolicy(2),
+        customer_wait=60.0,
+    )
+    t = MONDAY_NOON
+    once = _run(_new(policy).callback, policy, (Due(), t), (Answered(), t + 20))
+    (join,) = [c for c in once.commands if isinstance(c, JoinAsCaller)]
+    assert join.wait_limit == 60.0
+    again = step(once.callback, NoAgent(), policy, t + 85)
+    assert again.callback.state is S.WAITING and again.callback.reason == "no agent within 60 s"
+    (line,) = [c for c in again.commands if isinstance(c, JoinLine)]
+    assert line.entry.kind == "callback" and line.entry.joined_at == t - 100.0
+    assert _records(again.commands) == ["callback.waiting"]
+    events = [(Due(), t + 90), (Answered(), t + 100), (NoAgent(), t + 160)]
+    last = _run(again.callback, policy, *events)
+    assert last.callback.state is S.EXPIRED and last.callback.attempts == 2
+    assert last.callback.reason == "no agent within 60 s, out of attempts"
+    assert last.callback.outcomes == ("no_agent", "no_agent")
+    ending = CallbackPolicy(
+        mode="customer-first",
+        window=CallingWindow(customer_hours=None),
+        customer_wait=30.0,
+        customer_wait_then="end",
+    )
+    ended = step(once.callback, NoAgent(), ending, t + 60)
+    assert ended.callback.state is S.EXPIRED and ended.callback.reason == "no agent within 30 s"
+    with pytest.raises(CallbackError):  # agent-first: the agent is on the line already
+        step(once.callback.moved(S.CONNECTED, t, agent="alice"), NoAgent(), policy, t)
 
 
 def test_no_answer_then_busy_then_answered_on_the_third_attempt() -> None:
