@@ -166,6 +166,7 @@ class Sandbox:
         password: str | None = None,
         overlay: Path | None = None,
         files: Mapping[str, str] | None = None,
+        rtp_ports: int = 200,
     ) -> None:
         if not name or any(c not in string.ascii_letters + string.digits + "-_" for c in name):
             raise SandboxError(f"invalid sandbox name {name!r}: use letters, digits, - and _")
@@ -179,6 +180,7 @@ class Sandbox:
         self.password = password  # None: a fresh random ARI password
         self.overlay = overlay  # config templates that replace the recipe's of that name
         self.files = dict(files or {})  # more files for the config folder, as they are
+        self.rtp_ports = rtp_ports  # two per call (RTP and RTCP); bench load needs more
         self.info: SandboxInfo | None = None
 
     # -- state file ---------------------------------------------------------------------
@@ -218,7 +220,7 @@ class Sandbox:
         home = rootfs / home_in_chroot.lstrip("/")
         if home.exists():
             shutil.rmtree(home)
-        rtp_start, rtp_end = _rtp_range()
+        rtp_start, rtp_end = _rtp_range(self.rtp_ports)
         info = SandboxInfo(
             name=self.name,
             rootfs=str(rootfs),
