@@ -68,7 +68,7 @@ from callflow.prompts.build import Speaks
 from callflow.queue.agents import AgentState
 from callflow.queue.config import load_queues
 from callflow.sandbox import Sandbox, SandboxError, SandboxInfo
-from callflow.sandbox.instance import rx
+from callflow.sandbox.instance import _rtp_range, rx
 from callflow.sandbox.pstn import connect, read_plan, start_pstn
 from callflow.sandbox.recipe import REPO_ROOT
 from callflow.sandbox.rootfs import RootfsError
@@ -82,6 +82,7 @@ CAMPAIGN_NAME = "fuzz"
 CALLER_APP = "callflow-bench-callers"
 TOKEN_ENV = "CALLFLOW_BENCH_API_TOKEN"  # noqa: S105 (a variable's name)
 KEYS = "0123456789*#"
+RTP_PORTS = 800  # each Asterisk's: 400 calls at once
 DRAIN_SECONDS = 360.0  # callbacks expire 3 min after they are asked for (queues.yaml)
 Progress = Callable[[str], None]
 
@@ -383,6 +384,23 @@ def _free_tcp_port() -> int:
         return port
 
 
+def widen_rtp(info: SandboxInfo, ports: int) -> str:
+    """Give a running sandbox Asterisk ``ports`` RTP ports (two a call: RTP and RTCP) from a
+    range free now, for the calls to come (rtp.conf, then a reload of res_rtp_asterisk): the
+    sandbox's 200 hold 100 calls, and a soak keeps 100 up besides agents and callbacks.
+    Returns the range Asterisk says it uses."""
+    start, end = _rtp_range(ports)
+    conf = Path(info.home) / "etc" / "rtp.conf"
+    text = re.sub(r"(?m)^rtpstart\s*=.*$", f"rtpstart = {start}", conf.read_text())
+    conf.write_text(re.sub(r"(?m)^rtpend\s*=.*$", f"rtpend = {end}", text))
+    rx(info, "module reload res_rtp_asterisk.so")
+    shown = rx(info, "rtp show settings")
+    found = re.search(r"Port start:\s*(\d+).*?Port end:\s*(\d+)", shown, re.S)
+    if found is None or (int(found.group(1)), int(found.group(2))) != (start, end):
+        raise RuntimeError(f"{info.name}: RTP ports not widened: {shown.strip()[:200]}")
+    return f"{start}-{end}"
+
+
 def write_settings(workdir: Path, info: SandboxInfo, api_port: int) -> Path:
     """The settings ``callflow run`` reads: the bench's flow, queues and campaign."""
     settings = workdir / "callflow.yaml"
@@ -494,6 +512,8 @@ async def rig(
         assert pstn_box.info is not None
         pstn = pstn_box.info
         connect(info, pstn)
+        for box in (info, pstn):
+            widen_rtp(box, RTP_PORTS)
         build_bench_prompts(info)
         api_port = _free_tcp_port()
         token = secrets.token_urlsafe(24)
