@@ -1,5 +1,5 @@
 """The ``callflow bench`` command: one sub-subcommand per benchmark kind (``ewt``, ``connect``,
-``reload``, ``store``, ``dialer``)."""
+``reload``, ``store``, ``dialer``, ``load``)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from callflow.bench.connect import run_connect_bench
 from callflow.bench.dialer import run_dialer_bench
 from callflow.bench.ewt import run_ewt_bench
 from callflow.bench.fuzz import run_fuzz_bench
+from callflow.bench.load import DEFAULT_STEPS, SYSTEMS, run_load_bench
 from callflow.bench.reload import run_reload_bench
 from callflow.bench.soak import run_soak_bench
 from callflow.bench.store import run_store_bench
@@ -196,6 +197,38 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     soak.add_argument("--workdir", type=Path, default=None, help="keep callflow's log, store")
     soak.set_defaults(func=_run_soak)
 
+    load = kinds.add_parser(
+        "load",
+        help="concurrent waiting callers: callflow vs app_queue vs a minimal app (needs root)",
+        description=(
+            "A second sandbox Asterisk places N concurrent calls (ulaw, RTP both ways) into a "
+            "queue nobody serves (music, position and wait every 30 s, a periodic prompt), "
+            "for callflow, Asterisk's app_queue and a minimal holding app in turn; per step: "
+            "calls up, CPU of each process, RTP loss, kernel UDP drops, event -> command "
+            "latency, callflow's RSS, errors."
+        ),
+    )
+    load.add_argument(
+        "--steps",
+        type=_team_sizes,
+        default=DEFAULT_STEPS,
+        help="concurrent calls per step, comma-separated (default: 100,200,300,400,500)",
+    )
+    load.add_argument(
+        "--systems",
+        type=_systems,
+        default=tuple(SYSTEMS),
+        help="comma-separated, of callflow,app_queue,minimal (default: all three)",
+    )
+    load.add_argument(
+        "--hold", type=float, default=75.0, help="seconds each step is held (default: 75)"
+    )
+    load.add_argument(
+        "--rate", type=float, default=20.0, help="calls set up a second (default: 20)"
+    )
+    load.add_argument("--json", action="store_true", help="one JSON object per line")
+    load.set_defaults(func=_run_load)
+
 
 def _run_ewt(args: argparse.Namespace) -> int:
     return run_ewt_bench(
@@ -251,6 +284,24 @@ def _team_sizes(text: str) -> tuple[int, ...]:
     if not sizes or min(sizes) < 1:
         raise argparse.ArgumentTypeError("every team size is at least 1")
     return sizes
+
+
+def _systems(text: str) -> tuple[str, ...]:
+    names = tuple(part.strip() for part in text.split(","))
+    unknown = [name for name in names if name not in SYSTEMS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"systems are {', '.join(SYSTEMS)}; not {unknown}")
+    return names
+
+
+def _run_load(args: argparse.Namespace) -> int:
+    return run_load_bench(
+        systems=args.systems,
+        steps=args.steps,
+        hold=args.hold,
+        rate=args.rate,
+        as_json=args.json,
+    )
 
 
 def _run_connect(args: argparse.Namespace) -> int:

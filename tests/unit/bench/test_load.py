@@ -1,0 +1,352 @@
+"""`callflow bench load`'s pure parts: what Asterisk, /proc and the kernel say, the latencies
+read off the observer's events, and the step table (no Asterisk)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from typing import Any
+
+import pytest
+
+from callflow.app.settings import load_settings
+from callflow.ari import parse_event
+from callflow.ari.events import Event
+from callflow.bench.cli import add_commands
+from callflow.bench.load import (
+    CONFIG_DIR,
+    CallQos,
+    StepRow,
+    _settings,
+    announcements_per_caller,
+    cpu_seconds,
+    format_table,
+    join_latencies,
+    parse_database_show,
+    parse_qos_record,
+    parse_rtcp_all,
+    prompt_latencies,
+    rss_mib,
+    rtp_figures,
+    rtp_ports_for,
+    udp_drops,
+    verdict_lines,
+)
+from callflow.flow.loader import load_flow
+from callflow.queue.config import load_queues
+from callflow.sandbox import SandboxInfo
+
+RTCP_ALL = (
+    "ssrc=1434101634;themssrc=1868547287;lp=3;rxjitter=0.000125;rxcount=297;"
+    "txjitter=0.000000;txcount=323;rlp=1;rtt=0.000000;rxmes=88.087887;txmes=88.087887"
+)
+
+# --- Asterisk's figures ----------------------------------------------------------------
+
+
+def test_rtcp_all_reads_every_number() -> None:
+    """CHANNEL(rtcp,all,audio) gives loss, counts and jitter as numbers."""
+    qos = parse_rtcp_all(RTCP_ALL)
+    assert qos["lp"] == 3
+    assert qos["rxcount"] == 297
+    assert qos["txcount"] == 323
+    assert qos["rlp"] == 1
+    assert qos["rxjitter"] == pytest.approx(0.000125)
+
+
+def test_rtcp_all_skips_what_is_not_a_number() -> None:
+    """Empty text and fields without a number are left out rather than failing."""
+    assert parse_rtcp_all("") == {}
+    assert parse_rtcp_all("lp=x;rxcount=5;junk") == {"rxcount": 5.0}
+
+
+def test_qos_record_of_a_call_the_bench_ended() -> None:
+    """answered|ended|rtcp: the call's packets and losses both ways, and its length."""
+    record = parse_qos_record(f"1796533835|1796533841|{RTCP_ALL}")
+    assert record == CallQos(
+        answered=1796533835, ended=1796533841, received=297, lost_in=3, sent=323, lost_out=1
+    )
+    assert record.seconds_up == 6
+    assert not record.dropped
+
+
+def test_qos_record_of_a_call_the_center_ended() -> None:
+    """A call the contact center hung up first is marked dropped, with no packets."""
+    record = parse_qos_record("1796533835|1796533850|center-hung-up")
+    assert record.dropped
+    assert record.received == record.sent == 0
+    never_answered = parse_qos_record("|1796533850|center-hung-up")
+    assert never_answered.answered is None
+    assert never_answered.seconds_up == 0
+
+
+@pytest.mark.parametrize("value", ["", "1796533835", "1|2|", "1|2|ssrc"])
+def test_qos_record_that_is_not_one_is_refused(value: str) -> None:
+    """A value without the three parts, or without RTP figures, is a clear error."""
+    with pytest.raises(ValueError):
+        parse_qos_record(value)
+
+
+def test_database_show_lists_the_family_keys() -> None:
+    """`database show load` lines become key -> value; other families and the count
+    line are ignored."""
+    text = (
+        f"/load/callflow-sandbox-1796533835.2               : 1|2|{RTCP_ALL}\n"
+        "/load/callflow-sandbox-1796533835.5               : 1|3|center-hung-up\n"
+        "/other/key                                        : x\n"
+        "2 results found.\n"
+    )
+    assert parse_database_show(text, "load") == {
+        "callflow-sandbox-1796533835.2": f"1|2|{RTCP_ALL}",
+        "callflow-sandbox-1796533835.5": "1|3|center-hung-up",
+    }
+
+
+def test_rtp_figures_over_answered_calls() -> None:
+    """Loss in is lost over expected; loss out is the center's reported loss over sent;
+    the receive rate is packets per answered second against 50."""
+    records = [
+        CallQos(answered=0, ended=10, received=495, lost_in=5, sent=500, lost_out=0),
+        CallQos(answered=0, ended=10, received=500, lost_in=0, sent=500, lost_out=10),
+        CallQos(answered=None, ended=10, received=0, lost_in=0, sent=0, lost_out=0),
+    ]
+    loss_in, loss_out, rate = rtp_figures(records)
+    assert loss_in == pytest.approx(5 / 1000)
+    assert loss_out == pytest.approx(10 / 1000)
+    assert rate == pytest.approx(995 / 1000)
+    assert all(math.isnan(v) for v in rtp_figures([]))
+
+
+# --- /proc -----------------------------------------------------------------------------
+
+
+def test_cpu_seconds_with_a_command_name_holding_spaces_and_parens() -> None:
+    """utime + stime are found after the last ')', whatever the command name holds."""
+    fields = ["S"] + ["0"] * 10 + ["250", "150"] + ["0"] * 30
+    stat = "4242 (asterisk (x) y) " + " ".join(fields)
+    assert cpu_seconds(stat, 100.0) == pytest.approx(4.0)
+
+
+def test_rss_in_mib() -> None:
+    """VmRSS (kB) in MiB; a status without it is an error."""
+    assert rss_mib("Name:\tpython\nVmRSS:\t   56320 kB\n") == pytest.approx(55.0)
+    with pytest.raises(ValueError):
+        rss_mib("Name:\tpython\n")
+
+
+def test_udp_drops_add_input_errors_and_buffer_errors() -> None:
+    """Udp InErrors + RcvbufErrors of /proc/net/snmp."""
+    snmp = (
+        "Ip: Forwarding DefaultTTL\nIp: 1 64\n"
+        "Udp: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors SndbufErrors\n"
+        "Udp: 1000 2 7 900 5 0\n"
+    )
+    assert udp_drops(snmp) == 12
+    with pytest.raises(ValueError):
+        udp_drops("Ip: 1\n")
+
+
+# --- latencies off the observer's events -----------------------------------------------
+
+
+def _at(seconds: float) -> str:
+    whole = int(seconds)
+    ms = round((seconds - whole) * 1000)
+    return f"2026-12-06T05:00:{whole:02d}.{ms:03d}+0000"
+
+
+def _channel(channel_id: str, state: str = "Ring") -> dict[str, Any]:
+    return {"id": channel_id, "name": f"PJSIP/pstn-{channel_id}", "state": state}
+
+
+def _event(kind: str, at: float, channel_id: str, **extra: Any) -> Event:
+    data: dict[str, Any] = {"type": kind, "timestamp": _at(at), "application": "observer"}
+    if kind.startswith("Playback"):
+        data["playback"] = {
+            "id": f"pb-{at}",
+            "media_uri": "sound:queue-thereare",
+            "target_uri": f"channel:{channel_id}",
+            "state": "playing",
+        }
+    else:
+        data["channel"] = _channel(channel_id, extra.pop("state", "Ring"))
+    data.update(extra)
+    return parse_event(data)
+
+
+def _entered_holding(at: float, channel_id: str) -> Event:
+    bridge = {"id": "hold", "bridge_type": "holding", "technology": "holding_bridge"}
+    return _event("ChannelEnteredBridge", at, channel_id, bridge=bridge)
+
+
+def test_join_is_stasis_to_the_first_effect_and_to_the_holding_bridge() -> None:
+    """Per caller: entering Stasis to the answer (the first effect), and to the bridge."""
+    events = [
+        _event("ChannelDialplan", 1.000, "a", dialplan_app="Goto", dialplan_app_data=""),
+        _event("ChannelDialplan", 1.002, "a", dialplan_app="Stasis", dialplan_app_data=""),
+        _event("ChannelDialplan", 1.010, "b", dialplan_app="Stasis", dialplan_app_data=""),
+        _event("ChannelStateChange", 1.006, "a", state="Up"),
+        _event("PlaybackStarted", 1.030, "a"),
+        _entered_holding(1.042, "a"),
+        _event("ChannelStateChange", 1.050, "b", state="Up"),
+    ]
+    first, bridged = join_latencies(events)
+    assert first == [pytest.approx(4, abs=0.01), pytest.approx(40, abs=0.01)]
+    assert bridged == [pytest.approx(40, abs=0.01)]
+
+
+def test_a_caller_never_in_stasis_has_no_join() -> None:
+    """app_queue's callers (Queue in the dialplan) give no join figure."""
+    events = [
+        _event("ChannelDialplan", 1.0, "a", dialplan_app="Queue", dialplan_app_data=""),
+        _event("ChannelStateChange", 1.1, "a", state="Up"),
+    ]
+    assert join_latencies(events) == ([], [])
+
+
+def test_prompt_is_a_finished_playback_to_the_next_effect_within_a_second() -> None:
+    """A playback's end to the caller's next playback; a gap over 1 s (the next
+    announcement on its schedule, not a reaction) does not count."""
+    events = [
+        _event("PlaybackStarted", 1.0, "a"),
+        _event("PlaybackFinished", 2.0, "a"),
+        _event("PlaybackStarted", 2.012, "a"),
+        _event("PlaybackFinished", 3.0, "a"),
+        _event("PlaybackStarted", 9.0, "a"),
+    ]
+    assert prompt_latencies(events) == [pytest.approx(12, abs=0.01)]
+
+
+def test_announcements_are_counted_per_caller_from_asterisks_log() -> None:
+    """'Playing' lines of Asterisk's log, by channel, for the callers only."""
+    lines = [
+        "[..] VERBOSE[1][C-1] file.c: <PJSIP/pstn-00000001> Playing 'queue-thereare.gsm' (x)",
+        "[..] VERBOSE[1][C-1] file.c: <PJSIP/pstn-00000001> Playing 'digits/1.gsm' (x)",
+        "[..] VERBOSE[1][C-2] file.c: <PJSIP/pstn-00000002> Playing 'queue-holdtime.gsm' (x)",
+        "[..] VERBOSE[1][C-3] file.c: <Local/x;1> Playing 'beep.gsm' (x)",
+        "[..] VERBOSE[1][C-1] res_musiconhold.c: Started music on hold on PJSIP/pstn-00000001",
+    ]
+    heard = announcements_per_caller(lines, "PJSIP/pstn-")
+    assert heard == {"PJSIP/pstn-00000001": 2, "PJSIP/pstn-00000002": 1}
+
+
+# --- the step table --------------------------------------------------------------------
+
+
+def _row(system: str, calls: int, **figures: Any) -> StepRow:
+    row = StepRow(system, calls, up_generator=calls, up_system=calls)
+    row.rtp_loss_in = row.rtp_loss_out = 0.0
+    for name, value in figures.items():
+        setattr(row, name, value)
+    return row
+
+
+def test_a_step_is_clean_with_every_call_up_and_under_a_thousandth_lost() -> None:
+    """Clean: every call up at both ends, none dropped, RTP loss < 0.1 % both ways."""
+    assert _row("callflow", 100).clean
+    assert not _row("callflow", 100, up_generator=99).clean
+    assert not _row("callflow", 100, up_system=98).clean
+    assert not _row("callflow", 100, dropped=1).clean
+    assert not _row("callflow", 100, rtp_loss_in=0.001).clean
+    assert not _row("callflow", 100, rtp_loss_out=math.nan).clean
+
+
+def test_the_table_has_one_aligned_row_per_step() -> None:
+    """A header and one row per system and step, every row as wide as the header's
+    columns; figures not measured are '-'."""
+    rows = [
+        _row("callflow", 100, cpu_asterisk=20.0, cpu_app=4.0, cpu_generator=10.0),
+        _row("app_queue", 100, cpu_asterisk=25.0, cpu_generator=10.0),
+    ]
+    lines = format_table(rows)
+    assert len(lines) == 3
+    assert lines[0].split()[0] == "system"
+    assert lines[1].split()[:4] == ["callflow", "100", "100/100", "20.0"]
+    assert lines[2].split()[4] == "-"  # app_queue has no app process
+    assert "yes" in lines[1].split()
+
+
+def test_the_json_line_carries_every_figure() -> None:
+    """--json: one object per row, undefined figures null, with the clean verdict."""
+    data = json.loads(_row("minimal", 300, cpu_asterisk=12.5).to_json())
+    assert data["bench"] == "load"
+    assert data["system"] == "minimal"
+    assert data["cpu_asterisk"] == 12.5
+    assert data["join_p99"] is None
+    assert data["clean"] is True
+
+
+def test_verdicts_compare_the_most_callers_held_clean() -> None:
+    """The most callers each system held clean; callflow's latency, CPU share and total
+    CPU against app_queue's at that load."""
+    rows = [
+        _row("callflow", 100, cpu_asterisk=20.0, cpu_app=4.0, join_p99=30.0, bridge_p99=45.0),
+        _row("callflow", 200, rtp_loss_in=0.01),
+        _row("app_queue", 100, cpu_asterisk=40.0),
+    ]
+    lines = verdict_lines(rows)
+    assert "held clean: callflow 100" in lines
+    assert "held clean: app_queue 100" in lines
+    assert "callflow at 100: event->command p99 45 ms (target <= 50)" in lines
+    assert "callflow at 100: its CPU / Asterisk's 0.20 (<= 0.25)" in lines
+    assert "callflow at 100: total CPU / app_queue's 0.60 (<= 0.8)" in lines
+
+
+def test_rtp_ports_cover_the_largest_step() -> None:
+    """Two ports per call of the largest step and a margin, never under the default."""
+    assert rtp_ports_for([10]) >= 200
+    assert rtp_ports_for([100, 500]) >= 1000
+
+
+# --- the scenario and the command ------------------------------------------------------
+
+
+def test_the_bench_settings_load_the_bench_flow_and_queue(tmp_path: Any) -> None:
+    """The settings the bench writes name config/bench-load's flow and queue, which load:
+    one queue, no agent, announcements every 30 s and a periodic prompt."""
+    info = SandboxInfo(
+        name="bench-load",
+        rootfs=str(tmp_path),
+        pid=1,
+        bind="127.0.0.1",
+        http_port=8088,
+        sip_port=5060,
+        rtp_start=20000,
+        rtp_end=21199,
+        ari_user="callflow",
+        ari_password="secret",
+        app="callflow",
+        home=str(tmp_path),
+    )
+    settings = load_settings(_settings(tmp_path, info))
+    assert settings.ari.app == "callflow"
+    assert "secret" not in (tmp_path / "callflow.yaml").read_text()
+    [flow] = settings.flows
+    assert flow == CONFIG_DIR / "flow.yaml"
+    assert settings.queues is not None
+    center, diagnostics = load_queues(str(settings.queues))
+    assert center is not None, diagnostics
+    parsed, diagnostics = load_flow(str(flow), queue_exits=center.exits())
+    assert parsed is not None, diagnostics
+    assert not center.agents
+    queue = center.queues["load"]
+    assert queue.announce.frequency == 30
+    assert queue.announce.periodic
+
+
+def test_the_command_parses_steps_and_systems() -> None:
+    """--steps and --systems are comma lists; an unknown system is refused."""
+    parser = argparse.ArgumentParser()
+    add_commands(parser.add_subparsers())
+    args = parser.parse_args(
+        ["bench", "load", "--steps", "10,20", "--systems", "callflow,minimal", "--hold", "35"]
+    )
+    assert args.steps == (10, 20)
+    assert args.systems == ("callflow", "minimal")
+    assert args.hold == 35
+    defaults = parser.parse_args(["bench", "load"])
+    assert defaults.steps == (100, 200, 300, 400, 500)
+    assert defaults.systems == ("callflow", "app_queue", "minimal")
+    with pytest.raises(SystemExit):
+        parser.parse_args(["bench", "load", "--systems", "callflow,opensips"])
