@@ -77,8 +77,8 @@ def retry_request(method: str, path: str, exc: AriError) -> bool:
     which ends the call cleanly, unless their effect can be read back by the id the caller
     gave (rest.py ``_checked``): a play with a ``playback_id`` or a bridge with a
     ``bridge_id`` found is done (its lost answer replaced by the read), not found is sent
-    once more; an originate with a ``channel_id`` found is done, not found stays failed
-    (it may have rung already).
+    again (3 tries at most); an originate with a ``channel_id`` found is done, not found
+    stays failed (it may have rung already).
     """
     if not isinstance(exc, ServerError | AsteriskUnreachable):
         return False

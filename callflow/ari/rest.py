@@ -283,23 +283,27 @@ class _Resource:
         """Send a command that is not harmless twice but whose effect can be read back, by
         the stable id the caller gave it. On a 5xx or no answer, read it: there, it was done
         and its answer was lost (return it); gone and ``again``, send it once more (never
-        done, so once is still once); otherwise the first failure stands."""
-        try:
-            return await send()
-        except (ServerError, AsteriskUnreachable) as exc:
-            failure = exc
-        try:
-            found = await done()
-        except NotFound:
-            if not again:
+        done, so once is still once), as often as a request is retried; otherwise the
+        failure stands."""
+        pauses = iter(REQUEST_RETRY_DELAYS)
+        while True:
+            try:
+                return await send()
+            except (ServerError, AsteriskUnreachable) as exc:
+                failure = exc
+            try:
+                found = await done()
+            except NotFound:
+                pause = next(pauses, None)
+                if not again or pause is None:
+                    raise failure from None
+            except AriError:
                 raise failure from None
-        except AriError:
-            raise failure from None
-        else:
-            logger.info("%s: answer lost (%s) but it was done", what, failure)
-            return found
-        logger.info("%s failed (%s) and was not done; sending it again", what, failure)
-        return await send()
+            else:
+                logger.info("%s: answer lost (%s) but it was done", what, failure)
+                return found
+            logger.info("%s failed (%s) and was not done; sending it again", what, failure)
+            await asyncio.sleep(pause)
 
     async def _call(
         self,
