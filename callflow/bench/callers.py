@@ -143,8 +143,14 @@ def scripts(seed: int, count: int | None, *, longest: float = 60.0) -> Iterator[
         index += 1
 
 
+MAX_LEADS = 60  # of the 93 distinct numbers caller_number() draws from
+
+
 def campaign_leads(seed: int, count: int) -> list[str]:
-    """``count`` distinct scripted PSTN numbers for the bench campaign's leads."""
+    """``count`` distinct scripted PSTN numbers for the bench campaign's leads (at most
+    MAX_LEADS: there are only so many scripted numbers)."""
+    if not 0 <= count <= MAX_LEADS:
+        raise ValueError(f"the bench campaign has 0 to {MAX_LEADS} leads, not {count}")
     rng = random.Random(seed + 1)
     leads: list[str] = []
     while len(leads) < count:

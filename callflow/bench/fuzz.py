@@ -100,7 +100,7 @@ async def fuzz(
 ) -> FuzzResult:
     """Run the callers through a fresh rig and check what is left."""
     result = FuzzResult(calls, concurrency, seed)
-    leads = cl.campaign_leads(seed, max(4, calls // 100))
+    leads = cl.campaign_leads(seed, min(cl.MAX_LEADS, max(4, calls // 100)))
     async with cl.rig(name, workdir, leads=leads, progress=progress) as bench:
         loop = asyncio.get_running_loop()
         began = loop.time()

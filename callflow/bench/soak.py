@@ -181,7 +181,7 @@ async def soak(
 ) -> SoakResult:
     """Keep the callers up, sample memory, then drain and check."""
     result = SoakResult(minutes, concurrency, seed, warmup)
-    leads = cl.campaign_leads(seed, max(4, int(minutes)))
+    leads = cl.campaign_leads(seed, min(cl.MAX_LEADS, max(4, int(minutes))))
     async with cl.rig(name, workdir, leads=leads, progress=progress) as bench:
         loop = asyncio.get_running_loop()
         began = loop.time()

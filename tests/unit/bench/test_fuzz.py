@@ -48,9 +48,11 @@ def test_callers_dial_the_center_as_scripted_pstn_numbers_and_hang_up_in_time() 
 
 
 def test_campaign_leads_are_distinct_scripted_numbers() -> None:
-    leads = cl.campaign_leads(1, 50)
-    assert len(set(leads)) == 50
-    assert leads == cl.campaign_leads(1, 50)
+    leads = cl.campaign_leads(1, cl.MAX_LEADS)
+    assert len(set(leads)) == cl.MAX_LEADS
+    assert leads == cl.campaign_leads(1, cl.MAX_LEADS)
+    with pytest.raises(ValueError, match="0 to 60 leads"):
+        cl.campaign_leads(1, cl.MAX_LEADS + 1)
 
 
 def test_start_end_problems_name_every_call_without_exactly_one_of_each() -> None:
