@@ -156,6 +156,12 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     dialer.add_argument("--jobs", type=int, default=None, help="worker processes (default: CPUs)")
     dialer.add_argument("--only", metavar="TEXT", default=None, help="scenarios containing TEXT")
     dialer.add_argument("--seed", type=int, default=1, help="base seed (default: 1)")
+    dialer.add_argument(
+        "--live",
+        action="store_true",
+        help="a scaled-down campaign on real calls (sandbox, PSTN, robot agents; needs root), "
+        "next to the simulator's prediction",
+    )
     dialer.set_defaults(func=_run_dialer)
 
     fuzz = kinds.add_parser(
@@ -242,6 +248,10 @@ def _run_ewt(args: argparse.Namespace) -> int:
 
 
 def _run_dialer(args: argparse.Namespace) -> int:
+    if args.live:
+        from callflow.bench.dialer_live import run_dialer_live_bench
+
+        return run_dialer_live_bench(as_json=args.json, seeds=args.seeds, seed=args.seed)
     return run_dialer_bench(
         as_json=args.json,
         seeds=args.seeds,
