@@ -114,6 +114,12 @@ def prompt_ids(items: int) -> list[str]:
     return [f"pb-{token}-{index}-{items}" for index in range(items)]
 
 
+def prompt_id_together(items: int) -> str:
+    """The id of one playback holding a whole prompt of ``items`` items,
+    ``pb-<token>-all-<items>`` (its rest is itself: one stop ends it all)."""
+    return f"pb-{uuid.uuid4().hex}-all-{items}"
+
+
 def rest_of_prompt(playback_id: str) -> list[str]:
     """This playback and the items of its prompt after it (a restarted callflow stops them:
     Asterisk plays what a former life queued, and runs no later command until it ends)."""
@@ -319,6 +325,7 @@ class Call:
         *,
         barge_in: bool = False,
         until: Callable[[], bool] | None = None,
+        together: bool = False,
     ) -> str | None:
         """Play media in order; with barge-in, a key press silences all of it and is returned.
 
@@ -329,17 +336,29 @@ class Call:
         them. One playback of several media cannot be silenced: stopping it only skips to
         its next item (Asterisk 22). So stopping cancels the queued items, last first, then
         the one playing, and the next prompt starts right after the key.
+
+        ``together``: the items go in one ARI playback instead (one request where each item
+        costs one otherwise), for prompts said often, such as queue announcements. On Asterisk 22.10 one stop ends
+        such a playback of ``sound:`` items whole, whether it is queued, playing or moving
+        to its next item, on a channel alone or in a holding bridge (checked with ARI).
         """
         if barge_in and self.digits:
             return self.digits[0]
         if not media:
             return None
-        playback_ids = prompt_ids(len(media))
+        playback_ids = [prompt_id_together(len(media))] if together else prompt_ids(len(media))
         keys_before = len(self.digits)
         self.playing.update(playback_ids)
         try:
-            for playback_id, item in zip(playback_ids, media, strict=True):
-                await self._ari(self.ari.channels.play(self.id, item, playback_id=playback_id))
+            if together:
+                await self._ari(
+                    self.ari.channels.play(self.id, list(media), playback_id=playback_ids[0])
+                )
+            else:
+                for playback_id, item in zip(playback_ids, media, strict=True):
+                    await self._ari(
+                        self.ari.channels.play(self.id, item, playback_id=playback_id)
+                    )
             await self._wait_playbacks(
                 playback_ids,
                 lambda: (barge_in and len(self.digits) > keys_before) or bool(until and until()),

@@ -618,7 +618,7 @@ class QueueService:
             with call.logged("stop music"):
                 await call.ari.channels.stop_moh(call.id)
         # An exit key, or an agent becoming free for this caller, cuts it short.
-        await call.play(media, barge_in=True, until=lambda: bool(waiter.inbox))
+        await call.play(media, barge_in=True, until=lambda: bool(waiter.inbox), together=True)
         if own:
             with call.logged("restart music"):
                 await call.ari.channels.start_moh(call.id, queue.music_class)
