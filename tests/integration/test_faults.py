@@ -249,19 +249,21 @@ async def test_a_slow_ari_for_one_call_does_not_stall_another(
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 16 MiB ext4 file system, loop-mounted, for the store alone."""
+    """A 16 MiB ext4 file system, loop-mounted, for the store alone; on an error the kernel
+    remounts it read-only (errors=remount-ro), as a failing disk does."""
     image, mount = tmp_path / "disk.img", tmp_path / "disk"
     mount.mkdir()
     with image.open("wb") as file:
         file.truncate(16 * 2**20)
     subprocess.run(["mkfs.ext4", "-q", "-F", str(image)], check=True)
-    subprocess.run(["mount", "-o", "loop", str(image), str(mount)], check=True)
+    options = "loop,errors=remount-ro"
+    subprocess.run(["mount", "-o", options, str(image), str(mount)], check=True)
     try:
         yield mount
     finally:
         files = [str(p) for p in mount.glob("store.sqlite3*")]
         subprocess.run(["chattr", "-i", *files], check=False)
-        subprocess.run(["umount", str(mount)], check=True)
+        subprocess.run(["umount", str(mount)], check=False)
 
 
 def chattr(flag: str, files: list[str]) -> None:
@@ -485,3 +487,69 @@ async def test_asterisk_restarted_under_load(
     router = app.queues.router
     assert not [e.id for name in router.queues for e in router.entries(name)], "left waiting"
     figures("asterisk_restart", crash=crash, callers=LOAD_CALLERS, rounds=rounds)
+
+
+async def test_a_store_disk_the_kernel_remounts_read_only_does_not_stop_calls(
+    asterisk: SandboxInfo, caller: Softphone, small_disk: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`mount -o remount,ro` is refused while the store's files are open for writing (EBUSY),
+    so the read-only switch is the kernel's own (an ext4 error, errors=remount-ro): callers
+    still get the flow, the fault is logged at ERROR once; stopping callflow logs the held
+    writes as lost; everything committed before is intact (fsck clean, integrity_check ok)."""
+    caplog.set_level(logging.INFO, "callflow.store")
+    store_path = small_disk / "store.sqlite3"
+    app, task = await start_callflow(asterisk, store_path)
+    try:
+        before_id, before = await digits_call(app, caller)
+        await asyncio.to_thread(app.store.flush)
+        refused = await asyncio.to_thread(
+            subprocess.run,
+            ["mount", "-o", "remount,ro", str(small_disk)],
+            capture_output=True,
+            text=True,
+        )
+        assert refused.returncode != 0 and "busy" in refused.stderr
+        device = await asyncio.to_thread(
+            subprocess.run,
+            ["findmnt", "-no", "SOURCE", str(small_disk)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        trigger = Path("/sys/fs/ext4") / Path(device.stdout.strip()).name / "trigger_fs_error"
+        await asyncio.to_thread(trigger.write_text, "callflow test: the disk fails\n")
+        heard = await digits_call_by_ear(app, caller)
+        health = app.store.health
+        errors = [r.getMessage() for r in caplog.records[:] if r.levelno >= logging.ERROR]
+        assert not health.writable and health.held > 0 and heard > 2.0, health
+        assert len(errors) == 1 and "cannot write" in errors[0], errors
+    finally:
+        await stop_callflow(app, task)
+    lost = [r.getMessage() for r in caplog.records if "held writes are lost" in r.getMessage()]
+    assert len(lost) == 1
+    image = small_disk.parent / "disk.img"
+    await asyncio.to_thread(subprocess.run, ["umount", str(small_disk)], check=True)
+    fsck = await asyncio.to_thread(subprocess.run, ["fsck.ext4", "-fy", str(image)], check=False)
+    assert fsck.returncode in (0, 1)  # clean, or errors corrected (the injected one)
+    await asyncio.to_thread(
+        subprocess.run, ["mount", "-o", "loop", str(image), str(small_disk)], check=True
+    )
+    db = sqlite3.connect(store_path)
+    try:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        ends = db.execute(
+            "SELECT count(*) FROM event_log WHERE kind = 'call.end' AND call_id = ?", (before_id,)
+        ).fetchone()
+    finally:
+        db.close()
+    assert before == "hangup:flow_finished" and ends == (1,)
+    figures(
+        "store_remounted_read_only",
+        remount_ro=refused.stderr.strip().splitlines()[-1],
+        held=health.held,
+        error=health.error,
+        heard_s=round(heard, 2),
+        lost_at_stop=lost[0],
+        fsck=fsck.returncode,
+        integrity="ok",
+    )
