@@ -619,10 +619,11 @@ async def run_step(
         rx(rig.generator, "channel request hangup all")
         await _wait_quiet(rig, 60)
     records = []
-    for value in parse_database_show(rx(rig.generator, "database show load"), "load").values():
+    stored = parse_database_show(rx(rig.generator, "database show load"), "load")
+    for value in stored.values():
         try:
             records.append(parse_qos_record(value))
-        except ValueError as exc:
+        except ValueError as exc:  # a call Asterisk gave no RTP figures for: not counted
             row.notes.append(str(exc))
     row.rtp_loss_in, row.rtp_loss_out, row.rx_rate = rtp_figures(records)
     row.udp_drops = udp_drops(_read_proc("/proc/net/snmp")) - drops_before
@@ -637,7 +638,8 @@ async def run_step(
     row.announced_min = min((heard.get(n, 0) for n in _caller_names(events)), default=0)
     app_errors = [line for line in _lines_since(app_log, app_offset) if " ERROR " in line]
     row.dropped = sum(1 for r in records if r.dropped)
-    row.errors = failed + len(app_errors) + row.dropped + max(0, calls - failed - len(records))
+    # A call that left no record at all never reached its end at the generator.
+    row.errors = failed + len(app_errors) + row.dropped + max(0, calls - failed - len(stored))
     row.notes += [line[:200] for line in app_errors[:3]]
     return row
 

@@ -18,7 +18,7 @@ import sys
 
 from callflow.ari import AriClient, AriConfig, EventStream
 from callflow.ari import errors as ari_errors
-from callflow.ari.events import StasisStart
+from callflow.ari.events import StasisEnd, StasisStart
 
 APP = "bench-load-minimal"
 BRIDGE = "bench-load-minimal-holding"
@@ -29,22 +29,33 @@ async def hold_callers(config: AriConfig) -> None:
     ari = AriClient(config)
     stream = EventStream(config)
     tasks: set[asyncio.Task[None]] = set()
+    callers: set[str] = set()
+    music = False  # the bridge's music is playing
     try:
         with contextlib.suppress(ari_errors.AriError):
             await ari.bridges.destroy(BRIDGE)  # a former run's
         await ari.bridges.create("holding", bridge_id=BRIDGE, name=APP)
-        await ari.bridges.start_moh(BRIDGE, "default")
 
         async def take(channel: str) -> None:
+            nonlocal music
             with contextlib.suppress(ari_errors.AriError):
                 await ari.channels.answer(channel)
                 await ari.bridges.add_channel(BRIDGE, channel, role="participant")
+                if not music:
+                    # Asterisk 22 drops a bridge's music (its Announcer channel) once the
+                    # last caller has left: the first caller of a new batch starts it again.
+                    music = True
+                    await ari.bridges.start_moh(BRIDGE, "default")
 
         async for item in stream:
             if isinstance(item, StasisStart):
+                callers.add(item.channel.id)
                 task = asyncio.create_task(take(item.channel.id))
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
+            elif isinstance(item, StasisEnd):
+                callers.discard(item.channel.id)
+                music = music and bool(callers)
     finally:
         await stream.close()
         for task in tasks:
