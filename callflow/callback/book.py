@@ -24,10 +24,12 @@ callback back (``created`` False), not a second one.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from callflow.callback.machine import (
+    RECHECK,
     AgentRingOver,
     Answered,
     Command,
@@ -72,6 +74,7 @@ class CallbackBook:
         self._callbacks: dict[str, Callback] = {}
         self._offers: dict[str, Offer] = {}  # agent-first: the reservation of each callback
         self._promised: dict[str, str] = {}  # customer-first: the agent held for each dial
+        self._planned: dict[str, float] = {}  # when each queue's opening was last planned
         self._count = 0
         self._make_id = make_id or self._next_id
 
@@ -105,9 +108,19 @@ class CallbackBook:
 
     def next_wakeup(self, now: float) -> float | None:
         """When :meth:`tick` has work next (None: only when something happens)."""
-        times = [next_wakeup(c, now) for c in self._callbacks.values()]
+        times = [self._wakeup(c, now) for c in self._callbacks.values()]
         found = [t for t in times if t is not None]
         return min(found) if found else None
+
+    def _wakeup(self, callback: Callback, now: float) -> float | None:
+        """The machine's wakeup; but a callback held for an opening that has come is due
+        as soon as its queue's opening was not planned since, then :data:`RECHECK` s after
+        the last plan (made with no agent logged in: it placed nothing)."""
+        due = callback.not_before
+        if callback.at_opening and due is not None and due <= now:
+            planned = self._planned.get(callback.queue, -math.inf)
+            return now if planned < due else min(planned + RECHECK, callback.expires_at)
+        return next_wakeup(callback, now)
 
     # --- events ----------------------------------------------------------------------
 
@@ -191,7 +204,7 @@ class CallbackBook:
         for queue in sorted({c.queue for c in self._callbacks.values()}):
             commands += self._plan(queue, now)
         for callback in self.live():
-            wake = next_wakeup(callback, now)
+            wake = self._wakeup(callback, now)
             if wake is not None and wake <= now:
                 commands += self.send(callback.id, Tick(), now)
         return commands
@@ -260,6 +273,7 @@ class CallbackBook:
         ]
         if not held:
             return []
+        self._planned[queue] = now
         agents = sum(
             1
             for name in self.router.members[queue]

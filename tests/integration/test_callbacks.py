@@ -6,7 +6,10 @@ customer-first: the customer waits in line with their original place)."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import itertools
 import signal
+import time
 import wave
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -630,3 +633,85 @@ async def test_cancel_from_the_cli_while_the_customer_rings_stops_the_dial(
     assert states(store, callback_id).count("dialing") == 1
     process.kill(signal.SIGTERM)
     assert await process.wait() == 0
+
+
+CLOSED_QUEUE = """
+  callbacks_closed:
+    members: [agent1, agent2]
+    ring_timeout: 10
+    retry_delay: 1
+    callback:
+      mode: agent-first
+      customer_hours: "00:00-24:00"
+      hours: {timezone: UTC, weekly: {daily: "09:00-17:00"}}
+      opening_spread: 6
+      handle_time: 8
+"""
+# The PSTN's people: answer at once, say hello, hang up after 6, 7, 8 s.
+PEOPLE = ("+15550100006", "+15550100007", "+15550100008")
+
+
+class ShiftedClock:
+    """The live code's clock (wall-clock seconds) started at another moment: ``at`` now,
+    and on at the real pace, so that the test reaches 09:00 in seconds."""
+
+    def __init__(self, at: float) -> None:
+        self._offset = at - time.monotonic()
+
+    def __call__(self) -> float:
+        return self._offset + time.monotonic()
+
+
+async def test_requested_while_closed_placed_after_the_opening_spread_in_order(
+    asterisk: SandboxInfo,
+    pstn: SandboxInfo,
+    start_app: AppFactory,
+    phones: PhoneFactory,
+    tmp_path: Path,
+    no_leaks: None,
+) -> None:
+    """The callback hours open at 09:00 UTC; the clock of the queues and callbacks is set to
+    08:59:48. Three callbacks asked for then are held for the opening (none in line); at
+    09:00 they enter the line in request order, one every max(spread 6 s / 3, handle time
+    8 s / 2 agents logged in) = 4 s, never faster; each person is called back, talks to an
+    agent and hangs up: all three completed, once each."""
+    queues = tmp_path / "queues.yaml"
+    queues.write_text(QUEUES.read_text() + CLOSED_QUEUE)
+    app = await start_app([FLOW], queues=queues)
+    assert app.callbacks is not None and app.queues is not None
+    opening = dt.datetime(2026, 12, 7, 9, 0, tzinfo=dt.UTC).timestamp()
+    clock = ShiftedClock(opening - 12.0)
+    # The live code's clock, injected: the queues' scheduler and the callbacks share it.
+    app.queues.clock = app.callbacks.clock = clock
+    app.queues.kick()
+    for name in ("agent1", "agent2"):
+        await phones(name, auto_answer=True)
+        app.queues.login(name)
+    ids = [app.callbacks.request("callbacks_closed", number)[0].id for number in PEOPLE]
+    assert clock() < opening, "the requests must come before the opening"
+    for callback_id in ids:
+        row = app.store.load_callback(callback_id)
+        assert row is not None and row["state"] == "requested", row
+        assert row["not_before"] == opening and row["at_opening"], row
+    assert not app.store.events(kind="callback.waiting")
+
+    await wait_for_events(app, "callback.completed", count=3, timeout=150)
+    offset = clock() - time.time()  # the test clock's lead over the event log's
+    placed: dict[str, float] = {}
+    for event in app.store.events(kind="callback.waiting"):
+        placed.setdefault(str(event.data["callback"]), event.at.timestamp() + offset)
+    times = [placed[callback_id] for callback_id in ids]
+    gap = max(6 / 3, 8 / 2)
+    assert opening <= times[0] < opening + 1.0, times[0] - opening
+    assert all(b - a >= gap - 0.2 for a, b in itertools.pairwise(times)), times
+    assert times[-1] - times[0] <= 2 * gap + 1.0, times
+    slots = [
+        e.data["slot"]
+        for e in app.store.events(kind="callback.requested")
+        if e.data["reason"] == "slot in the opening"
+    ]
+    assert [round(b - a, 3) for a, b in itertools.pairwise(slots)] == [gap, gap]
+    for callback_id in ids:
+        row = app.store.load_callback(callback_id)
+        assert row is not None and row["state"] == "completed" and row["attempts"] == 1, row
+        assert states(app.store, callback_id).count("completed") == 1

@@ -7,6 +7,7 @@ import datetime as dt
 
 from callflow.callback.book import CallbackBook
 from callflow.callback.machine import (
+    RECHECK,
     AgentAnswered,
     Answered,
     Cancel,
@@ -144,6 +145,45 @@ def test_requested_while_closed_are_placed_after_opening_spread_and_in_order() -
         now = max(wake, now + 1)
     assert [n for _, n in placed] == ["+15550100001", "+15550100002", "+15550100003"]
     assert [round(t - placed[0][0]) for t, _ in placed] == [0, 1800, 3600]
+
+
+def test_a_driver_that_ticks_only_when_woken_places_them_at_the_opening() -> None:
+    """As the live scheduler drives the book (tick only once next_wakeup has come): the
+    held callbacks are due at the opening itself, and placed then with agents logged in;
+    planned with nobody logged in, they are looked at again RECHECK s later (not pushed
+    back for ever), and placed then."""
+    hours = Schedule("UTC", tuple(WeeklyHours(d, 9 * 60, 17 * 60) for d in range(7)))
+    policy = CallbackPolicy(
+        window=CallingWindow(hours, customer_hours=None), opening_spread=60, handle_time=60
+    )
+    night = dt.datetime(2026, 3, 2, 22, 0, tzinfo=dt.UTC).timestamp()
+    nine = dt.datetime(2026, 3, 3, 9, 0, tzinfo=dt.UTC).timestamp()
+
+    def drive(book: CallbackBook, start: float, until: float) -> list[float]:
+        placed, now = [], start
+        while now <= until:
+            wake = book.next_wakeup(now)
+            if wake is None or wake > until:
+                break
+            now = max(wake, now)
+            for command in book.tick(now):
+                if isinstance(command, Record) and command.kind == "callback.waiting":
+                    placed.append(now)
+            now += 0.001
+        return placed
+
+    staffed = CallbackBook(_router("alice", "bob"), policy)
+    for i in range(2):
+        staffed.request(Q, f"+1555010000{i}", night + i)
+    assert staffed.next_wakeup(night + 5) == nine
+    assert drive(staffed, night + 5, nine + 600) == [nine, nine + 30]
+    router = _router("alice", login=False)
+    empty = CallbackBook(router, policy)
+    empty.request(Q, "+15550100001", night)
+    assert drive(empty, night, nine + 10) == []  # planned at 09:00 with nobody: nothing
+    assert empty.next_wakeup(nine + 10) == nine + RECHECK
+    router.login("alice", nine + 20)
+    assert drive(empty, nine + 20, nine + 600) == [nine + RECHECK]
 
 
 def test_restore_after_a_restart_puts_callbacks_back_at_their_places() -> None:
