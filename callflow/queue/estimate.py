@@ -988,6 +988,8 @@ class CalibratedPredictor(_LearnsRates):
         self.snapshot = snapshot
         self._residuals = _Residuals(window, min_samples)
         self._told: dict[int, list[_Told]] = {}
+        # The last forward figures and their situation: asked again at once, not run again.
+        self._forward: tuple[tuple[object, ...], tuple[float, float]] | None = None
 
     def observe(self, event: QueueEvent) -> None:
         """Learn the rates, and from an answered caller the errors of what they were told."""
@@ -1020,12 +1022,18 @@ class CalibratedPredictor(_LearnsRates):
             agents = self.snapshot(now)
         a, theta = self._rates(agents_serving)
         ahead = max(0, ahead)
-        forward = bool(agents) and FORWARD_RUNS * (len(agents or ()) + ahead + 1) <= FORWARD_BUDGET
+        # The snapshot says most when one of the calls in progress will answer the caller
+        # (fewer callers ahead than agents), and costs steps per agent and caller ahead.
+        busy = len(agents) if agents else 0
+        forward = ahead < busy and FORWARD_RUNS * (busy + ahead + 1) <= FORWARD_BUDGET
         if forward and agents:
-            runs = forward_waits(
-                ahead, agents, self.handles, self.rates.handle.mean_handle_time, theta
-            )
-            base, model_quantile = weighted_mean_and_quantile(runs, self.percentile)
+            situation = (ahead, tuple(agents), len(self.handles), theta)
+            if self._forward is None or self._forward[0] != situation:
+                runs = forward_waits(
+                    ahead, agents, self.handles, self.rates.handle.mean_handle_time, theta
+                )
+                self._forward = (situation, weighted_mean_and_quantile(runs, self.percentile))
+            base, model_quantile = self._forward[1]
             # A forward figure can be near 0 (a wrap-up about to end), where a ratio says
             # nothing: the figures are compared one gap between completions further on.
             offset = 1.0 / (a + theta)
