@@ -638,12 +638,14 @@ class CallbackService:
         except CallEnded:
             if customer.interrupted == NO_AGENT and not customer.hung_up and config is not None:
                 customer.resume()
+                told = media_for([Say(callback_no_agent(config))], self.voice, lambda _: None)
+                self.store.append(
+                    "callback.no_agent",
+                    callback.call_id if callback and callback.call_id else live.callback_id,
+                    {"callback": live.callback_id, "waited": command.wait_limit, "media": told},
+                )
                 with contextlib.suppress(CallEnded):
-                    await customer.play(
-                        list(
-                            media_for([Say(callback_no_agent(config))], self.voice, lambda _: None)
-                        )
-                    )
+                    await customer.play(list(told))
                 await self._end_call(customer)
                 live.customer = None
                 self.send(live.callback_id, NoAgent())

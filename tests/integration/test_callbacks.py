@@ -25,6 +25,7 @@ from callflow.flow.model import Say
 from callflow.flow.prompts import media_for
 from callflow.prompts import build_prompts
 from callflow.queue.config import load_queues
+from callflow.queue.model import callback_returning
 from callflow.sandbox import SandboxInfo
 from callflow.store import SqliteStore
 from callflow.testing.audio import measure, tone_seconds, write_tone
@@ -715,3 +716,76 @@ async def test_requested_while_closed_placed_after_the_opening_spread_in_order(
         row = app.store.load_callback(callback_id)
         assert row is not None and row["state"] == "completed" and row["attempts"] == 1, row
         assert states(app.store, callback_id).count("completed") == 1
+
+
+WAIT_QUEUE = """
+  callbacks_wait:
+    members: [agent1]
+    ring_timeout: 10
+    retry_delay: 1
+    callback:
+      mode: customer-first
+      customer_hours: "00:00-24:00"
+      customer_wait: 5
+      customer_wait_then: requeue
+"""
+
+
+async def test_customer_first_no_agent_within_the_wait_told_and_called_again(
+    asterisk: SandboxInfo,
+    pstn: SandboxInfo,
+    start_app: AppFactory,
+    phones: PhoneFactory,
+    customers: PhoneFactory,
+    tmp_path: Path,
+    no_leaks: None,
+) -> None:
+    """Customer-first with customer_wait 5 s, then requeue. agent1 is found free, so
+    customer1 is dialled (agent1 held for them meanwhile); agent1 pauses while it rings.
+    customer1 answers, hears that an agent will come within 5 seconds or they will be
+    called back, waits 5 s in line with nobody, hears so and is hung up; the callback is
+    back in line. agent1 comes back: customer1 is called again, answers, and talks to
+    agent1; completed after two attempts."""
+    queues = tmp_path / "queues.yaml"
+    queues.write_text(QUEUES.read_text() + WAIT_QUEUE)
+    app = await start_app([FLOW], queues=queues)
+    assert app.callbacks is not None and app.queues is not None
+    customer = await customers("customer1", microphone=person(tmp_path / "customer.wav"))
+    agent = await phones("agent1", auto_answer=True)
+    app.queues.login("agent1")
+    ring = customer.mark()
+    callback, _ = app.callbacks.request("callbacks_wait", CUSTOMER)
+    await customer.wait_event("CALL_INCOMING", since=ring, timeout=30)
+    assert app.queues.router.agent("agent1").state.value == "ringing"  # held for the dial
+    app.queues.pause("agent1", "break")
+    await customer.answer()
+    await wait_for_events(app, "callback.no_agent", timeout=40)
+    await customer.wait_event("CALL_CLOSED", since=ring, timeout=20)
+    await wait_for_events(app, "callback.waiting", count=2, timeout=10)
+    [told] = app.store.events(kind="callback.no_agent")
+    assert told.data["waited"] == 5, told.data
+    waiting = [e.data["reason"] for e in app.store.events(kind="callback.waiting")]
+    assert waiting == ["in line", "no agent within 5 s"], waiting
+    row = app.store.load_callback(callback.id)
+    assert row is not None and row["state"] == "waiting" and row["outcomes"] == ["no_agent"]
+    assert not app.store.events(kind="queue.connect")
+
+    again, agent_mark = customer.mark(), agent.mark()
+    app.queues.unpause("agent1")
+    app.queues.kick()
+    await customer.wait_event("CALL_INCOMING", since=again, timeout=30)
+    await customer.answer()
+    await wait_for_events(app, "queue.connect", timeout=40)
+    await agent.wait_event("CALL_ESTABLISHED", since=agent_mark, timeout=10)
+    await asyncio.sleep(1.0)
+    await customer.hangup()
+    await wait_for_events(app, "callback.completed", timeout=15)
+    final = app.store.load_callback(callback.id)
+    assert final is not None and final["state"] == "completed" and final["attempts"] == 2
+    # What customer1 was told on each answer names the limit and what follows it.
+    said = media_for(
+        [Say(callback_returning(app.queues.center.queues["callbacks_wait"].callback))],
+        "en-us",
+        lambda _: None,
+    )
+    assert said[0].startswith("sound:callflow-tts/")
