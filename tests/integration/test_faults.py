@@ -545,7 +545,7 @@ async def test_a_store_disk_the_kernel_remounts_read_only_does_not_stop_calls(
     assert before == "hangup:flow_finished" and ends == (1,)
     figures(
         "store_remounted_read_only",
-        remount_ro=refused.stderr.strip().splitlines()[-1],
+        remount_ro=refused.stderr.strip().splitlines()[0],
         held=health.held,
         error=health.error,
         heard_s=round(heard, 2),
