@@ -50,6 +50,7 @@ import argparse
 import json
 import math
 import os
+import sys
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -582,18 +583,85 @@ def run_oracle_bench(
     return 0
 
 
+def _metric_from_json(data: dict[str, float | int | None] | None) -> Metric:
+    if not data:
+        return NO_METRIC
+
+    def value(key: str) -> float:
+        got = data.get(key)
+        return math.nan if got is None else float(got)
+
+    return Metric(value("rrase"), value("bias"), value("p_over"), int(data.get("n") or 0))
+
+
+def row_from_json(line: str) -> Row:
+    """A row back from its ``--json`` line (the table and the goals can be made from the
+    lines a run wrote as it went)."""
+    data = json.loads(line)
+    if not isinstance(data, dict) or "scenario" not in data or "predictor" not in data:
+        raise ValueError(f"not a bench ewt JSON row: {line[:80]!r}")
+
+    def number(key: str) -> float:
+        got = data.get(key)
+        return math.nan if got is None else float(got)
+
+    return Row(
+        data["scenario"],
+        data["predictor"],
+        mean=_metric_from_json(data.get("mean")),
+        announced=_metric_from_json(data.get("announced")),
+        spoken=_metric_from_json(data.get("spoken")),
+        spoken_join=_metric_from_json(data.get("spoken_join")),
+        spoken_again=_metric_from_json(data.get("spoken_again")),
+        worst_window_p_over=number("worst_5min_p_over"),
+        vs_app_queue=number("vs_app_queue"),
+        paired=_metric_from_json(data.get("spoken_paired")),
+        heard=_metric_from_json(data.get("heard")),
+        vs_app_queue_heard=number("vs_app_queue_heard"),
+        by_ahead={
+            AHEAD_BANDS.index(band): _metric_from_json(metric)
+            for band, metric in (data.get("spoken_by_ahead") or {}).items()
+        },
+    )
+
+
+def table_from_json(lines: Iterable[str], write: Callable[[str], None] = print) -> int:
+    """The table, the skipped scenarios and the goals from ``--json`` lines."""
+    rows = [row_from_json(line) for line in lines if line.strip()]
+    for line in format_table(rows):
+        write(line)
+    write("")
+    ran = {row.scenario for row in rows}
+    for name, why in build_grid().skipped:
+        write(f"skipped {name}: {why}")
+    for scenario in build_grid().scenarios:
+        if scenario.name not in ran:
+            write(f"not run {scenario.name}")
+    for line in summarize_goals(rows):
+        write(line)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m callflow.bench.ewt --oracle [--only TEXT] [--callers N] [--runs N]``."""
+    """``python -m callflow.bench.ewt --oracle [--only TEXT] [--callers N] [--runs N]``, or
+    ``--table FILE``: the table and goals from the ``--json`` lines of ``callflow bench ewt``
+    (``-``: standard input)."""
     parser = argparse.ArgumentParser(prog="python -m callflow.bench.ewt")
-    parser.add_argument("--oracle", action="store_true", help="the oracle table (required)")
+    parser.add_argument("--oracle", action="store_true", help="the oracle table")
+    parser.add_argument("--table", metavar="FILE", default=None, help="table from JSON lines")
     parser.add_argument("--only", default=None, help="scenarios whose name contains this")
     parser.add_argument("--callers", type=int, default=ORACLE_CALLERS)
     parser.add_argument("--runs", type=int, default=ORACLE_RUNS, help="forward runs a figure")
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
+    if args.table is not None:
+        if args.table == "-":
+            return table_from_json(sys.stdin)
+        with open(args.table, encoding="utf-8") as lines:
+            return table_from_json(lines)
     if not args.oracle:
-        parser.error("the grid itself runs as `callflow bench ewt`; this entry point: --oracle")
+        parser.error("the grid itself runs as `callflow bench ewt`; here: --oracle or --table")
     if args.callers < 1 or args.runs < 1:
         parser.error("--callers and --runs must be positive")
     return run_oracle_bench(
@@ -609,6 +677,7 @@ __all__ = [
     "main",
     "make_predictors",
     "oracle_grid",
+    "row_from_json",
     "run_ewt_bench",
     "run_grid",
     "run_oracle_bench",
@@ -618,6 +687,7 @@ __all__ = [
     "scenario_seed",
     "summarize_goals",
     "summarize_oracle",
+    "table_from_json",
 ]
 
 

@@ -481,8 +481,10 @@ async def test_asterisk_restarted_under_load(
         print("OWN ASTERISK LOG\n", info.log_tail(80), "\nPHONE\n", phone.log_tail(40))
         raise
     finally:
-        await stop_callflow(app, task)
-        await phone.stop()
+        try:
+            await stop_callflow(app, task)
+        finally:
+            await phone.stop()  # even when stopping callflow failed
     assert app.queues is not None
     router = app.queues.router
     assert not [e.id for name in router.queues for e in router.entries(name)], "left waiting"

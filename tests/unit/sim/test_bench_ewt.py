@@ -135,3 +135,21 @@ def test_oracle_table_has_the_oracle_rows_and_says_what_is_feasible(
     assert "scenarios" in out.splitlines()[-1]
     with pytest.raises(SystemExit):
         main(["--only", "s2"])
+
+
+def test_the_table_can_be_made_from_the_json_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    """``python -m callflow.bench.ewt --table FILE``: the same table and goals as the run
+    printed, from its ``--json`` lines (scenarios of the grid not in them are listed)."""
+    from callflow.bench.ewt import row_from_json, table_from_json
+
+    assert _run(["bench", "ewt", "--json", *TINY]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert _run(["bench", "ewt", *TINY]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    made: list[str] = []
+    assert table_from_json(lines, made.append) == 0
+    table = [line for line in made if not line.startswith(("skipped", "not run"))]
+    assert table == [line for line in printed if not line.startswith("skipped")]
+    assert any(line.startswith("not run s2-rho0.85-pat60") for line in made)
+    with pytest.raises(ValueError, match="not a bench ewt JSON row"):
+        row_from_json('{"x": 1}')
