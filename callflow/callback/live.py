@@ -743,7 +743,13 @@ class CallbackService:
             mine = {i: c for i, c in channels.items() if f"-cb-{callback.id}-" in i}
             customer = _find(mine, rf"-cb-{re.escape(callback.id)}-{callback.attempts}$")
             agent = _find(mine, rf"-cb-{re.escape(callback.id)}-agent\d+$")
-            customer_up = customer is not None and customer.state == "Up"
+            # A customer caught while AMD listened is in the dialplan, not the app: as gone
+            # (hung up below, retried as lost), never taken for an answered person.
+            customer_up = (
+                customer is not None
+                and customer.state == "Up"
+                and customer.dialplan.context != AMD_CONTEXT
+            )
             agent_up = agent is not None and agent.state == "Up"
             log.warning(
                 "callback %s was %s when callflow stopped: customer %s, agent %s",
