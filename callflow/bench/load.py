@@ -29,7 +29,8 @@ them ``--hold`` seconds (the figures below cover the hold only); every call then
   of the center's, ``rlp`` packets the center reported (RTCP) not receiving of the
   generator's; and ``rx/50``, packets received per answered second against 50 (a center
   too busy to send its audio on time sends less, without a sequence gap to count as lost);
-- kernel UDP drops (``/proc/net/snmp`` Udp InErrors and RcvbufErrors; machine-wide);
+- kernel UDP drops: machine-wide (``/proc/net/snmp`` Udp InErrors and RcvbufErrors, others'
+  sockets too) and on the rig's own SIP and RTP sockets (``/proc/net/udp``'s ``drops``);
 - event -> command latency, on Asterisk's own timestamps: ``join``, the caller entering
   Stasis (``ChannelDialplan`` to ``Stasis``) to the caller in the holding bridge
   (``ChannelEnteredBridge``, for the holding bridges the observer subscribed to in time);
@@ -91,6 +92,7 @@ DEFAULT_STEPS = (100, 200, 300, 400, 500)
 RTP_PACKETS_PER_S = 50  # ulaw, 20 ms packets
 PROMPT_FOLLOW_S = 1.0
 SETTLE_S = 3.0  # after the ramp, for the last calls to be answered
+MAX_ORIGINATING = 50  # originate requests in flight at once
 CLEAN_LOSS = 0.001  # < 0.1 % RTP loss, no call lost: the issue's "clean"
 
 
@@ -181,6 +183,19 @@ def rss_mib(status: str) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise ValueError("no VmRSS line (the process has exited?)")
+
+
+def socket_drops(proc_net_udp: str, ports: Callable[[int], bool]) -> int:
+    """Datagrams the kernel dropped on the UDP sockets whose local port ``ports`` accepts
+    (the ``drops`` column of ``/proc/net/udp``), summed."""
+    total = 0
+    for line in proc_net_udp.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) < 13 or ":" not in fields[1]:
+            continue
+        if ports(int(fields[1].rpartition(":")[2], 16)):
+            total += int(fields[12])
+    return total
 
 
 def udp_drops(snmp: str) -> int:
@@ -295,7 +310,8 @@ class StepRow:
     rtp_loss_in: float = math.nan  # share of the center's packets lost (0..1)
     rtp_loss_out: float = math.nan  # share of the generator's packets lost
     rx_rate: float = math.nan  # packets received per call-second / 50
-    udp_drops: int = 0
+    udp_drops: int = 0  # machine-wide: others' sockets too
+    rig_drops: int = 0  # on the two Asterisks' SIP and RTP sockets
     join_p50: float = math.nan  # Stasis -> the app's first effect, ms
     join_p99: float = math.nan
     bridge_p50: float = math.nan  # Stasis -> in the holding bridge, ms
@@ -304,6 +320,7 @@ class StepRow:
     prompt_p99: float = math.nan
     rss_mib: float | None = None
     announced_min: int = 0  # prompts heard by the caller who heard fewest
+    hold_s: float = math.nan  # how long the figures were taken over (less if the ramp ran late)
     errors: int = 0
     notes: list[str] = field(default_factory=list)
 
@@ -358,6 +375,7 @@ def rtp_figures(records: Iterable[CallQos]) -> tuple[float, float, float]:
 COLUMNS = (
     "system",
     "calls",
+    "hold s",
     "up gen/sys",
     "cpu ast%",
     "cpu app%",
@@ -365,7 +383,7 @@ COLUMNS = (
     "loss in%",
     "loss out%",
     "rx/50",
-    "udp drop",
+    "udp drop all/rig",
     "join p50/p99",
     "bridge p50/p99",
     "prompt p50/p99",
@@ -382,6 +400,7 @@ def format_table(rows: Sequence[StepRow]) -> list[str]:
         (
             r.system,
             str(r.calls),
+            _num(r.hold_s, 0),
             f"{r.up_generator}/{r.up_system}",
             _num(r.cpu_asterisk, 1),
             "-" if r.cpu_app is None else _num(r.cpu_app, 1),
@@ -389,7 +408,7 @@ def format_table(rows: Sequence[StepRow]) -> list[str]:
             _num(r.rtp_loss_in * 100, 3),
             _num(r.rtp_loss_out * 100, 3),
             _num(r.rx_rate, 3),
-            str(r.udp_drops),
+            f"{r.udp_drops}/{r.rig_drops}",
             f"{_num(r.join_p50, 0)}/{_num(r.join_p99, 0)}",
             f"{_num(r.bridge_p50, 0)}/{_num(r.bridge_p99, 0)}",
             f"{_num(r.prompt_p50, 0)}/{_num(r.prompt_p99, 0)}",
@@ -505,6 +524,15 @@ def _lines_since(path: Path | None, offset: int) -> list[str]:
         return f.read().decode(errors="replace").splitlines()
 
 
+def _rig_drops(rig: _Rig) -> int:
+    ports = {rig.center.sip_port, rig.generator.sip_port}
+    ranges = [(i.rtp_start, i.rtp_end) for i in (rig.center, rig.generator)]
+    return socket_drops(
+        _read_proc("/proc/net/udp"),
+        lambda port: port in ports or any(low <= port <= high for low, high in ranges),
+    )
+
+
 async def _trunk_channels(ari: AriClient, prefix: str) -> list[dict[str, Any]]:
     data = await ari.request("GET", "/channels")
     return [c for c in data if isinstance(c, dict) and str(c.get("name", "")).startswith(prefix)]
@@ -560,32 +588,43 @@ async def run_step(
     rx(rig.generator, "database deltree load")
     center_offset, app_offset = _system_log_offsets(rig, app_log)
     drops_before = udp_drops(_read_proc("/proc/net/snmp"))
+    rig_drops_before = _rig_drops(rig)
     first_event = len(rig.observer.events)
     number = SYSTEMS[system]
-    failed = 0
     following = asyncio.create_task(_follow_holding_bridges(rig))
     started = time.monotonic()
     # Each call ends itself at this second (load.conf): the ramp, time for the last calls
     # to be answered, the hold, and 2 s to read the figures before the end.
     until = math.ceil(time.time() + calls / rate + SETTLE_S + hold + 2)
     callers = [f"load-{system}-{calls}-{i}" for i in range(calls)]
+    in_flight = asyncio.Semaphore(MAX_ORIGINATING)
+
+    async def originate(caller: str) -> str | None:
+        """None if Asterisk took it, else why not."""
+        async with in_flight:
+            try:
+                await rig.generator_ari.channels.originate(
+                    f"PJSIP/{number}@{TRUNK_USER}",
+                    context="load-media",
+                    extension="s",
+                    priority=1,
+                    channel_id=caller,
+                    variables={"LOAD_UNTIL": str(until)},
+                )
+            except ari_errors.AriError as exc:
+                return str(exc)
+            return None
+
+    # On time even when each request is slow (a loaded machine): several in flight.
+    placing: list[asyncio.Task[str | None]] = []
     for i, caller in enumerate(callers):
         delay = started + i / rate - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
-        try:
-            await rig.generator_ari.channels.originate(
-                f"PJSIP/{number}@{TRUNK_USER}",
-                context="load-media",
-                extension="s",
-                priority=1,
-                channel_id=caller,
-                variables={"LOAD_UNTIL": str(until)},
-            )
-        except ari_errors.AriError as exc:
-            failed += 1
-            if failed <= 3:
-                row.notes.append(f"originate failed: {exc}")
+        placing.append(asyncio.create_task(originate(caller)))
+    refused = [why for why in await asyncio.gather(*placing) if why is not None]
+    failed = len(refused)
+    row.notes += [f"originate failed: {why}" for why in refused[:3]]
     deadline = time.monotonic() + SETTLE_S
     up = 0
     while time.monotonic() < deadline:
@@ -597,6 +636,7 @@ async def run_step(
     with contextlib.suppress(asyncio.CancelledError, ari_errors.AriError):
         await following
     held = until - 2 - time.time()
+    row.hold_s = held
     say(f"{system} {calls}: {up} up after {time.monotonic() - started:.0f} s; holding {held:.0f} s")
     pids = {"asterisk": rig.center.pid, "generator": rig.generator.pid}
     if app_pid is not None:
@@ -610,6 +650,8 @@ async def run_step(
     if app_pid is not None and system == "callflow":
         with contextlib.suppress(OSError, ValueError):
             row.rss_mib = rss_mib(_read_proc(f"/proc/{app_pid}/status"))
+    # While the calls' RTP sockets are still open (each call has its own).
+    row.rig_drops = _rig_drops(rig) - rig_drops_before
     row.up_generator = await _count_up(rig.generator_ari, f"PJSIP/{TRUNK_USER}-")
     row.up_system = await _held_by_system(rig, system)
     try:
@@ -951,6 +993,7 @@ __all__ = [
     "rss_mib",
     "rtp_figures",
     "run_load_bench",
+    "socket_drops",
     "start_generator",
     "udp_drops",
     "verdict_lines",

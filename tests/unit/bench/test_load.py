@@ -30,6 +30,7 @@ from callflow.bench.load import (
     rss_mib,
     rtp_figures,
     rtp_ports_for,
+    socket_drops,
     udp_drops,
     verdict_lines,
 )
@@ -262,8 +263,8 @@ def test_the_table_has_one_aligned_row_per_step() -> None:
     lines = format_table(rows)
     assert len(lines) == 3
     assert lines[0].split()[0] == "system"
-    assert lines[1].split()[:4] == ["callflow", "100", "100/100", "20.0"]
-    assert lines[2].split()[4] == "-"  # app_queue has no app process
+    assert lines[1].split()[:5] == ["callflow", "100", "-", "100/100", "20.0"]
+    assert lines[2].split()[5] == "-"  # app_queue has no app process
     assert "yes" in lines[1].split()
 
 
@@ -350,3 +351,20 @@ def test_the_command_parses_steps_and_systems() -> None:
     assert defaults.systems == ("callflow", "app_queue", "minimal")
     with pytest.raises(SystemExit):
         parser.parse_args(["bench", "load", "--systems", "callflow,opensips"])
+
+
+def test_socket_drops_sum_the_rigs_ports_only() -> None:
+    """The drops column of /proc/net/udp, for the sockets on the ports asked for."""
+    proc_net_udp = (
+        "   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid"
+        "  timeout inode ref pointer drops\n"
+        " 1: 0100007F:4E20 00000000:0000 07 00000000:00000000 00:00000000 00000000 0 0 1 2"
+        " 0000000000000000 7\n"
+        " 2: 0100007F:4E22 00000000:0000 07 00000000:00000000 00:00000000 00000000 0 0 2 2"
+        " 0000000000000000 3\n"
+        " 3: 0100007F:1388 00000000:0000 07 00000000:00000000 00:00000000 00000000 0 0 3 2"
+        " 0000000000000000 100\n"
+    )
+    assert socket_drops(proc_net_udp, lambda port: 20000 <= port <= 20002) == 10
+    assert socket_drops(proc_net_udp, lambda port: port == 5000) == 100
+    assert socket_drops("", lambda port: True) == 0
