@@ -10,6 +10,7 @@ from callflow.bench.callback import run_callback_bench
 from callflow.bench.connect import run_connect_bench
 from callflow.bench.dialer import run_dialer_bench
 from callflow.bench.ewt import run_ewt_bench
+from callflow.bench.faults import ONLY, run_faults_bench
 from callflow.bench.fuzz import run_fuzz_bench
 from callflow.bench.load import DEFAULT_STEPS, SYSTEMS, run_load_bench
 from callflow.bench.reload import run_reload_bench
@@ -234,6 +235,16 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     )
     load.add_argument("--json", action="store_true", help="one JSON object per line")
     load.set_defaults(func=_run_load)
+
+    faults = kinds.add_parser(
+        "faults",
+        help="Asterisk restarted under load, the store's disk full or read-only, ARI 5xx/slow",
+        description="Run the real-call fault tests (tests/integration/test_faults.py, needs "
+        "root and a checkout) and print the figures they measured and checked.",
+    )
+    faults.add_argument("--only", choices=sorted(ONLY), help="one family of faults")
+    faults.add_argument("--json", action="store_true", help="one JSON object per line")
+    faults.set_defaults(func=lambda args: run_faults_bench(only=args.only, as_json=args.json))
 
 
 def _run_ewt(args: argparse.Namespace) -> int:
