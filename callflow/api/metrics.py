@@ -49,9 +49,12 @@ METRICS = {
     "callflow_event_loop_lag_seconds": "how late the event loop ran a timer, last measure",
     "callflow_event_loop_delay_seconds": "how late the event loop ran timers (histogram)",
     "callflow_asyncio_tasks": "asyncio tasks alive in callflow's event loop (leak checks)",
+}
+STORE_METRICS = {
     "callflow_store_writable": "1 while the store's disk takes writes (0: full, read-only)",
     "callflow_store_writes_held": "writes held in memory while the store's disk refuses them",
 }
+"""Scraped once :meth:`Metrics.watch_store` is given the store's health."""
 
 
 class EventTap:
@@ -262,7 +265,7 @@ class Metrics:
             ("callflow_store_writable", lambda: float(health().writable)),
             ("callflow_store_writes_held", lambda: float(health().held)),
         ):
-            Gauge(name, METRICS[name], registry=self.registry).set_function(read)
+            Gauge(name, STORE_METRICS[name], registry=self.registry).set_function(read)
 
     async def measure_loop_lag(self, interval: float = LAG_INTERVAL) -> None:
         """Forever: sleep ``interval`` and record how much later than asked the loop woke."""
