@@ -43,7 +43,7 @@ from pathlib import Path
 from callflow.app import logs
 from callflow.app.main import App
 from callflow.app.settings import AriSettings, Settings
-from callflow.bench.dialer import Row, summarize
+from callflow.bench.dialer import Row, format_table, summarize
 from callflow.call.outbound import OutboundSettings
 from callflow.dialer.pacing import make_policy
 from callflow.dialer.status import status_of
@@ -145,7 +145,7 @@ class LiveFigures:
     def row(self) -> Row:
         logged_in = self.agents * self.seconds
         return Row(
-            scenario="live",
+            scenario="live",  # the table's first column: live, or sim
             policy=self.policy,
             agents=self.agents,
             talk_share=self.on_call / logged_in,
@@ -297,42 +297,6 @@ def predict(scenario: LiveScenario, policy: str, seeds: int, base_seed: int = 1)
     return summarize("sim", policy, scenario.agents, days)
 
 
-def format_rows(rows: Sequence[Row]) -> list[str]:
-    header = (
-        "source",
-        "policy",
-        "agents",
-        "talk_share",
-        "occupancy",
-        "abandon_worst_24h",
-        "abandon_30d",
-        "attempts_per_agent_hour",
-        "runs",
-    )
-    body = [
-        (
-            r.scenario,
-            r.policy,
-            str(r.agents),
-            f"{r.talk_share:.3f}",
-            f"{r.occupancy:.3f}",
-            f"{r.abandon_worst_24h:.4f}",
-            f"{r.abandon_30d:.4f}",
-            f"{r.attempts_per_agent_hour:.1f}",
-            str(r.seeds),
-        )
-        for r in rows
-    ]
-    widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
-    return [
-        "  ".join(
-            c.ljust(w) if i < 2 else c.rjust(w)
-            for i, (c, w) in enumerate(zip(line, widths, strict=True))
-        ).rstrip()
-        for line in [header, *body]
-    ]
-
-
 def run_dialer_live_bench(
     *,
     as_json: bool,
@@ -392,7 +356,7 @@ def run_dialer_live_bench(
         for row in rows[1::2]:
             write(row.to_json())
         return 0
-    for line in format_rows(rows):
+    for line in format_table(rows):
         write(line)
     write("")
     for figures in live:
