@@ -65,6 +65,7 @@ class ApiServer:
         self.connection = ConnectionCounter(service.ready)
         service.ready = self.connection
         self.metrics = Metrics(queues, lambda: len(service.calls), self.connection)
+        self.metrics.watch_store(lambda: store.health)
         self.board = Board(queues, store)
         tap = EventTap(store)
         tap.listen(self.metrics.on_event)

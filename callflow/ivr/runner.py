@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from callflow.ari.errors import AriError
+from callflow.ari.errors import AriError, AriHttpError
 from callflow.ari.events import ChannelDtmfReceived, Event, PlaybackFinished, PlaybackStarted
 from callflow.call.primitives import Call, CallEnded, CallInterrupted, CallLost, Recovery
 from callflow.call.recovery import Plan
@@ -47,6 +47,12 @@ def _ending(exc: CallEnded) -> tuple[str, dt.datetime | None]:
     if isinstance(exc, CallInterrupted):
         return exc.reason, None
     return "caller_hangup", None
+
+
+def _failed(exc: AriError) -> str:
+    """The outcome of a call that Asterisk refused, or did not answer, a command it needed
+    (the client has already retried what is safe to retry): it cannot go on, and says why."""
+    return f"failed:ari:{exc.status}" if isinstance(exc, AriHttpError) else "failed:ari"
 
 
 def _caller_id(number: str) -> str | None:
@@ -157,6 +163,9 @@ class FlowRunner:
                 self._log_steps(machine)
             outcome, end_at = _ending(exc)
             raise
+        except AriError as exc:
+            outcome = _failed(exc)
+            raise
         finally:
             data: dict[str, object] = {"outcome": outcome}
             if recovery is not None:
@@ -208,6 +217,9 @@ class FlowRunner:
                 await call.keep_talking(recovery.leg, recovery.bridge)
         except CallEnded as exc:
             outcome, end_at = _ending(exc)
+            raise
+        except AriError as exc:
+            outcome = _failed(exc)
             raise
         finally:
             self.store.append(

@@ -195,6 +195,8 @@ async def test_an_agent_logged_in_through_the_api_is_rung_for_a_real_waiting_cal
         assert samples[("callflow_calls_total", ())] == 1  # the caller (the agent's is a leg)
         assert samples[("callflow_ari_connected", ())] == 1
         assert samples[("callflow_ari_connections_total", ())] == 1
+        assert samples[("callflow_store_writable", ())] == 1  # the store takes writes
+        assert samples[("callflow_store_writes_held", ())] == 0
         assert samples[("callflow_calls_ended_total", (("outcome", "finish:queued"),))] == 1
 
 
