@@ -745,11 +745,7 @@ class CallbackService:
             agent = _find(mine, rf"-cb-{re.escape(callback.id)}-agent\d+$")
             # A customer caught while AMD listened is in the dialplan, not the app: as gone
             # (hung up below, retried as lost), never taken for an answered person.
-            customer_up = (
-                customer is not None
-                and customer.state == "Up"
-                and customer.dialplan.context != AMD_CONTEXT
-            )
+            customer_up = customer is not None and customer.state == "Up" and not _in_amd(customer)
             agent_up = agent is not None and agent.state == "Up"
             log.warning(
                 "callback %s was %s when callflow stopped: customer %s, agent %s",
@@ -917,6 +913,13 @@ def _unanswered(cause: int | None) -> Unanswered:
     if not cause:
         return Unanswered(DialOutcome.NO_ANSWER, cause)
     return Unanswered(_OUTCOMES.get(cause, DialOutcome.FAILED), cause)
+
+
+def _in_amd(channel: Channel) -> bool:
+    """The channel is in the AMD context's dialplan, not yet back in the app by its
+    ``Stasis()`` (where it stays, in that context, once back)."""
+    where = channel.dialplan
+    return where.context == AMD_CONTEXT and where.app_name.lower() != "stasis"
 
 
 def _find(channels: Mapping[str, Channel], pattern: str) -> Channel | None:

@@ -340,7 +340,8 @@ class Processes:
         process = Callflow(self.config, self.log)
         self.running.append(process)
         await process.start()
-        await process.wait_for_log("connected to Asterisk", after=offset)
+        # Generous: a loaded machine takes long to start a Python process.
+        await process.wait_for_log("connected to Asterisk", after=offset, timeout=90)
         return process
 
 
@@ -462,7 +463,7 @@ async def test_kill_9_while_connected_the_conversation_goes_on_and_completes_onc
     talking = customer.mark()
     offset = len(processes.log.read_text(errors="replace"))
     second = await processes.start()
-    await second.wait_for_log("was connected when callflow stopped", after=offset)
+    await second.wait_for_log("was connected when callflow stopped", after=offset, timeout=60)
     await asyncio.sleep(2.0)  # they talk on: nobody is hung up by the restart
     assert not [e for e in customer.events[talking:] if e.get("type") == "CALL_CLOSED"]
     await customer.hangup()
@@ -513,7 +514,7 @@ async def test_kill_9_while_a_customer_first_customer_waits_they_wait_on_and_tal
     waiting, agent_mark = customer.mark(), agent.mark()
     offset = len(processes.log.read_text(errors="replace"))
     second = await processes.start()
-    await second.wait_for_log("was connected when callflow stopped", after=offset)
+    await second.wait_for_log("was connected when callflow stopped", after=offset, timeout=60)
     await agent.wait_event("CALL_CLOSED", since=agent_mark, timeout=15)  # the old ring
     ring = agent.mark()
     await agent.wait_event("CALL_INCOMING", since=ring, timeout=30)
