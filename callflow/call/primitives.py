@@ -338,9 +338,10 @@ class Call:
         the one playing, and the next prompt starts right after the key.
 
         ``together``: the items go in one ARI playback instead (one request where each item
-        costs one otherwise), for prompts said often, such as queue announcements. On Asterisk 22.10 one stop ends
-        such a playback of ``sound:`` items whole, whether it is queued, playing or moving
-        to its next item, on a channel alone or in a holding bridge (checked with ARI).
+        costs one otherwise), for prompts said often, such as queue announcements. On
+        Asterisk 22.10 one stop ends such a playback of ``sound:`` items whole, whether it
+        is queued, playing or moving to its next item, on a channel alone or in a holding
+        bridge (checked with ARI).
         """
         if barge_in and self.digits:
             return self.digits[0]
