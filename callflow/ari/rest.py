@@ -136,6 +136,13 @@ def _error_message(text: str, reason: str) -> str:
     return reason
 
 
+MAX_CONNECTIONS = 64
+"""HTTP connections one client opens to Asterisk at most; more requests at once wait for one.
+
+Asterisk's HTTP server closes sessions beyond its ``sessionlimit`` (100 by default; the
+sandbox and the Docker image set 1000): aiohttp's own default pool of 100, plus the event
+socket, went past it under load and requests failed with ``ServerDisconnectedError``."""
+
 class AriClient:
     """An ARI REST client; use ``async with AriClient(config) as client:``.
 
@@ -179,6 +186,7 @@ class AriClient:
             # Created lazily: aiohttp wants its session built inside the running loop.
             # A default header rather than auth=BasicAuth, deprecated since aiohttp 3.14.
             self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=MAX_CONNECTIONS),
                 timeout=aiohttp.ClientTimeout(
                     total=self.config.request_timeout, connect=self.config.connect_timeout
                 ),
