@@ -12,7 +12,8 @@ Half of the callers offered accept. Called-back customers answer 75 % of the tim
 Columns: ``abandon``: callers who hung up while waiting, over all callers (short abandons
 are not set apart here; every caller counts); ``asa``: mean wait of live callers answered
 (called-back customers apart); ``occupancy``: agent time ringing, talking, in wrap-up or
-reserved for a callback, over agent time until the last call ended; ``cb_wait``: request
+reserved for a callback (agent-first: from the reservation; customer-first: the agent held
+while the customer is dialled), over agent time until the last call ended; ``cb_wait``: request
 to customer connected, mean and 90th percentile; ``served``: callers who spoke with an
 agent, directly or called back.
 """
