@@ -63,6 +63,7 @@ PURE_MODULES = (
     "callflow.callback.machine",
     "callflow.callback.model",
     "callflow.callback.number",
+    "callflow.dialer.blend",
     "callflow.dialer.campaign",
     "callflow.dialer.pacing",
     "callflow.dialer.rules",
