@@ -80,6 +80,7 @@ from callflow.dialer.window import CONNECT_WITHIN, AbandonLedger, WindowFigures
 from callflow.flow.prompts import media_for
 from callflow.queue.agents import Agent, AgentState, QueueError
 from callflow.queue.live import QueueService
+from callflow.store import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -236,6 +237,7 @@ class CampaignRunner:
             if not answered or channel not in self.host.calls:
                 with contextlib.suppress(ari_errors.AriError):
                     await self.host.ari.channels.hangup(channel)
+        paused_by_store = False
         while True:
             self._kick.clear()
             try:
@@ -246,8 +248,22 @@ class CampaignRunner:
                     self.state = state
                 if state == RUNNING and self.host.recovered.is_set():
                     await self._round()
+            except StoreUnavailable as exc:
+                # The store refuses writes (its own log says so loudly): no attempt can be
+                # recorded, so none is dialled; the next round tries again, quietly.
+                if not paused_by_store:
+                    log.warning(
+                        "campaign %s: not dialling while the store refuses writes (%s)",
+                        self.name,
+                        exc,
+                    )
+                paused_by_store = True
             except Exception:
                 log.exception("campaign %s: a pacing round failed", self.name)
+            else:
+                if paused_by_store:
+                    log.info("campaign %s: the store takes writes again: dialling", self.name)
+                paused_by_store = False
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._kick.wait(), self.tick)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from callflow.queue.agents import AgentState
 from callflow.queue.config import load_queues
 from callflow.queue.live import QueueService
 from callflow.queue.routing import QueueEntry
-from callflow.store import SqliteStore
+from callflow.store import SqliteStore, StoreUnavailable
 
 QUEUES = Path(__file__).parents[2] / "integration" / "dialer_queues.yaml"
 NOON_UTC = dt.datetime(2026, 12, 7, 12, 0, tzinfo=dt.UTC).timestamp()
@@ -206,3 +207,38 @@ async def test_a_person_who_hangs_up_while_the_agent_rings_frees_the_agent(
         await runner._connect(attempt, call, agent, NOON_UTC + 1.8, NOON_UTC)  # type: ignore[arg-type]
     assert call.dropped == ["leg1"]
     assert agent.state is AgentState.AVAILABLE
+
+
+async def test_while_the_store_refuses_writes_nothing_is_dialled_and_it_is_said_once(
+    tmp_path: Path,
+    store: SqliteStore,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An attempt that cannot be recorded is not dialled (the FTC wants every attempt kept):
+    while the store refuses writes the runner skips its rounds with one warning, not a
+    traceback a second, and dials again once the store takes them."""
+    host = Host()
+    runner = runner_for(tmp_path, store, host)
+    store.set_campaign_state("c", "running")
+    claim = store.claim_attempt
+    refusing = True
+
+    async def refused(row: dict[str, object], lead: dict[str, object]) -> bool:
+        if refusing:
+            raise StoreUnavailable("database or disk is full")
+        return await claim(row, lead)
+
+    monkeypatch.setattr(store, "claim_attempt", refused)
+    with caplog.at_level(logging.INFO, logger="callflow.dialer.live"):
+        runner.start()
+        await asyncio.sleep(0.3)  # about 15 rounds of 0.02 s
+        assert host.ari.channels.originated == []
+        refusing = False
+        async with asyncio.timeout(5):
+            while len(host.ari.channels.originated) < 2:  # noqa: ASYNC110 (a stand-in is polled)
+                await asyncio.sleep(0.01)
+        await runner.stop()
+    said = [r for r in caplog.records if "store" in r.getMessage()]
+    assert [r.levelno for r in said] == [logging.WARNING, logging.INFO], said
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
