@@ -144,6 +144,7 @@ class Service:
         self.calls: dict[str, Call] = {}
         self.ready = asyncio.Event()
         self.recovered = asyncio.Event()  # set after each successful resync
+        self._connections = 0  # event stream connections made, the first included
         self._stream: EventStream | None = None
         self._user_events: dict[str, UserEventHandler] = {}
         self._dispatcher = Dispatcher(self._on_call, on_unrouted=self._on_unrouted)
@@ -231,6 +232,7 @@ class Service:
             clock=time.monotonic,
             interval=self.config.reconcile_interval,
             life=LIFE,
+            connection=lambda: self._connections if self.recovered.is_set() else None,
         )
         return asyncio.create_task(self.reconciler.run(), name="reconcile")
 
@@ -261,6 +263,7 @@ class Service:
 
     async def _on_item(self, item: StreamItem, dispatcher: Dispatcher) -> None:
         if isinstance(item, Connected):
+            self._connections += 1
             if not item.reconnect:
                 await self._check_app_name()
             log.info(

@@ -114,8 +114,10 @@ class Reconciler:
         interval: float,
         grace: float = ORPHAN_GRACE,
         life: Lifetag | None = None,
+        connection: Callable[[], object | None] = lambda: 0,
     ) -> None:
         self.apps = apps
+        self._connection = connection
         self.interval = interval
         self.grace = grace
         self.life = life
@@ -141,9 +143,17 @@ class Reconciler:
                 log.exception("reconcile: round failed")
 
     async def round(self) -> Reconciliation:
-        """One comparison with Asterisk, performed."""
+        """One comparison with Asterisk, performed; nothing while the event stream is not
+        connected and resynced (``connection()`` is None), nor if it was lost or replaced
+        while Asterisk was being asked: a call missing from a restarted Asterisk is the
+        resync's to end (as ``lost``), not a hang-up this round would make of it."""
+        connection = self._connection()
+        if connection is None:
+            return Reconciliation(suspects=self._suspects)
         calls = set(self._calls())
         channels = await self._list_channels()
+        if self._connection() != connection:
+            return Reconciliation(suspects=self._suspects)
         decision = reconcile(
             channels,
             apps=self.apps,

@@ -129,3 +129,40 @@ def test_the_interval_is_a_setting_of_ari(tmp_path: Path) -> None:
     assert load_settings(path).ari_config().reconcile_interval == 5
     path.write_text("ari: {password: x}\nflows: [a.yaml]\n")
     assert load_settings(path).ari_config().reconcile_interval == 30
+
+
+async def test_no_round_while_disconnected_nor_across_a_reconnection() -> None:
+    """While the event stream is down (or not yet resynced) a round does nothing, and one
+    whose connection was replaced while Asterisk was being asked acts on nothing: a call
+    missing from a restarted Asterisk is the resync's to end as lost, not a hang-up."""
+    asterisk = _Asterisk([in_app("orphan")])
+    ended: list[str] = []
+    connection: list[int | None] = [None]
+    reconciler = Reconciler(
+        apps=APPS,
+        list_channels=asterisk.list,
+        hang_up=asterisk.hangup,
+        known=set,
+        calls=lambda: {"call"},
+        end_call=ended.append,
+        clock=lambda: 100.0,
+        interval=30,
+        grace=0,
+        connection=lambda: connection[0],
+    )
+    await reconciler.round()
+    assert (asterisk.hung_up, ended) == ([], [])
+
+    listed = asterisk.list
+
+    async def reconnected_meanwhile() -> Sequence[Channel]:
+        connection[0] = 2
+        return await listed()
+
+    connection[0] = 1
+    reconciler._list_channels = reconnected_meanwhile
+    await reconciler.round()
+    assert (asterisk.hung_up, ended) == ([], [])
+
+    await reconciler.round()  # connection 2 throughout
+    assert (asterisk.hung_up, ended) == (["orphan"], ["call"])
