@@ -333,9 +333,11 @@ class Call:
         ``until`` stops the playback early as soon as it holds (checked on each event).
 
         Each item is its own ARI playback, all queued at once so that no gap opens between
-        them. One playback of several media cannot be silenced: stopping it only skips to
-        its next item (Asterisk 22). So stopping cancels the queued items, last first, then
-        the one playing, and the next prompt starts right after the key.
+        them; stopping cancels the queued items, last first, then the one playing, and the
+        next prompt starts right after the key. (IVR prompts keep this form: their items are
+        also ``digits:`` and ``number:`` media, for which a stop of one playback of several
+        was not checked to end it whole; an earlier note here said it only skipped to the
+        next item.)
 
         ``together``: the items go in one ARI playback instead (one request where each item
         costs one otherwise), for prompts said often, such as queue announcements. On
