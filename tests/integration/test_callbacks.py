@@ -399,6 +399,9 @@ async def test_kill_9_with_callbacks_waiting_and_one_dialing_then_all_complete_o
     ringing = people[0].mark()
     assert await agents_cli(config, "login", "agent1") == 0
     await people[0].wait_event("CALL_INCOMING", since=ringing, timeout=40)
+    # Its row says dialing (the store commits it in the background: a loaded machine may
+    # ring the phone first).
+    await until(lambda: (store.load_callback(ids[0]) or {}).get("state") == "dialing")
     first.kill(signal.SIGKILL)
     assert await first.wait() == -signal.SIGKILL
     rows = {r["id"]: r["state"] for r in store.live_callbacks()}
