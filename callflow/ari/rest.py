@@ -581,11 +581,15 @@ class Playbacks(_Resource):
 
 
 class Recordings(_Resource):
-    """``/recordings``: recordings in progress."""
+    """``/recordings``: recordings in progress, and stored ones."""
 
     async def get_live(self, name: str) -> LiveRecording:
         """A live recording's current state."""
         return LiveRecording.from_json(await self._call("GET", _path("recordings", "live", name)))
+
+    async def delete_stored(self, name: str) -> None:
+        """Delete a stored recording (its file in Asterisk's recording spool)."""
+        await self._call("DELETE", _path("recordings", "stored", name))
 
 
 class Applications(_Resource):

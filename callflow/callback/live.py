@@ -581,6 +581,9 @@ class CallbackService:
             await customer.wait_for(
                 lambda: name in customer.recordings_done, timeout=GREETING_LIMIT + RING_SLACK
             )
+            # Only its end mattered: the machine's greeting is not kept.
+            with contextlib.suppress(ari_errors.AriError):
+                await self.host.ari.recordings.delete_stored(name)
             await customer.play(media)
             self.store.append(
                 "callback.message",

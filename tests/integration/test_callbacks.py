@@ -603,6 +603,10 @@ async def test_a_machine_on_every_attempt_gets_the_message_then_expired_with_the
     for recorded in sorted(set(spool.glob("machine-*.wav")) - before):
         heard = measure(recorded)
         assert heard.voiced_seconds > 2.0, (recorded.name, heard)
+    # callflow listened to each greeting by recording it, and kept none of them.
+    ours = Path(asterisk.home) / "state" / "spool" / "recording"
+    assert ours.is_dir(), ours
+    assert not list(ours.glob("greeting-*")), sorted(p.name for p in ours.glob("greeting-*"))
 
 
 async def test_cancel_from_the_cli_while_the_customer_rings_stops_the_dial(
