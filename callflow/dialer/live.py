@@ -68,6 +68,7 @@ from callflow.dialer.pacing import (
     AgentView,
     CallStage,
     CallView,
+    CapGuard,
     Experience,
     FixedRatio,
     PacingPolicy,
@@ -117,7 +118,7 @@ def policy_for(campaign: Campaign) -> PacingPolicy:
     """The pacing policy of a campaign's ``dial_mode`` (preview dials as progressive: the
     agent's screen that previews a lead is not built yet)."""
     if campaign.dial_mode == "ratio":
-        return FixedRatio(campaign.ratio)
+        return CapGuard(FixedRatio(campaign.ratio))  # the cap holds in every mode
     if campaign.dial_mode == "predictive":
         return Predictive(margin=campaign.abandonment.margin)
     return Progressive()

@@ -412,6 +412,42 @@ class FixedRatio:
         return _vicidial_lines(self.ratio, state)
 
 
+class CapGuard:
+    """The legal cap, whatever the policy: ``policy``'s lines while every window can still
+    afford the calls in flight, progressive's otherwise.
+
+    The predictive policy spends the abandon budget itself; a ratio or VICIdial's adaptive
+    method do not look at it (RATIO abandoned 18 % on real calls), so a live campaign runs
+    them behind this guard. A window's headroom is the abandons it can still take under its
+    cap (over at least ``floor_live`` live calls, as :class:`Predictive` counts them). Each
+    call in flight, and each line beyond progressive's, might be a person no agent is free
+    for: so the lines beyond progressive's are at most the headroom less ``reserve`` and one
+    per call in flight, and none when that is under one (progressive's cannot abandon).
+    """
+
+    def __init__(
+        self, policy: PacingPolicy, *, reserve: float = 2.0, floor_live: float = 50.0
+    ) -> None:
+        self.policy = policy
+        self.reserve = reserve
+        self.floor_live = floor_live
+        self.name = policy.name
+
+    def lines_to_dial(self, state: PacingState) -> int:
+        lines = self.policy.lines_to_dial(state)
+        floor = state.progressive_lines
+        if lines <= floor:
+            return lines
+        headroom = min(
+            (w.cap * max(w.live, self.floor_live) - w.abandoned for w in state.windows),
+            default=math.inf,
+        )
+        # Worst case, every call in flight and every line beyond progressive's is a person
+        # no agent is free for: the lines beyond are at most the abandons still affordable.
+        spare = headroom - self.reserve - len(state.calls)
+        return floor if spare < 1.0 else min(lines, floor + int(spare))
+
+
 def _vicidial_lines(level: float, state: PacingState) -> int:
     """AST_VDauto_dial.pl: goal = sprintf("%.0f", level * (READY + INCALL agents)); calls to
     place = goal - existing calls (ringing, live waiting, and those with agents)."""
@@ -760,6 +796,7 @@ __all__ = [
     "OUTCOMES",
     "AgentView",
     "CallView",
+    "CapGuard",
     "Experience",
     "FixedRatio",
     "PacingPolicy",
