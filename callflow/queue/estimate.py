@@ -773,6 +773,11 @@ class HandleSamples:
     def __len__(self) -> int:
         return len(self._recent)
 
+    @property
+    def shaped(self) -> bool:
+        """Whether enough calls were seen to draw from them rather than the prior."""
+        return len(self._sorted) >= self._min
+
     def fresh(self, rng: random.Random, prior: float) -> float:
         """A handle time for a call about to start."""
         if len(self._sorted) < self._min:
@@ -1025,7 +1030,11 @@ class CalibratedPredictor(_LearnsRates):
         # The snapshot says most when one of the calls in progress will answer the caller
         # (fewer callers ahead than agents), and costs steps per agent and caller ahead.
         busy = len(agents) if agents else 0
-        forward = ahead < busy and FORWARD_RUNS * (busy + ahead + 1) <= FORWARD_BUDGET
+        # Forward runs add knowledge only where there is some: the shape of handle times
+        # (enough of them seen) or a known end (a wrap-up). Otherwise their draws are the
+        # exponential the closed form computes exactly, less 64 draws' noise.
+        informed = self.handles.shaped or any(v.free_in is not None for v in agents or ())
+        forward = informed and ahead < busy and FORWARD_RUNS * (busy + ahead + 1) <= FORWARD_BUDGET
         if forward and agents:
             situation = (ahead, tuple(agents), len(self.handles), theta)
             if self._forward is None or self._forward[0] != situation:

@@ -72,6 +72,7 @@ from callflow.queue.config import QueueCenter, QueueConfig, Target
 from callflow.queue.coordinator import LocalCoordinator, QueueCoordinator
 from callflow.queue.estimate import CalibratedPredictor
 from callflow.queue.routing import BadEntry, Offer, QueueEntry, Router
+from callflow.queue.snapshot import snapshot_source
 from callflow.queue.wait import WaitFigure, spoken_number, wait_sounds
 from callflow.store import SqliteStore
 
@@ -147,7 +148,12 @@ class QueueService:
         self.clock = clock or SteadyWallClock()
         self.router = router or Router(center)
         self.coordinator: QueueCoordinator = LocalCoordinator(self.router)
-        self.predictors = {name: CalibratedPredictor() for name in center.queues}
+        # Each queue's predictor reads its agents' state (how long each call has lasted,
+        # known wrap-up ends) when it forecasts a short line: callflow.queue.snapshot.
+        self.predictors = {
+            name: CalibratedPredictor(snapshot=snapshot_source(self.router, name))
+            for name in center.queues
+        }
         self._waiting: dict[str, _Waiter] = {}
         self._numbers = itertools.count(1)
         self._bridges: dict[str, str] = {}  # queue -> its holding bridge
