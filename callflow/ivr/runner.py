@@ -158,7 +158,7 @@ class FlowRunner:
             else:
                 outcome = f"finish:{action.reason}"
         except CallEnded as exc:
-            if not machine.finished:
+            if machine.current is not None:  # started (hang-ups before answer: not yet)
                 machine.send(fm.CallerHangup())
                 self._log_steps(machine)
             outcome, end_at = _ending(exc)
