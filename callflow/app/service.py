@@ -500,8 +500,13 @@ class Service:
     # --- calls -------------------------------------------------------------------------
 
     async def _on_call(self, start: StasisStart, events: EventQueue) -> None:
-        if start.args[:1] == ("leg",):
-            # A leg we originated whose attachment is gone (its call ended first).
+        if start.args[:1] in (("leg",), ("outbound",)):
+            # A leg we originated whose attachment is gone (its call ended first), or a
+            # dialled customer back from AMD (Stasis(app,outbound,...)) whose dial was given
+            # up meanwhile (its agent hung up, a restart): never a caller for a flow.
+            log.info(
+                "channel %s (%s): its call is over; hanging up", start.channel.id, start.args[0]
+            )
             with contextlib.suppress(ari_errors.NotFound, ari_errors.NotInStasis):
                 await self.ari.channels.hangup(start.channel.id)
             return

@@ -218,3 +218,29 @@ async def test_reconciliation_reaps_an_orphan_and_ends_a_call_whose_channel_is_g
     assert len(app.store.events(kind="call.end", call_id=call_id)) == 1
     assert len(app.store.events(kind="queue.abandon", call_id=call_id)) == 1
     assert (reconciler.reaped, reconciler.ended) == (1, 1)
+
+
+async def test_a_customer_back_from_amd_whose_dial_was_given_up_is_hung_up_not_served(
+    asterisk: SandboxInfo, start_app: AppFactory, phones: PhoneFactory, no_leaks: None
+) -> None:
+    """A dialled customer comes back from the dialplan's AMD as Stasis(app,outbound,HUMAN,..)
+    after its callback or campaign gave the dial up (the agent hung up meanwhile): nobody
+    waits for it, and it is hung up, never taken for a caller (before: 'no flow serves
+    HUMAN', answered with ss-noservice)."""
+    app = await start_app([FLOW], queues=QUEUES)
+    customer = await phones("caller1", auto_answer=True)
+    mark = customer.mark()
+    channel = f"orphan-outbound-{id(app)}"
+    await app.service.ari.channels.originate(
+        "PJSIP/caller1",
+        app=app.service.config.apps[0],
+        app_args="outbound,HUMAN,HUMAN-1000-1000",
+        channel_id=channel,
+    )
+    await customer.wait_event("CALL_ESTABLISHED", since=mark, timeout=20)
+    await customer.wait_event("CALL_CLOSED", since=mark, timeout=20)
+    async with asyncio.timeout(10):
+        while channel in {c["id"] for c in ari_get(asterisk, "channels")}:  # noqa: ASYNC110
+            await asyncio.sleep(0.1)
+    assert not app.store.events(call_id=channel)
+    assert not app.store.events(kind="call.rejected")
