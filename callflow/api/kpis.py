@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from callflow.kpi import Report, Rules, build_report
 from callflow.kpi.intervals import interval_start
+from callflow.kpi.log import READ_KINDS
 from callflow.kpi.report import ALL
 from callflow.store import EventRecord
 
@@ -16,7 +18,9 @@ LOOKBACK = dt.timedelta(days=1)
 
 
 class EventSource(Protocol):
-    def events(self, *, since: dt.datetime | None = None) -> list[EventRecord]: ...
+    def events(
+        self, *, since: dt.datetime | None = None, kinds: Sequence[str] | None = None
+    ) -> list[EventRecord]: ...
 
 
 def report(
@@ -33,7 +37,7 @@ def report(
 ) -> Report:
     """The KPI report of ``[start, end)`` as known at ``now`` (reads the store and sums it
     all up: call it off the event loop, in a worker thread)."""
-    events = [e for e in store.events(since=start - lookback) if e.at < end]
+    events = [e for e in store.events(since=start - lookback, kinds=READ_KINDS) if e.at < end]
     return build_report(
         events, start, end, interval=interval, now=now, rules=rules, queue=queue, tz=tz
     )

@@ -21,6 +21,7 @@ from callflow.app.settings import SettingsError, load_settings
 from callflow.kpi.chart import ChartUnavailable, render_png
 from callflow.kpi.figures import Rules
 from callflow.kpi.intervals import INTERVALS, parse_moment
+from callflow.kpi.log import READ_KINDS
 from callflow.kpi.report import build_report, render_csv, render_table
 from callflow.store.base import EventRecord
 from callflow.store.schema import VERSION, version_of
@@ -29,11 +30,8 @@ FAILED = 2
 AGENT_LOOKBACK = dt.timedelta(days=1)
 """Events read before ``--from``, so that visits and agent states in progress are known."""
 
-KINDS = (
-    "kind LIKE 'queue.%' OR kind LIKE 'callback.%'"
-    " OR kind IN ('agent.state', 'call.start', 'call.end', 'survey.answer')"
-)
-"""The event kinds the KPIs read (callflow.kpi.log)."""
+KINDS = " OR ".join(f"kind LIKE '{k}%'" if k.endswith(".") else f"kind = '{k}'" for k in READ_KINDS)
+"""The event kinds the KPIs read (callflow.kpi.log.READ_KINDS), as SQL."""
 
 
 RULE_OPTIONS = (

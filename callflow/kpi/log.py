@@ -81,6 +81,11 @@ RESOLVED_YES = frozenset({"1", "yes", "y", "true"})
 RESOLVED_NO = frozenset({"2", "no", "n", "false"})
 
 
+READ_KINDS = ("queue.", "callback.", "agent.state", "call.start", "call.end", "survey.answer")
+"""The event kinds the KPIs read (a kind ending in ``.`` is every kind it begins): the rest
+of the log (playbacks, flow steps: most of it) is not read, nor held in memory."""
+
+
 @dataclass
 class Visit:
     """One caller's stay in one queue (``at``, ``answered_at``, ``ended_at``: epoch s)."""

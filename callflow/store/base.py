@@ -17,7 +17,7 @@ the same methods. Their promises, whatever the database:
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -142,8 +142,10 @@ class Store(Protocol):
         call_id: str | None = None,
         kind: str | None = None,
         since: dt.datetime | None = None,
+        kinds: Sequence[str] | None = None,
     ) -> list[EventRecord]:
-        """Events in order, optionally of one call, one kind, and from a time on."""
+        """Events in order, optionally of one call, one kind, and from a time on; ``kinds``:
+        only these (one ending in ``.`` stands for every kind it begins)."""
         ...
 
     async def events_async(

@@ -32,7 +32,7 @@ import tempfile
 import threading
 import time
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -443,8 +443,10 @@ class SqliteStore:
         call_id: str | None = None,
         kind: str | None = None,
         since: dt.datetime | None = None,
+        kinds: Sequence[str] | None = None,
     ) -> list[EventRecord]:
-        """Events in order, optionally of one call, one kind, and from a time on."""
+        """Events in order, optionally of one call, one kind, and from a time on; ``kinds``:
+        only these (one ending in ``.`` stands for every kind it begins)."""
         sql = f"SELECT {_EVENT_COLUMNS} FROM event_log"  # noqa: S608 (constants formatted in; values bound)
         where, args = [], []
         if since is not None:
@@ -457,6 +459,12 @@ class SqliteStore:
         if kind is not None:
             where.append("kind = ?")
             args.append(kind)
+        if kinds is not None:
+            # A prefix "queue." is the range ["queue.", "queue/"): '/' follows '.'.
+            ranges = ["(kind >= ? AND kind < ?)" if k.endswith(".") else "kind = ?" for k in kinds]
+            where.append("(" + (" OR ".join(ranges) or "0") + ")")
+            for k in kinds:
+                args.extend([k, k[:-1] + "/"] if k.endswith(".") else [k])
         if where:
             sql += " WHERE " + " AND ".join(where)
         return [_record(row) for row in self._rows(sql + " ORDER BY id", args)]

@@ -141,3 +141,19 @@ def test_memory_store_works_and_leaves_nothing(tmp_path: Path) -> None:
     scratch = store._scratch
     store.close()
     assert scratch is not None and not Path(scratch).exists()
+
+
+def test_events_of_some_kinds_only(store: SqliteStore) -> None:
+    """``kinds`` keeps exact kinds and, for one ending in '.', every kind it begins (not a
+    kind that merely starts with the same letters); in log order, with ``since`` too."""
+    for kind in ("queue.enter", "call.playback.started", "queuer.x", "agent.state", "queue.exit"):
+        store.append(kind, "c1", {})
+    kinds = ("queue.", "agent.state")
+    assert [e.kind for e in store.events(kinds=kinds)] == [
+        "queue.enter",
+        "agent.state",
+        "queue.exit",
+    ]
+    assert store.events(kinds=()) == []
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
+    assert store.events(kinds=kinds, since=later) == []
