@@ -51,15 +51,16 @@ from typing import Any, Protocol
 
 from callflow.ari import errors as ari_errors
 from callflow.ari.dispatch import EventQueue
-from callflow.ari.events import (
-    ChannelDestroyed,
-    PlaybackStarted,
-    StasisEnd,
-    StasisStart,
-)
+from callflow.ari.events import PlaybackStarted
 from callflow.ari.rest import AriClient
 from callflow.call.ids import LIFE
-from callflow.call.outbound import InvalidNumber, OutboundSettings, answer_of, originate_endpoint
+from callflow.call.outbound import (
+    InvalidNumber,
+    OutboundSettings,
+    answer_of,
+    detour,
+    originate_endpoint,
+)
 from callflow.call.primitives import Call, CallEnded, Leg
 from callflow.dialer import rules
 from callflow.dialer.blend import InboundLoad, InboundQueue, outbound_agents
@@ -493,24 +494,11 @@ class CampaignRunner:
         a.data.update(answered_after=round(rang, 3))
         self.store.save_attempt(self._row(a, "answered"), a.lead)
         # AMD runs in the dialplan; the channel comes back into Stasis with its verdict.
-        try:
-            await ari.channels.continue_in_dialplan(
-                a.channel_id, context=AMD_CONTEXT, extension="s", priority=1
-            )
-        except (ari_errors.NotFound, ari_errors.NotInStasis):  # hung up at once
+        back = await detour(
+            ari, a.channel_id, a.events, self.host.attach_channel, AMD_CONTEXT, AMD_LIMIT
+        )
+        if back is None:
             a.outcome = "hung_up"
-            return None
-        left = await _next_of(a.events, (StasisEnd, ChannelDestroyed), AMD_LIMIT)
-        if not isinstance(left, StasisEnd):
-            a.outcome = "hung_up"
-            return None
-        # The dispatcher forgets a channel that leaves Stasis: route its return here again.
-        self.host.attach_channel(a.channel_id, a.events)
-        back = await _next_of(a.events, (StasisStart, ChannelDestroyed), AMD_LIMIT)
-        if not isinstance(back, StasisStart):
-            a.outcome = "hung_up"
-            with contextlib.suppress(ari_errors.AriError):
-                await ari.channels.hangup(a.channel_id)
             return None
         call = Call(ari, back, a.events, app=self.app, attach=self.host.attach_channel)
         self.host.calls[call.id] = call
@@ -796,16 +784,6 @@ def silence_heard(amd_cause: str) -> float:
 
 def _window(w: WindowFigures) -> dict[str, Any]:
     return {"window": w.kind, "live": w.live, "abandoned": w.abandoned, "rate": w.rate}
-
-
-async def _next_of(events: EventQueue, kinds: tuple[type, ...], timeout: float) -> object:
-    """The next event of one of ``kinds``, or None after ``timeout``."""
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(timeout):
-            while (event := await events.get()) is not None:
-                if isinstance(event, kinds):
-                    return event
-    return None
 
 
 __all__ = [
