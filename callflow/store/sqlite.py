@@ -113,7 +113,10 @@ class SqliteStore:
             raise
         self._id_lock = threading.Lock()
         self._writer = Writer(db, self.path)
-        self._readers: list[sqlite3.Connection] = []
+        # Each worker thread reads on its own connection; its lock is held for the whole
+        # query, so that close() never closes a connection under a running statement
+        # (sqlite3 then crashes the process, not just the query).
+        self._readers: list[tuple[sqlite3.Connection, threading.Lock]] = []
         self._readers_lock = threading.Lock()
         self._local = threading.local()
         self._closed = False
@@ -233,29 +236,37 @@ class SqliteStore:
         self._closed = True
         with self._readers_lock:
             readers, self._readers = self._readers, []
-        for db in readers:
-            db.close()
+        for db, in_use in readers:
+            with in_use:
+                db.close()
         self._finalizer()
 
     # --- reads: after the writes made before them -----------------------------------------
 
     def _rows(self, sql: str, args: tuple[Any, ...] | list[Any] = ()) -> list[Any]:
         self._writer.wait()
-        return self._reader().execute(sql, args).fetchall()
+        db, in_use = self._reader()
+        with in_use:
+            if self._closed:  # close() set this before it took the lock
+                raise StoreClosed(f"{self.path}: the store is closed")
+            return db.execute(sql, args).fetchall()
 
-    def _reader(self) -> sqlite3.Connection:
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None:
+    def _reader(self) -> tuple[sqlite3.Connection, threading.Lock]:
+        """This thread's read connection and the lock held while it runs a query."""
+        reader: tuple[sqlite3.Connection, threading.Lock] | None = getattr(self._local, "db", None)
+        if reader is None:
             if self._closed:
                 raise StoreClosed(f"{self.path}: the store is closed")
             db = self._connect()
             db.execute("PRAGMA query_only = ON")
+            reader = (db, threading.Lock())
             with self._readers_lock:
-                self._readers.append(db)
-            self._local.db = db
-        elif self._closed:
-            raise StoreClosed(f"{self.path}: the store is closed")
-        return db
+                if self._closed:
+                    db.close()
+                    raise StoreClosed(f"{self.path}: the store is closed")
+                self._readers.append(reader)
+            self._local.db = reader
+        return reader
 
     def queue_entries(self, queue: str | None = None) -> list[dict[str, Any]]:
         """Waiting entries in join order (one queue, or all)."""

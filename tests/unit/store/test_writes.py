@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -157,3 +159,52 @@ def test_events_of_some_kinds_only(store: SqliteStore) -> None:
     assert store.events(kinds=()) == []
     later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
     assert store.events(kinds=kinds, since=later) == []
+
+
+CLOSE_UNDER_READS = """
+import pathlib, sys, threading, time
+from callflow.store import SqliteStore, StoreClosed
+
+store = SqliteStore(pathlib.Path(sys.argv[1]))
+for n in range(3000):
+    store.append("flow.step", f"c{n % 50}", {"n": n, "pad": "x" * 200})
+store.flush()
+outcomes = []
+
+def read():
+    while True:
+        try:  # a query that runs for a while, so that close() comes in the middle of one
+            store._rows("SELECT count(*) FROM event_log a, event_log b WHERE a.id < b.id + 1000")
+        except StoreClosed:
+            outcomes.append("closed")
+            return
+        except BaseException as error:
+            outcomes.append(repr(error))
+            return
+
+threads = [threading.Thread(target=read) for _ in range(4)]
+for thread in threads:
+    thread.start()
+time.sleep(0.05)
+store.close()
+for thread in threads:
+    thread.join()
+print(outcomes)
+"""
+
+
+def test_close_while_other_threads_read_ends_their_reads_cleanly(tmp_path: Path) -> None:
+    """close() under running queries (a worker thread's live_callbacks at shutdown): each
+    read ends with StoreClosed. A connection closed under a running statement crashed the
+    whole process with a segmentation fault (CI, test_callbacks), so this runs in a child."""
+    for trial in range(3):
+        done = subprocess.run(
+            [sys.executable, "-c", CLOSE_UNDER_READS, str(tmp_path / f"store{trial}.sqlite3")],
+            cwd=Path(__file__).resolve().parents[3],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert done.stdout.strip() == str(["closed"] * 4)
