@@ -43,6 +43,14 @@ def ari_get(info: SandboxInfo, path: str) -> Any:
         return json.loads(response.read() or b"null")
 
 
+def leaks(info: SandboxInfo) -> tuple[list[str], list[str]]:
+    """The channels' names and the bridges' ids Asterisk holds now (blocking)."""
+    return (
+        [c["name"] for c in ari_get(info, "channels")],
+        [b["id"] for b in ari_get(info, "bridges")],
+    )
+
+
 @pytest.fixture(scope="session")
 def asterisk() -> Iterator[SandboxInfo]:
     """One real Asterisk 22 for the whole test session, on free loopback ports."""
@@ -107,22 +115,22 @@ async def phones(
 
 
 @pytest.fixture
-def no_leaks(asterisk: SandboxInfo) -> Iterator[None]:
-    """After the test, Asterisk holds no channel and no bridge."""
-    yield
-    import time
+async def no_leaks(asterisk: SandboxInfo) -> AsyncIterator[None]:
+    """After the test, Asterisk holds no channel and no bridge (within 5 s).
 
-    deadline = time.monotonic() + 5
+    Async, and waiting with ``asyncio.sleep``: it is torn down before ``start_app``, so the
+    app under test still runs while it waits, and may finish hanging up a call whose end it
+    has already logged. A blocking wait here froze the app's loop, and a hang-up still in
+    flight could never complete (a flaky "leaked" channel in CI)."""
+    yield
+    deadline = asyncio.get_running_loop().time() + 5
     while True:
-        channels = ari_get(asterisk, "channels")
-        bridges = ari_get(asterisk, "bridges")
-        if not channels and not bridges:
+        names, bridge_ids = await asyncio.to_thread(leaks, asterisk)
+        if not names and not bridge_ids:
             return
-        if time.monotonic() > deadline:
-            names = [c["name"] for c in channels]
-            bridge_ids = [b["id"] for b in bridges]
+        if asyncio.get_running_loop().time() > deadline:
             pytest.fail(f"leaked in Asterisk: channels {names}, bridges {bridge_ids}")
-        time.sleep(0.1)
+        await asyncio.sleep(0.1)
 
 
 SAMPLE_FLOW = Path(__file__).resolve().parents[2] / "config" / "flows" / "main.yaml"

@@ -32,7 +32,7 @@ from callflow.sandbox.pstn import connect, read_plan, start_pstn
 from callflow.testing.audio import measure
 from callflow.testing.faultproxy import FaultProxy, Faults
 from callflow.testing.softphone import SipServer, Softphone
-from tests.integration.conftest import SAMPLE_FLOW, ari_get, wait_for_events
+from tests.integration.conftest import SAMPLE_FLOW, leaks, wait_for_events
 from tests.integration.test_queues import QUEUES
 
 pytestmark = pytest.mark.asterisk
@@ -137,13 +137,6 @@ async def digits_call_by_ear(app: App, phone: Softphone) -> float:
     await phone.wait_event("CALL_CLOSED", since=mark, timeout=40)
     recording = await phone.recording()
     return measure(recording).voiced_seconds if recording is not None else 0.0
-
-
-def leaks(info: SandboxInfo) -> tuple[list[str], list[str]]:
-    return (
-        [c["name"] for c in ari_get(info, "channels")],
-        [b["id"] for b in ari_get(info, "bridges")],
-    )
 
 
 async def no_leaks_within(info: SandboxInfo, timeout: float = 10.0) -> None:
