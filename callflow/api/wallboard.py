@@ -9,8 +9,9 @@ last ones sent. Waits count up in the browser between updates, so a caller's gro
 costs no message. Nothing polls: not the browser, not the server.
 
 "SL today" and "abandon rate today" are :mod:`callflow.kpi`'s figures since midnight on this
-machine's clock, recomputed off the loop when a caller leaves a queue, at most every
-:data:`KPI_EVERY` seconds.
+machine's clock, brought up to date off the loop when a caller leaves a queue, at most every
+:data:`KPI_EVERY` seconds, from the events written since the last time
+(:class:`callflow.api.kpis.Today`): never the whole day's log again.
 
 Authentication: the page's login form posts the token and gets the wallboard cookie
 (:mod:`callflow.api.auth`); the WebSocket is refused without it (and from another origin).
@@ -31,7 +32,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from callflow.api import auth, views
-from callflow.api.kpis import EventSource, today
+from callflow.api.kpis import EventSource, Today
 from callflow.queue.live import QueueService
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,7 @@ class Board:
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._today: dict[str, dict[str, Any]] = {}
+        self._kpis = Today(self.tz)
         self._kpis_due = True
         self._kpis_at = 0.0
         self._last: list[Any] | None = None
@@ -118,7 +120,7 @@ class Board:
         self._kpis_due = False
         self._kpis_at = time.monotonic()
         try:
-            self._today = await asyncio.to_thread(today, self.store, self.wall(), self.tz)
+            self._today = await asyncio.to_thread(self._kpis.figures, self.store, self.wall())
         except Exception:
             log.exception("wallboard: today's KPIs could not be computed")
 

@@ -358,3 +358,40 @@ def read_log(events: Iterable[LogEvent], now: dt.datetime) -> Facts:
         if event.at.timestamp() <= reader.now:
             reader.read(event)
     return reader.finish()
+
+
+class LogReader:
+    """:func:`read_log` a little at a time: :meth:`read` the log's new events as they come,
+    and take :meth:`facts` as of any moment since, without reading the log again.
+
+    What it holds is the facts (visits, refusals, callbacks, calls, agent spans, survey
+    answers: a few per call), never the events; feed it only the kinds you need counted."""
+
+    def __init__(self) -> None:
+        self._reader = _Reader(0.0, Facts(0.0))
+
+    def read(self, event: LogEvent) -> None:
+        """Read one event; events come in log order."""
+        self._reader.read(event)
+
+    def facts(self, now: dt.datetime) -> Facts:
+        """The facts so far, as known at ``now`` (no earlier than the events read): visits
+        not over are still waiting, agents' current states last until ``now``.
+
+        The visits, callbacks and lists are the reader's own, shared and not copied: count
+        them, do not keep them across reads."""
+        at = now.timestamp()
+        facts = self._reader.facts
+        spans = list(facts.spans)
+        for agent, (state, since) in self._reader.agent_since.items():
+            if at > since:
+                spans.append(AgentSpan(agent, state, since, at))
+        return Facts(
+            at,
+            visits=facts.visits,
+            refusals=facts.refusals,
+            spans=spans,
+            callbacks=facts.callbacks,
+            calls=facts.calls,
+            answers=facts.answers,
+        )

@@ -22,7 +22,7 @@ from callflow.kpi.figures import (
     Rules,
 )
 from callflow.kpi.intervals import interval_starts
-from callflow.kpi.log import LogEvent, read_log
+from callflow.kpi.log import Facts, LogEvent, read_log
 
 ALL = "*"
 """The queue name of the rows that count every queue."""
@@ -95,6 +95,19 @@ def _iso(moment: dt.datetime) -> str:
     return moment.isoformat()
 
 
+def queues_seen(facts: Facts, start: float, end: float) -> list[str]:
+    """The queues, by name, with a visit, a refusal or a callback request in
+    ``[start, end)`` (epoch s)."""
+    seen = {v.queue for v in facts.visits if start <= v.at < end}
+    seen |= {r.queue for r in facts.refusals if start <= r.at < end}
+    seen |= {
+        c.queue
+        for c in facts.callbacks.values()
+        if c.requested_at and start <= c.requested_at < end
+    }
+    return sorted(seen - {""})
+
+
 def build_report(
     events: Iterable[LogEvent],
     start: dt.datetime,
@@ -111,17 +124,7 @@ def build_report(
     facts = read_log(events, now)
     counter = Counter(facts, rules)
     lo, hi = start.timestamp(), end.timestamp()
-    if queue is not None:
-        names = [queue]
-    else:
-        seen = {v.queue for v in facts.visits if lo <= v.at < hi}
-        seen |= {r.queue for r in facts.refusals if lo <= r.at < hi}
-        seen |= {
-            c.queue
-            for c in facts.callbacks.values()
-            if c.requested_at and lo <= c.requested_at < hi
-        }
-        names = [ALL, *sorted(seen - {""})]
+    names = [queue] if queue is not None else [ALL, *queues_seen(facts, lo, hi)]
     periods = [(a, b, False) for a, b in interval_starts(start, end, interval, tz)]
     periods.append((start, end, True))
     queues: list[QueueRow] = []
