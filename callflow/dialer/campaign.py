@@ -32,6 +32,9 @@ A campaign file::
                                    # (no blend: only callers waiting come first)
       window: 15m                  # arrivals counted over this long
       handle_time: 5m              # an inbound call's handle time until some are seen
+    preview:                       # dial_mode: preview: the agent sees the lead first
+      timeout: 20s                 # then, with no accept nor skip (default: wait for one)
+      on_timeout: skip             # dial, or skip (default)
     leads:
       number: phone                # the CSV column holding the number
       timezone: tz                 # a column with an IANA zone; or default_timezone
@@ -81,7 +84,8 @@ from callflow.yamlcheck import (
 DialMode = Literal["preview", "progressive", "ratio", "predictive"]
 DIAL_MODES: tuple[DialMode, ...] = ("preview", "progressive", "ratio", "predictive")
 WINDOWS: tuple[WindowKind, ...] = ("us-30d", "uk-24h")
-RETRY_OUTCOMES = ("no_answer", "busy", "machine", "abandoned", "lost")
+RETRY_OUTCOMES = ("no_answer", "busy", "machine", "abandoned", "lost", "skipped")
+ON_TIMEOUT = ("dial", "skip")
 #: The least ring time the FTC (15 s or four rings) and Ofcom (15 s) allow.
 MIN_RING = 15.0
 _CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
@@ -124,6 +128,10 @@ BLEND = Section(
     Key("window", Duration(zero=False), "Inbound arrivals are counted over this long."),
     Key("handle_time", Duration(zero=False), "Inbound handle time assumed until calls are seen."),
 )
+PREVIEW = Section(
+    Key("timeout", Duration(zero=False), "How long a lead is shown before on_timeout acts."),
+    Key("on_timeout", Choice(ON_TIMEOUT), "dial or skip the lead shown past the timeout."),
+)
 CAMPAIGN_FILE = Section(
     Key("name", Text(), "The campaign's name.", True),
     Key("dial_mode", Choice(DIAL_MODES), "preview, progressive, ratio or predictive.", True),
@@ -148,6 +156,7 @@ CAMPAIGN_FILE = Section(
     ),
     Key("do_not_call", Text(), "A file of numbers never to call, one a line."),
     Key("blend", BLEND, "Agents of inbound queues: how many idle ones the dialer leaves them."),
+    Key("preview", PREVIEW, "dial_mode: preview: how long a lead is shown, and then what."),
 )
 CampaignPrompt = tuple[Sound | Say, ...]
 
@@ -169,6 +178,15 @@ class BlendRule:
     service_level: float | None = None  # a share; None: no hold-back (callers waiting first)
     window: float = 900.0
     handle_time: float = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class PreviewRule:
+    """How long a previewed lead waits for its agent, and what then (``dial`` or ``skip``);
+    no timeout: it waits for the agent's accept or skip."""
+
+    timeout: float | None = None
+    on_timeout: Literal["dial", "skip"] = "skip"
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +219,7 @@ class Campaign:
     machine_message: CampaignPrompt = ()
     do_not_call: str | None = None  # a path, relative to the campaign file's folder
     blend: BlendRule = field(default_factory=BlendRule)
+    preview: PreviewRule = field(default_factory=PreviewRule)
 
     def say_texts(self, voice: str = "en-us") -> frozenset[tuple[str, str]]:
         """Every (text, voice) the campaign speaks, for the prompt-cache builder."""
@@ -316,6 +335,19 @@ def parse_campaign(
             window=float(got.get("window", blend.window)),  # type: ignore[arg-type]
             handle_time=float(got.get("handle_time", blend.handle_time)),  # type: ignore[arg-type]
         )
+    preview = PreviewRule()
+    if "preview" in top:
+        node = top["preview"]
+        got = r.scalars(
+            r.section(node, PREVIEW, "'preview'", at=node), PREVIEW, lambda k: f"'preview.{k}'"
+        )
+        if values.get("dial_mode", "preview") != "preview":
+            r.error(node, f"'preview' is for dial_mode: preview, not {values['dial_mode']}")
+        timeout = got.get("timeout")
+        preview = PreviewRule(
+            timeout=float(timeout) if isinstance(timeout, int | float) else None,
+            on_timeout="dial" if got.get("on_timeout") == "dial" else "skip",
+        )
     names = {
         name: r.texts(top[name], f"'{name}'") if name in top else []
         for name in ("agents", "queues")
@@ -355,6 +387,7 @@ def parse_campaign(
         machine_message=prompts["machine_message"],
         do_not_call=str(do_not_call) if do_not_call is not None else None,
         blend=blend,
+        preview=preview,
     )
     return campaign, diagnostics
 
@@ -493,6 +526,7 @@ __all__ = [
     "Campaign",
     "Lead",
     "LeadColumns",
+    "PreviewRule",
     "campaign_schema",
     "parse_campaign",
     "parse_leads",

@@ -24,6 +24,19 @@ lead (:mod:`callflow.dialer.rules`). This module is the glue:
    abandoned (``campaign.safe_harbor`` in the event log, with the greeting's end and the
    playback's start). A machine gets ``machine_message`` or a hang-up.
 
+Preview (``dial_mode: preview``, :mod:`callflow.dialer.preview`): nothing is dialed before
+an agent says so. Each round a free agent of the campaign is reserved (marked ringing for
+the presentation, so no inbound caller takes them) and shown the next due lead
+(``campaign.preview.presented``, with the lead's number, time zone, CSV fields, attempt and
+last outcome: :mod:`callflow.dialer.screen` reads it for the API and the CLI). The agent's
+accept or skip comes as a ``campaign.preview.request`` in the store; the runner answers it
+(``campaign.preview.accepted`` / ``skipped``, or ``timeout`` past ``preview.timeout``). An
+accepted lead is claimed and dialed as above, its agent already reserved: a person is
+connected to that agent, never left for the safe harbor for want of one. A skipped lead is
+untouched (never dialed) and shown to nobody for ``retry.skipped``. After a restart the
+leads shown when callflow died are withdrawn (``campaign.preview.withdrawn``) and shown
+again: an accept's attempt is claimed before it is dialed, so none is dialed twice.
+
 Blending (:mod:`callflow.dialer.blend`): the campaign's agents may serve inbound queues too.
 Each round the runner looks at those queues in the Router (callers in line, agents on their
 calls) and learns their arrival rate and handle time; an agent is offered to the pacing
@@ -40,6 +53,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import re
 import secrets
@@ -62,6 +76,7 @@ from callflow.call.outbound import (
     originate_endpoint,
 )
 from callflow.call.primitives import Call, CallEnded, Leg
+from callflow.dialer import preview as pv
 from callflow.dialer import rules
 from callflow.dialer.blend import InboundLoad, InboundQueue, outbound_agents
 from callflow.dialer.campaign import Campaign
@@ -78,11 +93,12 @@ from callflow.dialer.pacing import (
     Priors,
     Progressive,
 )
+from callflow.dialer.preview import PreviewDesk, PreviewError, Verdict
 from callflow.dialer.window import CONNECT_WITHIN, AbandonLedger, WindowFigures
 from callflow.flow.prompts import media_for
 from callflow.queue.agents import Agent, AgentState, QueueError
 from callflow.queue.live import QueueService
-from callflow.store import StoreUnavailable
+from callflow.store import EventRecord, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -116,8 +132,9 @@ class Host(Protocol):
 
 
 def policy_for(campaign: Campaign) -> PacingPolicy:
-    """The pacing policy of a campaign's ``dial_mode`` (preview dials as progressive: the
-    agent's screen that previews a lead is not built yet)."""
+    """The pacing policy of a campaign's ``dial_mode`` (preview's is the runner's
+    :class:`~callflow.dialer.preview.PreviewDesk`: one lead shown per free agent, dialed on
+    the agent's accept; the policy returned for it is never asked)."""
     if campaign.dial_mode == "ratio":
         return CapGuard(FixedRatio(campaign.ratio))  # the cap holds in every mode
     if campaign.dial_mode == "predictive":
@@ -144,6 +161,7 @@ class _Attempt:
     outcome: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
     task: asyncio.Task[None] | None = None
+    agent: Agent | None = None  # preview: the agent reserved since the lead was shown
 
     @property
     def channel_id(self) -> str:
@@ -202,6 +220,15 @@ class CampaignRunner:
         }
         self._inbound_seen: set[str] = set()
         self._inbound_calls: dict[str, tuple[str, str, float]] = {}
+        # Preview: who is shown what, the leads shown (by presentation), the leads a former
+        # life showed (number -> agent, shown again first) and the requests answered so far.
+        self.desk: PreviewDesk | None = None
+        if campaign.dial_mode == "preview":
+            self.desk = PreviewDesk(campaign.preview, rules.retry_delay(campaign, "skipped"))
+        self._shown: dict[str, dict[str, Any]] = {}
+        self._again: dict[str, str] = {}
+        self._request_id = 0
+        self._requests_since = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
 
     @property
     def name(self) -> str:
@@ -219,6 +246,11 @@ class CampaignRunner:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self.desk is not None:  # no verdict: the next life shows these leads again
+            for name, shown in list(self.desk.shown.items()):
+                self.desk.withdraw(name)
+                self._shown.pop(shown.id, None)
+                self._release(self.queues.router.agents[name], self.clock(), entry=shown.id)
         tasks = [a.task for a in self._flight.values() if a.task is not None]
         if tasks and grace > 0:
             await asyncio.wait(tasks, timeout=grace)
@@ -248,6 +280,8 @@ class CampaignRunner:
                 if state != self.state:
                     log.info("campaign %s: %s", self.name, state)
                     self.state = state
+                if state != RUNNING and self.desk is not None and self.desk.shown:
+                    self._withdraw_all(state)
                 if state == RUNNING and self.host.recovered.is_set():
                     await self._round()
             except StoreUnavailable as exc:
@@ -284,6 +318,8 @@ class CampaignRunner:
                 amd_false_positive_share=self.campaign.abandonment.amd_false_positive,
             )
         now = self.clock()
+        if self.desk is not None:
+            self._restore_preview()
         left: list[tuple[str, bool]] = []
         for row in attempts:
             at = float(row["dialed_at"])
@@ -370,6 +406,7 @@ class CampaignRunner:
                 agent.state in (AgentState.RINGING, AgentState.ON_CALL)
                 and agent.entry_id is not None
                 and agent.entry_id not in self._flight
+                and agent.entry_id not in self._shown  # reserved for a lead shown
                 and agent.queue in self.inbound
             )
             if inbound and agent.entry_id is not None and agent.queue is not None:
@@ -387,6 +424,9 @@ class CampaignRunner:
 
     async def _round(self) -> None:
         now = self.clock()
+        if self.desk is not None:
+            await self._preview_round(self.desk, now)
+            return
         lines = self.policy.lines_to_dial(self.pacing_state(now))
         if lines <= 0:
             return
@@ -422,27 +462,224 @@ class CampaignRunner:
             raise
         return self._dnc[1]
 
+    # --- preview ---------------------------------------------------------------------
+
+    async def _preview_round(self, desk: PreviewDesk, now: float) -> None:
+        """Answer the agents' accepts and skips and the timeouts, then show a lead to each
+        free agent who is shown none (nothing is dialed but what an agent accepted)."""
+        router = self.queues.router
+        if desk.shown:
+            for event in await asyncio.to_thread(self._requests):
+                d = event.data
+                try:
+                    verdict = desk.answer(
+                        str(d.get("agent")), str(d.get("action")), now, str(d.get("presentation"))
+                    )
+                except PreviewError as exc:
+                    log.info("campaign %s: preview request refused: %s", self.name, exc)
+                    continue
+                await self._decided(verdict, request=d.get("request"))
+        for verdict in desk.due(now):
+            await self._decided(verdict)
+        for name, shown in list(desk.shown.items()):
+            agent = router.agents[name]
+            if agent.state is not AgentState.RINGING or agent.entry_id != shown.id:
+                self._withdraw(name, "the agent's reservation ended")  # never, as a rule
+        may_take = self.blended(now)
+        free = sorted(
+            (router.agents[n] for n in desk.to_serve(self.agents) if n in may_take),
+            key=lambda x: (x.idle_since, x.name),
+        )
+        free = [agent for agent in free if self._free(agent)]
+        if not free:
+            return
+        dnc = await asyncio.to_thread(self._do_not_call)
+        busy = {a.lead["number"] for a in self._flight.values()}
+        after = (-1, "")
+        while free:
+            page = await asyncio.to_thread(self.store.due_leads, self.name, now, after=after)
+            # The leads a former life was showing come first, to their agent if free.
+            for lead in sorted(page, key=lambda x: x["number"] not in self._again):
+                number = str(lead["number"])
+                if not free:
+                    return
+                if (
+                    number in busy
+                    or not desk.may_show(number, now)
+                    or rules.refusal(self.campaign, lead, now, dnc)
+                ):
+                    continue
+                before = self._again.get(number)
+                agent = next((x for x in free if x.name == before), free[0])
+                free.remove(agent)
+                self._present(desk, agent, lead, now)
+            if len(page) < LEAD_PAGE:
+                return
+            after = (int(page[-1]["line"]), str(page[-1]["number"]))
+
+    def _present(
+        self, desk: PreviewDesk, agent: Agent, lead: Mapping[str, Any], now: float
+    ) -> None:
+        """Reserve ``agent`` and show them ``lead``: written to the event log."""
+        number = str(lead["number"])
+        pid = f"dl{secrets.token_hex(5)}"  # the attempt's id, if accepted
+        shown = desk.present(pid, agent.name, number, int(lead["attempts"]) + 1, now)
+        agent.ring(now, pid, self._queue_of(agent))
+        self.queues.kick()
+        self._shown[pid] = dict(lead)
+        again = self._again.pop(number, None) is not None
+        self.store.append(
+            pv.PRESENTED,
+            pid,
+            {
+                "campaign": self.name,
+                "presentation": pid,
+                "agent": agent.name,
+                "number": number,
+                "attempt": shown.attempt,
+                **self._screen(lead),
+                "at": now,
+                "deadline": shown.deadline,
+                "on_timeout": self.campaign.preview.on_timeout if shown.deadline else None,
+                "again": again,
+            },
+        )
+        log.info("campaign %s: %s shown to %s (%s)", self.name, number, agent.name, pid)
+
+    async def _decided(self, verdict: Verdict, request: object = None) -> None:
+        """Write a verdict; dial the lead for its agent (an accept, or a timeout that dials)
+        if it may still be called, else free the agent for the next lead."""
+        shown = verdict.presentation
+        lead = self._shown.pop(shown.id, None)
+        agent = self.queues.router.agents[shown.agent]
+        dial, refused = verdict.dial, None
+        if dial and lead is not None:
+            # Checked again: the do-not-call list and the hours may have changed meanwhile.
+            dnc = await asyncio.to_thread(self._do_not_call)
+            refused = rules.refusal(self.campaign, lead, self.clock(), dnc)
+            dial = refused is None
+        self.store.append(
+            verdict.kind,
+            shown.id,
+            {
+                "campaign": self.name,
+                "presentation": shown.id,
+                "agent": shown.agent,
+                "number": shown.number,
+                "attempt": shown.attempt,
+                "at": verdict.at,
+                "shown_for": verdict.at - shown.at,
+                "dial": dial,
+                "refused": refused,
+                "request": request,
+            },
+        )
+        log.info("campaign %s: %s %s by %s", self.name, shown.number, verdict.kind, shown.agent)
+        if dial and lead is not None:
+            await self._dial(lead, agent=agent, attempt_id=shown.id)
+        else:
+            self._release(agent, self.clock(), entry=shown.id)
+
+    def _withdraw(self, agent: str, reason: str) -> None:
+        """Take back what ``agent`` is shown, without a verdict (the lead is untouched)."""
+        if self.desk is None or (shown := self.desk.withdraw(agent)) is None:
+            return
+        self._shown.pop(shown.id, None)
+        self.store.append(
+            pv.WITHDRAWN,
+            shown.id,
+            {
+                "campaign": self.name,
+                "presentation": shown.id,
+                "agent": agent,
+                "number": shown.number,
+                "at": self.clock(),
+                "reason": reason,
+            },
+        )
+        self._release(self.queues.router.agents[agent], self.clock(), entry=shown.id)
+
+    def _withdraw_all(self, reason: str) -> None:
+        if self.desk is not None:
+            for agent in list(self.desk.shown):
+                self._withdraw(agent, reason)
+
+    def _requests(self) -> list[EventRecord]:
+        """The accepts and skips asked for this campaign since the last look."""
+        found = self.store.events(kind=pv.REQUEST, since=self._requests_since)
+        new = [e for e in found if e.id > self._request_id and e.data.get("campaign") == self.name]
+        if found:
+            self._request_id = max(self._request_id, found[-1].id)
+            self._requests_since = found[-1].at - dt.timedelta(seconds=5)
+        return new
+
+    def _restore_preview(self) -> None:
+        """After a restart: the leads skipped lately are held again; those shown when the
+        former life died are withdrawn, to be shown again first (to the same agent when
+        free); the requests made before now are not answered."""
+        if self.desk is None:
+            return
+        since = dt.datetime.now(dt.UTC) - dt.timedelta(days=7)
+        events = self.store.events(kinds=["campaign.preview."], since=since)
+        mine = [e for e in events if e.data.get("campaign") == self.name]
+        for left in self.desk.replay((e.kind, e.data) for e in mine):
+            self._again[left.number] = left.agent
+            self.store.append(
+                pv.WITHDRAWN,
+                left.id,
+                {
+                    "campaign": self.name,
+                    "presentation": left.id,
+                    "agent": left.agent,
+                    "number": left.number,
+                    "at": self.clock(),
+                    "reason": "restart",
+                },
+            )
+            log.info(
+                "campaign %s: %s was shown to %s: shown again", self.name, left.number, left.agent
+            )
+        requests = [e for e in events if e.kind == pv.REQUEST]
+        if requests:
+            self._request_id = requests[-1].id
+            self._requests_since = requests[-1].at - dt.timedelta(seconds=5)
+
     # --- one attempt -----------------------------------------------------------------
 
-    async def _dial(self, lead: Mapping[str, Any]) -> None:
+    async def _dial(
+        self, lead: Mapping[str, Any], agent: Agent | None = None, attempt_id: str = ""
+    ) -> None:
+        """Claim the lead's next attempt, then place it (for ``agent``, reserved already,
+        in preview; ``attempt_id``: the presentation's id)."""
         number = str(lead["number"])
         try:
             endpoint = originate_endpoint(number, self.outbound)
         except InvalidNumber as exc:  # never: leads are checked at import
             log.error("campaign %s: %s", self.name, exc)
+            if agent is not None:
+                self._release(agent, self.clock(), entry=attempt_id)
             return
         attempt = int(lead["attempts"]) + 1
         now = self.clock()
         a = _Attempt(
-            id=f"dl{secrets.token_hex(5)}",
+            id=attempt_id or f"dl{secrets.token_hex(5)}",
             lead={**lead, "campaign": self.name, "attempts": attempt, "state": "dialing"},
             attempt=attempt,
             dialed_at=now,
             events=EventQueue(""),
+            agent=agent,
         )
         a.events = EventQueue(a.channel_id)
-        if not await self.store.claim_attempt(self._row(a, "dialing"), a.lead):
+        try:
+            claimed = await self.store.claim_attempt(self._row(a, "dialing"), a.lead)
+        except BaseException:
+            if agent is not None:
+                self._release(agent, self.clock(), entry=a.id)
+            raise
+        if not claimed:
             log.warning("campaign %s: %s attempt %d already made", self.name, number, attempt)
+            if agent is not None:
+                self._release(agent, self.clock(), entry=a.id)
             return
         self._flight[a.id] = a
         self.host.attach_channel(a.channel_id, a.events)
@@ -535,7 +772,7 @@ class CampaignRunner:
             a.id,
             {**self._tag(a), "verdict_at": verdict, "greeting_end": greeting_end},
         )
-        agent = await self._reserve(a, deadline)
+        agent = a.agent if a.agent is not None else await self._reserve(a, deadline)
         if agent is not None and await self._connect(a, call, agent, deadline, greeting_end):
             return
         await self._safe_harbor(a, call, greeting_end)
@@ -569,18 +806,18 @@ class CampaignRunner:
                 caller_id=str(a.lead["number"]),
             )
         except BaseException:
-            self._release(agent, self.clock(), answered=False)
+            self._release(agent, self.clock(), entry=a.id)
             raise
         try:
             await call.wait_for(lambda: leg.answered or leg.ended, timeout=deadline - self.clock())
         except BaseException:  # the person hung up first (or callflow stops): free the agent
             with contextlib.suppress(ari_errors.AriError):
                 await call.drop_leg(leg)
-            self._release(agent, self.clock(), answered=False)
+            self._release(agent, self.clock(), entry=a.id)
             raise
         if not leg.answered:
             # The person's safe harbor first: the ring is dropped alongside, not before it.
-            drop = asyncio.create_task(self._drop(call, leg, agent), name=f"drop:{a.id}")
+            drop = asyncio.create_task(self._drop(call, leg, agent, a.id), name=f"drop:{a.id}")
             self._dropping.add(drop)
             drop.add_done_callback(self._dropping.discard)
             return False
@@ -589,12 +826,19 @@ class CampaignRunner:
         self.queues.kick()
         a.connected = True
         a.outcome = "connected"
+        a.data.update(agent=agent.name)
         self.ledger.person_connected(now)
         self.store.save_attempt(self._row(a, "connected"), a.lead)
         self.store.append(
             "campaign.connect",
             a.id,
-            {**self._tag(a), "agent": agent.name, "at": now, "after_greeting": now - greeting_end},
+            {
+                **self._tag(a),
+                **self._screen(a.lead),
+                "agent": agent.name,
+                "at": now,
+                "after_greeting": now - greeting_end,
+            },
         )
         try:
             await call.converse(leg)
@@ -643,20 +887,24 @@ class CampaignRunner:
                     {**self._tag(a), "started": start, "after": start - greeting_end},
                 )
 
-    async def _drop(self, call: Call, leg: Leg, agent: Agent) -> None:
+    async def _drop(self, call: Call, leg: Leg, agent: Agent, entry: str) -> None:
         """Hang up a reserved agent's ring that came too late, and free the agent."""
         try:
             await call.drop_leg(leg)
         except ari_errors.AriError as exc:
             log.info("campaign %s: agent %s's ring: %s", self.name, agent.name, exc)
         finally:
-            self._release(agent, self.clock(), answered=False)
+            self._release(agent, self.clock(), entry=entry)
 
-    def _release(self, agent: Agent, now: float, *, answered: bool) -> None:
+    def _release(
+        self, agent: Agent, now: float, *, answered: bool = False, entry: str | None = None
+    ) -> None:
+        """Free an agent after their campaign call (``answered``), or from a reservation
+        (for ``entry``, when given: not one made since for another call)."""
         try:
             if answered:
                 self.queues.router.call_ended(agent.name, now)
-            elif agent.state is AgentState.RINGING:
+            elif agent.state is AgentState.RINGING and entry in (None, agent.entry_id):
                 agent.ring_cancelled(now)
         except QueueError as exc:  # logged out meanwhile
             log.info("campaign %s: agent %s: %s", self.name, agent.name, exc)
@@ -674,6 +922,8 @@ class CampaignRunner:
         row = self._row(a, "ended")
         row.update(outcome=a.outcome or "failed", ended_at=now)
         self._settle(row, a.lead, row["outcome"], now, counted=True)
+        if a.agent is not None and not a.connected:  # preview: the customer never came
+            self._release(a.agent, now, entry=a.id)
         self._flight.pop(a.id, None)
         self.kick()
         if call is not None:
@@ -747,6 +997,15 @@ class CampaignRunner:
                 return queue
         return min(agent.queues) if agent.queues else f"campaign:{self.name}"
 
+    @staticmethod
+    def _screen(lead: Mapping[str, Any]) -> dict[str, Any]:
+        """What the agent's screen shows of a lead, besides its number and attempt."""
+        return {
+            "timezone": lead.get("timezone"),
+            "fields": dict(lead.get("fields") or {}),
+            "last_outcome": lead.get("last_outcome"),
+        }
+
     def _tag(self, a: _Attempt) -> dict[str, Any]:
         return {"campaign": self.name, "number": a.lead["number"], "attempt": a.attempt}
 
@@ -770,6 +1029,7 @@ class CampaignRunner:
             "campaign": self.name,
             "state": self.state,
             "in_flight": len(self._flight),
+            "presented": len(self.desk.shown) if self.desk is not None else 0,
             "windows": [_window(w) for w in self.ledger.figures(self.clock())],
         }
 

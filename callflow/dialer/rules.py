@@ -18,6 +18,9 @@ An attempt's outcome decides the lead's next state (:func:`after_attempt`):
 ``abandoned``             called again no sooner than ``retry.abandoned`` (72 h at least
                           under ``uk-24h``)
 ========================  ================================================================
+
+A lead an agent skips in preview (:mod:`callflow.dialer.preview`) was never dialed: its row is
+unchanged, and it is shown to nobody for ``retry.skipped`` (default 15 minutes).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ DEFAULT_RETRY: Mapping[str, float] = {
     "machine": 4 * HOUR,
     "abandoned": UK_LOCKOUT,
     "lost": 60.0,
+    "skipped": 15 * 60.0,  # preview: a lead an agent skipped is shown to nobody before
 }
 Outcome = Literal[
     "connected", "abandoned", "machine", "no_answer", "busy", "congestion", "invalid",

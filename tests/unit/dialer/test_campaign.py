@@ -131,3 +131,37 @@ def test_a_missing_column_is_reported_once_in_the_header() -> None:
     assert leads == []
     assert [str(d.location) for d in diagnostics] == ["l.csv:1:1", "l.csv:1:1"]
     assert "'phone'" in diagnostics[0].message or "'phone'" in diagnostics[1].message
+
+
+def test_preview_reads_its_timeout_and_what_then_with_skip_the_default() -> None:
+    """``preview: {timeout, on_timeout}``: seconds and dial or skip; no block: no timeout;
+    ``retry.skipped``: how long a skipped lead is shown to nobody."""
+    text = "name: p\ndial_mode: preview\npreview: {timeout: 20s, on_timeout: dial}\n"
+    campaign, diagnostics = parse_campaign("c.yaml", text + "retry: {skipped: 30m}\n")
+    assert diagnostics == [] and campaign is not None
+    assert (campaign.preview.timeout, campaign.preview.on_timeout) == (20.0, "dial")
+    assert campaign.retry == {"skipped": 1800.0}
+    campaign, _ = parse_campaign("c.yaml", "name: p\ndial_mode: preview\npreview: {timeout: 5}\n")
+    assert campaign is not None and campaign.preview.on_timeout == "skip"
+    campaign, _ = parse_campaign("c.yaml", "name: p\ndial_mode: preview\n")
+    assert campaign is not None and campaign.preview.timeout is None
+
+
+def test_preview_mistakes_are_reported_at_their_place() -> None:
+    """A misspelt key, a wrong word, a zero timeout, and a preview block in another mode."""
+    text = "name: p\ndial_mode: preview\npreview:\n  timeout: 0\n  on_timout: dial\n"
+    campaign, diagnostics = parse_campaign("c.yaml", text)
+    assert campaign is None
+    lines = [str(d) for d in diagnostics]
+    assert any(line.startswith("c.yaml:4:12:") and "timeout" in line for line in lines), lines
+    assert any(line.startswith("c.yaml:5:3:") and "'on_timeout'" in line for line in lines), lines
+    text = "name: p\ndial_mode: preview\npreview: {on_timeout: call}\n"
+    _, diagnostics = parse_campaign("c.yaml", text)
+    assert [str(d.location) for d in diagnostics] == ["c.yaml:3:23"], diagnostics
+    assert "'dial'" in diagnostics[0].message or "dial" in diagnostics[0].message
+    text = "name: p\ndial_mode: progressive\npreview: {timeout: 20}\n"
+    campaign, diagnostics = parse_campaign("c.yaml", text)
+    assert campaign is None
+    assert [str(d) for d in diagnostics] == [
+        "c.yaml:3:10: error: 'preview' is for dial_mode: preview, not progressive"
+    ]

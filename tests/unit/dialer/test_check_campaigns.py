@@ -95,3 +95,17 @@ def test_a_campaign_file_given_alone_is_read_as_a_campaign(
     (tmp_path / "renewals.yaml").write_text(CAMPAIGN.replace("alice", "bob"))
     code, out = check(capsys, campaign, "--queues", str(tmp_path / "queues.yaml"))
     assert code == 1 and "no agent 'bob'" in out[0], out
+
+
+def test_check_reads_the_preview_block_as_callflow_run_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A good preview block passes; a misspelt on_timeout word is refused at its place."""
+    preview = CAMPAIGN.replace("progressive", "preview")
+    settings = setup(tmp_path, preview + "preview: {timeout: 20, on_timeout: dial}\n")
+    assert check(capsys, str(settings)) == (0, ["4 files checked: 0 errors, 0 warnings"])
+    settings = setup(tmp_path, preview + "preview: {timeout: 20, on_timeout: dail}\n")
+    code, out = check(capsys, str(settings))
+    assert code == 1
+    assert out[0].startswith(f"{tmp_path / 'renewals.yaml'}:5:36: error: "), out
+    assert out[0].endswith("did you mean 'dial'?"), out
