@@ -32,6 +32,7 @@ from callflow.callback.number import Refused
 from callflow.callback.requests import NoCallbacks, cancel_row, submitted_row
 from callflow.dialer.campaign import Campaign
 from callflow.dialer.live import PAUSED, RUNNING, STOPPED
+from callflow.dialer.screen import NothingPresented, agent_lead, ask
 from callflow.dialer.status import status_of
 from callflow.kpi import Rules
 from callflow.kpi.intervals import INTERVALS, parse_moment
@@ -112,6 +113,8 @@ class Routes:
             web.get("/api/agents", self.list_agents),
             web.get("/api/agents/{agent}", self.one_agent),
             web.post("/api/agents/{agent}", self.change_agent),
+            web.get("/api/agents/{agent}/lead", self.agent_lead),
+            web.post("/api/agents/{agent}/preview/{action}", self.preview_action),
             web.get("/api/callbacks", self.list_callbacks),
             web.post("/api/callbacks", self.request_callback),
             web.delete("/api/callbacks/{callback}", self.cancel_callback),
@@ -196,6 +199,30 @@ class Routes:
                 "agent": views.agent_view(self._service().router.agents[name]),
             }
         )
+
+    async def agent_lead(self, request: web.Request) -> web.Response:
+        """The agent's screen: the lead presented to or connected with them, with its
+        fields (:func:`callflow.dialer.screen.agent_lead`); 404 when none."""
+        name = self._agent(request)
+        lead = await asyncio.to_thread(agent_lead, self.store, self.campaigns, name)
+        if lead is None:
+            problem(404, "no_lead", f"no lead is presented to or connected with {name}")
+        return _json({"lead": lead})
+
+    async def preview_action(self, request: web.Request) -> web.Response:
+        """``accept`` or ``skip`` the lead presented to the agent, as ``callflow campaigns
+        preview`` does: asked of the campaign's runner, which answers within a second."""
+        name = self._agent(request)
+        action = request.match_info["action"]
+        if action not in ("accept", "skip"):
+            problem(400, "bad_request", "the action is accept or skip")
+        try:
+            asked = await asyncio.to_thread(
+                functools.partial(ask, self.store, self.campaigns, name, action, source="api")
+            )
+        except NothingPresented as exc:
+            problem(409, "nothing_presented", str(exc))
+        return _json(asked, 202)
 
     async def list_callbacks(self, request: web.Request) -> web.Response:
         queue = request.query.get("queue")
