@@ -1,5 +1,5 @@
-"""``callflow campaigns import|start|pause|stop|status``: outbound campaigns from the command
-line, against the store of the running callflow.
+"""``callflow campaigns import|start|pause|stop|status|preview``: outbound campaigns from the
+command line, against the store of the running callflow.
 
 There is no extra port. ``import`` reads a leads CSV with the campaign's columns (every bad
 row reported at its line and column, the good ones imported; a number already there is
@@ -7,8 +7,13 @@ updated, never duplicated, and keeps its attempts). ``start``, ``pause`` and ``s
 the campaign's state; the running app reads it every second (a paused or stopped campaign
 dials no new call; calls in progress go on). ``status`` prints the figures from the store:
 leads by state, attempts, contacts, abandons and each legal window's abandon rate. The
-campaign is named by its ``name:``, among the settings' ``campaigns:`` files. Exit code 0:
-done; 1: refused (unknown campaign, bad rows); 2: unusable settings or store.
+campaign is named by its ``name:``, among the settings' ``campaigns:`` files.
+
+``preview AGENT`` prints the agent's screen (the lead presented to or connected with them,
+with its CSV fields), as ``GET /api/agents/AGENT/lead`` does; with ``--accept`` or ``--skip``
+it asks the running campaign to dial or skip the lead presented (the same code as ``POST
+/api/agents/AGENT/preview/...``) and waits for its answer. Exit code 0: done; 1: refused
+(unknown campaign, bad rows, nothing presented); 2: unusable settings or store.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from callflow.app.settings import SettingsError, load_settings
 from callflow.dialer.campaign import Campaign, parse_campaign, parse_leads
 from callflow.dialer.live import PAUSED, RUNNING, STOPPED
 from callflow.dialer.rules import read_do_not_call
+from callflow.dialer.screen import NothingPresented, agent_lead, ask, verdict_of
 from callflow.dialer.status import status_of
 from callflow.flow.diagnostics import Diagnostic
 from callflow.prompts import missing_prompts
@@ -66,6 +72,36 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     status = actions.add_parser("status", parents=[common], help="live figures")
     status.add_argument("--json", action="store_true", help="print JSON")
     status.set_defaults(func=run_status)
+    preview = actions.add_parser(
+        "preview",
+        help="an agent's screen: the lead shown to them; --accept or --skip it",
+        description="The lead presented to (or connected with) AGENT, with its fields; "
+        "--accept dials it for them, --skip shows them the next one.",
+    )
+    preview.add_argument("agent", metavar="AGENT", help="the agent's name")
+    preview.add_argument(
+        "--config",
+        type=Path,
+        default=Path("config/callflow.yaml"),
+        metavar="FILE",
+        help="the settings file 'callflow run' uses (default config/callflow.yaml)",
+    )
+    choice = preview.add_mutually_exclusive_group()
+    choice.add_argument(
+        "--accept", dest="answer", action="store_const", const="accept", help="dial the lead"
+    )
+    choice.add_argument(
+        "--skip", dest="answer", action="store_const", const="skip", help="show the next lead"
+    )
+    preview.add_argument(
+        "--wait",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="how long to wait for the campaign's answer (default 10)",
+    )
+    preview.add_argument("--json", action="store_true", help="print JSON")
+    preview.set_defaults(func=run_preview)
 
 
 def _open(args: argparse.Namespace) -> tuple[Campaign, SqliteStore]:
@@ -159,6 +195,68 @@ def run_status(args: argparse.Namespace) -> int:
         return OK
 
     return _run(args, work)
+
+
+def run_preview(args: argparse.Namespace) -> int:
+    """Print the agent's screen; with --accept or --skip, ask and wait for the answer."""
+    try:
+        settings = load_settings(args.config)
+        campaigns = []
+        for path in settings.campaigns:
+            campaign, diagnostics = parse_campaign(str(path), path.read_text(encoding="utf-8"))
+            if campaign is None:
+                raise SettingsError.of([d for d in diagnostics if d.is_error])
+            campaigns.append(campaign)
+        store = SqliteStore(settings.store, node=settings.node)
+    except (SettingsError, StoreError, sqlite3.Error, OSError) as exc:
+        print(f"callflow: {exc}", file=sys.stderr)
+        return UNAVAILABLE
+    try:
+        if args.answer is None:
+            lead = agent_lead(store, campaigns, args.agent)
+            if lead is None:
+                print(f"callflow: no lead is presented to or connected with {args.agent}")
+                return REFUSED
+            print(json.dumps(lead) if args.json else _screen_text(lead))
+            return OK
+        try:
+            asked = ask(store, campaigns, args.agent, args.answer, source="cli")
+        except NothingPresented as exc:
+            print(f"callflow: {exc}", file=sys.stderr)
+            return REFUSED
+        store.flush()
+        if not args.json:
+            print(_screen_text(asked["lead"]))
+        deadline = time.monotonic() + args.wait
+        verdict = verdict_of(store, asked["presentation"])
+        while verdict is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+            verdict = verdict_of(store, asked["presentation"])
+        if args.json:
+            print(json.dumps({**asked, "verdict": verdict}))
+        if verdict is None:
+            print(f"callflow: no answer from the campaign within {args.wait:g} s", file=sys.stderr)
+            return REFUSED
+        if not args.json:
+            kind = str(verdict["kind"]).rsplit(".", 1)[-1]
+            then = "dialing" if verdict.get("dial") else "not dialed"
+            refused = f" ({verdict['refused']})" if verdict.get("refused") else ""
+            print(f"{asked['lead']['number']}: {kind}, {then}{refused}")
+        return OK
+    finally:
+        store.close()
+
+
+def _screen_text(lead: dict[str, Any]) -> str:
+    lines = [
+        f"{lead['agent']}: {lead['state']} {lead['number']} (campaign {lead['campaign']},"
+        f" attempt {lead['attempt']}, last outcome {lead['last_outcome'] or 'none'})",
+        f"  time zone: {lead['timezone'] or 'unknown'}",
+    ]
+    lines += [f"  {key}: {value}" for key, value in (lead.get("fields") or {}).items()]
+    if lead.get("deadline") is not None:
+        lines.append(f"  then {lead['on_timeout']} at {lead['deadline']:.0f} (epoch s)")
+    return "\n".join(lines)
 
 
 __all__ = ["add_commands"]
