@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from callflow.app.settings import SettingsError, load_settings
+from callflow.app.settings import Settings, SettingsError, load_settings
 from callflow.dialer.campaign import Campaign, parse_campaign, parse_leads
 from callflow.dialer.live import PAUSED, RUNNING, STOPPED
 from callflow.dialer.rules import read_do_not_call
@@ -43,14 +43,15 @@ OK, REFUSED, UNAVAILABLE = 0, 1, 2
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``campaigns`` with import, start, pause, stop and status."""
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
+    config = argparse.ArgumentParser(add_help=False)
+    config.add_argument(
         "--config",
         type=Path,
         default=Path("config/callflow.yaml"),
         metavar="FILE",
         help="the settings file 'callflow run' uses (default config/callflow.yaml)",
     )
+    common = argparse.ArgumentParser(add_help=False, parents=[config])
     common.add_argument("campaign", metavar="CAMPAIGN", help="the campaign's name")
     campaigns = subparsers.add_parser(
         "campaigns",
@@ -74,18 +75,12 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     status.set_defaults(func=run_status)
     preview = actions.add_parser(
         "preview",
+        parents=[config],
         help="an agent's screen: the lead shown to them; --accept or --skip it",
         description="The lead presented to (or connected with) AGENT, with its fields; "
         "--accept dials it for them, --skip shows them the next one.",
     )
     preview.add_argument("agent", metavar="AGENT", help="the agent's name")
-    preview.add_argument(
-        "--config",
-        type=Path,
-        default=Path("config/callflow.yaml"),
-        metavar="FILE",
-        help="the settings file 'callflow run' uses (default config/callflow.yaml)",
-    )
     choice = preview.add_mutually_exclusive_group()
     choice.add_argument(
         "--accept", dest="answer", action="store_const", const="accept", help="dial the lead"
@@ -93,24 +88,27 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     choice.add_argument(
         "--skip", dest="answer", action="store_const", const="skip", help="show the next lead"
     )
-    preview.add_argument(
-        "--wait",
-        type=float,
-        default=10.0,
-        metavar="SECONDS",
-        help="how long to wait for the campaign's answer (default 10)",
-    )
+    wait = "how long to wait for the campaign's answer (default 10)"
+    preview.add_argument("--wait", type=float, default=10.0, metavar="SECONDS", help=wait)
     preview.add_argument("--json", action="store_true", help="print JSON")
     preview.set_defaults(func=run_preview)
+
+
+def _campaigns(settings: Settings) -> list[Campaign]:
+    """The settings' campaigns, each checked (SettingsError on the first with errors)."""
+    campaigns = []
+    for path in settings.campaigns:
+        campaign, diagnostics = parse_campaign(str(path), path.read_text(encoding="utf-8"))
+        if campaign is None:
+            raise SettingsError.of([d for d in diagnostics if d.is_error])
+        campaigns.append(campaign)
+    return campaigns
 
 
 def _open(args: argparse.Namespace) -> tuple[Campaign, SqliteStore]:
     settings = load_settings(args.config)
     names = []
-    for path in settings.campaigns:
-        campaign, diagnostics = parse_campaign(str(path), path.read_text(encoding="utf-8"))
-        if campaign is None:
-            raise SettingsError.of([d for d in diagnostics if d.is_error])
+    for campaign in _campaigns(settings):
         if campaign.name == args.campaign:
             return campaign, SqliteStore(settings.store, node=settings.node)
         names.append(campaign.name)
@@ -201,12 +199,7 @@ def run_preview(args: argparse.Namespace) -> int:
     """Print the agent's screen; with --accept or --skip, ask and wait for the answer."""
     try:
         settings = load_settings(args.config)
-        campaigns = []
-        for path in settings.campaigns:
-            campaign, diagnostics = parse_campaign(str(path), path.read_text(encoding="utf-8"))
-            if campaign is None:
-                raise SettingsError.of([d for d in diagnostics if d.is_error])
-            campaigns.append(campaign)
+        campaigns = _campaigns(settings)
         store = SqliteStore(settings.store, node=settings.node)
     except (SettingsError, StoreError, sqlite3.Error, OSError) as exc:
         print(f"callflow: {exc}", file=sys.stderr)
