@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from callflow.api.settings import ApiSettings
 from callflow.app.main import App
 from callflow.app.settings import AriSettings, Settings
 from callflow.call.outbound import OutboundSettings
@@ -73,7 +74,8 @@ async def dialer_apps(
     asterisk: SandboxInfo, pstn: SandboxInfo, tmp_path: Path, request: pytest.FixtureRequest
 ) -> AsyncIterator[DialerAppFactory]:
     """Start callflow with a campaign, its leads imported, not yet started; ``clock`` (the
-    runner's and the queues') stands in for the wall clock when given."""
+    runner's and the queues') stands in for the wall clock when given; ``api``: with the
+    supervisor API (``app.api.port``)."""
     running: list[tuple[App, asyncio.Task[None]]] = []
     request.node._callflow_apps = []
 
@@ -84,6 +86,7 @@ async def dialer_apps(
         queues: Path = QUEUES,
         flow: Path = FLOW,
         clock: Callable[[], float] | None = None,
+        api: ApiSettings | None = None,
     ) -> App:
         settings = Settings(
             ari=AriSettings(
@@ -98,6 +101,7 @@ async def dialer_apps(
             queues=queues,
             outbound=OutboundSettings(caller_id="+15550100999", ring_timeout=25),
             campaigns=(campaign_file,),
+            api=api,
         )
         text = await asyncio.to_thread(campaign_file.read_text)
         campaign, _ = parse_campaign(str(campaign_file), text)
