@@ -36,9 +36,10 @@ them ``--hold`` seconds (the figures below cover the hold only); every call then
   (``ChannelEnteredBridge``, for the holding bridges the observer subscribed to in time);
   ``join`` also has the app's first effect (the answer, a playback, the bridge);
   ``prompt``, a playback's ``PlaybackFinished`` to the next thing the app makes happen to
-  that caller (the next ``PlaybackStarted``, a bridge change) within 1 s: the next part of
-  an announcement played one part at a time (0 when the app queued it ahead; a restart of
-  the music has no ARI event, so it is not seen);
+  that caller (the next ``PlaybackStarted``, a bridge change) within 1 s, before the
+  caller hangs up: the next part of an announcement played one part at a time (0 when the
+  app queued it ahead; a restart of the music has no ARI event, so it is not seen). callflow
+  says each announcement in one playback and reacts to none ending: no figure (``-``);
 - callflow's RSS; errors (ERROR lines of the app's log, failed originates, calls never up).
 
 Why an observer on the trunk's endpoint (``endpoint:PJSIP/pstn``) rather than
@@ -257,16 +258,29 @@ def join_latencies(events: Iterable[Event]) -> tuple[list[float], list[float]]:
     return first, bridged
 
 
+# A caller's hang-up: what follows it on their channel (the playback cut, the bridge left)
+# is Asterisk's doing, not the app's.
+HANGUP_EVENTS = frozenset({"ChannelHangupRequest", "StasisEnd", "ChannelDestroyed"})
+
+
 def prompt_latencies(events: Iterable[Event], follow_s: float = PROMPT_FOLLOW_S) -> list[float]:
     """Per finished playback, ms to the next thing done to that caller (a playback
     starting, a bridge entered or left) when it follows within ``follow_s`` (a later one
-    is the next announcement on its schedule, not a reaction)."""
+    is the next announcement on its schedule, not a reaction). Nothing after the caller's
+    hang-up counts: every call of a step ends at the same second, and an announcement that
+    ended just before it, followed by the caller leaving the bridge because they hung up,
+    is no reaction of the app's (all of callflow's 'prompt' figures until 2026-12-06)."""
     finished: dict[str, float] = {}
+    gone: set[str] = set()
     out: list[float] = []
     for event in events:
         when = _when(event)
         channel = _channel_of(event)
-        if when is None or channel is None:
+        if when is None or channel is None or channel in gone:
+            continue
+        if event.type in HANGUP_EVENTS:
+            gone.add(channel)
+            finished.pop(channel, None)
             continue
         if isinstance(event, PlaybackEvent) and event.type == "PlaybackFinished":
             finished[channel] = when

@@ -219,6 +219,24 @@ def test_prompt_is_a_finished_playback_to_the_next_effect_within_a_second() -> N
     assert prompt_latencies(events) == [pytest.approx(12, abs=0.01)]
 
 
+def test_a_hang_up_after_a_prompt_is_no_reaction() -> None:
+    """A caller who hangs up 0.7 s after an announcement ended leaves the bridge then:
+    Asterisk's doing, not the app's; nor does anything after the hang-up count (the
+    playback it cut, the bridge left)."""
+    bridge = {"id": "hold", "bridge_type": "holding", "technology": "holding_bridge"}
+    events = [
+        _event("PlaybackFinished", 2.0, "a"),
+        _event("ChannelHangupRequest", 2.7, "a"),
+        _event("ChannelLeftBridge", 2.71, "a", bridge=bridge),
+        _event("ChannelHangupRequest", 5.0, "b"),
+        _event("PlaybackFinished", 5.002, "b"),
+        _event("ChannelLeftBridge", 5.004, "b", bridge=bridge),
+        _event("PlaybackFinished", 6.0, "c"),
+        _event("ChannelLeftBridge", 6.03, "c", bridge=bridge),
+    ]
+    assert prompt_latencies(events) == [pytest.approx(30, abs=0.01)]
+
+
 def test_announcements_are_counted_per_caller_from_asterisks_log() -> None:
     """'Playing' lines of Asterisk's log, by channel, for the callers only."""
     lines = [
