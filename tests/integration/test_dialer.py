@@ -222,22 +222,19 @@ async def test_a_campaign_connects_people_leaves_messages_and_abandons_with_the_
     assert uk["abandoned"] == pytest.approx(len(abandoned))
 
 
-async def test_kill_9_while_a_lead_rings_then_the_restart_calls_it_again_as_a_new_attempt(
-    asterisk: SandboxInfo, pstn: SandboxInfo, phones: PhoneFactory, tmp_path: Path
-) -> None:
-    """`callflow run` dials a person (connected to agent1), then a number that rings; it is
-    killed with SIGKILL while that one rings. The restarted callflow hangs up the old ring,
-    records attempt 1 as lost and calls the number again as attempt 2; no attempt is placed
-    twice, and the window still holds the person connected before the kill."""
+async def terminated(*processes: Callflow) -> None:
+    """Stop with SIGTERM those of ``processes`` still running."""
+    for process in processes:
+        if process.proc is not None and process.proc.returncode is None:
+            process.kill(signal.SIGTERM)
+            await process.wait()
+
+
+def process_config(asterisk: SandboxInfo, tmp_path: Path, campaign_text: str) -> Path:
+    """The settings of a `callflow run` process (its store ``store.sqlite3``) with the one
+    campaign ``campaign.yaml`` (``campaign_text``), both in ``tmp_path``, the prompts built."""
     campaign = tmp_path / "campaign.yaml"
-    campaign.write_text(
-        "name: killtest\ndial_mode: progressive\nagents: [agent1]\nmax_attempts: 3\n"
-        'calling_hours: {start: "00:00", end: "23:59"}\n'
-        "retry: {lost: 1s, no_answer: 1h}\nsafe_harbor: {sound: vm-goodbye}\n"
-        "leads: {number: phone, default_timezone: UTC}\n"
-    )
-    leads = tmp_path / "leads.csv"
-    leads.write_text("phone\n+15550100103\n+15550120800\n")  # talks 3 s; rings 8 s
+    campaign.write_text(campaign_text)
     flow, center = load_flow(str(FLOW))[0], load_queues(str(QUEUES))[0]
     assert flow is not None and center is not None
     build_prompts([flow, center], asterisk.sounds_dir)
@@ -250,6 +247,27 @@ async def test_kill_9_while_a_lead_rings_then_the_restart_calls_it_again_as_a_ne
         "outbound:\n  endpoint: PJSIP/{number}@pstn\n  caller_id: '+15550100999'\n"
         "shutdown:\n  grace: 1\n"
     )
+    return config
+
+
+async def test_kill_9_while_a_lead_rings_then_the_restart_calls_it_again_as_a_new_attempt(
+    asterisk: SandboxInfo, pstn: SandboxInfo, phones: PhoneFactory, tmp_path: Path
+) -> None:
+    """`callflow run` dials a person (connected to agent1), then a number that rings; it is
+    killed with SIGKILL while that one rings. The restarted callflow hangs up the old ring,
+    records attempt 1 as lost and calls the number again as attempt 2; no attempt is placed
+    twice, and the window still holds the person connected before the kill."""
+    config = process_config(
+        asterisk,
+        tmp_path,
+        "name: killtest\ndial_mode: progressive\nagents: [agent1]\nmax_attempts: 3\n"
+        'calling_hours: {start: "00:00", end: "23:59"}\n'
+        "retry: {lost: 1s, no_answer: 1h}\nsafe_harbor: {sound: vm-goodbye}\n"
+        "leads: {number: phone, default_timezone: UTC}\n",
+    )
+    campaign = tmp_path / "campaign.yaml"
+    leads = tmp_path / "leads.csv"
+    leads.write_text("phone\n+15550100103\n+15550120800\n")  # talks 3 s; rings 8 s
     assert main(["campaigns", "import", "killtest", str(leads), "--config", str(config)]) == 0
     assert main(["campaigns", "start", "killtest", "--config", str(config)]) == 0
     await phones("agent1", auto_answer=True)
@@ -279,10 +297,7 @@ async def test_kill_9_while_a_lead_rings_then_the_restart_calls_it_again_as_a_ne
 
         await until(settled, timeout=60)
     finally:
-        for process in (first, second):
-            if process.proc is not None and process.proc.returncode is None:
-                process.kill(signal.SIGTERM)
-                await process.wait()
+        await terminated(first, second)
     attempts = [
         (r["number"], r["attempt"], r["outcome"]) for r in store.campaign_attempts("killtest")
     ]

@@ -4,11 +4,13 @@ nothing is dialed (the PSTN sees no call); the agent's screen (``GET
 /api/agents/agent1/lead``) shows the lead's CSV fields; a skip shows the next lead,
 customer1; an accept dials it, customer1 answers, and agent1 and customer1 hear each other;
 the third lead, left alone, is dialed when the presentation times out (``on_timeout:
-dial``) and reaches agent1."""
+dial``) and reaches agent1. And ``callflow run`` killed with SIGKILL while a lead is shown:
+the restart shows it again, dials nothing until the accept, and dials it once."""
 
 from __future__ import annotations
 
 import asyncio
+import signal
 import wave
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,14 +20,22 @@ import aiohttp
 import pytest
 
 from callflow.api.settings import ApiSettings
+from callflow.cli import main
 from callflow.dialer import preview as pv
 from callflow.dialer.campaign import LeadColumns, parse_leads
 from callflow.queue.agents import AgentState
 from callflow.sandbox import SandboxInfo
+from callflow.store import SqliteStore
 from callflow.testing.audio import measure, tone_seconds, write_tone
 from tests.integration.conftest import PhoneFactory, ari_get, wait_for_events
-from tests.integration.test_dialer import CUSTOMER, DialerAppFactory, dialer_apps
-from tests.integration.test_recovery import until
+from tests.integration.test_dialer import (
+    CUSTOMER,
+    DialerAppFactory,
+    dialer_apps,
+    process_config,
+    terminated,
+)
+from tests.integration.test_recovery import Callflow, agents_cli, until
 
 pytestmark = pytest.mark.asterisk
 __all__ = ["dialer_apps"]  # the fixture, shared with test_dialer
@@ -199,3 +209,69 @@ async def test_preview_shows_before_dialing_skip_accept_and_timeout_on_real_call
     by_agent = max(tone_seconds(p, 1000) for p in heard_by_agent)
     print(f"agent1 heard 1000 Hz for {by_agent:.1f} s")
     assert by_agent > 1.5, [measure(p) for p in heard_by_agent]
+
+
+async def test_kill_9_while_a_lead_is_shown_then_it_is_shown_again_and_dialed_once(
+    asterisk: SandboxInfo, pstn: SandboxInfo, phones: PhoneFactory, tmp_path: Path
+) -> None:
+    """`callflow run` shows agent1 a lead and is killed with SIGKILL. The restarted callflow
+    withdraws that presentation and shows the same lead to agent1 again; nothing was or is
+    dialed (the PSTN sees no call) until the accept (``callflow campaigns preview agent1
+    --accept``); then the lead is dialed once, as attempt 1, and reaches agent1."""
+    config = process_config(
+        asterisk,
+        tmp_path,
+        "name: killpreview\ndial_mode: preview\nagents: [agent1]\n"
+        'calling_hours: {start: "00:00", end: "23:59"}\nsafe_harbor: {sound: vm-goodbye}\n'
+        "leads: {number: phone, default_timezone: UTC, fields: [name]}\n",
+    )
+    leads = tmp_path / "leads.csv"
+    leads.write_text("phone,name\n+15550100103,Ann\n")  # talks 3 s
+    at = ["--config", str(config)]
+    assert main(["campaigns", "import", "killpreview", str(leads), *at]) == 0
+    assert main(["campaigns", "start", "killpreview", *at]) == 0
+    await phones("agent1", auto_answer=True)
+    store = SqliteStore(tmp_path / "store.sqlite3")
+    log = tmp_path / "callflow.log"
+    first, second = Callflow(config, log), Callflow(config, log)
+
+    def presented() -> list[tuple[str, str, bool]]:
+        return [
+            (e.call_id, e.data["number"], bool(e.data.get("again")))
+            for e in store.events(kind=pv.PRESENTED)
+        ]
+
+    try:
+        await first.start()
+        await first.wait_for_log("connected to Asterisk")
+        assert await agents_cli(config, "login", "agent1") == 0
+        await until(lambda: bool(presented()), timeout=30)
+        first.kill(signal.SIGKILL)
+        await first.wait()
+        assert ari_get(pstn, "channels") == [] and store.campaign_attempts("killpreview") == []
+        offset = len(log.read_text(errors="replace"))
+        await second.start()
+        await second.wait_for_log("connected to Asterisk", after=offset)
+        await until(lambda: len(presented()) == 2, timeout=30)
+        (old, number, _), (new, again, shown_again) = presented()
+        assert (number, again, shown_again) == ("+15550100103", "+15550100103", True)
+        [withdrawn] = store.events(kind=pv.WITHDRAWN)
+        assert (withdrawn.call_id, withdrawn.data["reason"]) == (old, "restart")
+        await asyncio.sleep(2.0)  # shown again: still nothing dialed
+        assert ari_get(pstn, "channels") == [] and store.campaign_attempts("killpreview") == []
+        accept = ["campaigns", "preview", "agent1", "--accept", "--wait", "15", *at]
+        assert await asyncio.to_thread(main, accept) == 0
+        await until(
+            lambda: [r["state"] for r in store.campaign_attempts("killpreview")] == ["ended"],
+            timeout=60,
+        )
+    finally:
+        await terminated(first, second)
+    attempts = [
+        (r["id"], r["number"], r["attempt"], r["outcome"])
+        for r in store.campaign_attempts("killpreview")
+    ]
+    assert attempts == [(new, "+15550100103", 1, "connected")], attempts
+    [connect] = store.events(kind="campaign.connect")
+    assert (connect.data["agent"], connect.data["fields"]) == ("agent1", {"name": "Ann"})
+    store.close()
