@@ -485,6 +485,8 @@ class CampaignRunner:
             agent = router.agents[name]
             if agent.state is not AgentState.RINGING or agent.entry_id != shown.id:
                 self._withdraw(name, "the agent's reservation ended")  # never, as a rule
+            elif agent.pending_pause is not None:  # paused while shown: paused at once
+                self._withdraw(name, "the agent paused")
         may_take = self.blended(now)
         free = sorted(
             (router.agents[n] for n in desk.to_serve(self.agents) if n in may_take),

@@ -109,3 +109,10 @@ def test_check_reads_the_preview_block_as_callflow_run_does(
     assert code == 1
     assert out[0].startswith(f"{tmp_path / 'renewals.yaml'}:5:36: error: "), out
     assert out[0].endswith("did you mean 'dial'?"), out
+
+
+def test_the_sample_preview_campaign_checks_clean(capsys: pytest.CaptureFixture[str]) -> None:
+    config = Path(__file__).parents[3] / "config"
+    sample = config / "campaigns" / "renewals-preview.yaml"
+    code, out = check(capsys, str(sample), "--queues", str(config / "queues.yaml"))
+    assert (code, out) == (0, ["2 files checked: 0 errors, 0 warnings"])

@@ -198,3 +198,28 @@ async def test_after_a_crash_the_lead_shown_is_shown_again_and_never_dialed(
     # Stopped while shown: no verdict, the next life shows it again.
     assert verdict_of(store, again.call_id) is None
     assert second.queues.router.agents["agent1"].state is AgentState.AVAILABLE
+
+
+async def test_an_agent_who_pauses_while_shown_a_lead_is_paused_and_the_lead_withdrawn(
+    tmp_path: Path, store: SqliteStore
+) -> None:
+    """A pause asked while a lead is shown (the agent is ringing to the Router, so the pause
+    waits) withdraws the lead, untouched, and the agent is paused at once."""
+    host = Host()
+    store.import_leads("p", LEADS)
+    runner = runner_for(preview_campaign(tmp_path), store, host)
+    store.set_campaign_state("p", "running")
+    runner.start()
+    try:
+        await until(lambda: presented(store))
+        agent = runner.queues.router.agents["agent1"]
+        assert agent.pause(NOON_UTC, "lunch") is False  # pending while reserved
+        await until(lambda: store.events(kind=pv.WITHDRAWN))
+        [withdrawn] = store.events(kind=pv.WITHDRAWN)
+        assert withdrawn.data["reason"] == "the agent paused"
+        assert (agent.state, agent.pause_reason) == (AgentState.PAUSED, "lunch")
+        await asyncio.sleep(0.1)
+        assert len(presented(store)) == 1 and host.ari.channels.originated == []
+        assert agent_lead(store, [runner.campaign], "agent1") is None
+    finally:
+        await runner.stop()
