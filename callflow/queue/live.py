@@ -130,6 +130,7 @@ class _Waiter:
     inbox: list[CallerEvent] = field(default_factory=list)  # from the scheduler, in order
     legs: dict[str, Leg] = field(default_factory=dict)  # the agents' legs ringing
     talking: Leg | None = None  # the agent's leg in conversation
+    position: int = 0  # in line, when the scheduler last looked (see _wake_queue)
 
 
 class QueueService:
@@ -226,9 +227,20 @@ class QueueService:
         self._moved[queue] = loop.call_later(POSITIONS_WAKE, self._wake_queue, queue)
 
     def _wake_queue(self, queue: str) -> None:
+        """Wake the callers of ``queue`` whose position is not the one they were last woken
+        for: those behind a change (a caller ahead left, a priority caller joined ahead),
+        not the whole line, whose every task would look at its place for nothing (a
+        newcomer at the back moves nobody)."""
         self._moved.pop(queue, None)
         for waiter in self._waiting.values():
-            if waiter.machine.entry.queue == queue and not waiter.machine.done:
+            entry = waiter.machine.entry
+            if entry.queue != queue or waiter.machine.done:
+                continue
+            if self.router.entry(entry.id) is None:
+                continue  # out of the line (talking, leaving): no place to look at
+            position = self.router.position(entry.id)
+            if position != waiter.position:
+                waiter.position = position
                 waiter.call.nudge()
 
     # --- agents (the Python API; feature codes call these too) -----------------------
@@ -382,7 +394,7 @@ class QueueService:
         self.store.save_queue_entry(
             {**machine.entry.to_dict(), "node": node, "dialled": call.dialled}
         )
-        waiter = _Waiter(call, machine)
+        waiter = _Waiter(call, machine, position=self.router.position(machine.entry.id))
         self._waiting[machine.entry.id] = waiter
         bridge: str | None = None
         try:

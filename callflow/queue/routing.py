@@ -34,7 +34,9 @@ whose last agent is busy (ringing, on a call, in wrap-up) is held for them up to
 
 from __future__ import annotations
 
+import bisect
 import enum
+import heapq
 import math
 import random
 from collections.abc import Iterable, Mapping, Sequence
@@ -279,6 +281,12 @@ class Router:
             name: Agent.from_config(config, serves[name]) for name, config in center.agents.items()
         }
         self._entries: dict[str, tuple[QueueEntry, int]] = {}
+        # Each queue's entries in service order, as (order, id): positions by bisection, not
+        # by comparing every caller with every other (a burst of hang-ups woke n callers who
+        # each counted n others).
+        self._lines: dict[str, list[tuple[tuple[int, float, int], str]]] = {
+            name: [] for name in self.queues
+        }
         self._seq = 0
         self._pending: dict[str, list[Offer]] = {}
         self._retry_until: dict[tuple[str, str], float] = {}
@@ -352,6 +360,9 @@ class Router:
             entry = replace(entry, priority=queue.priority)
         self._seq += 1
         self._entries[entry.id] = (entry, self._seq)
+        bisect.insort(
+            self._lines.setdefault(entry.queue, []), (self._order(entry, self._seq), entry.id)
+        )
         position = self.position(entry.id)
         if entry.original_position == 0:
             entry = replace(entry, original_position=position)
@@ -502,13 +513,11 @@ class Router:
 
     def entries(self, queue: str | None = None) -> list[QueueEntry]:
         """Waiting entries in service order (one queue, or all queues together)."""
-        chosen = [
-            (entry, seq)
-            for entry, seq in self._entries.values()
-            if queue is None or entry.queue == queue
-        ]
-        chosen.sort(key=lambda pair: self._order(*pair))
-        return [entry for entry, _ in chosen]
+        if queue is not None:
+            lines: list[list[tuple[tuple[int, float, int], str]]] = [self._lines.get(queue, [])]
+        else:
+            lines = list(self._lines.values())
+        return [self._entries[entry_id][0] for _, entry_id in heapq.merge(*lines)]
 
     def pending(self, entry_id: str) -> tuple[Offer, ...]:
         """The rings in progress for one entry."""
@@ -517,12 +526,7 @@ class Router:
     def position(self, entry_id: str) -> int:
         """1-based place in the entry's queue, callback placeholders included."""
         entry, seq = self._entry(entry_id)
-        mine = self._order(entry, seq)
-        return 1 + sum(
-            1
-            for other, other_seq in self._entries.values()
-            if other.queue == entry.queue and self._order(other, other_seq) < mine
-        )
+        return 1 + bisect.bisect_left(self._lines[entry.queue], (self._order(entry, seq), ""))
 
     def callers_waiting(self, queue: str, kind: EntryKind | None = None) -> int:
         """Entries waiting in a queue (of one kind, or both)."""
@@ -617,7 +621,13 @@ class Router:
         return entry.kind == "callback" and entry.callback_mode == "customer-first"
 
     def _forget(self, entry_id: str) -> None:
-        self._entries.pop(entry_id, None)
+        found = self._entries.pop(entry_id, None)
+        if found is not None:
+            line = self._lines[found[0].queue]
+            key = (self._order(*found), entry_id)
+            index = bisect.bisect_left(line, key)
+            if index < len(line) and line[index] == key:
+                del line[index]
         self._pending.pop(entry_id, None)
         self._dialing.discard(entry_id)
         for pair in [p for p in self._retry_until if p[0] == entry_id]:

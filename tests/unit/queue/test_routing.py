@@ -155,6 +155,44 @@ def test_to_callback_keeps_the_callers_place() -> None:
     assert router.position("b") == 2
 
 
+def test_positions_and_order_follow_every_join_and_leave() -> None:
+    """Positions and service order stay those of (priority, join time, arrival) through
+    random joins (resumed callers with an earlier join time too), leaves and callback
+    placeholders, in two queues, checked against a plain sort after every change."""
+    rng = random.Random(14)
+    other = "sales"
+    router = _router(QueueConfig(SUPPORT), QueueConfig(other), agents={"alice": {}}, login=False)
+    arrivals: dict[str, int] = {}  # id -> arrival number (the tie-break of equal times)
+    for step in range(600):
+        waiting = list(arrivals)
+        if waiting and rng.random() < 0.4:
+            gone = rng.choice(waiting)
+            if rng.random() < 0.2:
+                router.to_callback(gone, float(step))
+            else:
+                assert router.leave(gone, float(step), "abandon") is not None
+                del arrivals[gone]
+        else:
+            name = f"c{step}"
+            joined = float(rng.choice([step, step, rng.randrange(step + 1)]))
+            priority = rng.choice([None, None, 1, 5])
+            queue = rng.choice([SUPPORT, other])
+            assert router.join(_entry(name, joined, queue, priority=priority), joined).joined
+            arrivals[name] = step
+        for queue in (SUPPORT, other):
+            entries = [e for e in (router.entry(i) for i in arrivals) if e and e.queue == queue]
+            expected = sorted(
+                entries, key=lambda e: (-(e.priority or 0), e.joined_at, arrivals[e.id])
+            )
+            assert [e.id for e in router.entries(queue)] == [e.id for e in expected]
+            assert [router.position(e.id) for e in expected] == list(range(1, len(expected) + 1))
+    everyone = sorted(
+        (e for e in (router.entry(i) for i in arrivals) if e is not None),
+        key=lambda e: (-(e.priority or 0), e.joined_at, arrivals[e.id]),
+    )
+    assert [e.id for e in router.entries()] == [e.id for e in everyone]
+
+
 # --------------------------------------------------------------------------- strategies
 
 
