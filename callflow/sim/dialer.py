@@ -20,6 +20,12 @@ freed within 2 s of the end of their greeting (so 1.2 s after AMD's verdict: its
 eats the rest); otherwise the call is abandoned (they hear the safe-harbor message). Talk
 is lognormal (mean 120 s, CV 1), wrap-up uniform 20-40 s.
 
+Preview (``simulate_day(..., preview=PreviewDesk(...))``): the policy is not asked; the
+desk (:mod:`callflow.dialer.preview`, the live runner's) shows a lead to each idle agent,
+who answers ``accept_delay`` seconds later (skipping a ``skip_share`` of leads; past the
+desk's timeout, its ``on_timeout`` decides); an accepted lead is dialed for that agent, a
+person connected to them at the verdict (never abandoned), anything else frees them.
+
 Scenarios vary it: ``answer_drift`` scales the person and machine shares by
 ``1 + drift * sin(2 pi t / day)`` (no-answers take up the rest), ``shift_change`` makes a
 share of the agents log out at a given hour as they finish their call, and the talk mean
@@ -46,6 +52,7 @@ from callflow.dialer.pacing import (
     Priors,
     Tally,
 )
+from callflow.dialer.preview import PreviewDesk, Verdict
 from callflow.dialer.window import CONNECT_WITHIN, AbandonLedger, WindowFigures
 
 
@@ -73,6 +80,8 @@ class DialerScenario:
     answer_drift: float = 0.0
     shift_change: tuple[float, float] | None = None  # (hour into the day, share leaving)
     cap: float = 0.03
+    accept_delay: tuple[float, float] = (2.0, 8.0)  # preview: the agent reads, then answers
+    skip_share: float = 0.0  # preview: leads the agent skips
 
     @property
     def amd_false_positive_share(self) -> float:
@@ -100,6 +109,8 @@ class DialerResult:
     machine_verdicts: int = 0
     windows: tuple[WindowFigures, ...] = ()
     max_in_flight: int = 0
+    presented: int = 0  # preview: leads shown (each dialed, skipped or timed out)
+    skipped: int = 0
 
     @property
     def talk_share(self) -> float:
@@ -114,7 +125,7 @@ class DialerResult:
 
 
 # Event kinds, in the order they are handled at equal times.
-_WRAP_END, _TALK_END, _VERDICT, _ANSWER, _END, _DEADLINE, _LOGOUT, _TICK = range(8)
+_WRAP_END, _TALK_END, _VERDICT, _ANSWER, _END, _DEADLINE, _LOGOUT, _DECIDE, _TICK = range(9)
 
 
 @dataclass(slots=True)
@@ -136,8 +147,15 @@ class _Agent:
     gone: bool = False
 
 
-def simulate_day(scenario: DialerScenario, policy: PacingPolicy, seed: int) -> DialerResult:
-    """Run one campaign day with ``policy`` deciding every second."""
+def simulate_day(
+    scenario: DialerScenario,
+    policy: PacingPolicy,
+    seed: int,
+    *,
+    preview: PreviewDesk | None = None,
+) -> DialerResult:
+    """Run one campaign day with ``policy`` deciding every second (or, with ``preview``,
+    that desk showing leads to the idle agents)."""
     rng = random.Random(seed)
     start = scenario.day_start
     end = start + scenario.hours * 3600.0
@@ -166,6 +184,7 @@ def simulate_day(scenario: DialerScenario, policy: PacingPolicy, seed: int) -> D
     minute: deque[tuple[float, int, int, int]] = deque()  # (t, attempts, live, abandoned)
     today = [0, 0, 0]
     last_minute = [0, 0, 0]
+    owner: dict[int, int] = {}  # preview: a call's agent, reserved since it was shown
 
     def push(at: float, kind: int, ident: int) -> None:
         nonlocal seq
@@ -217,7 +236,7 @@ def simulate_day(scenario: DialerScenario, policy: PacingPolicy, seed: int) -> D
                 return
         idle.append(i)
 
-    def dial(t: float) -> None:
+    def dial(t: float) -> int:
         nonlocal next_call
         share = 1.0
         if scenario.answer_drift:
@@ -241,6 +260,29 @@ def simulate_day(scenario: DialerScenario, policy: PacingPolicy, seed: int) -> D
         count(t, attempts=1)
         kind = _ANSWER if truth in ("person", "machine") else _END
         push(t + ring, kind, call_id)
+        return call_id
+
+    def show(t: float) -> None:
+        """Preview: a lead to each idle agent shown none; their answer comes later."""
+        assert preview is not None
+        for verdict in preview.due(t):
+            decided(verdict, t)
+        for name in preview.to_serve([str(i) for i in idle]):
+            i = int(name)
+            idle.remove(i)
+            set_agent(i, "previewing", t)
+            result.presented += 1
+            preview.present(f"p{result.presented}", name, f"lead{result.presented}", 1, t)
+            push(t + rng.uniform(*scenario.accept_delay), _DECIDE, result.presented)
+
+    def decided(verdict: Verdict, t: float) -> None:
+        i = int(verdict.presentation.agent)
+        if verdict.dial:
+            owner[dial(t)] = i
+            set_agent(i, "reserved", t)
+        else:
+            result.skipped += 1
+            agent_free(i, t)
 
     push(start, _TICK, 0)
     if scenario.shift_change is not None:
@@ -265,9 +307,11 @@ def simulate_day(scenario: DialerScenario, policy: PacingPolicy, seed: int) -> D
                 today=Tally(*today),
                 last_minute=Tally(*last_minute),
             )
-            lines = policy.lines_to_dial(state)
-            for _ in range(lines):
-                dial(t)
+            if preview is not None:
+                show(t)
+            else:
+                for _ in range(policy.lines_to_dial(state)):
+                    dial(t)
             result.max_in_flight = max(result.max_in_flight, len(calls))
             push(t + 1.0, _TICK, 0)
         elif kind == _ANSWER:
@@ -291,10 +335,14 @@ def simulate_day(scenario: DialerScenario, policy: PacingPolicy, seed: int) -> D
                 if call.truth == "person":
                     result.amd_false_positives += 1
                 del calls[ident], call_views[ident]
+                if ident in owner:
+                    agent_free(owner.pop(ident), t)
                 continue
             experience.attempt_ended("human", call.answered_at - call.dialed_at, t - call.dialed_at)
             result.live += 1
-            if idle:
+            if ident in owner:  # preview: their agent waits for them
+                connect(ident, owner.pop(ident), t)
+            elif idle:
                 connect(ident, idle.popleft(), t)
             else:
                 call.stage, call.verdict_at = "waiting", t
@@ -312,6 +360,15 @@ def simulate_day(scenario: DialerScenario, policy: PacingPolicy, seed: int) -> D
             call = calls.pop(ident)
             del call_views[ident]
             experience.attempt_ended(call.truth, call.ring)  # type: ignore[arg-type]
+            if ident in owner:
+                agent_free(owner.pop(ident), t)
+        elif kind == _DECIDE:
+            assert preview is not None
+            pid = f"p{ident}"
+            shown = next((p for p in preview.shown.values() if p.id == pid), None)
+            if shown is not None:  # else: it timed out at a tick before
+                action = "skip" if rng.random() < scenario.skip_share else "accept"
+                decided(preview.answer(shown.agent, action, t, pid), t)
         elif kind == _TALK_END:
             experience.talk_ended(t - agents[ident].since)
             set_agent(ident, "wrapup", t)

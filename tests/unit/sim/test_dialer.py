@@ -7,7 +7,9 @@ import json
 import pytest
 
 from callflow.bench.dialer import Unit, format_table, run_dialer_bench, run_unit
+from callflow.dialer.campaign import PreviewRule
 from callflow.dialer.pacing import CapGuard, FixedRatio, PacingState, Predictive, Progressive
+from callflow.dialer.preview import PreviewDesk
 from callflow.sim.dialer import DialerScenario, simulate_day
 
 
@@ -134,3 +136,23 @@ def test_a_ratio_behind_the_cap_guard_stays_under_the_cap_where_alone_it_goes_ov
         assert max(w.rate for w in alone.windows) > 0.03
         assert max(w.rate for w in guarded.windows) <= 0.03, (seed, guarded.windows)
         assert guarded.abandoned > 0  # it did dial beyond progressive
+
+
+def test_preview_dials_only_accepted_leads_and_never_abandons() -> None:
+    """The live runner's desk drives the simulated preview: every attempt is an accepted
+    lead (agents read 2-8 s), a person always finds the agent reserved for them, and the
+    agents' reading time is not talk: a lower talk share than progressive's same day."""
+    scenario = DialerScenario("t", 5, hours=2.0, skip_share=0.2)
+    result = simulate_day(scenario, Progressive(), seed=3, preview=PreviewDesk())
+    assert result.abandoned == 0 and result.window("us-30d").abandoned == 0.0
+    assert result.attempts == result.presented - result.skipped
+    assert 0.1 < result.skipped / result.presented < 0.3
+    assert result.max_in_flight <= 5
+    progressive = simulate_day(scenario, Progressive(), seed=3)
+    assert 0.0 < result.talk_share < progressive.talk_share
+    # Agents who never answer in time: the timeout dials every lead after 5 s.
+    slow = DialerScenario("t", 5, hours=1.0, accept_delay=(30.0, 40.0))
+    desk = PreviewDesk(PreviewRule(timeout=5.0, on_timeout="dial"))
+    timed = simulate_day(slow, Progressive(), seed=4, preview=desk)
+    assert timed.skipped == 0 and timed.attempts == timed.presented - len(desk.shown) > 0
+    assert timed.abandoned == 0
