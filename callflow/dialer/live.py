@@ -31,8 +31,11 @@ the presentation, so no inbound caller takes them) and shown the next due lead
 last outcome: :mod:`callflow.dialer.screen` reads it for the API and the CLI). The agent's
 accept or skip comes as a ``campaign.preview.request`` in the store; the runner answers it
 (``campaign.preview.accepted`` / ``skipped``, or ``timeout`` past ``preview.timeout``). An
-accepted lead is claimed and dialed as above, its agent already reserved: a person is
-connected to that agent, never left for the safe harbor for want of one. A skipped lead is
+accepted lead rings its agent's phone first; once they answer (and hear ringback) the
+attempt is claimed and dialed as above, and a person is bridged at once to that agent, who
+is already on the line: none is left for the safe harbor for want of an agent (only if the
+agent hangs up meanwhile). An agent's phone that does not answer leaves the lead untouched
+(``campaign.preview.unanswered``). A skipped lead is
 untouched (never dialed) and shown to nobody for ``retry.skipped``. After a restart the
 leads shown when callflow died are withdrawn (``campaign.preview.withdrawn``) and shown
 again: an accept's attempt is claimed before it is dialed, so none is dialed twice.
@@ -114,6 +117,9 @@ AFTER_GREETING_SILENCE = 0.8
 #: when the agent's phone does not answer by then, the safe harbor must still start within
 #: the 2 s on a loaded machine (a run with the ring given until 1.8 s started it at 2.10 s).
 CONNECT_MARGIN = 0.4
+#: Preview: how long the phone of an agent who accepted a lead rings before it is given up
+#: (the lead is then left as it was, to be shown again).
+AGENT_RING = 15.0
 PAUSED, RUNNING, STOPPED = "paused", "running", "stopped"
 CAMPAIGN_STATES = (RUNNING, PAUSED, STOPPED)
 
@@ -162,6 +168,7 @@ class _Attempt:
     data: dict[str, Any] = field(default_factory=dict)
     task: asyncio.Task[None] | None = None
     agent: Agent | None = None  # preview: the agent reserved since the lead was shown
+    agent_channel: str | None = None  # preview: their phone, answered, hearing ringback
 
     @property
     def channel_id(self) -> str:
@@ -336,6 +343,9 @@ class CampaignRunner:
             log.info("campaign %s: attempt %s was in progress: %s", self.name, row["id"], outcome)
             if isinstance(channel := row["data"].get("channel"), str):
                 left.append((channel, row["state"] != "dialing"))
+            phone = row["data"].get("agent_channel")
+            if isinstance(phone, str) and row["state"] != "connected":
+                left.append((phone, False))  # preview: an agent's phone waiting for the call
         return left
 
     # --- pacing ----------------------------------------------------------------------
@@ -672,20 +682,81 @@ class CampaignRunner:
             agent=agent,
         )
         a.events = EventQueue(a.channel_id)
-        try:
-            claimed = await self.store.claim_attempt(self._row(a, "dialing"), a.lead)
-        except BaseException:
-            if agent is not None:
-                self._release(agent, self.clock(), entry=a.id)
-            raise
-        if not claimed:
+        if agent is not None:  # preview: the agent's phone first, then the claim
+            self._flight[a.id] = a
+            a.task = asyncio.create_task(self._accepted(a, endpoint), name=f"campaign:{a.id}")
+            return
+        if not await self.store.claim_attempt(self._row(a, "dialing"), a.lead):
             log.warning("campaign %s: %s attempt %d already made", self.name, number, attempt)
-            if agent is not None:
-                self._release(agent, self.clock(), entry=a.id)
             return
         self._flight[a.id] = a
         self.host.attach_channel(a.channel_id, a.events)
         a.task = asyncio.create_task(self._call(a, endpoint), name=f"campaign:{a.id}")
+
+    async def _accepted(self, a: _Attempt, endpoint: str) -> None:
+        """Preview, agent first: ring the phone of the agent who accepted; once they answer
+        (they hear ringback), claim the attempt and dial the lead. Their phone unanswered,
+        or the attempt made already: the lead is left as it was and the agent freed."""
+        assert a.agent is not None
+        agent, claimed, channel = a.agent, False, None
+        try:
+            channel = await self._ring_agent(a, agent)
+            if channel is None:
+                self.store.append(
+                    "campaign.preview.unanswered",
+                    a.id,
+                    {**self._tag(a), "presentation": a.id, "agent": agent.name},
+                )
+                return
+            a.dialed_at = self.clock()  # the customer is dialed now
+            a.data.update(agent_channel=channel)
+            claimed = await self.store.claim_attempt(self._row(a, "dialing"), a.lead)
+            if not claimed:
+                log.warning("campaign %s: %s attempt %d already made", self.name, a.id, a.attempt)
+        except Exception:
+            log.exception("campaign %s: attempt %s failed before its dial", self.name, a.id)
+        finally:
+            if not claimed:
+                if channel is not None:
+                    with contextlib.suppress(ari_errors.AriError):
+                        await self.host.ari.channels.hangup(channel)
+                self._flight.pop(a.id, None)
+                self._release(agent, self.clock(), entry=a.id)
+        if claimed:
+            a.agent_channel = channel
+            self.host.attach_channel(a.channel_id, a.events)
+            await self._call(a, endpoint)
+
+    async def _ring_agent(self, a: _Attempt, agent: Agent) -> str | None:
+        """Ring the agent's phone (the lead's number as caller id): its channel, answered and
+        hearing ringback; None when it did not answer."""
+        # Not the customer's channel id and a suffix: Asterisk refuses a new channel whose id
+        # begins another's ("Channel Unique ID ... already in use").
+        channel = f"{LIFE}-dl-agent-{a.id}"
+        events = EventQueue(channel)
+        self.host.attach_channel(channel, events)
+        ari = self.host.ari
+        try:
+            await ari.channels.originate(
+                agent.endpoint,
+                app=self.app,
+                app_args="leg",
+                channel_id=channel,
+                caller_id=str(a.lead["number"]),
+                ring_timeout=round(AGENT_RING),
+            )
+        except ari_errors.AriError as exc:
+            log.info("campaign %s: cannot ring %s: %s", self.name, agent.endpoint, exc)
+            return None
+        start, cause = await answer_of(events, AGENT_RING + RING_SLACK)
+        if start is None:
+            log.info("campaign %s: %s did not answer (cause %s)", self.name, agent.name, cause)
+            with contextlib.suppress(ari_errors.AriError):
+                await ari.channels.hangup(channel)
+            return None
+        with contextlib.suppress(ari_errors.AriError):
+            await ari.channels.play(channel, "tone:ring", playback_id=f"ringback-{channel}")
+        return channel
 
     async def _call(self, a: _Attempt, endpoint: str) -> None:
         call: Call | None = None
@@ -774,7 +845,12 @@ class CampaignRunner:
             a.id,
             {**self._tag(a), "verdict_at": verdict, "greeting_end": greeting_end},
         )
-        agent = a.agent if a.agent is not None else await self._reserve(a, deadline)
+        if a.agent is not None and a.agent_channel is not None:  # preview: on the line
+            if await self._bridge(a, call, a.agent, a.agent_channel, greeting_end):
+                return
+            await self._safe_harbor(a, call, greeting_end)  # the agent hung up meanwhile
+            return
+        agent = await self._reserve(a, deadline)
         if agent is not None and await self._connect(a, call, agent, deadline, greeting_end):
             return
         await self._safe_harbor(a, call, greeting_end)
@@ -823,6 +899,34 @@ class CampaignRunner:
             self._dropping.add(drop)
             drop.add_done_callback(self._dropping.discard)
             return False
+        await self._talk(a, call, leg, agent, greeting_end)
+        return True
+
+    async def _bridge(
+        self, a: _Attempt, call: Call, agent: Agent, channel: str, greeting_end: float
+    ) -> bool:
+        """Preview: bridge the person with their agent, on the line since the accept (their
+        phone's channel becomes a leg of the call); False if the agent hung up meanwhile."""
+        leg = Leg(channel, agent.endpoint, answered=True)
+        call.legs[leg.id] = leg
+        self.host.attach_channel(leg.id, call.events)
+        a.agent_channel = None  # the call's leg now: dropped with it
+        try:  # it may have hung up before its events came to the call
+            await self.host.ari.channels.get(leg.id)
+        except ari_errors.NotFound:
+            leg.ended = True
+        if leg.ended:
+            self._release(agent, self.clock(), entry=a.id)
+            return False
+        with contextlib.suppress(ari_errors.AriError):
+            await self.host.ari.playbacks.stop(f"ringback-{channel}")
+        await self._talk(a, call, leg, agent, greeting_end)
+        return True
+
+    async def _talk(
+        self, a: _Attempt, call: Call, leg: Leg, agent: Agent, greeting_end: float
+    ) -> None:
+        """The agent (their leg answered) and the person, bridged until one hangs up."""
         now = self.clock()
         agent.answered(now)
         self.queues.kick()
@@ -849,7 +953,6 @@ class CampaignRunner:
             ended = self.clock()
             self.experience.talk_ended(ended - now)
             self._release(agent, ended, answered=True)
-        return True
 
     async def _safe_harbor(self, a: _Attempt, call: Call, greeting_end: float) -> None:
         """No agent in time: the person hears who called and how to call back or opt out;
@@ -924,6 +1027,9 @@ class CampaignRunner:
         row = self._row(a, "ended")
         row.update(outcome=a.outcome or "failed", ended_at=now)
         self._settle(row, a.lead, row["outcome"], now, counted=True)
+        if a.agent_channel is not None:  # preview: the agent on the line for nobody
+            with contextlib.suppress(ari_errors.AriError):
+                await self.host.ari.channels.hangup(a.agent_channel)
         if a.agent is not None and not a.connected:  # preview: the customer never came
             self._release(a.agent, now, entry=a.id)
         self._flight.pop(a.id, None)

@@ -200,6 +200,12 @@ async def test_preview_shows_before_dialing_skip_accept_and_timeout_on_real_call
         (CUSTOMER, "agent1"),
         (TIMED_OUT_LEAD, "agent1"),
     ]
+    # agent1 was on the line, hearing ringback, before each lead was dialed: bridged at the
+    # verdict (AMD's after-greeting silence is most of the 2 s).
+    for event in connects:
+        print(f"{event.data['number']}: bridged {event.data['after_greeting']:.3f} s after")
+        assert event.data["after_greeting"] <= 2.0, event.data
+    assert not app.store.events(kind="campaign.safe_harbor")
     # agent1 and customer1 heard each other: customer1 agent1's 880 Hz, agent1 the 1000 Hz.
     heard = await customer.recording(timeout=15)
     assert heard is not None

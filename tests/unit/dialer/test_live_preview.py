@@ -6,11 +6,15 @@ lead shown when callflow died, never dialing it."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from callflow.ari.dispatch import EventQueue
+from callflow.ari.events import parse_event
 from callflow.call.outbound import OutboundSettings
 from callflow.dialer import preview as pv
 from callflow.dialer.campaign import Campaign, parse_campaign
@@ -20,7 +24,56 @@ from callflow.queue.agents import AgentState
 from callflow.queue.config import load_queues
 from callflow.queue.live import QueueService
 from callflow.store import SqliteStore
-from tests.unit.dialer.test_live_runner import NOON_UTC, QUEUES, Host
+from tests.unit.dialer.test_live_runner import NOON_UTC, QUEUES, Channels, Host
+
+AGENT1 = "PJSIP/agent1"  # agent1's phone (dialer_queues.yaml)
+
+
+class Phones(Channels):
+    """/channels with the ringback a preview agent hears."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.played: list[tuple[str, str]] = []
+
+    async def play(self, channel_id: str, media: str, **_: Any) -> None:
+        self.played.append((channel_id, media))
+
+
+class PreviewHost(Host):
+    """The host, keeping each attached channel's queue: a test answers the agent's phone."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ari.channels = Phones()
+        self.queues: dict[str, EventQueue] = {}
+
+    def attach_channel(self, channel_id: str, events: EventQueue) -> None:
+        super().attach_channel(channel_id, events)
+        self.queues[channel_id] = events
+
+    def answer(self, channel_id: str) -> None:
+        self.queues[channel_id].put(
+            parse_event(
+                {
+                    "type": "StasisStart",
+                    "channel": {"id": channel_id, "name": "PJSIP/agent1-00000001"},
+                    "args": ["leg"],
+                }
+            )
+        )
+
+    def refuse(self, channel_id: str) -> None:
+        self.queues[channel_id].put(
+            parse_event(
+                {
+                    "type": "ChannelDestroyed",
+                    "channel": {"id": channel_id, "name": "PJSIP/agent1-00000001"},
+                    "cause": 21,
+                }
+            )
+        )
+
 
 LEADS = [
     {"number": "+15550100103", "timezone": "UTC", "line": 2, "fields": {"name": "Ann"}},
@@ -61,6 +114,22 @@ async def until(test: Callable[[], object], timeout: float = 5.0) -> None:
             await asyncio.sleep(0.01)
 
 
+@contextlib.asynccontextmanager
+async def shown_first(
+    tmp_path: Path, store: SqliteStore, host: Host
+) -> AsyncIterator[CampaignRunner]:
+    """A running preview campaign once it has shown agent1 its first lead; stopped after."""
+    store.import_leads("p", LEADS)
+    runner = runner_for(preview_campaign(tmp_path), store, host)
+    store.set_campaign_state("p", "running")
+    runner.start()
+    try:
+        await until(lambda: presented(store))
+        yield runner
+    finally:
+        await runner.stop()
+
+
 def presented(store: SqliteStore) -> list[tuple[str, str]]:
     return [(e.data["agent"], e.data["number"]) for e in store.events(kind=pv.PRESENTED)]
 
@@ -68,7 +137,7 @@ def presented(store: SqliteStore) -> list[tuple[str, str]]:
 async def test_a_lead_is_shown_and_dialed_only_on_accept_a_skip_shows_the_next(
     tmp_path: Path, store: SqliteStore
 ) -> None:
-    host = Host()
+    host = PreviewHost()
     campaign = preview_campaign(tmp_path)
     store.import_leads("p", LEADS)
     runner = runner_for(campaign, store, host)
@@ -108,8 +177,17 @@ async def test_a_lead_is_shown_and_dialed_only_on_accept_a_skip_shows_the_next(
         second = agent_lead(store, [campaign], "agent1")
         assert second is not None and second["fields"] == {"name": "Bo"}
         ask(store, [campaign], "agent1", "accept", source="test")
+        # Agent first: agent1's phone rings (the lead's number shown), nothing else yet.
         await until(lambda: host.ari.channels.originated)
-        [(endpoint, _)] = host.ari.channels.originated
+        [(endpoint, options)] = host.ari.channels.originated
+        assert (endpoint, options["caller_id"]) == (AGENT1, "+15550100104")
+        await asyncio.sleep(0.1)
+        assert store.campaign_attempts("p") == [] and len(host.ari.channels.originated) == 1
+        agent_phone = options["channel_id"]
+        host.answer(agent_phone)  # agent1 picks up: ringback, then the lead is dialed
+        await until(lambda: len(host.ari.channels.originated) == 2)
+        assert host.ari.channels.played == [(agent_phone, "tone:ring")]
+        endpoint, _ = host.ari.channels.originated[1]
         assert endpoint == "PJSIP/+15550100104@pstn"
         [row] = store.campaign_attempts("p")
         # The attempt is the presentation's, its agent still reserved for it.
@@ -123,13 +201,15 @@ async def test_a_lead_is_shown_and_dialed_only_on_accept_a_skip_shows_the_next(
         assert len(presented(store)) == 2
     finally:
         await runner.stop()
-    # The ring never answered: stopped, the attempt is lost and agent1 free again.
+    # The ring never answered: stopped, the attempt is lost, agent1's phone hung up and
+    # agent1 free again.
     assert [r["outcome"] for r in store.campaign_attempts("p")] == ["lost"]
+    assert agent_phone in host.ari.channels.hung_up
     assert runner.queues.router.agents["agent1"].state is AgentState.AVAILABLE
 
 
 async def test_the_timeout_dials_with_on_timeout_dial(tmp_path: Path, store: SqliteStore) -> None:
-    host = Host()
+    host = PreviewHost()
     campaign = preview_campaign(tmp_path, "preview: {timeout: 1, on_timeout: dial}\n")
     store.import_leads("p", LEADS)
     runner = runner_for(campaign, store, host)
@@ -147,7 +227,12 @@ async def test_the_timeout_dials_with_on_timeout_dial(tmp_path: Path, store: Sql
         await until(lambda: host.ari.channels.originated)
         verdict = verdict_of(store, shown.call_id)
         assert verdict is not None and (verdict["kind"], verdict["dial"]) == (pv.TIMEOUT, True)
-        assert [e for e, _ in host.ari.channels.originated] == ["PJSIP/+15550100103@pstn"]
+        host.answer(host.ari.channels.originated[0][1]["channel_id"])
+        await until(lambda: len(host.ari.channels.originated) == 2)
+        assert [e for e, _ in host.ari.channels.originated] == [
+            AGENT1,
+            "PJSIP/+15550100103@pstn",
+        ]
     finally:
         await runner.stop()
 
@@ -206,12 +291,7 @@ async def test_an_agent_who_pauses_while_shown_a_lead_is_paused_and_the_lead_wit
     """A pause asked while a lead is shown (the agent is ringing to the Router, so the pause
     waits) withdraws the lead, untouched, and the agent is paused at once."""
     host = Host()
-    store.import_leads("p", LEADS)
-    runner = runner_for(preview_campaign(tmp_path), store, host)
-    store.set_campaign_state("p", "running")
-    runner.start()
-    try:
-        await until(lambda: presented(store))
+    async with shown_first(tmp_path, store, host) as runner:
         agent = runner.queues.router.agents["agent1"]
         assert agent.pause(NOON_UTC, "lunch") is False  # pending while reserved
         await until(lambda: store.events(kind=pv.WITHDRAWN))
@@ -221,5 +301,23 @@ async def test_an_agent_who_pauses_while_shown_a_lead_is_paused_and_the_lead_wit
         await asyncio.sleep(0.1)
         assert len(presented(store)) == 1 and host.ari.channels.originated == []
         assert agent_lead(store, [runner.campaign], "agent1") is None
-    finally:
-        await runner.stop()
+
+
+async def test_an_agent_phone_that_does_not_answer_the_accept_leaves_the_lead_as_it_was(
+    tmp_path: Path, store: SqliteStore
+) -> None:
+    """agent1 accepts, then rejects their phone's ring: no attempt is claimed, nothing is
+    dialed, the lead is untouched and shown again once agent1 is free."""
+    host = PreviewHost()
+    async with shown_first(tmp_path, store, host) as runner:
+        ask(store, [runner.campaign], "agent1", "accept", source="test")
+        await until(lambda: host.ari.channels.originated)
+        host.refuse(host.ari.channels.originated[0][1]["channel_id"])
+        await until(lambda: len(presented(store)) == 2)
+        [unanswered] = store.events(kind="campaign.preview.unanswered")
+        assert unanswered.data["agent"] == "agent1"
+        assert presented(store) == [("agent1", "+15550100103")] * 2
+        assert store.campaign_attempts("p") == []
+        assert [e for e, _ in host.ari.channels.originated] == [AGENT1]
+        lead = {x["number"]: x for x in store.campaign_leads("p")}["+15550100103"]
+        assert (lead["state"], lead["attempts"]) == ("ready", 0)
