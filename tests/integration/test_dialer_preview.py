@@ -74,6 +74,7 @@ async def test_preview_shows_before_dialing_skip_accept_and_timeout_on_real_call
     dialer_apps: DialerAppFactory,
     phones: PhoneFactory,
     customers: PhoneFactory,
+    asterisk: SandboxInfo,
     pstn: SandboxInfo,
     tmp_path: Path,
 ) -> None:
@@ -215,6 +216,10 @@ async def test_preview_shows_before_dialing_skip_accept_and_timeout_on_real_call
     by_agent = max(tone_seconds(p, 1000) for p in heard_by_agent)
     print(f"agent1 heard 1000 Hz for {by_agent:.1f} s")
     assert by_agent > 1.5, [measure(p) for p in heard_by_agent]
+    # Nothing left in Asterisk: the customers' channels and the agent's phone are gone.
+    await until(
+        lambda: not [c for c in ari_get(asterisk, "channels") if "-dl-" in c["id"]], timeout=10
+    )
 
 
 async def test_kill_9_while_a_lead_is_shown_then_it_is_shown_again_and_dialed_once(
