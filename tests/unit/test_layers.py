@@ -66,6 +66,7 @@ PURE_MODULES = (
     "callflow.dialer.blend",
     "callflow.dialer.campaign",
     "callflow.dialer.pacing",
+    "callflow.dialer.preview",
     "callflow.dialer.rules",
     "callflow.dialer.window",
     "callflow.flow.",
