@@ -7,7 +7,8 @@ anything that is not E.164 (``+`` then 6 to 15 ASCII digits): no letters, spaces
 read (:func:`template_problem`), the same way for ``callflow check`` and ``callflow run``.
 
 An answered call can be sent through the dialplan and taken back (:func:`detour`), e.g.
-through ``callflow-amd`` for answering-machine detection (the dialer, callbacks).
+through ``callflow-amd`` for answering-machine detection (the dialer, callbacks), and a
+machine's greeting waited out there before a message is left on it (:func:`wait_out_greeting`).
 
 The shape is a real SIP provider's: ``endpoint: "PJSIP/{number}@pstn"`` (the sandbox's
 trunk is the PJSIP endpoint ``pstn``), the caller ID presented, and how long to ring.
@@ -27,7 +28,11 @@ from callflow.ari.events import ChannelDestroyed, ChannelHangupRequest, StasisEn
 from callflow.ari.rest import AriClient
 
 AMD_CONTEXT = "callflow-amd"  # AMD(), then back: Stasis(app,outbound,AMDSTATUS,AMDCAUSE)
-DETOUR_LIMIT = 30.0  # s to leave, or to come back: AMD takes 5 s, a greeting waited out 20 s more
+#: The extension of AMD_CONTEXT that waits for a machine's greeting (and beep) to end: a
+#: second of quiet, within GREETING_LIMIT s; back as Stasis(app,outbound,GREETING,status,ms).
+GREETING_EXTENSION = "greeting"
+GREETING_LIMIT = 10.0  # WaitForSilence's bound in the dialplan, in s
+DETOUR_LIMIT = 30.0  # s to leave, or to come back: AMD takes 5 s, a greeting waited out 10 s
 E164 = re.compile(r"\+[0-9]{6,15}")
 # What a template may hold around its placeholders: a technology, then a resource made of
 # the characters of SIP URIs and endpoint names, never a separator of several targets.
@@ -124,6 +129,16 @@ async def answer_of(events: EventQueue, timeout: float) -> tuple[StasisStart | N
     return None, None
 
 
+@dataclass(frozen=True)
+class GreetingEnd:
+    """How the wait for a machine's greeting to end went: ``status`` is WaitForSilence's
+    (``SILENCE``: a second of quiet came; ``TIMEOUT``: none within :data:`GREETING_LIMIT`
+    s), ``waited`` its length in seconds (None if the dialplan did not say)."""
+
+    status: str
+    waited: float | None
+
+
 async def detour(
     ari: AriClient,
     channel_id: str,
@@ -131,14 +146,15 @@ async def detour(
     attach: Callable[[str, EventQueue], None],
     context: str,
     limit: float = DETOUR_LIMIT,
+    extension: str = "s",
 ) -> StasisStart | None:
-    """Send an answered channel of the app through the dialplan ``context`` (extension
-    ``s``) and take it back: the StasisStart it returns with (its args say what the
-    context found: AMD's status and cause after :data:`AMD_CONTEXT`), or None if it hung
-    up or was not back within ``limit`` s each way (then it is hung up)."""
+    """Send an answered channel of the app through the dialplan ``context`` (at
+    ``extension``) and take it back: the StasisStart it returns with (its args say what
+    the context found: AMD's status and cause after :data:`AMD_CONTEXT`), or None if it
+    hung up or was not back within ``limit`` s each way (then it is hung up)."""
     try:
         await ari.channels.continue_in_dialplan(
-            channel_id, context=context, extension="s", priority=1
+            channel_id, context=context, extension=extension, priority=1
         )
     except (ari_errors.NotFound, ari_errors.NotInStasis):  # hung up at once
         return None
@@ -153,6 +169,41 @@ async def detour(
     with contextlib.suppress(ari_errors.AriError):  # gone already
         await ari.channels.hangup(channel_id)
     return None
+
+
+async def wait_out_greeting(
+    ari: AriClient,
+    channel_id: str,
+    events: EventQueue,
+    attach: Callable[[str, EventQueue], None],
+) -> GreetingEnd | None:
+    """Wait, in the dialplan, until the greeting of the machine on ``channel_id`` is over
+    (its beep too: a second of quiet, the machine recording), at most
+    :data:`GREETING_LIMIT` s: how it ended, with the channel back in the app to be played
+    the message; None if the machine hung up meanwhile. The one way the dialer and
+    callbacks leave a message after the beep."""
+    back = await detour(
+        ari,
+        channel_id,
+        events,
+        attach,
+        AMD_CONTEXT,
+        GREETING_LIMIT + 10.0,  # the bound's own slack on a loaded machine
+        extension=GREETING_EXTENSION,
+    )
+    if back is None:
+        return None
+    return greeting_end_of(back.args)
+
+
+def greeting_end_of(args: tuple[str, ...]) -> GreetingEnd:
+    """The dialplan's word on a greeting's end from the args of the channel's return,
+    ``("outbound", "GREETING", status, ms)``."""
+    status = args[2] if len(args) > 2 and args[1:2] == ("GREETING",) else ""
+    waited: float | None = None
+    if len(args) > 3 and re.fullmatch(r"[0-9]{1,9}", args[3]):
+        waited = int(args[3]) / 1000
+    return GreetingEnd(status or "UNKNOWN", waited)
 
 
 async def _next_of(events: EventQueue, kinds: tuple[type, ...], timeout: float) -> object:

@@ -46,6 +46,7 @@ from callflow.call.outbound import (
     answer_of,
     detour,
     originate_endpoint,
+    wait_out_greeting,
 )
 from callflow.call.primitives import Call, CallEnded, Leg
 from callflow.callback.book import CallbackBook
@@ -101,8 +102,6 @@ POLL_INTERVAL = 1.0  # seconds between looks at the store for requests from the 
 SUBMITTED = "submitted"  # a row written by `callflow callbacks request`, not yet taken
 CANCEL_ASKED = "cancel-asked"  # written by `callflow callbacks cancel` on a live row
 RING_SLACK = 5.0  # past the ring timeout, a ring whose end was missed is given up
-GREETING_LIMIT = 20  # seconds a machine's greeting is listened to before the message
-GREETING_SILENCE = 1  # seconds of quiet that end a machine's greeting (and its beep)
 NO_AGENT = "callback-no-agent"  # the interruption of a customer who waited long enough
 # Q.850 causes of an unanswered call to the customer, as the machine's outcomes.
 _OUTCOMES = {
@@ -560,35 +559,32 @@ class CallbackService:
         self.send(live.callback_id, unanswered or Answered())
 
     async def _leave_message(self, command: LeaveMessage, customer: Call) -> None:
-        """A machine answered and the queue has a ``machine_message``: listen until its
-        greeting and beep are over (a second of quiet; at most :data:`GREETING_LIMIT` s),
-        play the message, hang up. Its own task: the callback goes on meanwhile."""
+        """A machine answered and the queue has a ``machine_message``: wait until its
+        greeting and beep are over (:func:`~callflow.call.outbound.wait_out_greeting`, as the
+        dialer does: a second of quiet, 10 s at most), play the message, hang up. Its own
+        task: the callback goes on meanwhile."""
         config = self.configs.get(command.queue)
         try:
             if config is None or config.machine_message is None:
                 return
             media = list(media_for([config.machine_message], self.voice, lambda _: None))
-            name = f"greeting-{customer.id}"
-            await self.host.ari.channels.record(
-                customer.id,
-                name,
-                max_duration=GREETING_LIMIT,
-                max_silence=GREETING_SILENCE,
-                beep=False,
-                terminate_on="none",
-                if_exists="overwrite",
+            end = await wait_out_greeting(
+                self.host.ari, customer.id, customer.events, self.host.attach_channel
             )
-            await customer.wait_for(
-                lambda: name in customer.recordings_done, timeout=GREETING_LIMIT + RING_SLACK
-            )
-            # Only its end mattered: the machine's greeting is not kept.
-            with contextlib.suppress(ari_errors.AriError):
-                await self.host.ari.recordings.delete_stored(name)
+            if end is None:
+                log.info("callback %s: the machine hung up in its greeting", command.callback_id)
+                return
             await customer.play(media)
             self.store.append(
                 "callback.message",
                 command.callback_id,
-                {"callback": command.callback_id, "queue": command.queue, "media": media},
+                {
+                    "callback": command.callback_id,
+                    "queue": command.queue,
+                    "media": media,
+                    "greeting": end.status,
+                    "waited": end.waited,
+                },
             )
         except (CallEnded, ari_errors.NotFound, ari_errors.NotInStasis):
             log.info("callback %s: the machine hung up before the message", command.callback_id)

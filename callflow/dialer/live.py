@@ -22,7 +22,9 @@ lead (:mod:`callflow.dialer.rules`). This module is the glue:
    2 s of the end of the greeting (AMD's verdict less the silence it heard after it); else the
    agent's ring is dropped, the person hears the campaign's ``safe_harbor`` and the call is
    abandoned (``campaign.safe_harbor`` in the event log, with the greeting's end and the
-   playback's start). A machine gets ``machine_message`` or a hang-up.
+   playback's start). A machine gets a hang-up, or ``machine_message`` once its greeting
+   and beep are over (:func:`~callflow.call.outbound.wait_out_greeting`: a second of quiet in the
+   dialplan, 10 s at most), so that the machine records it from its start.
 
 Preview (``dial_mode: preview``, :mod:`callflow.dialer.preview`): nothing is dialed before
 an agent says so. Each round a free agent of the campaign is reserved (marked ringing for
@@ -77,6 +79,7 @@ from callflow.call.outbound import (
     answer_of,
     detour,
     originate_endpoint,
+    wait_out_greeting,
 )
 from callflow.call.primitives import Call, CallEnded, Leg
 from callflow.dialer import preview as pv
@@ -828,8 +831,24 @@ class CampaignRunner:
             self.ledger.machine_detected(self.clock())
             self.store.save_attempt(self._row(a, "machine"), a.lead)
             media = list(media_for(self.campaign.machine_message, self.voice, lambda _: None))
-            self.store.append("campaign.machine", a.id, {**self._tag(a), "message": media})
-            if media:
+            if not media:
+                self.store.append("campaign.machine", a.id, {**self._tag(a), "message": media})
+                return
+            # The message after the greeting and its beep, when the machine records.
+            end = await wait_out_greeting(
+                self.host.ari, call.id, a.events, self.host.attach_channel
+            )
+            self.store.append(
+                "campaign.machine",
+                a.id,
+                {
+                    **self._tag(a),
+                    "message": media,
+                    "greeting": end.status if end is not None else "HANGUP",
+                    "waited": end.waited if end is not None else None,
+                },
+            )
+            if end is not None:
                 await call.play(media)
             return
         if status not in ("HUMAN", "NOTSURE"):  # HANGUP, or AMD not run

@@ -11,14 +11,20 @@ import pytest
 
 from callflow.app.settings import read_settings, settings_schema
 from callflow.call.outbound import (
+    AMD_CONTEXT,
+    GREETING_EXTENSION,
+    GREETING_LIMIT,
+    GreetingEnd,
     InvalidNumber,
     OutboundSettings,
     e164,
+    greeting_end_of,
     originate_endpoint,
     template_problem,
 )
 
 SANDBOX = OutboundSettings()
+ROOT = Path(__file__).resolve().parents[3]
 
 HOSTILE = [
     "",
@@ -165,3 +171,37 @@ def test_the_schema_and_the_reader_agree_on_the_template(
     outbound, _ = _read(tmp_path, f"outbound: {{endpoint: '{endpoint}'}}\n")
     assert schema_ok is valid
     assert (outbound is not None) is valid
+
+
+@pytest.mark.parametrize(
+    ("args", "end"),
+    [
+        (("outbound", "GREETING", "SILENCE", "5230"), GreetingEnd("SILENCE", 5.23)),
+        (("outbound", "GREETING", "TIMEOUT", "10004"), GreetingEnd("TIMEOUT", 10.004)),
+        (("outbound", "GREETING", "SILENCE", ""), GreetingEnd("SILENCE", None)),
+        (("outbound", "GREETING", "SILENCE", "-5"), GreetingEnd("SILENCE", None)),
+        (("outbound", "GREETING", "SILENCE", "\uff15"), GreetingEnd("SILENCE", None)),
+        (("outbound", "GREETING"), GreetingEnd("UNKNOWN", None)),
+        (("outbound", "MACHINE", "LONGGREETING-1500-1500"), GreetingEnd("UNKNOWN", None)),
+    ],
+)
+def test_the_dialplans_word_on_a_greetings_end_is_read(
+    args: tuple[str, ...], end: GreetingEnd
+) -> None:
+    assert greeting_end_of(args) == end
+
+
+def test_the_dialplan_waits_out_a_greeting_as_the_app_expects() -> None:
+    """The AMD context's greeting extension waits for a second of quiet within
+    GREETING_LIMIT s and returns with (GREETING, status, ms); its module is loaded."""
+    text = (ROOT / "dialplan" / "callflow.conf").read_text()
+    context = text.split(f"[{AMD_CONTEXT}]", 1)[1].split("\n[", 1)[0]
+    lines = context.splitlines()
+    start = lines.index(next(x for x in lines if x.startswith(f"exten => {GREETING_EXTENSION},1")))
+    steps = [x for x in lines[start + 1 :] if x.startswith(" same => ")]
+    apps = [x.removeprefix(" same => n,").split("(", 1)[0] for x in steps]
+    assert apps == ["Set", "WaitForSilence", "Stasis", "Hangup"], steps
+    assert f"WaitForSilence(1000,1,{GREETING_LIMIT:.0f})" in steps[1]
+    assert "Stasis(${CALLFLOW_APP},outbound,GREETING,${WAITSTATUS}," in steps[2]
+    modules = (ROOT / "docker" / "asterisk" / "etc" / "modules.conf").read_text().splitlines()
+    assert "load = app_waitforsilence.so" in modules

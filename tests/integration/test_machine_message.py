@@ -1,0 +1,114 @@
+"""A message left on an answering machine after its beep, on real calls: a campaign dials the
+sandbox PSTN's scripted machine (about 7 s of greeting, Asterisk's 0.43 s beep at 700 Hz,
+then it records what it hears, sending no audio); AMD says MACHINE within the greeting, the
+dialplan waits for a second of quiet (WaitForSilence, 10 s at most) and only then callflow
+plays the message: a 1 kHz tone of known length, found whole in the machine's recording."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from callflow.app.main import App
+from callflow.call.outbound import GREETING_LIMIT
+from callflow.sandbox import SandboxInfo
+from callflow.testing.audio import tone_seconds, write_tone
+from tests.integration.conftest import PhoneFactory, wait_for_events
+from tests.integration.test_dialer import DialerAppFactory, dialer_apps  # noqa: F401 (fixture)
+from tests.integration.test_recovery import until
+
+pytestmark = pytest.mark.asterisk
+
+HERE = Path(__file__).parent
+QUEUES = HERE / "dialer_queues.yaml"
+MACHINE = "+15550110120"  # the PSTN's machine: rings 1 s, records 20 s after its beep
+MESSAGE_HZ = 1000.0
+MESSAGE_SECONDS = 3.0
+CAMPAIGN = """\
+name: machines
+dial_mode: progressive
+calling_hours: {{start: "00:00", end: "23:59"}}
+max_attempts: 1
+queues: [outbound]
+machine_message: [{{sound: {sound}}}]
+leads:
+  number: phone
+  default_timezone: UTC
+"""
+
+
+@pytest.fixture
+def message_sound(asterisk: SandboxInfo) -> Iterator[Path]:
+    """A 3 s 1 kHz tone as an Asterisk sound (``callflow-test/...``), removed afterwards."""
+    folder = asterisk.sounds_dir / "callflow-test"
+    folder.mkdir(exist_ok=True)
+    path = write_tone(folder / f"machine-message-{os.getpid()}.wav", MESSAGE_SECONDS, MESSAGE_HZ)
+    yield path
+    path.unlink(missing_ok=True)
+
+
+async def test_a_campaigns_machine_message_starts_after_the_beep_and_is_recorded_whole(
+    dialer_apps: DialerAppFactory,  # noqa: F811 (the fixture imported above)
+    pstn: SandboxInfo,
+    phones: PhoneFactory,
+    message_sound: Path,
+    tmp_path: Path,
+) -> None:
+    """One lead, the PSTN's machine. AMD's verdict comes within the greeting; callflow
+    waits in the dialplan until the greeting and beep are over (SILENCE, some seconds
+    later, under the 10 s bound) and only then plays the message: the machine had begun to
+    record before callflow asked for it, and its recording holds the whole 3 s tone (played
+    at the verdict, as before, it would have been lost under the greeting)."""
+    campaign = tmp_path / "machines.yaml"
+    sound = f"callflow-test/{message_sound.stem}"
+    campaign.write_text(CAMPAIGN.format(sound=sound))
+    spool = Path(pstn.home) / "state" / "spool" / "recording"
+    before = set(spool.glob("machine-*.wav"))
+    app: App = await dialer_apps(
+        campaign, [{"number": MACHINE, "timezone": "UTC", "line": 2}], queues=QUEUES
+    )
+    assert app.queues is not None
+    await phones("agent1", auto_answer=True)  # an agent free: progressive dials one line
+    app.queues.login("agent1")
+    app.store.set_campaign_state("machines", "running")
+
+    await wait_for_events(app, "campaign.machine", timeout=60)
+    [machine] = app.store.events(kind="campaign.machine")
+    print(f"campaign.machine: {machine.data}")
+    assert machine.data["message"] == [f"sound:{sound}"], machine.data
+    assert machine.data["greeting"] == "SILENCE", machine.data
+    waited = machine.data["waited"]
+    # The greeting went on for seconds after AMD's verdict, then the beep, then 1 s of quiet.
+    assert isinstance(waited, float) and 2.0 < waited < GREETING_LIMIT + 1, machine.data
+    [amd] = {a["data"].get("amd") for a in app.store.campaign_attempts("machines")}
+    assert amd == "MACHINE"
+
+    def ended() -> bool:
+        attempts = app.store.campaign_attempts("machines")
+        return bool(attempts) and all(a["state"] == "ended" for a in attempts)
+
+    await until(ended, timeout=30)  # callflow hung up after the message
+    [attempt] = app.store.campaign_attempts("machines")
+    assert attempt["outcome"] == "machine", attempt
+
+    # The machine's recording (Record() after its beep) is closed once the call is over.
+    def recorded() -> list[Path]:
+        return sorted(set(spool.glob("machine-*.wav")) - before)
+
+    await until(lambda: len(recorded()) == 1 and recorded()[0].stat().st_size > 44, timeout=30)
+    [recording] = recorded()
+    # The machine began to record (after its greeting and beep) before callflow asked for
+    # the message (its campaign.machine event, written once the wait was over).
+    record_start = int(recording.stem.rsplit("-", 1)[1]) / 1000
+    asked = machine.at.timestamp()
+    message = tone_seconds(recording, MESSAGE_HZ)
+    print(
+        f"{recording.name}: the message asked for {asked - record_start:.3f} s after the "
+        f"machine began to record; it holds {message:.2f} s of the {MESSAGE_SECONDS} s tone"
+    )
+    assert asked > record_start, (asked, record_start)
+    assert message >= MESSAGE_SECONDS - 0.2, message
+    assert message <= MESSAGE_SECONDS + 0.1, message
