@@ -7,12 +7,15 @@ Numbers are E.164 and their digits script the call::
     +1 555 010 RR TT   a person: rings RR s, answers, says "hello", then echoes what it
                        hears; hangs up after TT s (00: when the caller does)
     +1 555 011 RR TT   an answering machine: rings RR s, a ~7 s greeting, a beep, then
-                       records for TT s (00: 30 s) into the PSTN's spool/recording
+                       records for TT s (00: 30 s) what it hears into the PSTN's
+                       spool/recording (``machine-<caller>-<start, ms>.wav``)
     +1 555 012 RR xx   no answer: rings; after RR s the network gives up (cause 19);
                        00: rings until the caller's own ring timeout
     +1 555 013 RR xx   busy (cause 17) after RR s of ringing
     +1 555 014 RR xx   congestion (cause 34) after RR s of ringing
     +1 555 015 RR xx   invalid, an unallocated number (cause 1), after RR s
+    +1 555 016 RR TT   a machine that never goes quiet: rings RR s, its greeting over and
+                       over (no beep) until it hangs up after TT s (00: 30 s)
     any other +number  invalid, at once
 
 A YAML table (``docker/asterisk/pstn/numbers.yaml`` by default) overrides numbers one by
@@ -46,6 +49,7 @@ TRUNK_USER = "callflow"
 BEHAVIOURS = (
     "person",
     "machine",
+    "long-greeting",
     "no-answer",
     "busy",
     "congestion",

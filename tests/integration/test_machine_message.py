@@ -15,6 +15,7 @@ import pytest
 from callflow.app.main import App
 from callflow.call.outbound import GREETING_LIMIT
 from callflow.sandbox import SandboxInfo
+from callflow.store import EventRecord
 from callflow.testing.audio import tone_seconds, write_tone
 from tests.integration.conftest import PhoneFactory, wait_for_events
 from tests.integration.test_dialer import DialerAppFactory, dialer_apps  # noqa: F401 (fixture)
@@ -25,6 +26,7 @@ pytestmark = pytest.mark.asterisk
 HERE = Path(__file__).parent
 QUEUES = HERE / "dialer_queues.yaml"
 MACHINE = "+15550110120"  # the PSTN's machine: rings 1 s, records 20 s after its beep
+ENDLESS_MACHINE = "+15550160140"  # a machine never quiet: rings 1 s, greets for 40 s
 MESSAGE_HZ = 1000.0
 MESSAGE_SECONDS = 3.0
 CAMPAIGN = """\
@@ -38,6 +40,48 @@ leads:
   number: phone
   default_timezone: UTC
 """
+
+
+async def campaign_calling(
+    number: str,
+    dialer_apps: DialerAppFactory,  # noqa: F811 (the fixture imported above)
+    phones: PhoneFactory,
+    message_sound: Path,
+    tmp_path: Path,
+) -> tuple[App, str]:
+    """callflow running a campaign whose one lead is ``number`` and whose machine message
+    is ``message_sound``, agent1 logged in and free: it dials the lead. (The app, and the
+    message's sound name.)"""
+    campaign = tmp_path / "machines.yaml"
+    sound = f"callflow-test/{message_sound.stem}"
+    campaign.write_text(CAMPAIGN.format(sound=sound))
+    app = await dialer_apps(
+        campaign, [{"number": number, "timezone": "UTC", "line": 2}], queues=QUEUES
+    )
+    assert app.queues is not None
+    await phones("agent1", auto_answer=True)  # an agent free: progressive dials one line
+    app.queues.login("agent1")
+    app.store.set_campaign_state("machines", "running")
+    return app, sound
+
+
+async def message_left(app: App, sound: str, greeting: str) -> tuple[EventRecord, float]:
+    """The campaign's machine event once written: the message was ``sound``, the wait for
+    the beep ended as ``greeting`` says; (the event, the seconds waited)."""
+    await wait_for_events(app, "campaign.machine", timeout=60)
+    [machine] = app.store.events(kind="campaign.machine")
+    print(f"campaign.machine: {machine.data}")
+    assert machine.data["message"] == [f"sound:{sound}"], machine.data
+    assert machine.data["greeting"] == greeting, machine.data
+    waited = machine.data["waited"]
+    assert isinstance(waited, float), machine.data
+    return machine, waited
+
+
+def attempts_over(app: App) -> bool:
+    """The campaign's attempts are there and all ended (the calls hung up)."""
+    attempts = app.store.campaign_attempts("machines")
+    return bool(attempts) and all(a["state"] == "ended" for a in attempts)
 
 
 @pytest.fixture
@@ -62,35 +106,16 @@ async def test_a_campaigns_machine_message_starts_after_the_beep_and_is_recorded
     later, under the 10 s bound) and only then plays the message: the machine had begun to
     record before callflow asked for it, and its recording holds the whole 3 s tone (played
     at the verdict, as before, it would have been lost under the greeting)."""
-    campaign = tmp_path / "machines.yaml"
-    sound = f"callflow-test/{message_sound.stem}"
-    campaign.write_text(CAMPAIGN.format(sound=sound))
     spool = Path(pstn.home) / "state" / "spool" / "recording"
     before = set(spool.glob("machine-*.wav"))
-    app: App = await dialer_apps(
-        campaign, [{"number": MACHINE, "timezone": "UTC", "line": 2}], queues=QUEUES
-    )
-    assert app.queues is not None
-    await phones("agent1", auto_answer=True)  # an agent free: progressive dials one line
-    app.queues.login("agent1")
-    app.store.set_campaign_state("machines", "running")
-
-    await wait_for_events(app, "campaign.machine", timeout=60)
-    [machine] = app.store.events(kind="campaign.machine")
-    print(f"campaign.machine: {machine.data}")
-    assert machine.data["message"] == [f"sound:{sound}"], machine.data
-    assert machine.data["greeting"] == "SILENCE", machine.data
-    waited = machine.data["waited"]
+    app, sound = await campaign_calling(MACHINE, dialer_apps, phones, message_sound, tmp_path)
+    machine, waited = await message_left(app, sound, "SILENCE")
     # The greeting went on for seconds after AMD's verdict, then the beep, then 1 s of quiet.
-    assert isinstance(waited, float) and 2.0 < waited < GREETING_LIMIT + 1, machine.data
+    assert 2.0 < waited < GREETING_LIMIT + 1, machine.data
     [amd] = {a["data"].get("amd") for a in app.store.campaign_attempts("machines")}
     assert amd == "MACHINE"
 
-    def ended() -> bool:
-        attempts = app.store.campaign_attempts("machines")
-        return bool(attempts) and all(a["state"] == "ended" for a in attempts)
-
-    await until(ended, timeout=30)  # callflow hung up after the message
+    await until(lambda: attempts_over(app), timeout=30)  # callflow hung up after the message
     [attempt] = app.store.campaign_attempts("machines")
     assert attempt["outcome"] == "machine", attempt
 
@@ -112,3 +137,31 @@ async def test_a_campaigns_machine_message_starts_after_the_beep_and_is_recorded
     assert asked > record_start, (asked, record_start)
     assert message >= MESSAGE_SECONDS - 0.2, message
     assert message <= MESSAGE_SECONDS + 0.1, message
+
+
+async def test_a_machine_that_never_goes_quiet_gets_the_message_after_the_bound(
+    dialer_apps: DialerAppFactory,  # noqa: F811 (the fixture imported above)
+    phones: PhoneFactory,
+    message_sound: Path,
+    tmp_path: Path,
+) -> None:
+    """The PSTN's machine whose greeting never ends (+1 555 016, it hangs up after 40 s):
+    the wait for its beep gives up after 10 s (TIMEOUT) and the message is played all the
+    same; callflow ends the call, long before the machine would."""
+    app, sound = await campaign_calling(
+        ENDLESS_MACHINE, dialer_apps, phones, message_sound, tmp_path
+    )
+    machine, waited = await message_left(app, sound, "TIMEOUT")
+    # WaitForSilence counts whole seconds of the wall clock: between 9 and about 10 s.
+    assert 9.0 < waited <= GREETING_LIMIT + 0.5, machine.data
+
+    await until(lambda: attempts_over(app), timeout=40)
+    [attempt] = app.store.campaign_attempts("machines")
+    assert attempt["outcome"] == "machine", attempt
+    # Hung up by callflow after the 3 s message, not by the machine (27 s after the wait).
+    [ended_event] = [
+        e for e in app.store.events(kind="campaign.attempt") if e.data["state"] == "ended"
+    ]
+    after = (ended_event.at - machine.at).total_seconds()
+    print(f"the call ended {after:.2f} s after the wait")
+    assert after < 20, (machine.at, ended_event.at)
