@@ -7,7 +7,8 @@ plays the message: a 1 kHz tone of known length, found whole in the machine's re
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,8 @@ from callflow.call.outbound import GREETING_LIMIT
 from callflow.sandbox import SandboxInfo
 from callflow.store import EventRecord
 from callflow.testing.audio import tone_seconds, write_tone
-from tests.integration.conftest import PhoneFactory, wait_for_events
+from tests.integration.conftest import AppFactory, PhoneFactory, wait_for_events
+from tests.integration.test_callbacks import MACHINE_QUEUE
 from tests.integration.test_dialer import DialerAppFactory, dialer_apps  # noqa: F401 (fixture)
 from tests.integration.test_recovery import until
 
@@ -25,6 +27,8 @@ pytestmark = pytest.mark.asterisk
 
 HERE = Path(__file__).parent
 QUEUES = HERE / "dialer_queues.yaml"
+CALLBACK_QUEUES = HERE / "callback_queues.yaml"
+CALLBACK_FLOW = HERE / "flows" / "callbacks.yaml"
 MACHINE = "+15550110120"  # the PSTN's machine: rings 1 s, records 20 s after its beep
 ENDLESS_MACHINE = "+15550160140"  # a machine never quiet: rings 1 s, greets for 40 s
 MESSAGE_HZ = 1000.0
@@ -78,6 +82,20 @@ async def message_left(app: App, sound: str, greeting: str) -> tuple[EventRecord
     return machine, waited
 
 
+def recordings_from_now(pstn: SandboxInfo) -> Callable[[], list[Path]]:
+    """The PSTN machine's recordings (Record() after its beep) made from now on."""
+    spool = Path(pstn.home) / "state" / "spool" / "recording"
+    before = set(spool.glob("machine-*.wav"))
+    return lambda: sorted(set(spool.glob("machine-*.wav")) - before)
+
+
+async def the_recording(new: Callable[[], list[Path]]) -> Path:
+    """The one new recording, once written (closed when the call is over)."""
+    await until(lambda: len(new()) == 1 and new()[0].stat().st_size > 44, timeout=30)
+    [recording] = new()
+    return recording
+
+
 def attempts_over(app: App) -> bool:
     """The campaign's attempts are there and all ended (the calls hung up)."""
     attempts = app.store.campaign_attempts("machines")
@@ -106,8 +124,7 @@ async def test_a_campaigns_machine_message_starts_after_the_beep_and_is_recorded
     later, under the 10 s bound) and only then plays the message: the machine had begun to
     record before callflow asked for it, and its recording holds the whole 3 s tone (played
     at the verdict, as before, it would have been lost under the greeting)."""
-    spool = Path(pstn.home) / "state" / "spool" / "recording"
-    before = set(spool.glob("machine-*.wav"))
+    new = recordings_from_now(pstn)
     app, sound = await campaign_calling(MACHINE, dialer_apps, phones, message_sound, tmp_path)
     machine, waited = await message_left(app, sound, "SILENCE")
     # The greeting went on for seconds after AMD's verdict, then the beep, then 1 s of quiet.
@@ -119,12 +136,7 @@ async def test_a_campaigns_machine_message_starts_after_the_beep_and_is_recorded
     [attempt] = app.store.campaign_attempts("machines")
     assert attempt["outcome"] == "machine", attempt
 
-    # The machine's recording (Record() after its beep) is closed once the call is over.
-    def recorded() -> list[Path]:
-        return sorted(set(spool.glob("machine-*.wav")) - before)
-
-    await until(lambda: len(recorded()) == 1 and recorded()[0].stat().st_size > 44, timeout=30)
-    [recording] = recorded()
+    recording = await the_recording(new)
     # The machine began to record (after its greeting and beep) before callflow asked for
     # the message (its campaign.machine event, written once the wait was over).
     record_start = int(recording.stem.rsplit("-", 1)[1]) / 1000
@@ -165,3 +177,44 @@ async def test_a_machine_that_never_goes_quiet_gets_the_message_after_the_bound(
     after = (ended_event.at - machine.at).total_seconds()
     print(f"the call ended {after:.2f} s after the wait")
     assert after < 20, (machine.at, ended_event.at)
+
+
+def callback_queue(sound: str) -> str:
+    """test_callbacks' machine queue, with one attempt and ``sound`` as its message."""
+    text = MACHINE_QUEUE.replace("max_attempts: 2", "max_attempts: 1")
+    text = re.sub(r"machine_message: .*", f"machine_message: {{sound: {sound}}}", text)
+    assert "max_attempts: 1" in text and sound in text, text
+    return text
+
+
+async def test_a_callbacks_machine_message_is_left_the_same_way_and_recorded_whole(
+    pstn: SandboxInfo,
+    start_app: AppFactory,
+    phones: PhoneFactory,
+    message_sound: Path,
+    tmp_path: Path,
+) -> None:
+    """A callback that reaches the PSTN's machine: agent1 is released at the verdict, the
+    machine's greeting and beep are waited out in the dialplan as for a campaign (SILENCE),
+    and the machine's recording holds the whole 3 s message."""
+    sound = f"callflow-test/{message_sound.stem}"
+    queues = tmp_path / "queues.yaml"
+    queues.write_text(CALLBACK_QUEUES.read_text() + callback_queue(sound))
+    new = recordings_from_now(pstn)
+    app = await start_app([CALLBACK_FLOW], queues=queues)
+    assert app.callbacks is not None and app.queues is not None
+    await phones("agent1", auto_answer=True)
+    app.queues.login("agent1")
+    assert app.callbacks.request("callbacks_machine", MACHINE)[1]  # a new callback
+    app.queues.kick()
+    await wait_for_events(app, "callback.message", timeout=90)
+    [message] = app.store.events(kind="callback.message")
+    print(f"callback.message: {message.data}")
+    assert message.data["media"] == [f"sound:{sound}"], message.data
+    assert message.data["greeting"] == "SILENCE", message.data
+    await wait_for_events(app, "callback.expired", timeout=30)  # out of its one attempt
+
+    recording = await the_recording(new)
+    held = tone_seconds(recording, MESSAGE_HZ)
+    print(f"{recording.name}: it holds {held:.2f} s of the {MESSAGE_SECONDS} s tone")
+    assert MESSAGE_SECONDS - 0.2 <= held <= MESSAGE_SECONDS + 0.1, held
