@@ -8,7 +8,7 @@ from pathlib import Path
 
 from callflow.bench.callback import run_callback_bench
 from callflow.bench.connect import run_connect_bench
-from callflow.bench.dialer import run_dialer_bench
+from callflow.bench.dialer import run_dialer_bench, run_oracle_bench
 from callflow.bench.ewt import run_ewt_bench
 from callflow.bench.faults import ONLY, run_faults_bench
 from callflow.bench.fuzz import run_fuzz_bench
@@ -163,6 +163,12 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         help="a scaled-down campaign on real calls (sandbox, PSTN, robot agents; needs root), "
         "next to the simulator's prediction",
     )
+    dialer.add_argument(
+        "--oracle",
+        action="store_true",
+        help="the bound (oracle, sim only): predictive next to an oracle pacing's sweep, "
+        "reference campaign with and without AMD false positives, one process",
+    )
     dialer.set_defaults(func=_run_dialer)
 
     fuzz = kinds.add_parser(
@@ -263,6 +269,10 @@ def _run_dialer(args: argparse.Namespace) -> int:
         from callflow.bench.dialer_live import run_dialer_live_bench
 
         return run_dialer_live_bench(as_json=args.json, seeds=args.seeds, seed=args.seed)
+    if args.oracle:
+        return run_oracle_bench(
+            as_json=args.json, seeds=args.seeds, agents=args.agents, seed=args.seed, only=args.only
+        )
     return run_dialer_bench(
         as_json=args.json,
         seeds=args.seeds,

@@ -19,6 +19,15 @@ Rows:
   30 days): abandons / people answered;
 - ``attempts_per_agent_hour``: calls placed per logged-in agent hour;
 - ``over_cap``: days on which any window ended over the 3 % cap.
+
+``--oracle`` (:func:`run_oracle_bench`): a bound, not a policy, run only in the simulator.
+For ``reference`` and ``no-fp`` (the same campaign with no AMD false positive, so the whole
+3 % is left to people abandoned), predictive's row and the rows of
+:class:`~callflow.sim.dialer_oracle.OraclePacing` (``oracle-agents-L``: it knows each busy
+agent's exact free time; ``oracle-calls-L``: that and when each call in flight will need an
+agent) at each allowance ``L`` of its sweep, lowest first, stopping after the first one
+with a day over the cap; then the frontier lines, labelled "bound (oracle, sim only)": the
+best talk share with no day over the cap in any window.
 """
 
 from __future__ import annotations
@@ -31,7 +40,8 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 from callflow.dialer.pacing import make_policy
-from callflow.sim.dialer import DialerResult, DialerScenario, simulate_day
+from callflow.sim.dialer import DialerResult, DialerScenario, SimTruth, simulate_day
+from callflow.sim.dialer_oracle import OraclePacing, Sees
 
 AGENTS = (5, 10, 20, 50, 100)
 POLICIES = (
@@ -57,6 +67,8 @@ def scenario(name: str, agents: int) -> DialerScenario:
         return DialerScenario(name, agents, shift_change=(4.0, 0.3))
     if name == "long-talk":
         return DialerScenario(name, agents, talk_mean=300.0)
+    if name == "no-fp":  # --oracle only: the reference campaign, AMD never wrong
+        return DialerScenario(name, agents, amd_false_positive=0.0)
     raise ValueError(f"unknown scenario {name!r}")
 
 
@@ -236,6 +248,147 @@ def summarize_goals(rows: Sequence[Row]) -> list[str]:
     return lines
 
 
+#: The oracle's allowances swept, per what it sees, lowest first.
+ORACLE_ALLOWANCES: dict[Sees, tuple[float, ...]] = {
+    "agents": (0.014, 0.02, 0.028, 0.04),
+    "calls": (0.035, 0.05, 0.07, 0.1),
+}
+ORACLE_SCENARIOS = ("reference", "no-fp")
+BOUND = "bound (oracle, sim only)"
+
+
+def oracle_days(
+    scenario_name: str, agents: int, sees: Sees, allowance: float, seeds: int, base_seed: int
+) -> list[DialerResult]:
+    """An oracle's days (the bench's day seeds; the simulator keeps its truth for it)."""
+    day = scenario(scenario_name, agents)
+    days = []
+    for n in range(seeds):
+        truth = SimTruth()
+        oracle = OraclePacing(truth, allowance, day, sees=sees)
+        seed = day_seed(base_seed, scenario_name, agents, n)
+        days.append(simulate_day(day, oracle, seed, truth=truth))
+    return days
+
+
+def oracle_rows(
+    scenario_name: str, agents: int, sees: Sees, seeds: int, base_seed: int
+) -> Iterator[Row]:
+    """The sweep's rows, lowest allowance first, up to the first with a day over the cap."""
+    for allowance in ORACLE_ALLOWANCES[sees]:
+        days = oracle_days(scenario_name, agents, sees, allowance, seeds, base_seed)
+        row = summarize(scenario_name, f"oracle-{sees}-{allowance:g}", agents, days)
+        yield row
+        if row.over_cap:
+            return
+
+
+def oracle_frontier(rows: Sequence[Row]) -> list[dict[str, object]]:
+    """Per (scenario, team size, what the oracle sees): its best row with no day over the
+    cap, next to predictive's row."""
+    out: list[dict[str, object]] = []
+    keys = dict.fromkeys(
+        (r.scenario, r.agents, r.policy.split("-")[1])
+        for r in rows
+        if r.policy.startswith("oracle-")
+    )
+    for scenario_name, agents, sees in keys:
+        same = [r for r in rows if r.scenario == scenario_name and r.agents == agents]
+        legal = [r for r in same if r.policy.startswith(f"oracle-{sees}-") and not r.over_cap]
+        best = max(legal, key=lambda r: r.talk_share, default=None)
+        ours = next((r for r in same if r.policy == CALLFLOW_POLICY), None)
+        out.append(
+            {
+                "bound": BOUND,
+                "scenario": scenario_name,
+                "agents": agents,
+                "sees": sees,
+                "talk_share": round(best.talk_share, 4) if best else None,
+                "abandon_worst_24h": round(best.abandon_worst_24h, 5) if best else None,
+                "abandon_real": round(best.abandon_30d, 5) if best else None,
+                "allowance": float(best.policy.rsplit("-", 1)[1]) if best else None,
+                "predictive_talk_share": round(ours.talk_share, 4) if ours else None,
+                "predictive_abandon_worst_24h": round(ours.abandon_worst_24h, 5) if ours else None,
+                "goal": GOAL_TALK.get(agents) if scenario_name == "reference" else None,
+            }
+        )
+    return out
+
+
+def format_frontier(frontier: Sequence[dict[str, object]]) -> list[str]:
+    lines = []
+    for f in frontier:
+        text = f"{BOUND}: {f['scenario']}, {f['agents']} agents, sees {f['sees']}: "
+        if f["talk_share"] is None:
+            text += "no allowance kept every day under the cap"
+        else:
+            text += (
+                f"talk share {f['talk_share']:.3f} at worst window {f['abandon_worst_24h']:.4f}"
+                f" (people abandoned {f['abandon_real']:.4f}, allowance {f['allowance']:g})"
+            )
+        if f["predictive_talk_share"] is not None:
+            text += (
+                f"; predictive {f['predictive_talk_share']:.3f}"
+                f" at {f['predictive_abandon_worst_24h']:.4f}"
+            )
+        goal = f["goal"]
+        if isinstance(goal, float) and isinstance(f["talk_share"], float):
+            reached = "reached" if f["talk_share"] >= goal else "not reached"
+            text += f"; goal {goal:.2f}: {reached} by the bound"
+        lines.append(text)
+    return lines
+
+
+def run_oracle_bench(
+    *,
+    as_json: bool,
+    seeds: int,
+    agents: Sequence[int],
+    seed: int = 1,
+    only: str | None = None,
+    sees: Sequence[Sees] = ("agents", "calls"),
+    write: Callable[[str], None] = print,
+) -> int:
+    """``callflow bench dialer --oracle``: predictive and the oracle's sweep on ``reference``
+    and ``no-fp`` (those containing ``only``) at each team size, then the frontier (one
+    process; in JSON each row is written as soon as it is done: it is a long run)."""
+
+    def produced() -> Iterator[Row]:
+        for scenario_name in ORACLE_SCENARIOS:
+            if only and only not in scenario_name:
+                continue
+            for n in agents:
+                yield run_unit(Unit(scenario_name, CALLFLOW_POLICY, n, seeds, seed))
+                for kind in sees:
+                    yield from oracle_rows(scenario_name, n, kind, seeds, seed)
+
+    rows = _collect(produced(), as_json, write)
+    frontier = oracle_frontier(rows)
+    if as_json:
+        for f in frontier:
+            write(json.dumps(f))
+        return 0
+    write(f"# {BOUND}: not a policy; rows oracle-SEES-ALLOWANCE (callflow/sim/dialer_oracle.py)")
+    return _write_table(rows, format_frontier(frontier), write)
+
+
+def _collect(produced: Iterable[Row], as_json: bool, write: Callable[[str], None]) -> list[Row]:
+    """The rows, each written as JSON as soon as it is done when ``as_json``."""
+    rows: list[Row] = []
+    for row in produced:
+        rows.append(row)
+        if as_json:
+            write(row.to_json())
+    return rows
+
+
+def _write_table(rows: Sequence[Row], tail: Sequence[str], write: Callable[[str], None]) -> int:
+    """The table, a blank line, then ``tail``; the exit code."""
+    for line in [*format_table(rows), "", *tail]:
+        write(line)
+    return 0
+
+
 def run_dialer_bench(
     *,
     as_json: bool,
@@ -250,19 +403,10 @@ def run_dialer_bench(
     chosen = [s for s in SCENARIOS if not only or only in s]
     work = units(chosen, agents, seeds, seed)
     workers = jobs if jobs is not None else (os.cpu_count() or 1)
-    rows: list[Row] = []
-    for row in run_units(work, workers):
-        rows.append(row)
-        if as_json:
-            write(row.to_json())
+    rows = _collect(run_units(work, workers), as_json, write)
     if as_json:
         return 0
-    for line in format_table(rows):
-        write(line)
-    write("")
-    for line in summarize_goals(rows):
-        write(line)
-    return 0
+    return _write_table(rows, summarize_goals(rows), write)
 
 
 __all__ = [
@@ -272,7 +416,9 @@ __all__ = [
     "Row",
     "Unit",
     "format_table",
+    "oracle_frontier",
     "run_dialer_bench",
+    "run_oracle_bench",
     "run_unit",
     "scenario",
     "summarize",

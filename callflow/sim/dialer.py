@@ -31,6 +31,14 @@ Scenarios vary it: ``answer_drift`` scales the person and machine shares by
 share of the agents log out at a given hour as they finish their call, and the talk mean
 can be longer.
 
+Truth (``simulate_day(..., truth=SimTruth())``), for the oracle bound of
+:mod:`callflow.sim.dialer_oracle` only: the simulator keeps, in the object passed, what no
+live dialer can know: when each busy agent will next be free (their talk's and wrap-up's
+ends) and, for each call in flight that will need an agent, when it will (AMD's "human"
+verdict). To know them ahead, each call's outcome (and each wrap-up) is drawn whole when it
+begins instead of step by step: the same distributions, another order of draws, so a day
+with truth is not the same day as one without. Real policies are driven without it.
+
 ``talk_share`` is talk time / logged-in agent time (idle, talking and wrapping up; an agent
 who has logged out adds nothing), ``occupancy`` is (talk + wrap-up) / logged-in time.
 """
@@ -41,7 +49,7 @@ import heapq
 import math
 import random
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from callflow.dialer.pacing import (
     AgentView,
@@ -92,6 +100,20 @@ class DialerScenario:
 
 
 @dataclass(slots=True)
+class SimTruth:
+    """What the simulator knows and no live dialer does (filled only when passed in).
+
+    ``busy_until``: agent index -> when that talking or wrapping-up agent will be free for
+    a call (talk end plus wrap-up; an agent leaving at a shift change is not listed).
+    ``needs_agent_at``: call id -> when that call in flight will need an agent (AMD's
+    "human" verdict, past for a person waiting); calls that never will are not listed.
+    """
+
+    busy_until: dict[int, float] = field(default_factory=dict)
+    needs_agent_at: dict[int, float] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
 class DialerResult:
     """One day's figures."""
 
@@ -136,6 +158,8 @@ class _Call:
     stage: str = "ringing"
     answered_at: float = 0.0
     verdict_at: float = 0.0
+    human: bool = False  # with truth: drawn at dialing, else at answer
+    screen: float = 0.0
 
 
 @dataclass(slots=True)
@@ -153,9 +177,11 @@ def simulate_day(
     seed: int,
     *,
     preview: PreviewDesk | None = None,
+    truth: SimTruth | None = None,
 ) -> DialerResult:
     """Run one campaign day with ``policy`` deciding every second (or, with ``preview``,
-    that desk showing leads to the idle agents)."""
+    that desk showing leads to the idle agents); ``truth``, if given, is kept up to date
+    (see the module docstring: for the oracle bound only)."""
     rng = random.Random(seed)
     start = scenario.day_start
     end = start + scenario.hours * 3600.0
@@ -185,6 +211,7 @@ def simulate_day(
     today = [0, 0, 0]
     last_minute = [0, 0, 0]
     owner: dict[int, int] = {}  # preview: a call's agent, reserved since it was shown
+    wrapups: dict[int, float] = {}  # with truth: each talking agent's wrap-up, drawn ahead
 
     def push(at: float, kind: int, ident: int) -> None:
         nonlocal seq
@@ -223,8 +250,15 @@ def simulate_day(
         talk = rng.lognormvariate(mu, sigma)
         push(t + talk, _TALK_END, i)
         del call
+        if truth is not None:
+            truth.needs_agent_at.pop(call_id, None)
+            wrapups[i] = rng.uniform(*scenario.wrapup)
+            if not agents[i].leaving:
+                truth.busy_until[i] = t + talk + wrapups[i]
 
     def agent_free(i: int, t: float) -> None:
+        if truth is not None:
+            truth.busy_until.pop(i, None)
         if agents[i].leaving:
             log_out(i, t)
             return
@@ -245,22 +279,35 @@ def simulate_day(
         person, machine = scenario.person * share, scenario.machine * share
         draw = rng.random()
         if draw < person:
-            truth, ring = "person", rng.uniform(*scenario.ring)
+            outcome, ring = "person", rng.uniform(*scenario.ring)
         elif draw < person + machine:
-            truth, ring = "machine", rng.uniform(*scenario.ring)
+            outcome, ring = "machine", rng.uniform(*scenario.ring)
         elif draw < person + machine + scenario.busy:
-            truth, ring = "busy", rng.uniform(*scenario.busy_after)
+            outcome, ring = "busy", rng.uniform(*scenario.busy_after)
         else:
-            truth, ring = "no_answer", scenario.no_answer_timeout
+            outcome, ring = "no_answer", scenario.no_answer_timeout
         call_id = next_call
         next_call += 1
-        calls[call_id] = _Call(t, truth, ring)
+        calls[call_id] = _Call(t, outcome, ring)
         call_views[call_id] = CallView("ringing", t)
         result.attempts += 1
         count(t, attempts=1)
-        kind = _ANSWER if truth in ("person", "machine") else _END
+        kind = _ANSWER if outcome in ("person", "machine") else _END
         push(t + ring, kind, call_id)
+        if truth is not None and kind == _ANSWER:
+            screen_call(calls[call_id])
+            if calls[call_id].human:
+                truth.needs_agent_at[call_id] = t + ring + calls[call_id].screen
         return call_id
+
+    def screen_call(call: _Call) -> None:
+        """AMD's verdict and how long it listens."""
+        if call.truth == "person":
+            call.human = rng.random() >= scenario.amd_false_positive
+            call.screen = rng.uniform(*scenario.greeting) + scenario.amd_silence
+        else:
+            call.human = False
+            call.screen = rng.uniform(*scenario.machine_screen)
 
     def show(t: float) -> None:
         """Preview: a lead to each idle agent shown none; their answer comes later."""
@@ -318,14 +365,10 @@ def simulate_day(
             call = calls[ident]
             call.stage, call.answered_at = "screening", t
             call_views[ident] = CallView("screening", call.dialed_at)
-            if call.truth == "person":
-                human = rng.random() >= scenario.amd_false_positive
-                screen = rng.uniform(*scenario.greeting) + scenario.amd_silence
-            else:
-                human = False
-                screen = rng.uniform(*scenario.machine_screen)
-            call.stage = "human" if human else "machine"
-            push(t + screen, _VERDICT, ident)
+            if truth is None:
+                screen_call(call)
+            call.stage = "human" if call.human else "machine"
+            push(t + call.screen, _VERDICT, ident)
         elif kind == _VERDICT:
             call = calls[ident]
             if call.stage == "machine":
@@ -353,6 +396,8 @@ def simulate_day(
         elif kind == _DEADLINE:
             if ident in calls:
                 del calls[ident], call_views[ident]
+                if truth is not None:
+                    truth.needs_agent_at.pop(ident, None)
                 ledger.person_abandoned(t)
                 count(t, live=1, abandoned=1)
                 result.abandoned += 1
@@ -372,7 +417,8 @@ def simulate_day(
         elif kind == _TALK_END:
             experience.talk_ended(t - agents[ident].since)
             set_agent(ident, "wrapup", t)
-            push(t + rng.uniform(*scenario.wrapup), _WRAP_END, ident)
+            wrapup = wrapups.pop(ident) if truth is not None else rng.uniform(*scenario.wrapup)
+            push(t + wrapup, _WRAP_END, ident)
         elif kind == _WRAP_END:
             experience.wrapup_ended(t - agents[ident].since)
             agent_free(ident, t)
@@ -381,6 +427,8 @@ def simulate_day(
             leaving = round(scenario.shift_change[1] * scenario.agents)
             for i in range(leaving):
                 agents[i].leaving = True
+                if truth is not None:
+                    truth.busy_until.pop(i, None)
                 if agents[i].activity == "idle":
                     idle.remove(i)
                     log_out(i, t)
@@ -393,4 +441,4 @@ def simulate_day(
     return result
 
 
-__all__ = ["DialerResult", "DialerScenario", "simulate_day"]
+__all__ = ["DialerResult", "DialerScenario", "SimTruth", "simulate_day"]
