@@ -367,7 +367,12 @@ class CampaignRunner:
                 agents.append(AgentView("talking", agent.since))
             elif agent.state is AgentState.WRAPUP:
                 agents.append(AgentView("wrapup", agent.since))
-        calls = [CallView(a.stage, a.dialed_at) for a in self._flight.values() if not a.connected]
+        # A machine (its greeting waited out, its message played) will never want an agent.
+        calls = [
+            CallView(a.stage, a.dialed_at)
+            for a in self._flight.values()
+            if not a.connected and a.outcome != "machine"
+        ]
         return PacingState(
             now=now,
             agents=agents,
