@@ -250,8 +250,8 @@ def summarize_goals(rows: Sequence[Row]) -> list[str]:
 
 #: The oracle's allowances swept, per what it sees, lowest first.
 ORACLE_ALLOWANCES: dict[Sees, tuple[float, ...]] = {
-    "agents": (0.014, 0.02, 0.028, 0.04),
-    "calls": (0.035, 0.05, 0.07, 0.1),
+    "agents": (0.014, 0.02, 0.03),
+    "calls": (0.05, 0.07, 0.1),
 }
 ORACLE_SCENARIOS = ("reference", "no-fp")
 BOUND = "bound (oracle, sim only)"
