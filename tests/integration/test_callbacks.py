@@ -603,7 +603,7 @@ async def test_a_machine_on_every_attempt_gets_the_message_then_expired_with_the
     for recorded in sorted(set(spool.glob("machine-*.wav")) - before):
         heard = measure(recorded)
         assert heard.voiced_seconds > 2.0, (recorded.name, heard)
-    # callflow listened to each greeting by recording it, and kept none of them.
+    # The greeting is waited out in the dialplan (WaitForSilence), never recorded by callflow.
     ours = Path(asterisk.home) / "state" / "spool" / "recording"
     assert ours.is_dir(), ours
     assert not list(ours.glob("greeting-*")), sorted(p.name for p in ours.glob("greeting-*"))
