@@ -398,8 +398,6 @@ class QueueService:
         self._waiting[machine.entry.id] = waiter
         bridge: str | None = None
         try:
-            # Committed before the caller is held: a crash from now on loses no one.
-            await asyncio.to_thread(self.store.flush)
             try:
                 bridge = await self._enter_holding(call, queue)
             except ari_errors.AriError as exc:
@@ -409,6 +407,12 @@ class QueueService:
                 await call.wait_for(lambda: call.hung_up, timeout=1.0)
                 self.router.leave(machine.entry.id, self.clock(), "abandon")
                 return fm.Failed("queue_unavailable")
+            # Committed before anything else is done for the caller (rings, announcements),
+            # but once they hear the music: not in silence while the disk syncs. A crash
+            # before the commit leaves a caller with no stored entry, in a holding bridge
+            # of a former life or not yet in one: either way the flow's restart node
+            # (call/recovery.py), and the stale bridge destroyed.
+            await asyncio.to_thread(self.store.flush)
             self.kick()
             self._positions_changed(queue.name)  # a priority caller puts others back
             done = await self._drive(waiter, queue, bridge, first)
