@@ -50,10 +50,11 @@ from callflow.queue.estimate import (
     CallerAbandoned,
     CallerAnswered,
     CallerJoined,
+    CallerLeft,
     ServiceCompleted,
     WaitPredictor,
 )
-from callflow.queue.routing import Offer, QueueEntry, Router
+from callflow.queue.routing import Departure, Offer, QueueEntry, Router
 
 # A leg that Asterisk has not ended this long after its ring timeout is given up on.
 RING_GRACE = 2.0
@@ -248,9 +249,7 @@ class QueueCaller:
     _talk: tuple[Offer, float] | None = None  # the answered offer, and when
 
     def __post_init__(self) -> None:
-        self.announced = AnnounceState(
-            joined_at=self.entry.joined_at, stagger=stagger(self.number)
-        )
+        self.announced = AnnounceState(joined_at=self.entry.joined_at, stagger=stagger(self.number))
 
     # --- questions for the driver --------------------------------------------------
 
@@ -388,6 +387,7 @@ class QueueCaller:
         if node is None or self.phase not in ("waiting", "saying"):
             return []
         gone = self.router.leave(self.entry.id, now, "exit_key")
+        self._left(gone, now)
         return [
             *self._drop_rings(now),
             self._record(
@@ -417,6 +417,7 @@ class QueueCaller:
         if self.rings or self.phase not in ("waiting", "saying"):
             return []  # an agent's phone rings for them: let it ring (asked again later)
         gone = self.router.leave(self.entry.id, now, event.reason)
+        self._left(gone, now)
         return [
             self._record(
                 "queue.exit",
@@ -454,6 +455,7 @@ class QueueCaller:
         if event.reason == "lost":
             at = event.at if event.at is not None else now
             gone = self.router.leave(self.entry.id, at, "lost")
+            self._left(gone, at)
             if gone is not None:
                 commands.append(
                     self._record(
@@ -477,6 +479,7 @@ class QueueCaller:
                 )
         else:
             gone = self.router.leave(self.entry.id, now, "shutdown")
+            self._left(gone, now)
             if gone is not None:
                 commands.append(
                     self._record(
@@ -488,6 +491,12 @@ class QueueCaller:
                 )
         commands.append(self._done(Done("gone")))
         return commands
+
+    def _left(self, gone: Departure | None, now: float) -> None:
+        """Tell the predictor a caller left the line unanswered, not hanging up (it forgets
+        what they were told, and counts their wait as patience not used up)."""
+        if gone is not None:
+            self.predictor.observe(CallerLeft(self.number, now, gone.waited))
 
     # --- deciding --------------------------------------------------------------------
 

@@ -84,7 +84,18 @@ class ServiceCompleted:
     handle_time: float
 
 
-QueueEvent = CallerJoined | CallerAnswered | CallerAbandoned | ServiceCompleted
+@dataclass(frozen=True, slots=True)
+class CallerLeft:
+    """A caller left the queue at ``at`` after ``waited`` seconds, neither answered nor
+    hanging up: its time limit, an exit key (a callback), an empty queue, callflow letting
+    them go, or the call lost. For patience, censored exposure, as an answered caller's."""
+
+    caller_id: int
+    at: float
+    waited: float
+
+
+QueueEvent = CallerJoined | CallerAnswered | CallerAbandoned | CallerLeft | ServiceCompleted
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,7 +286,7 @@ class HeadOfLine:
         self._les.observe(event)
         if isinstance(event, CallerJoined):
             self._line.append((event.caller_id, event.at))
-        elif isinstance(event, CallerAnswered | CallerAbandoned):
+        elif isinstance(event, CallerAnswered | CallerAbandoned | CallerLeft):
             if self._line and self._line[0][0] == event.caller_id:
                 self._line.popleft()
             else:
@@ -390,7 +401,7 @@ class _RateTracker:
     def observe(self, event: QueueEvent) -> None:
         if isinstance(event, ServiceCompleted):
             self.handle.observe(event.handle_time)
-        elif isinstance(event, CallerAnswered):
+        elif isinstance(event, CallerAnswered | CallerLeft):
             self.abandon.observe(event.waited, abandoned=False)
         elif isinstance(event, CallerAbandoned):
             self.abandon.observe(event.waited, abandoned=True)
@@ -1006,7 +1017,7 @@ class CalibratedPredictor(_LearnsRates):
                 followed = event.at - told.at + told.offset
                 if told.base > 0.0 and 0.0 <= followed <= MAX_PLAUSIBLE:
                     self._residuals.add(told.keys, followed / told.base, event.caller_id)
-        elif isinstance(event, CallerAbandoned):
+        elif isinstance(event, CallerAbandoned | CallerLeft):
             self._told.pop(event.caller_id, None)
 
     def estimate(
@@ -1112,6 +1123,7 @@ __all__ = [
     "CallerAbandoned",
     "CallerAnswered",
     "CallerJoined",
+    "CallerLeft",
     "ConservativePredictor",
     "Estimate",
     "HandleSamples",

@@ -35,7 +35,14 @@ from callflow.queue.config import (
     QueueConfig,
     Target,
 )
-from callflow.queue.estimate import ConservativePredictor, ServiceCompleted
+from callflow.queue.estimate import (
+    CallerAbandoned,
+    CallerJoined,
+    CallerLeft,
+    ConservativePredictor,
+    QueueEvent,
+    ServiceCompleted,
+)
 from callflow.queue.routing import Offer, QueueEntry, Router
 from callflow.queue.wait import WaitFigure
 
@@ -181,6 +188,44 @@ def test_hanging_up_is_an_abandon_but_a_lost_call_is_not() -> None:
         if reason != "abandon":
             assert record.data["reason"] == reason
         assert commands[-1] == Done("gone")
+
+
+class Seen(ConservativePredictor):
+    """The live predictor, noting what it is told."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[QueueEvent] = []
+
+    def observe(self, event: QueueEvent) -> None:
+        self.seen.append(event)
+        super().observe(event)
+
+
+def test_the_predictor_hears_of_every_way_out_of_the_line() -> None:
+    """Hanging up is an abandon; a time limit, an exit key, a lost call and callflow letting
+    the caller go are a caller who left unanswered (CallerLeft): the predictor forgets them
+    and counts their wait as patience not used up."""
+    ways = {
+        "abandon": lambda m: m.send(Gone("abandon"), 7.0),
+        "timeout": lambda m: m.send(TimeUp("timeout", Target("node", "sorry")), 7.0),
+        "exit_key": lambda m: m.send(KeyPressed("0"), 7.0),
+        "lost": lambda m: m.send(Gone("lost", at=7.0), 8.0),
+        "shutdown": lambda m: m.send(Gone("shutdown"), 7.0),
+    }
+    for way, leave in ways.items():
+        predictor = Seen()
+        machine = QueueCaller(
+            QueueEntry("c1", "support", "+15551234", joined_at=2.0),
+            SUPPORT,
+            center(),
+            predictor,
+            number=9,
+        )
+        machine.join(2.0)
+        leave(machine)
+        expected = CallerAbandoned if way == "abandon" else CallerLeft
+        assert predictor.seen == [CallerJoined(9, 2.0), expected(9, 7.0, 5.0)], way
 
 
 def test_a_full_queue_refuses_with_its_overflow() -> None:

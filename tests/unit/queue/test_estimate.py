@@ -15,6 +15,7 @@ from callflow.queue.estimate import (
     CallerAbandoned,
     CallerAnswered,
     CallerJoined,
+    CallerLeft,
     ConservativePredictor,
     HandleTimeEstimator,
     HeadOfLine,
@@ -184,6 +185,33 @@ def test_hol_follows_the_head_of_the_line() -> None:
     assert hol.estimate(1, 5, now=40.0).mean == 20.0
     hol.observe(CallerAnswered(3, at=41.0, waited=21.0))
     assert hol.estimate(0, 5, now=42.0).mean == 21.0  # empty line: falls back to LES
+
+
+def test_hol_forgets_a_head_who_left_unanswered() -> None:
+    """A head of line who left by the queue's time limit or an exit key is no longer the
+    head: the next caller's wait is the figure (before, the departed head's wait grew
+    forever, and every caller who ever left that way was kept)."""
+    hol = HeadOfLine()
+    for caller, at in ((1, 0.0), (2, 10.0), (3, 20.0)):
+        hol.observe(CallerJoined(caller, at))
+    hol.observe(CallerLeft(1, at=60.0, waited=60.0))  # the head timed out
+    assert hol.estimate(1, 5, now=70.0).mean == 60.0  # caller 2, in line since 10 s
+    hol.observe(CallerLeft(3, at=71.0, waited=51.0))  # behind the head: dropped when reached
+    hol.observe(CallerAnswered(2, at=72.0, waited=62.0))
+    assert hol.estimate(0, 5, now=80.0).mean == 62.0  # empty line: LES, caller 2's wait
+
+
+def test_calibrated_forgets_what_it_told_a_caller_who_left_unanswered() -> None:
+    """What a caller was told is kept until they are answered (then scored) or gone: one who
+    timed out or took a callback is gone too, and scores nothing (their wait was cut short).
+    Before, such callers' figures stayed, up to 20,000 callers (the soak's growing memory)."""
+    predictor = CalibratedPredictor(default_handle_time=120.0, min_samples=1)
+    base = predictor.estimate(3, 2, 0.0)
+    for caller in range(100):
+        predictor.estimate(3, 2, float(caller), caller=caller)
+        predictor.observe(CallerLeft(caller, float(caller) + 5.0, 5.0))
+    assert predictor._told == {}
+    assert predictor.estimate(3, 2, 10**6).announce == pytest.approx(base.announce, rel=0.05)
 
 
 def test_ql_divides_the_position_by_the_service_rate() -> None:
