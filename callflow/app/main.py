@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from callflow.api.server import ApiServer
+from callflow.app.memory import MemoryReports
 from callflow.app.service import Service
 from callflow.app.settings import Settings, SettingsError
 from callflow.call.ids import LIFE
@@ -138,6 +139,8 @@ class App:
             loop.add_signal_handler(
                 signal.SIGHUP, lambda: self._in_background(reload("SIGHUP"), "reload")
             )
+            reports = MemoryReports()
+            loop.add_signal_handler(signal.SIGUSR1, lambda: log.warning("%s", reports.report()))
         watcher = asyncio.create_task(self._watch_flows(), name="flow-watcher")
         chores = [watcher]
         if self.settings.store_retention_days:
@@ -167,7 +170,7 @@ class App:
                 with contextlib.suppress(asyncio.CancelledError):
                     await chore
             if install_signals:
-                for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
                     loop.remove_signal_handler(sig)
             self.store.close()
 

@@ -1,0 +1,71 @@
+"""What holds callflow's memory, on demand: ``kill -USR1 <pid>`` logs a report.
+
+The report gives the process's resident size, the live objects the garbage collector
+tracks counted by type (most numerous first, with the change since the previous report),
+and, when Python traces allocations (``PYTHONTRACEMALLOC=15 callflow run ...``), the source
+lines that allocated the most memory still held, with their growth since the previous
+report. Two reports some minutes apart under steady traffic show what grows.
+
+It walks every object once (a few tens of milliseconds per 100,000 objects, on the event
+loop): a diagnostic to use when memory grows, not to schedule.
+"""
+
+from __future__ import annotations
+
+import collections
+import gc
+import tracemalloc
+from dataclasses import dataclass, field
+from pathlib import Path
+
+TOP = 15
+"""Rows per table."""
+
+
+@dataclass
+class MemoryReports:
+    """Successive reports, each compared with the one before."""
+
+    types: collections.Counter[str] = field(default_factory=collections.Counter)
+    snapshot: tracemalloc.Snapshot | None = None
+
+    def report(self) -> str:
+        """The report now, as text (several lines), and remember it for the next one."""
+        lines = [f"memory: resident {_rss_kib() / 1024:.1f} MiB"]
+        types = collections.Counter(type(o).__qualname__ for o in gc.get_objects())
+        lines.append(f"objects the collector tracks: {sum(types.values())}, by type (change):")
+        for name, count in types.most_common(TOP):
+            lines.append(f"  {count:>9} {count - self.types.get(name, 0):+9} {name}")
+        grown = sorted(types, key=lambda n: types[n] - self.types.get(n, 0), reverse=True)
+        if self.types:
+            lines.append("grown most since the last report:")
+            for name in grown[:TOP]:
+                lines.append(f"  {types[name] - self.types.get(name, 0):+9} {name}")
+        self.types = types
+        if tracemalloc.is_tracing():
+            snapshot = tracemalloc.take_snapshot().filter_traces(
+                [tracemalloc.Filter(False, tracemalloc.__file__)]
+            )
+            if self.snapshot is None:
+                lines.append("allocated and still held, by line:")
+                for stat in snapshot.statistics("lineno")[:TOP]:
+                    lines.append(f"  {stat.size / 1024:>9.0f} KiB {stat.count:>8} {stat.traceback}")
+            else:
+                lines.append("grown most since the last report, by line:")
+                for diff in snapshot.compare_to(self.snapshot, "lineno")[:TOP]:
+                    size, count = diff.size_diff / 1024, diff.count_diff
+                    lines.append(f"  {size:>+9.0f} KiB {count:>+8} {diff.traceback}")
+            self.snapshot = snapshot
+        else:
+            lines.append("(allocation sites: run with PYTHONTRACEMALLOC=15 to see them)")
+        return "\n".join(lines)
+
+
+def _rss_kib() -> int:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0

@@ -1,0 +1,35 @@
+"""kill -USR1's memory report names what grew between two reports."""
+
+from __future__ import annotations
+
+import tracemalloc
+
+from callflow.app.memory import MemoryReports
+
+
+class Kept:
+    """Something a leak would keep."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+
+def test_the_second_report_names_the_type_and_the_line_that_grew() -> None:
+    tracemalloc.start(5)
+    try:
+        reports = MemoryReports()
+        first = reports.report()
+        assert first.startswith("memory: resident ") and "allocated and still held" in first
+        kept = [Kept(n) for n in range(20_000)]
+        second = reports.report()
+    finally:
+        tracemalloc.stop()
+    grown = second.split("grown most since the last report:")[1]
+    assert any(line.split()[:2] == ["+20000", "Kept"] for line in grown.splitlines()), grown
+    assert "test_memory.py" in second.split("by line:")[1]
+    assert len(kept) == 20_000
+
+
+def test_without_tracing_it_says_how_to_see_the_lines() -> None:
+    assert not tracemalloc.is_tracing()
+    assert "PYTHONTRACEMALLOC=15" in MemoryReports().report()
