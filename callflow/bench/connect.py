@@ -568,15 +568,22 @@ class _Callflow:
             )
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while True:
-            if self.proc.returncode is not None:
-                raise RuntimeError(f"callflow exited with {self.proc.returncode}:\n{self.tail()}")
-            with contextlib.suppress(ari_errors.NotFound):
-                await observer.ari.applications.get(self.info.app)
-                return
-            if loop.time() > deadline:
-                raise RuntimeError(f"callflow did not connect within {timeout:g} s\n{self.tail()}")
-            await asyncio.sleep(0.1)
+        try:
+            while True:
+                if self.proc.returncode is not None:
+                    code = self.proc.returncode
+                    raise RuntimeError(f"callflow exited with {code}:\n{self.tail()}")
+                with contextlib.suppress(ari_errors.NotFound):
+                    await observer.ari.applications.get(self.info.app)
+                    return
+                if loop.time() > deadline:
+                    raise RuntimeError(
+                        f"callflow did not connect within {timeout:g} s\n{self.tail()}"
+                    )
+                await asyncio.sleep(0.1)
+        except BaseException:
+            await self.stop()  # never left running, retrying an Asterisk that is gone
+            raise
 
     async def stop(self) -> None:
         """SIGTERM (callflow stops cleanly), then SIGKILL if it lingers."""

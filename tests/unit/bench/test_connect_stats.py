@@ -282,3 +282,46 @@ def test_the_command_line_takes_calls_json_keep_and_parallel() -> None:
     with pytest.raises(SystemExit):
         parser.parse_args(["bench", "connect", "--parallel", "7"])
     assert set(METRICS) >= {"answer_to_bridge_ms", "answer_to_hear_ms"}
+
+
+async def test_a_callflow_that_never_connects_is_stopped_not_left_running(
+    tmp_path: Path,
+) -> None:
+    """The rig gives up on a callflow whose app never appears in ARI (here no Asterisk at
+    all: it keeps retrying) and stops it; before, it was left running, retrying for ever."""
+    import socket
+
+    from callflow.ari import errors as ari_errors
+    from callflow.bench.connect import _Callflow
+
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    info = SandboxInfo(
+        name="x",
+        rootfs=str(tmp_path / "rootfs"),
+        pid=1,
+        bind="127.0.0.1",
+        http_port=port,
+        sip_port=5060,
+        rtp_start=20000,
+        rtp_end=20199,
+        ari_user="callflow",
+        ari_password="secret-pw",
+        app="callflow",
+        home=str(tmp_path / "home"),
+    )
+
+    class Nobody:
+        """An observer whose ARI never lists the app."""
+
+        class ari:  # noqa: N801 (the observer's attribute)
+            class applications:  # noqa: N801
+                @staticmethod
+                async def get(name: str) -> None:
+                    raise ari_errors.NotFound(404, f"application {name}")
+
+    callflow = _Callflow(write_setup(tmp_path / "bench", agents=1, info=info), info)
+    with pytest.raises(RuntimeError, match="did not connect within 3 s"):
+        await callflow.start(Nobody(), timeout=3.0)  # type: ignore[arg-type]
+    assert callflow.proc is not None and callflow.proc.returncode is not None
