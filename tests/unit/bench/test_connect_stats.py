@@ -315,8 +315,8 @@ async def test_a_callflow_that_never_connects_is_stopped_not_left_running(
     class Nobody:
         """An observer whose ARI never lists the app."""
 
-        class ari:  # noqa: N801 (the observer's attribute)
-            class applications:  # noqa: N801
+        class ari:
+            class applications:
                 @staticmethod
                 async def get(name: str) -> None:
                     raise ari_errors.NotFound(404, f"application {name}")
