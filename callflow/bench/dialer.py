@@ -251,7 +251,7 @@ def summarize_goals(rows: Sequence[Row]) -> list[str]:
 #: The oracle's allowances swept, per what it sees, lowest first.
 ORACLE_ALLOWANCES: dict[Sees, tuple[float, ...]] = {
     "agents": (0.014, 0.02, 0.03),
-    "calls": (0.05, 0.07, 0.1),
+    "calls": (0.02, 0.05, 0.07, 0.1),
 }
 ORACLE_SCENARIOS = ("reference", "no-fp")
 BOUND = "bound (oracle, sim only)"
