@@ -16,6 +16,7 @@ import collections
 import gc
 import tracemalloc
 from dataclasses import dataclass, field
+from inspect import isframe
 from pathlib import Path
 
 TOP = 15
@@ -27,6 +28,7 @@ class MemoryReports:
     """Successive reports, each compared with the one before."""
 
     types: collections.Counter[str] = field(default_factory=collections.Counter)
+    owned: dict[str, object] = field(default_factory=dict)  # one live object per type of ours
     snapshot: tracemalloc.Snapshot | None = None
 
     def report(self) -> str:
@@ -41,7 +43,14 @@ class MemoryReports:
             lines.append("grown most since the last report:")
             for name in grown[:TOP]:
                 lines.append(f"  {types[name] - self.types.get(name, 0):+9} {name}")
+            ours = [n for n in grown[:TOP] if n in self.owned and types[n] > self.types[n]]
+            if ours:
+                lines.append(f"what holds a {ours[0]} (referrers, nearest first):")
+                lines.extend(
+                    f"  {line}" for line in _holders(self.owned[ours[0]], {id(self.owned)})
+                )
         self.types = types
+        self.owned = _callflow_samples()
         if tracemalloc.is_tracing():
             snapshot = tracemalloc.take_snapshot().filter_traces(
                 [tracemalloc.Filter(False, tracemalloc.__file__)]
@@ -59,6 +68,34 @@ class MemoryReports:
         else:
             lines.append("(allocation sites: run with PYTHONTRACEMALLOC=15 to see them)")
         return "\n".join(lines)
+
+
+def _callflow_samples() -> dict[str, object]:
+    """One live instance of each of callflow's own classes, by name: the last the collector
+    lists, in its oldest generation (the likeliest to be kept by a leak)."""
+    samples: dict[str, object] = {}
+    for o in gc.get_objects():
+        kind = type(o)
+        if kind.__module__.startswith("callflow."):
+            samples[kind.__qualname__] = o
+    return samples
+
+
+def _holders(target: object, ignore: set[int], depth: int = 5) -> list[str]:
+    """Who refers to ``target``, and who to that, ``depth`` levels up: the first referrer
+    each level that is not a frame nor one of the ``ignore``d (the report's own records)."""
+    lines: list[str] = []
+    seen = {id(target), *ignore}
+    current = target
+    for level in range(depth):
+        found = [r for r in gc.get_referrers(current) if id(r) not in seen and not isframe(r)]
+        seen.add(id(found))
+        if not found:
+            break
+        current = found[0]
+        seen.add(id(current))
+        lines.append(f"{'  ' * level}{type(current).__module__}.{type(current).__qualname__}")
+    return lines
 
 
 def _rss_kib() -> int:

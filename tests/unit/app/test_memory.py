@@ -33,3 +33,24 @@ def test_the_second_report_names_the_type_and_the_line_that_grew() -> None:
 def test_without_tracing_it_says_how_to_see_the_lines() -> None:
     assert not tracemalloc.is_tracing()
     assert "PYTHONTRACEMALLOC=15" in MemoryReports().report()
+
+
+class Holder:
+    """A long-lived object that keeps what it should have let go."""
+
+    def __init__(self) -> None:
+        self.kept: list[object] = []
+
+
+def test_it_shows_what_holds_a_grown_type_of_callflow() -> None:
+    from callflow.kpi.log import CallStart
+
+    holder = Holder()
+    reports = MemoryReports()
+    holder.kept.extend(CallStart(f"c{n}", float(n), "") for n in range(100))
+    reports.report()  # remembers one CallStart
+    holder.kept.extend(CallStart(f"d{n}", float(n), "") for n in range(5000))
+    second = reports.report()
+    held = second.split("what holds a CallStart (referrers, nearest first):")[1]
+    nearest, holder_line = held.split()[:2]
+    assert nearest == "builtins.list" and holder_line.endswith("test_memory.Holder"), held
