@@ -76,7 +76,8 @@ def _callflow_samples() -> dict[str, object]:
     samples: dict[str, object] = {}
     for o in gc.get_objects():
         kind = type(o)
-        if kind.__module__.startswith("callflow."):
+        module = getattr(kind, "__module__", None)
+        if isinstance(module, str) and module.startswith("callflow."):
             samples[kind.__qualname__] = o
     return samples
 
@@ -94,7 +95,8 @@ def _holders(target: object, ignore: set[int], depth: int = 5) -> list[str]:
             break
         current = found[0]
         seen.add(id(current))
-        lines.append(f"{'  ' * level}{type(current).__module__}.{type(current).__qualname__}")
+        kind = type(current)
+        lines.append(f"{'  ' * level}{getattr(kind, '__module__', '?')}.{kind.__qualname__}")
     return lines
 
 
