@@ -503,6 +503,18 @@ class Rig:
         return proc.pid if proc is not None and proc.returncode is None else None
 
 
+def refuse_if_running(name: str) -> None:
+    """Refuse to start a bench whose sandbox name is taken (another bench's run), before
+    anything that its clean-up would undo: that clean-up stops the sandbox by name, and
+    stopped the other run's Asterisk (an hour-long soak lost at 35 minutes)."""
+    running = Sandbox.load(name)
+    if running is not None:
+        raise SandboxError(
+            f"sandbox {name!r} is already running (pid {running.pid}): another bench? "
+            f"If not, 'callflow sandbox down --name {name}'"
+        )
+
+
 @contextlib.asynccontextmanager
 async def rig(
     name: str, workdir: Path, *, leads: Sequence[str], progress: Progress
@@ -511,6 +523,7 @@ async def rig(
     callers; stop everything after (callflow first, with SIGTERM)."""
     sandbox = Sandbox(name)
     pstn_box: Sandbox | None = None
+    refuse_if_running(name)
     try:
         progress("starting the sandbox Asterisk and its PSTN")
         info = sandbox.up()

@@ -43,6 +43,7 @@ from pathlib import Path
 from callflow.app import logs
 from callflow.app.main import App
 from callflow.app.settings import AriSettings, Settings
+from callflow.bench.callers import refuse_if_running
 from callflow.bench.dialer import Row, format_table, summarize
 from callflow.call.outbound import OutboundSettings
 from callflow.dialer.pacing import make_policy
@@ -320,6 +321,7 @@ def run_dialer_live_bench(
     plan = PstnPlan(numbers=scripted, phones=read_plan().phones)
     sandbox = Sandbox(SANDBOX_NAME)
     pstn: Sandbox | None = None
+    refuse_if_running(SANDBOX_NAME)
     progress("starting the sandbox Asterisk and its PSTN")
     try:
         info = sandbox.up()
