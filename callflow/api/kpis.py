@@ -44,9 +44,10 @@ def report(
     )
 
 
-TODAY_KINDS = ("queue.", "callback.", "call.start", "call.end")
-"""The kinds today's figures count (of :data:`READ_KINDS`: agents' states and survey
-answers enter no figure the board shows)."""
+TODAY_KINDS = ("queue.", "callback.", "call.end")
+"""The kinds today's figures count (of :data:`READ_KINDS`): agents' states, survey answers
+and the calls' starts (callers' numbers, for repeat calls) enter no figure the board shows,
+and are not held for the day."""
 
 OVERLAP = dt.timedelta(seconds=30)
 """How far back of the newest event already read each refresh reads again, keeping the
