@@ -166,7 +166,7 @@ def test_predictive_falls_back_to_progressive_when_the_budget_is_spent() -> None
 def test_predictive_allowance_follows_the_worst_windows_headroom() -> None:
     """The allowance grows with the abandons still affordable under the cap, is bounded by
     max_allowance, follows the worst window, and is 0 once the headroom is down to the
-    reserve (2 abandons, plus 0.2 per person expected among the calls in flight)."""
+    reserve (3 abandons, plus 0.2 per person expected among the calls in flight)."""
     policy = Predictive()
     tight = WindowFigures("us-30d", 1000.0, 26.0, 0.03)  # 4 abandons of headroom
     roomy = WindowFigures("uk-24h", 1000.0, 20.0, 0.03)  # 10
@@ -176,7 +176,7 @@ def test_predictive_allowance_follows_the_worst_windows_headroom() -> None:
     assert policy.allowance([clean, tight]) == policy.allowance([tight])
     assert policy.allowance([WindowFigures("uk-24h", 1000.0, 28.5, 0.03)]) == 0.0
     assert policy.allowance([tight], persons_in_flight=0.0) > 0.0
-    assert policy.allowance([tight], persons_in_flight=10.0) == 0.0  # reserve 4
+    assert policy.allowance([tight], persons_in_flight=10.0) == 0.0  # reserve 5
     assert policy.headroom([tight, roomy]) == pytest.approx(4.0)
 
 
