@@ -31,10 +31,10 @@ from callflow.bench.connect import (
 )
 from callflow.flow.loader import load_flow
 from callflow.queue.config import load_queues
-from callflow.sandbox import SandboxInfo
 from callflow.store import SqliteStore
 from callflow.testing.audio import is_tone, tone_seconds, write_tone
 from callflow.testing.rtp import decode_g711, parse_rtp_over_ip
+from tests.unit.bench.conftest import InfoFactory
 
 # --- statistics ------------------------------------------------------------------------
 
@@ -230,23 +230,12 @@ def test_rtp_over_ip_is_parsed_and_anything_else_is_not() -> None:
 # --- the setup and the command line -----------------------------------------------------
 
 
-def test_the_bench_settings_flow_and_queues_are_valid(tmp_path: Path) -> None:
+def test_the_bench_settings_flow_and_queues_are_valid(
+    tmp_path: Path, sandbox_info: InfoFactory
+) -> None:
     """The files the bench writes load without errors, and the agents are logged in (in the
     event log, which is how a starting callflow finds them); no password is written."""
-    info = SandboxInfo(
-        name="x",
-        rootfs=str(tmp_path / "rootfs"),
-        pid=1,
-        bind="127.0.0.1",
-        http_port=8088,
-        sip_port=5060,
-        rtp_start=20000,
-        rtp_end=20199,
-        ari_user="callflow",
-        ari_password="secret-pw",
-        app="callflow",
-        home=str(tmp_path / "home"),
-    )
+    info = sandbox_info()
     path = write_setup(tmp_path / "bench", agents=3, info=info)
     settings = load_settings(path)
     assert settings.ari.url == "http://127.0.0.1:8088" and settings.ari.app == "callflow"
@@ -285,7 +274,7 @@ def test_the_command_line_takes_calls_json_keep_and_parallel() -> None:
 
 
 async def test_a_callflow_that_never_connects_is_stopped_not_left_running(
-    tmp_path: Path,
+    tmp_path: Path, sandbox_info: InfoFactory
 ) -> None:
     """The rig gives up on a callflow whose app never appears in ARI (here no Asterisk at
     all: it keeps retrying) and stops it; before, it was left running, retrying for ever."""
@@ -297,20 +286,7 @@ async def test_a_callflow_that_never_connects_is_stopped_not_left_running(
     with socket.socket() as probe:  # a loopback port nobody listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    info = SandboxInfo(
-        name="x",
-        rootfs=str(tmp_path / "rootfs"),
-        pid=1,
-        bind="127.0.0.1",
-        http_port=port,
-        sip_port=5060,
-        rtp_start=20000,
-        rtp_end=20199,
-        ari_user="callflow",
-        ari_password="secret-pw",
-        app="callflow",
-        home=str(tmp_path / "home"),
-    )
+    info = sandbox_info(http_port=port)
 
     class Nobody:
         """An observer whose ARI never lists the app."""

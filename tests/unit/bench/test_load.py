@@ -36,7 +36,7 @@ from callflow.bench.load import (
 )
 from callflow.flow.loader import load_flow
 from callflow.queue.config import load_queues
-from callflow.sandbox import SandboxInfo
+from tests.unit.bench.conftest import InfoFactory
 
 RTCP_ALL = (
     "ssrc=1434101634;themssrc=1868547287;lp=3;rxjitter=0.000125;rxcount=297;"
@@ -321,21 +321,16 @@ def test_rtp_ports_cover_the_largest_step() -> None:
 # --- the scenario and the command ------------------------------------------------------
 
 
-def test_the_bench_settings_load_the_bench_flow_and_queue(tmp_path: Any) -> None:
+def test_the_bench_settings_load_the_bench_flow_and_queue(
+    tmp_path: Any, sandbox_info: InfoFactory
+) -> None:
     """The settings the bench writes name config/bench-load's flow and queue, which load:
     one queue, no agent, announcements every 30 s and a periodic prompt."""
-    info = SandboxInfo(
+    info = sandbox_info(
         name="bench-load",
         rootfs=str(tmp_path),
-        pid=1,
-        bind="127.0.0.1",
-        http_port=8088,
-        sip_port=5060,
-        rtp_start=20000,
         rtp_end=21199,
-        ari_user="callflow",
         ari_password="secret",
-        app="callflow",
         home=str(tmp_path),
     )
     settings = load_settings(_settings(tmp_path, info))
