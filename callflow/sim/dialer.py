@@ -39,6 +39,13 @@ verdict). To know them ahead, each call's outcome (and each wrap-up) is drawn wh
 begins instead of step by step: the same distributions, another order of draws, so a day
 with truth is not the same day as one without. Real policies are driven without it.
 
+History (``simulate_day(..., history=(live, abandoned))``): the day does not start fresh;
+``live`` person-answered calls, ``abandoned`` of them abandoned, were made earlier in the
+same day, spread evenly from midnight to ``day_start``, and are fed to the abandon windows
+before the first tick, as a live campaign runner restarted mid-day rebuilds its windows from
+the attempts kept. They are in the policy's windows and in ``result.windows``, not in the
+day's own counts (``attempts``, ``live``, ``abandoned``, the ``today`` tally).
+
 ``talk_share`` is talk time / logged-in agent time (idle, talking and wrapping up; an agent
 who has logged out adds nothing), ``occupancy`` is (talk + wrap-up) / logged-in time.
 """
@@ -171,6 +178,22 @@ class _Agent:
     gone: bool = False
 
 
+def history_times(history: tuple[int, int], start: float) -> list[tuple[float, bool]]:
+    """A day's history (``live`` calls, ``abandoned`` of them) as (time, abandoned) pairs,
+    oldest first: spread evenly from ``start``'s midnight (day seconds, or epoch seconds: a
+    UTC midnight) to ``start``, the abandons spread evenly among the live calls."""
+    live, abandoned = history
+    if live < 0 or not 0 <= abandoned <= live:
+        raise ValueError(
+            f"history is (live calls, abandons of them) with 0 <= abandons <= live, not {history}"
+        )
+    midnight = start - start % 86_400.0
+    step = (start - midnight) / live if live else 0.0
+    # Abandon i of n is the call at the (i + 0.5) / n point of the history.
+    marks = {int((i + 0.5) * live / abandoned) for i in range(abandoned)}
+    return [(midnight + (i + 0.5) * step, i in marks) for i in range(live)]
+
+
 def simulate_day(
     scenario: DialerScenario,
     policy: PacingPolicy,
@@ -178,21 +201,29 @@ def simulate_day(
     *,
     preview: PreviewDesk | None = None,
     truth: SimTruth | None = None,
+    history: tuple[int, int] = (0, 0),
 ) -> DialerResult:
     """Run one campaign day with ``policy`` deciding every second (or, with ``preview``,
     that desk showing leads to the idle agents); ``truth``, if given, is kept up to date
-    (see the module docstring: for the oracle bound only)."""
+    (see the module docstring: for the oracle bound only); ``history``: (live calls,
+    abandons) made earlier in the day, in the windows from the start (module docstring)."""
     rng = random.Random(seed)
     start = scenario.day_start
     end = start + scenario.hours * 3600.0
     if end > 86_400.0:
         raise ValueError("a simulated day ends by midnight (the policies read the clock)")
+    earlier = history_times(history, start)
     ledger = AbandonLedger.for_rule(
         ("us-30d", "uk-24h"),
         cap=scenario.cap,
-        campaign_start=start,
+        campaign_start=earlier[0][0] if earlier else start,
         amd_false_positive_share=scenario.amd_false_positive_share,
     )
+    for at, lost in earlier:
+        if lost:
+            ledger.person_abandoned(at)
+        else:
+            ledger.person_connected(at)
     experience = Experience(Priors(amd_silence=scenario.amd_silence))
     result = DialerResult(scenario.name, policy.name, scenario.agents, seed)
     sigma = math.sqrt(math.log(1.0 + scenario.talk_cv**2))
@@ -441,4 +472,4 @@ def simulate_day(
     return result
 
 
-__all__ = ["DialerResult", "DialerScenario", "SimTruth", "simulate_day"]
+__all__ = ["DialerResult", "DialerScenario", "SimTruth", "history_times", "simulate_day"]
