@@ -164,6 +164,14 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         "next to the simulator's prediction",
     )
     dialer.add_argument(
+        "--history",
+        type=_history,
+        default="400,8",
+        metavar="LIVE,ABANDONED",
+        help="--live: the campaign's live calls and abandons earlier today, in the windows of "
+        "the live run and of the simulator alike (default: 400,8)",
+    )
+    dialer.add_argument(
         "--oracle",
         action="store_true",
         help="the bound (oracle, sim only): predictive next to an oracle pacing's sweep, "
@@ -268,7 +276,9 @@ def _run_dialer(args: argparse.Namespace) -> int:
     if args.live:
         from callflow.bench.dialer_live import run_dialer_live_bench
 
-        return run_dialer_live_bench(as_json=args.json, seeds=args.seeds, seed=args.seed)
+        return run_dialer_live_bench(
+            as_json=args.json, seeds=args.seeds, seed=args.seed, history=args.history
+        )
     if args.oracle:
         return run_oracle_bench(
             as_json=args.json, seeds=args.seeds, agents=args.agents, seed=args.seed, only=args.only
@@ -355,6 +365,18 @@ def _run_callback(args: argparse.Namespace) -> int:
 
 def _run_store(args: argparse.Namespace) -> int:
     return run_store_bench(quick=args.quick, as_json=args.json, folder=args.dir)
+
+
+def _history(text: str) -> tuple[int, int]:
+    try:
+        live, abandoned = (int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not LIVE,ABANDONED (two whole numbers): {text!r}"
+        ) from None
+    if live < 0 or not 0 <= abandoned <= live:
+        raise argparse.ArgumentTypeError(f"needs 0 <= ABANDONED <= LIVE: {text!r}")
+    return live, abandoned
 
 
 def _positive(text: str) -> int:

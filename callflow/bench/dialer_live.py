@@ -11,12 +11,23 @@ queue's fixed ``wrapup``. For each policy callflow runs in this process with a f
 the policy object given to the campaign's runner (:mod:`callflow.dialer.live`), for
 ``minutes`` of dialing; the agents' states are sampled from the Router every 0.2 s.
 
+The campaign is in the middle of its day: ``history`` (live calls, abandons of them; 400 and
+8 by default, a 2 % rate) were made earlier today. A fresh window would leave predictive no
+abandon budget in a few minutes' run (its headroom counts at least 50 live calls and keeps a
+reserve of 3 abandons), so it would pace as progressive does. Live, the history is written
+to the fresh store as the past attempts of leads of their own (:func:`seed_history`: one
+ended attempt per live call, ``connected`` or ``abandoned``, dialed at times spread evenly
+from today's UTC midnight to the run's start), which the campaign runner reads back into its
+windows on start as after any restart; the simulator is given the same history
+(``simulate_day(..., history=...)``, spread the same way over its day's morning).
+
 Figures, as ``callflow bench dialer`` names them:
 
 - ``talk_share``: time agents spent on a call / logged-in agent time;
 - ``occupancy``: (on a call + wrap-up) / logged-in time;
-- ``abandon_worst_24h`` and ``abandon_30d``: the run's ``uk-24h`` and ``us-30d`` windows
-  (one short run is one window of each), from the attempts kept in the store;
+- ``abandon_worst_24h`` and ``abandon_30d``: the ``uk-24h`` and ``us-30d`` windows at the
+  run's end, the history included (what the policy is held to), from the attempts kept in
+  the store; the run's own abandons (its calls only) are reported beside the table;
 - ``attempts_per_agent_hour``: calls placed per logged-in agent hour.
 
 The simulator's prediction is :func:`callflow.sim.dialer.simulate_day` run with the same
@@ -46,6 +57,8 @@ from callflow.app.settings import AriSettings, Settings
 from callflow.bench.callers import refuse_if_running
 from callflow.bench.dialer import Row, format_table, summarize
 from callflow.call.outbound import OutboundSettings
+from callflow.dialer import rules
+from callflow.dialer.campaign import Campaign
 from callflow.dialer.pacing import make_policy
 from callflow.dialer.status import status_of
 from callflow.queue.agents import AgentState
@@ -53,7 +66,8 @@ from callflow.sandbox import Sandbox, SandboxInfo
 from callflow.sandbox.instance import SandboxError
 from callflow.sandbox.pstn import Behaviour, PstnPlan, connect, read_plan, start_pstn
 from callflow.sandbox.rootfs import RootfsError
-from callflow.sim.dialer import DialerScenario, simulate_day
+from callflow.sim.dialer import DialerResult, DialerScenario, history_times, simulate_day
+from callflow.store import SqliteStore
 from callflow.testing.softphone import SipServer, Softphone, SoftphoneError
 
 SANDBOX_NAME = "bench-dialer-live"
@@ -65,6 +79,7 @@ CAMPAIGN = "bench"
 AMD_LAG = 2.0
 SAMPLE = 0.2  # seconds between looks at the agents' states
 DRAIN = 60.0  # seconds given to the calls in progress after the dialing stops
+HISTORY = (400, 8)  # live calls and abandons earlier today: a 2 % rate
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +97,7 @@ class LiveScenario:
     talk_mean: float = 12.0
     talk_cv: float = 0.6
     wrapup: float = 3.0
+    history: tuple[int, int] = HISTORY  # (live calls, abandons) earlier today
 
     def simulated(self) -> DialerScenario:
         """The simulator's campaign day for this scenario (AMD's timing as measured on the
@@ -128,6 +144,48 @@ def draw_leads(scenario: LiveScenario, count: int, seed: int) -> dict[str, Behav
     return leads
 
 
+def seed_history(
+    store: SqliteStore, campaign: Campaign, history: tuple[int, int], start: float
+) -> list[str]:
+    """Write the campaign's calls earlier today, as the runner writes its calls' ends: a
+    lead of their own for each (``+1555079...``, never dialed again: done or exhausted, as
+    :func:`callflow.dialer.rules.after_attempt` says) and one ended attempt, ``connected``
+    or ``abandoned``, dialed at the times :func:`~callflow.sim.dialer.history_times` spreads
+    from ``start``'s UTC midnight to ``start``; the history's numbers. Call before the
+    runner starts: it reads them into its windows then."""
+    times = history_times(history, start)
+    numbers = [f"+1555079{i:05d}" for i in range(len(times))]
+    store.import_leads(
+        campaign.name,
+        [{"number": n, "timezone": "UTC", "line": i} for i, n in enumerate(numbers, 1)],
+    )
+    for i, ((at, abandoned), number) in enumerate(zip(times, numbers, strict=True)):
+        outcome = "abandoned" if abandoned else "connected"
+        following = rules.after_attempt(campaign, outcome, 1, at + 1.0)
+        attempt = {
+            "id": f"history{i:05d}",
+            "campaign": campaign.name,
+            "number": number,
+            "attempt": 1,
+            "state": "ended",
+            "outcome": outcome,
+            "dialed_at": at,
+            "ended_at": at + 1.0,
+        }
+        lead = {
+            "campaign": campaign.name,
+            "number": number,
+            "attempts": 1,
+            "state": following.state,
+            "next_at": following.next_at,
+            "last_outcome": outcome,
+            "abandoned_at": at + 1.0 if abandoned else None,
+        }
+        store.save_attempt(attempt, lead)
+    store.flush()
+    return numbers
+
+
 @dataclass(frozen=True, slots=True)
 class LiveFigures:
     """One policy's live run."""
@@ -142,6 +200,12 @@ class LiveFigures:
     abandoned: int
     abandon_24h: float
     abandon_30d: float
+
+    @property
+    def own_rate(self) -> float:
+        """The run's own abandons / its own live calls (0 with none)."""
+        live = self.connected + self.abandoned
+        return self.abandoned / live if live else 0.0
 
     def row(self) -> Row:
         logged_in = self.agents * self.seconds
@@ -211,6 +275,7 @@ async def run_policy(
     app.store.import_leads(
         CAMPAIGN, [{"number": n, "timezone": "UTC", "line": i} for i, n in enumerate(leads, 2)]
     )
+    seed_history(app.store, runner.campaign, scenario.history, runner.clock())
     task = asyncio.create_task(app.run(install_signals=False))
     try:
         async with asyncio.timeout(20):
@@ -239,19 +304,25 @@ async def run_policy(
             while runner.figures()["in_flight"]:  # noqa: ASYNC110 (the runner is polled)
                 await asyncio.sleep(0.5)
         figures = status_of(runner.campaign, app.store, runner.clock())
+        held = min(w.live for w in runner.ledger.figures(runner.clock()))
+        ours = set(leads)
+        own = [a for a in app.store.campaign_attempts(CAMPAIGN) if a["number"] in ours]
     finally:
         await app.stop()
         await task
+    if held < scenario.history[0]:
+        raise RuntimeError(f"the runner's windows hold {held:g} live calls, not the history's")
     windows = {w["window"]: w for w in figures["windows"]}
+    outcomes = [a["outcome"] for a in own]
     return LiveFigures(
         policy=policy,
         agents=scenario.agents,
         seconds=seconds,
         on_call=on_call,
         wrapup=wrapup,
-        attempts=int(figures["attempts"]),
-        connected=int(figures["contacts"]),
-        abandoned=int(figures["abandoned"]),
+        attempts=len(own),
+        connected=outcomes.count("connected"),
+        abandoned=outcomes.count("abandoned"),
         abandon_24h=float(windows["uk-24h"]["rate"]),
         abandon_30d=float(windows["us-30d"]["rate"]),
     )
@@ -291,11 +362,46 @@ async def measure_live(
             await phone.stop()
 
 
+def simulate(
+    scenario: LiveScenario, policy: str, seeds: int, base_seed: int = 1
+) -> list[DialerResult]:
+    """The simulator's runs of the scenario under ``policy``, its history included."""
+    day = scenario.simulated()
+    return [
+        simulate_day(day, make_policy(policy), base_seed + n, history=scenario.history)
+        for n in range(seeds)
+    ]
+
+
 def predict(scenario: LiveScenario, policy: str, seeds: int, base_seed: int = 1) -> Row:
     """The simulator's figures for the scenario under ``policy`` over ``seeds`` runs."""
-    day = scenario.simulated()
-    days = [simulate_day(day, make_policy(policy), base_seed + n) for n in range(seeds)]
+    days = simulate(scenario, policy, seeds, base_seed)
     return summarize("sim", policy, scenario.agents, days)
+
+
+def header(scenario: LiveScenario) -> list[str]:
+    """The table's header: the history both live and simulated windows start with."""
+    live, abandoned = scenario.history
+    rate = abandoned / live if live else 0.0
+    return [
+        f"# history: {live} live calls, {abandoned} abandoned ({rate:.1%}) earlier today, in "
+        "the live run's windows (past attempts in its store) and the simulator's alike",
+        "# abandon_worst_24h, abandon_30d: the windows at the end, history included; "
+        "own: the run's (sim: each day's) calls only",
+    ]
+
+
+def own_line(policy: str, days: Sequence[DialerResult]) -> str:
+    """The simulator's mean day: attempts, people, abandons, and its own abandon rate."""
+    n = len(days)
+    attempts = sum(d.attempts for d in days) / n
+    live = sum(d.live for d in days) / n
+    abandoned = sum(d.abandoned for d in days) / n
+    rate = abandoned / live if live else 0.0
+    return (
+        f"sim {policy}: {attempts:.1f} attempts, {live - abandoned:.1f} people connected, "
+        f"{abandoned:.2f} abandoned (own rate {rate:.4f}), mean of {n} runs"
+    )
 
 
 def run_dialer_live_bench(
@@ -305,12 +411,14 @@ def run_dialer_live_bench(
     scenario: LiveScenario | None = None,
     policies: Sequence[str] = POLICIES,
     seed: int = 1,
+    history: tuple[int, int] = HISTORY,
     write: Callable[[str], None] = print,
 ) -> int:
     """Start the sandbox and its PSTN, run each policy live, print live and simulated rows
     side by side; 0 if it ran."""
     logs.configure("warning")
-    scenario = scenario or LiveScenario()
+    scenario = scenario or LiveScenario(history=history)
+    history_times(scenario.history, 0.0)  # bad history: a clear error before any sandbox
 
     def progress(line: str) -> None:
         print(f"  {line}", file=sys.stderr, flush=True)
@@ -343,12 +451,16 @@ def run_dialer_live_bench(
             pstn.down()
         sandbox.down()
     rows: list[Row] = []
+    sims: list[list[DialerResult]] = []
     for figures in live:
-        rows += [figures.row(), predict(scenario, figures.policy, seeds, seed)]
+        sims.append(simulate(scenario, figures.policy, seeds, seed))
+        rows += [figures.row(), summarize("sim", figures.policy, scenario.agents, sims[-1])]
     if as_json:
         for row, figures in zip(rows[::2], live, strict=True):
             data = json.loads(row.to_json())
             data.update(
+                history=list(scenario.history),
+                own_abandon_rate=round(figures.own_rate, 4),
                 attempts=figures.attempts,
                 connected=figures.connected,
                 abandoned=figures.abandoned,
@@ -356,17 +468,28 @@ def run_dialer_live_bench(
             )
             write(json.dumps(data))
         for row in rows[1::2]:
-            write(row.to_json())
+            data = json.loads(row.to_json())
+            data.update(history=list(scenario.history))
+            write(json.dumps(data))
         return 0
-    for line in format_table(rows):
+    for line in [*header(scenario), "", *format_table(rows), ""]:
         write(line)
-    write("")
-    for figures in live:
+    for figures, days in zip(live, sims, strict=True):
         write(
-            f"{figures.policy}: {figures.attempts} attempts in {figures.seconds:.0f} s, "
-            f"{figures.connected} people connected, {figures.abandoned} abandoned"
+            f"live {figures.policy}: {figures.attempts} attempts in {figures.seconds:.0f} s, "
+            f"{figures.connected} people connected, {figures.abandoned} abandoned "
+            f"(own rate {figures.own_rate:.4f})"
         )
+        write(own_line(figures.policy, days))
     return 0
 
 
-__all__ = ["LiveScenario", "draw_leads", "predict", "run_dialer_live_bench"]
+__all__ = [
+    "HISTORY",
+    "LiveScenario",
+    "draw_leads",
+    "predict",
+    "run_dialer_live_bench",
+    "seed_history",
+    "simulate",
+]
