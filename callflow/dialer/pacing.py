@@ -48,12 +48,15 @@ The policies:
   approximation's tail is poor); it dials while that stays under ``lambda``, an allowance
   set from the worst window's *headroom*, the abandons it can still take under its target
   (``target = cap - margin``): ``lambda`` grows exponentially with the headroom above an
-  aim a few abandons over a reserve (kept for the calls already in flight), so the budget
-  is spent as the live calls bring it, at a nearly steady ``lambda``, and the window's rate
-  settles just under the target instead of a margin under it; at the reserve it is 0 and
-  only progressive's lines are dialed. Progressive's lines are always dialed (they cannot
-  cause an abandon). A fresh window (no live call yet) has no headroom: the policy dials
-  progressively until the live calls have brought some.
+  aim a few abandons over a floor, so the budget is spent as the live calls bring it, at a
+  nearly steady ``lambda``, and the window's rate settles just under the target instead of
+  a margin under it. The floor is a small reserve plus what the calls in flight (and the new
+  lines) may still cost, an upper quantile of the people among them no agent will be free
+  for, from the same forecast; at the floor ``lambda`` is 0, and no line is dialed that
+  would lift the calls in flight's cost over the headroom: only progressive's lines.
+  Progressive's lines are always dialed (they cannot cause an abandon). A fresh window (no
+  live call yet) has no headroom: the policy dials progressively until the live calls have
+  brought some.
 """
 
 from __future__ import annotations
@@ -566,11 +569,19 @@ class Predictive:
     ``floor_live`` live calls)::
 
         headroom = min over windows (target * max(live, floor_live) - abandoned)
-        reserve  = reserve + reserve_per_flight * persons expected among the calls in flight
+        floor    = reserve + in_flight(lines)
         scale    = scale_base + scale_share * min over windows (cap * max(live, floor_live))
-        aim      = reserve + cushion * sqrt(scale)
+        aim      = floor + cushion * sqrt(scale)
         lambda   = min(max_allowance, base_allowance * exp((headroom - aim) / scale))
-        lambda   = 0 when headroom <= reserve (only progressive's lines)
+        lambda   = 0 when headroom <= floor (only progressive's lines)
+
+    ``in_flight(lines)`` is what the calls already in flight, with ``lines`` new ones, may
+    still cost: at each horizon, the people wanting an agent less the agents free by then
+    (the same forecast the marginal risk reads), at ``tail_z`` standard deviations over its
+    mean (Normal-approximated), the worst horizon, never under 0. A new line beyond
+    progressive's is dialed only while the headroom stays over ``reserve`` plus that. This
+    is the guarantee: when the budget is low the policy falls back to progressive *before*
+    the calls it already placed could spend what is left, whatever the team size.
 
     Each live call adds ``target`` to the headroom and each abandon takes 1 away, so this is
     an integral controller on the abandon rate: the headroom settles where the abandons the
@@ -578,14 +589,20 @@ class Predictive:
     starting guess), whatever the team size or the campaign. The scale grows with the
     window's budget, so one abandon moves ``lambda`` little in a big window (a steady
     ``lambda`` spends a budget best: a swinging one dials too much, then too little), and the
-    aim keeps the headroom a few standard deviations of its noise over the reserve, so the
-    reserve (and progressive pacing) is seldom reached. The budget left unspent at a
+    aim keeps the headroom a few standard deviations of its noise over the floor, so the
+    floor (and progressive pacing) is seldom reached. The budget left unspent at a
     window's end is about ``aim`` abandons, not a share of its calls.
 
-    The reserve is 3 abandons: with 2, 1 day in 30 of 5 and of 20 agents went over the cap by
-    under one abandon when the answer rate drifts by half over the day (the learnt person
-    share lags it, so more people are in flight than expected); with 3, none in 30 (bench
-    dialer, drift at 5 and 20 agents), for 0.6 % of talk share at 10 agents.
+    Why the floor scales with the calls in flight (bench dialer, 30 seeds): a constant
+    reserve of 3 abandons (plus 0.2 per person expected in flight) let long talk times at
+    100 agents end 1 day in 30 over the cap: 37 calls in flight with the headroom at 4.3,
+    no agent free, and 9 people abandoned in 8 s, every person then in flight (with 2, 1
+    day in 30 of 5 and of 20 agents went over when the answer rate drifts by half). With
+    the floor, ``tail_z`` 3.5 and a reserve of 2: no day over in those rows, and more talk
+    (long-talk at 100 agents 0.864 -> 0.873, reference at 10 0.639 -> 0.646, at 100
+    0.754 -> 0.760), since a small floor where agents are about to be free lets it dial
+    there. ``tail_z`` 2.33 was not enough (3 days of 30 over at long-talk/100: the
+    shortfall's tail is fatter than Normal, the abandons of a busy spell come together).
 
     For a small team (agents and calls in flight together at most ``exact_up_to``) the
     shortfall's distribution is computed exactly (a difference of Poisson binomials) instead
@@ -599,8 +616,8 @@ class Predictive:
         self,
         *,
         margin: float = 0.0,
-        reserve: float = 3.0,
-        reserve_per_flight: float = 0.2,
+        reserve: float = 2.0,
+        tail_z: float = 3.5,
         scale_base: float = 3.0,
         scale_share: float = 0.1,
         cushion: float = 2.0,
@@ -614,7 +631,7 @@ class Predictive:
             raise ValueError("margin and reserve are >= 0, scale_base > 0, max_allowance in (0, 1]")
         self.margin = margin
         self.reserve = reserve
-        self.reserve_per_flight = reserve_per_flight
+        self.tail_z = tail_z
         self.scale_base = scale_base
         self.scale_share = scale_share
         self.cushion = cushion
@@ -637,11 +654,12 @@ class Predictive:
             worst = min(worst, target * max(w.live, self.floor_live) - w.abandoned)
         return worst
 
-    def allowance(self, windows: Sequence[WindowFigures], persons_in_flight: float = 0.0) -> float:
+    def allowance(self, windows: Sequence[WindowFigures], in_flight: float = 0.0) -> float:
         """``lambda``: the marginal abandon probability a new line may carry, from the worst
-        window's headroom less the reserve for ``persons_in_flight`` (0: progressive)."""
+        window's headroom over the floor (``reserve`` plus ``in_flight``, what the calls in
+        flight may still cost): 0, progressive only, once the headroom is down to it."""
         headroom = self.headroom(windows)
-        floor = self.reserve + self.reserve_per_flight * persons_in_flight
+        floor = self.reserve + in_flight
         if headroom <= floor:
             return 0.0
         budget = min(w.cap * max(w.live, self.floor_live) for w in windows)
@@ -663,15 +681,18 @@ class Predictive:
             (exp.demand_terms(stage, float(age)), n) for (stage, age), n in calls.items()
         ]
         demand, demand_var = _weighted_sums(demand_rows, k)
-        lam = self.allowance(state.windows, demand[-1])
-        if lam <= 0.0:
-            return floor
         agents = Counter((a.activity, int((now - a.since) / AGE_BIN)) for a in state.agents)
         supply_rows = [
             (exp.supply_terms(activity, age_bin * AGE_BIN), n)
             for (activity, age_bin), n in agents.items()
         ]
+        supply, supply_var = _weighted_sums(supply_rows, k)
         p_new = exp.person_share
+        in_flight = _tail_shortfall(supply, supply_var, demand, demand_var, p_new, self.tail_z)
+        lam = self.allowance(state.windows, in_flight(floor))
+        if lam <= 0.0:
+            return floor
+        spare = self.headroom(state.windows) - self.reserve
         if len(state.agents) + len(state.calls) <= self.exact_up_to:
             risk_of = _exact_risk(
                 [row[0] for row, n in supply_rows for _ in range(n)],
@@ -680,16 +701,40 @@ class Predictive:
                 k,
             )
         else:
-            supply, supply_var = _weighted_sums(supply_rows, k)
             risk_of = _normal_risk(supply, supply_var, demand, demand_var, p_new)
         lines = 0
         while lines < limit:
             # The (lines+1)-th new call: if a person, they answer at each delay quantile u;
-            # the other new calls answered before them compete for the same agents.
-            if lines >= floor and risk_of(lines) > lam:
+            # the other new calls answered before them compete for the same agents. And all
+            # the calls in flight with it must fit in what the window can still take.
+            if lines >= floor and (risk_of(lines) > lam or in_flight(lines + 1) >= spare):
                 break
             lines += 1
         return lines
+
+
+def _tail_shortfall(
+    supply: list[float],
+    supply_var: list[float],
+    demand: list[float],
+    demand_var: list[float],
+    p_new: float,
+    z: float,
+) -> Callable[[int], float]:
+    """The abandons the calls in flight plus ``lines`` new ones may still cause, at ``z``
+    standard deviations: the people wanting an agent less the agents free, at the worst
+    horizon (Normal-approximated; 0 when agents are sure to outnumber them)."""
+
+    def tail(lines: int) -> float:
+        worst = 0.0
+        for i, q in enumerate(DELAY_QUANTILES):
+            pq = p_new * q
+            mean = demand[i] + lines * pq - supply[i]
+            var = supply_var[i] + demand_var[i] + lines * pq * (1.0 - pq)
+            worst = max(worst, mean + z * math.sqrt(var))
+        return worst
+
+    return tail
 
 
 def _normal_risk(

@@ -166,7 +166,7 @@ def test_predictive_falls_back_to_progressive_when_the_budget_is_spent() -> None
 def test_predictive_allowance_follows_the_worst_windows_headroom() -> None:
     """The allowance grows with the abandons still affordable under the cap, is bounded by
     max_allowance, follows the worst window, and is 0 once the headroom is down to the
-    reserve (3 abandons, plus 0.2 per person expected among the calls in flight)."""
+    floor (a reserve of 2 abandons, plus what the calls in flight may still cost)."""
     policy = Predictive()
     tight = WindowFigures("us-30d", 1000.0, 26.0, 0.03)  # 4 abandons of headroom
     roomy = WindowFigures("uk-24h", 1000.0, 20.0, 0.03)  # 10
@@ -175,8 +175,8 @@ def test_predictive_allowance_follows_the_worst_windows_headroom() -> None:
     assert policy.allowance([roomy]) < policy.allowance([clean]) == policy.max_allowance
     assert policy.allowance([clean, tight]) == policy.allowance([tight])
     assert policy.allowance([WindowFigures("uk-24h", 1000.0, 28.5, 0.03)]) == 0.0
-    assert policy.allowance([tight], persons_in_flight=0.0) > 0.0
-    assert policy.allowance([tight], persons_in_flight=10.0) == 0.0  # reserve 5
+    assert policy.allowance([tight], in_flight=1.9) > 0.0
+    assert policy.allowance([tight], in_flight=2.0) == 0.0  # floor 4
     assert policy.headroom([tight, roomy]) == pytest.approx(4.0)
 
 
@@ -188,6 +188,26 @@ def test_predictive_margin_lowers_the_target() -> None:
     assert Predictive(margin=0.03).allowance([window]) == 0.0
     with pytest.raises(ValueError):
         Predictive(margin=-0.01)
+
+
+def test_predictive_keeps_what_its_calls_in_flight_may_cost_within_the_headroom() -> None:
+    """100 agents, 20 of them near the end of a wrap-up, 37 calls ringing: the lines it
+    dials grow with the headroom, and once they ring beside the others (the same state a
+    second later) it dials nothing more: the calls in flight may now cost all the headroom
+    above the reserve. With 2 abandons of headroom, only progressive's lines (none)."""
+
+    def busy(ringing: int, headroom: float) -> PacingState:
+        window = WindowFigures("uk-24h", 5000.0, 150.0 - headroom, 0.03)
+        return state(
+            talking=80, wrapup=20, talk_age=30.0, wrap_age=30.0, ringing=ringing,
+            windows=(window,),
+        )  # fmt: skip
+
+    dialed = [Predictive().lines_to_dial(busy(37, h)) for h in (4.5, 10.0, 30.0)]
+    assert 0 < dialed[0] < dialed[1] < dialed[2]
+    for h, lines in zip((4.5, 10.0, 30.0), dialed, strict=True):
+        assert Predictive().lines_to_dial(busy(37 + lines, h)) == 0
+    assert Predictive().lines_to_dial(busy(37, 2.0)) == 0
 
 
 def test_predictive_dials_only_progressive_lines_in_a_fresh_window() -> None:
