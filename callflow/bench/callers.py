@@ -621,6 +621,15 @@ async def place(
 # --- the end: drain, then check ------------------------------------------------------------
 
 
+#: A lead at rest: final, or still ``ready`` in a stopped campaign (nothing dials it until
+#: someone starts the campaign again: the drain stops it, as an operator ends a day).
+_LEAD_NOT_AT_REST = (
+    "state NOT IN ('done','failed','exhausted') AND NOT (state = 'ready' AND EXISTS"
+    " (SELECT 1 FROM campaigns c WHERE c.name = campaign_leads.campaign"
+    " AND c.state = 'stopped'))"
+)
+
+
 def _store_rows(path: Path) -> dict[str, int]:
     """Rows not in a final state, and the call.start/call.end problems, read from the file."""
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
@@ -633,8 +642,7 @@ def _store_rows(path: Path) -> dict[str, int]:
                 "('completed','failed','expired','cancelled')"
             ).fetchone()[0],
             "leads not final": one(
-                "SELECT count(*) FROM campaign_leads WHERE state NOT IN ('done','failed',"
-                "'exhausted')"
+                f"SELECT count(*) FROM campaign_leads WHERE {_LEAD_NOT_AT_REST}"  # noqa: S608
             ).fetchone()[0],
             "attempts not ended": one(
                 "SELECT count(*) FROM campaign_attempts WHERE state != 'ended'"
@@ -666,16 +674,31 @@ def _figures(path: Path) -> dict[str, int]:
                 "'campaign.attempt') GROUP BY kind"
             ).fetchall()
         )
+        kinds["leads never dialed (campaign stopped)"] = db.execute(
+            "SELECT count(*) FROM campaign_leads WHERE state = 'ready' AND attempts = 0"
+        ).fetchone()[0]
     finally:
         db.close()
     return {str(k): int(v) for k, v in kinds.items()}
 
 
+def _stop_campaign(path: Path) -> None:
+    store = SqliteStore(path)
+    try:
+        store.set_campaign_state(CAMPAIGN_NAME, "stopped")
+    finally:
+        store.close()
+
+
 async def drain(bench: Rig, *, timeout: float, progress: Progress) -> float:
-    """Wait until callflow's Asterisk holds no channel and no bridge and the store has no
-    live callback, queue entry or lead (as callflow sees them); the seconds it took."""
+    """Stop the bench's campaign (its calls in progress go on; no lead is dialed any more:
+    otherwise a campaign whose agents were busy with inbound callers all run long dials its
+    last leads now, and the drain never ends), then wait until callflow's Asterisk holds no
+    channel and no bridge and the store has no live callback, queue entry or lead (as
+    callflow sees them); the seconds it took."""
     loop = asyncio.get_running_loop()
     began = loop.time()
+    await asyncio.to_thread(_stop_campaign, bench.store_path)
     while True:
         channels = await bench.watch.ari.channels.list()
         bridges = await bench.watch.ari.bridges.list()

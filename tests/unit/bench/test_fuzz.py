@@ -118,6 +118,30 @@ def test_store_rows_count_what_is_not_final(tmp_path: Path) -> None:
     assert not any(cl._store_rows(path).values())
 
 
+def test_a_stopped_campaigns_ready_leads_are_at_rest_not_its_dialing_ones(tmp_path: Path) -> None:
+    """The drain stops the bench's campaign: a lead still ready then waits for nobody (not
+    counted, but reported as never dialed); a lead left dialing is still counted."""
+    path = tmp_path / "s.sqlite3"
+    store = SqliteStore(path)
+    numbers = ("+15550100105", "+15550100106")
+    rows = [{"number": n, "timezone": "UTC", "fields": {}, "line": 2} for n in numbers]
+    store.import_leads("fuzz", rows)
+    store.set_campaign_state("fuzz", "running")
+    store.close()
+    assert cl._store_rows(path)["leads not final"] == 2
+    cl._stop_campaign(path)
+    assert cl._store_rows(path)["leads not final"] == 0
+    assert cl._figures(path)["leads never dialed (campaign stopped)"] == 2
+    db = sqlite3.connect(path)
+    db.execute(
+        "UPDATE campaign_leads SET state = 'dialing', attempts = 1 WHERE number = ?", numbers[:1]
+    )
+    db.commit()
+    db.close()
+    assert cl._store_rows(path)["leads not final"] == 1
+    assert cl._figures(path)["leads never dialed (campaign stopped)"] == 1
+
+
 def test_the_check_table_and_the_verdict() -> None:
     checks = [cl.Check("channels left (ARI)", 0), cl.Check("bridges left (ARI)", 2, detail="x")]
     lines = cl.format_checks(checks)
