@@ -16,6 +16,7 @@ from callflow.bench.load import DEFAULT_STEPS, SYSTEMS, run_load_bench
 from callflow.bench.reload import run_reload_bench
 from callflow.bench.soak import run_soak_bench
 from callflow.bench.store import run_store_bench
+from callflow.sim.dialer import check_history
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -374,9 +375,10 @@ def _history(text: str) -> tuple[int, int]:
         raise argparse.ArgumentTypeError(
             f"not LIVE,ABANDONED (two whole numbers): {text!r}"
         ) from None
-    if live < 0 or not 0 <= abandoned <= live:
-        raise argparse.ArgumentTypeError(f"needs 0 <= ABANDONED <= LIVE: {text!r}")
-    return live, abandoned
+    try:
+        return check_history((live, abandoned))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"needs 0 <= ABANDONED <= LIVE: {text!r}") from None
 
 
 def _positive(text: str) -> int:

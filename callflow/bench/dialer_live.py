@@ -14,7 +14,8 @@ the policy object given to the campaign's runner (:mod:`callflow.dialer.live`), 
 The campaign is in the middle of its day: ``history`` (live calls, abandons of them; 400 and
 8 by default, a 2 % rate) were made earlier today. A fresh window would leave predictive no
 abandon budget in a few minutes' run (its headroom counts at least 50 live calls and keeps a
-reserve of 3 abandons), so it would pace as progressive does. Live, the history is written
+reserve of 2 abandons plus what its calls in flight may cost), so it would pace as
+progressive does. Live, the history is written
 to the fresh store as the past attempts of leads of their own (:func:`seed_history`: one
 ended attempt per live call, ``connected`` or ``abandoned``, dialed at times spread evenly
 from today's UTC midnight to the run's start), which the campaign runner reads back into its
@@ -66,7 +67,13 @@ from callflow.sandbox import Sandbox, SandboxInfo
 from callflow.sandbox.instance import SandboxError
 from callflow.sandbox.pstn import Behaviour, PstnPlan, connect, read_plan, start_pstn
 from callflow.sandbox.rootfs import RootfsError
-from callflow.sim.dialer import DialerResult, DialerScenario, history_times, simulate_day
+from callflow.sim.dialer import (
+    DialerResult,
+    DialerScenario,
+    check_history,
+    history_times,
+    simulate_day,
+)
 from callflow.store import SqliteStore
 from callflow.testing.softphone import SipServer, Softphone, SoftphoneError
 
@@ -418,7 +425,7 @@ def run_dialer_live_bench(
     side by side; 0 if it ran."""
     logs.configure("warning")
     scenario = scenario or LiveScenario(history=history)
-    history_times(scenario.history, 0.0)  # bad history: a clear error before any sandbox
+    check_history(scenario.history)  # a clear error before any sandbox
 
     def progress(line: str) -> None:
         print(f"  {line}", file=sys.stderr, flush=True)

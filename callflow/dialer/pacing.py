@@ -658,8 +658,9 @@ class Predictive:
         """``lambda``: the marginal abandon probability a new line may carry, from the worst
         window's headroom over the floor (``reserve`` plus ``in_flight``, what the calls in
         flight may still cost): 0, progressive only, once the headroom is down to it."""
-        headroom = self.headroom(windows)
-        floor = self.reserve + in_flight
+        return self._allowance(windows, self.headroom(windows), self.reserve + in_flight)
+
+    def _allowance(self, windows: Sequence[WindowFigures], headroom: float, floor: float) -> float:
         if headroom <= floor:
             return 0.0
         budget = min(w.cap * max(w.live, self.floor_live) for w in windows)
@@ -689,10 +690,11 @@ class Predictive:
         supply, supply_var = _weighted_sums(supply_rows, k)
         p_new = exp.person_share
         in_flight = _tail_shortfall(supply, supply_var, demand, demand_var, p_new, self.tail_z)
-        lam = self.allowance(state.windows, in_flight(floor))
+        headroom = self.headroom(state.windows)
+        lam = self._allowance(state.windows, headroom, self.reserve + in_flight(floor))
         if lam <= 0.0:
             return floor
-        spare = self.headroom(state.windows) - self.reserve
+        spare = headroom - self.reserve
         if len(state.agents) + len(state.calls) <= self.exact_up_to:
             risk_of = _exact_risk(
                 [row[0] for row, n in supply_rows for _ in range(n)],

@@ -178,15 +178,22 @@ class _Agent:
     gone: bool = False
 
 
-def history_times(history: tuple[int, int], start: float) -> list[tuple[float, bool]]:
-    """A day's history (``live`` calls, ``abandoned`` of them) as (time, abandoned) pairs,
-    oldest first: spread evenly from ``start``'s midnight (day seconds, or epoch seconds: a
-    UTC midnight) to ``start``, the abandons spread evenly among the live calls."""
+def check_history(history: tuple[int, int]) -> tuple[int, int]:
+    """``history`` if it is (live calls, abandons of them) with 0 <= abandons <= live;
+    ValueError otherwise."""
     live, abandoned = history
     if live < 0 or not 0 <= abandoned <= live:
         raise ValueError(
             f"history is (live calls, abandons of them) with 0 <= abandons <= live, not {history}"
         )
+    return history
+
+
+def history_times(history: tuple[int, int], start: float) -> list[tuple[float, bool]]:
+    """A day's history (``live`` calls, ``abandoned`` of them) as (time, abandoned) pairs,
+    oldest first: spread evenly from ``start``'s midnight (day seconds, or epoch seconds: a
+    UTC midnight) to ``start``, the abandons spread evenly among the live calls."""
+    live, abandoned = check_history(history)
     midnight = start - start % 86_400.0
     step = (start - midnight) / live if live else 0.0
     # Abandon i of n is the call at the (i + 0.5) / n point of the history.
@@ -472,4 +479,11 @@ def simulate_day(
     return result
 
 
-__all__ = ["DialerResult", "DialerScenario", "SimTruth", "history_times", "simulate_day"]
+__all__ = [
+    "DialerResult",
+    "DialerScenario",
+    "SimTruth",
+    "check_history",
+    "history_times",
+    "simulate_day",
+]
