@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import astuple, dataclass
 from typing import Any, Protocol
 
 from callflow.kpi import Report, Rules, build_report
-from callflow.kpi.figures import Counter
+from callflow.kpi.figures import Counter, QueueFigures, abandon_rate, service_level
 from callflow.kpi.intervals import interval_start
 from callflow.kpi.log import READ_KINDS, LogReader
 from callflow.kpi.report import ALL, queues_seen
@@ -55,14 +56,66 @@ ids it has read: an event written a little late, with an earlier ``at``, is stil
 and read once."""
 
 
+@dataclass(frozen=True, slots=True)
+class _Sums:
+    """One queue's counts over part of the day: what its figures are made of, so that the
+    figures of two parts (the visits settled, those in progress) add up exactly as the
+    figures of the whole, by the same formulas."""
+
+    entered: int = 0
+    offered: int = 0
+    handled: int = 0
+    abandoned: int = 0
+    short_abandons: int = 0
+    answered_within: int = 0
+    refused: int = 0
+    callbacks_requested: int = 0
+    waited: float = 0.0  # the answered callers' waits, added up (ASA's numerator)
+
+    @classmethod
+    def of(cls, f: QueueFigures) -> _Sums:
+        return cls(
+            f.entered,
+            f.offered,
+            f.handled,
+            f.abandoned,
+            f.short_abandons,
+            f.answered_within,
+            f.refused,
+            f.callbacks_requested,
+            f.asa * f.handled if f.asa is not None else 0.0,
+        )
+
+    def __add__(self, other: _Sums) -> _Sums:
+        return _Sums(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
+
+    @property
+    def shown(self) -> bool:
+        return bool(self.entered or self.refused or self.callbacks_requested)
+
+    def figures(self) -> dict[str, Any]:
+        return {
+            "offered": self.offered,
+            "handled": self.handled,
+            "abandoned": self.abandoned,
+            "short_abandons": self.short_abandons,
+            "sl": service_level(self.answered_within, self.offered, self.short_abandons),
+            "abandon_rate": abandon_rate(self.offered, self.short_abandons, self.handled),
+            "asa": self.waited / self.handled if self.handled else None,
+        }
+
+
 class Today:
     """Each queue's figures since midnight on ``tz``'s clock, for the wallboard: offered,
     handled, abandoned, SL and abandon rate, by queue name (``*``: every queue).
 
     The same facts and formulas as ``callflow report`` (:class:`callflow.kpi.log.LogReader`,
     :class:`callflow.kpi.figures.Counter`), but each :meth:`figures` reads only the events
-    written since the last one: at the end of a busy day it neither reads the day's log
-    again nor holds it, only the day's visits. Not thread-safe: one refresh at a time."""
+    written since the last one, and what can no longer change (the visits of the calls that
+    have ended, refusals, callbacks that are over) is added up into each queue's counts and
+    let go (:meth:`LogReader.settle`). At the end of a busy day it neither reads the day's
+    log again nor holds it, nor a visit per call: only the calls in progress. Not
+    thread-safe: one refresh at a time."""
 
     def __init__(self, tz: dt.tzinfo, rules: Rules | None = None) -> None:
         self.tz = tz
@@ -70,8 +123,14 @@ class Today:
         self.events_read = 0  # since midnight (tests, the debug log)
         self._day: dt.datetime | None = None
         self._reader = LogReader()
+        self._settled: dict[str, _Sums] = {}  # by queue name (ALL: every queue)
         self._newest: dt.datetime | None = None  # the latest ``at`` read
         self._recent: dict[int, dt.datetime] = {}  # ids read within OVERLAP of _newest
+
+    @property
+    def visits_held(self) -> int:
+        """Visits held now: those of the calls in progress (tests, the debug log)."""
+        return len(self._reader.facts(dt.datetime.fromtimestamp(0, dt.UTC)).visits)
 
     def figures(self, store: EventSource, now: dt.datetime) -> dict[str, dict[str, Any]]:
         """Today's figures as of ``now``, after reading what was written since the last
@@ -79,6 +138,7 @@ class Today:
         day = interval_start(now, "1d", self.tz)
         if day != self._day:  # midnight (or the first call): a new day, read from its start
             self._day, self._reader, self._newest, self._recent = day, LogReader(), None, {}
+            self._settled = {}
             self.events_read = 0
         end = day + dt.timedelta(days=1)
         since = day if self._newest is None else max(day, self._newest - OVERLAP)
@@ -94,23 +154,21 @@ class Today:
         if self._newest is not None:
             keep = self._newest - OVERLAP
             self._recent = {i: at for i, at in self._recent.items() if at >= keep}
-        return _whole_day(Counter(self._reader.facts(now), self.rules), day, end)
+        lo, hi = day.timestamp(), end.timestamp()
+        for name, sums in _sums(Counter(self._reader.settle(), self.rules), lo, hi).items():
+            self._settled[name] = self._settled.get(name, _Sums()) + sums
+        going = _sums(Counter(self._reader.facts(now), self.rules), lo, hi)
+        figures: dict[str, dict[str, Any]] = {}
+        for name in [ALL, *sorted((self._settled.keys() | going.keys()) - {ALL})]:
+            total = self._settled.get(name, _Sums()) + going.get(name, _Sums())
+            if name == ALL or total.shown:
+                figures[name] = total.figures()
+        return figures
 
 
-def _whole_day(counter: Counter, start: dt.datetime, end: dt.datetime) -> dict[str, Any]:
-    lo, hi = start.timestamp(), end.timestamp()
-    figures: dict[str, dict[str, Any]] = {}
-    for name in [ALL, *queues_seen(counter.facts, lo, hi)]:
-        f = counter.queue(None if name == ALL else name, lo, hi)
-        if name != ALL and not (f.entered or f.refused or f.callbacks_requested):
-            continue
-        figures[name] = {
-            "offered": f.offered,
-            "handled": f.handled,
-            "abandoned": f.abandoned,
-            "short_abandons": f.short_abandons,
-            "sl": f.sl,
-            "abandon_rate": f.abandon_rate,
-            "asa": f.asa,
-        }
-    return figures
+def _sums(counter: Counter, lo: float, hi: float) -> dict[str, _Sums]:
+    """Each queue's counts (and every queue's, under ALL) in the facts of ``counter``."""
+    return {
+        name: _Sums.of(counter.queue(None if name == ALL else name, lo, hi))
+        for name in [ALL, *queues_seen(counter.facts, lo, hi)]
+    }

@@ -22,6 +22,9 @@ from pathlib import Path
 TOP = 15
 """Rows per table."""
 
+HELD = 4
+"""Of callflow's own types that grew most, how many have their holders traced."""
+
 
 @dataclass
 class MemoryReports:
@@ -50,11 +53,9 @@ class MemoryReports:
             for name in grown[:TOP]:
                 lines.append(f"  {types[name] - self.types.get(name, 0):+9} {name}")
             ours = [n for n in grown[:TOP] if n in self.owned and types[n] > self.types[n]]
-            if ours:
-                lines.append(f"what holds a {ours[0]} (referrers, nearest first):")
-                lines.extend(
-                    f"  {line}" for line in _holders(self.owned[ours[0]], {id(self.owned)})
-                )
+            for name in ours[:HELD]:
+                lines.append(f"what holds a {name} (referrers, nearest first):")
+                lines.extend(f"  {line}" for line in _holders(self.owned[name], {id(self.owned)}))
         self.types = types
         self.owned = _callflow_samples()
         if tracemalloc.is_tracing():

@@ -9,6 +9,7 @@ where it enters (``raise ... from exc``), so callers catch one tree::
     ├── EventStreamClosed         the event WebSocket closed under us (retryable)
     └── AriHttpError              Asterisk answered with an error status
         ├── BadRequest            400 missing/invalid parameter, unknown app name
+        │   └── ChannelGone       400 "Channel not found" in a bridge's request (also a NotFound)
         ├── AuthenticationFailed  401 / 403 wrong credentials or read-only user
         ├── NotFound              404 channel, bridge, playback ... does not exist
         ├── Conflict              409 resource in the wrong place
@@ -29,6 +30,7 @@ __all__ = [
     "AsteriskUnreachable",
     "AuthenticationFailed",
     "BadRequest",
+    "ChannelGone",
     "Conflict",
     "EventStreamClosed",
     "InvalidResponse",
@@ -95,6 +97,13 @@ class NotFound(AriHttpError):
     """404: the addressed channel, bridge, playback, recording... does not exist."""
 
 
+class ChannelGone(BadRequest, NotFound):
+    """400 "Channel not found": a bridge's addChannel or removeChannel named a channel that
+    no longer exists. resource_bridges.c answers 400 for a channel of the request, not 404
+    (the bridge of the path), so this is both: a bad request, and a channel not found (a
+    caller who hung up a moment before)."""
+
+
 class Conflict(AriHttpError):
     """409: the resource exists but is not where the operation needs it."""
 
@@ -136,6 +145,8 @@ def error_for_status(
         # resource_bridges.c answer 409 "Channel not in Stasis application"; other 409s
         # mean "already exists". Only the message tells them apart.
         cls = NotInStasis
+    elif status == 400 and message.lower() == "channel not found":
+        cls = ChannelGone
     elif status >= 500:
         cls = ServerError
     else:

@@ -369,10 +369,36 @@ class LogReader:
 
     def __init__(self) -> None:
         self._reader = _Reader(0.0, Facts(0.0))
+        self._ended: set[str] = set()  # calls whose call.end was read since the last settle
 
     def read(self, event: LogEvent) -> None:
         """Read one event; events come in log order."""
         self._reader.read(event)
+        if event.kind == "call.end":
+            self._ended.add(event.call_id)
+
+    def settle(self) -> Facts:
+        """Take out what can no longer change, and forget the calls it belongs to: the
+        visits of the calls that have ended, the refusals, and the callbacks that are over.
+
+        The facts taken later no longer hold them: a reader that adds them up as it goes
+        (the wallboard's day) holds only the calls in progress, not one visit per call of
+        the day. Their calls' later events, if any (a conversation's end written after its
+        call's end), find no visit to complete: settle only for counts that do not read
+        them. Agent spans, calls' starts and survey answers are left in place."""
+        reader, facts, ended = self._reader, self._reader.facts, self._ended
+        visits = [v for v in facts.visits if v.call_id in ended]
+        facts.visits = [v for v in facts.visits if v.call_id not in ended]
+        refusals, facts.refusals = facts.refusals, []
+        over = {name: c for name, c in facts.callbacks.items() if c.end}
+        for name in over:
+            del facts.callbacks[name]
+        for call in ended:
+            reader.last_visit.pop(call, None)
+            reader.callers.pop(call, None)
+            reader.asked_callback.discard(call)
+        self._ended = set()
+        return Facts(facts.now, visits=visits, refusals=refusals, callbacks=over)
 
     def facts(self, now: dt.datetime) -> Facts:
         """The facts so far, as known at ``now`` (no earlier than the events read): visits

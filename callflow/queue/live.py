@@ -676,15 +676,19 @@ class QueueService:
         try:
             await call.ari.bridges.add_channel(bridge, call.id, role="participant")
         except ari_errors.AriError:
-            await self._leave_holding(call, queue, bridge)  # the bookkeeping above
+            # The bookkeeping above; the caller never got in, so nothing to take out.
+            await self._leave_holding(call, queue, bridge, joined=False)
             raise
         if bridge in self._own_music:
             with call.logged("start music"):
                 await call.ari.channels.start_moh(call.id, queue.music_class)
         return bridge
 
-    async def _leave_holding(self, call: Call, queue: QueueConfig, bridge: str) -> None:
-        """Take the caller out (if still there) and destroy the bridge once it is empty.
+    async def _leave_holding(
+        self, call: Call, queue: QueueConfig, bridge: str, *, joined: bool = True
+    ) -> None:
+        """Take the caller out (if still there: ``joined``, and not hung up) and destroy the
+        bridge once it is empty.
 
         Only the bookkeeping is done under the lock: callers whose agents answer at the
         same moment are moved out in parallel, and an emptied bridge is destroyed in the
@@ -700,7 +704,7 @@ class QueueService:
             if empty:
                 del self._bridges[queue.name]
                 del self._in_bridge[queue.name]
-        if not call.hung_up:
+        if joined and not call.hung_up:
             if bridge in self._own_music:
                 with call.logged("stop music"):
                     await call.ari.channels.stop_moh(call.id)

@@ -15,6 +15,7 @@ from callflow.ari import (
     AsteriskUnreachable,
     AuthenticationFailed,
     BadRequest,
+    ChannelGone,
     Conflict,
     InvalidResponse,
     InvalidState,
@@ -36,6 +37,7 @@ def unused_port() -> int:
     ("status", "message", "expected"),
     [
         (400, "Missing parameter: media", BadRequest),
+        (400, "Channel not found", ChannelGone),
         (401, "Authentication required", AuthenticationFailed),
         (403, "Write access denied", AuthenticationFailed),
         (404, "Channel not found", NotFound),
@@ -114,3 +116,19 @@ async def test_every_failure_is_an_ari_error(fake: FakeAri, client: AriClient) -
     fake.reply("DELETE", "/channels/gone", 404, {"message": "Channel not found"})
     with pytest.raises(AriError):
         await client.channels.hangup("gone")
+
+
+async def test_a_channel_gone_from_a_bridge_request_is_not_found(
+    fake: FakeAri, client: AriClient
+) -> None:
+    """Asterisk answers 400 "Channel not found" when the channel of a bridge's addChannel
+    or removeChannel no longer exists: a caller gone a moment before, which code that
+    shrugs off a channel already gone (``except NotFound``) shrugs off too."""
+    fake.reply("POST", "/bridges/hold-1/removeChannel", 400, {"message": "Channel not found"})
+    with pytest.raises(NotFound) as caught:
+        await client.bridges.remove_channel("hold-1", ["1700.1"])
+    assert isinstance(caught.value, BadRequest) and caught.value.status == 400
+    fake.reply("POST", "/bridges/hold-1/addChannel", 400, {"message": "Missing parameter: channel"})
+    with pytest.raises(BadRequest) as other:
+        await client.bridges.add_channel("hold-1", ["1700.1"])
+    assert not isinstance(other.value, NotFound)
