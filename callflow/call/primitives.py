@@ -307,17 +307,26 @@ class Call:
 
     # -- primitives ---------------------------------------------------------------------
 
-    async def _ari(self, request: Awaitable[object]) -> None:
-        """Run an ARI request; a channel that vanished under us is the caller hanging up."""
+    async def channel_request(
+        self,
+        request: Awaitable[object],
+        *,
+        gone: tuple[type[ari_errors.AriError], ...] = (
+            ari_errors.NotFound,
+            ari_errors.NotInStasis,
+        ),
+    ) -> None:
+        """Run an ARI request; a channel that vanished under us (``gone``: the errors that
+        say so for this request) is the caller hanging up."""
         try:
             await request
-        except (ari_errors.NotFound, ari_errors.NotInStasis) as exc:
+        except gone as exc:
             self.hung_up = True
             raise self.ended() or CallerHangup(self.id) from exc
 
     async def answer(self) -> None:
         """Answer the channel."""
-        await self._ari(self.ari.channels.answer(self.id))
+        await self.channel_request(self.ari.channels.answer(self.id))
 
     async def play(
         self,
@@ -354,12 +363,12 @@ class Call:
         self.playing.update(playback_ids)
         try:
             if together:
-                await self._ari(
+                await self.channel_request(
                     self.ari.channels.play(self.id, list(media), playback_id=playback_ids[0])
                 )
             else:
                 for playback_id, item in zip(playback_ids, media, strict=True):
-                    await self._ari(
+                    await self.channel_request(
                         self.ari.channels.play(self.id, item, playback_id=playback_id)
                     )
             await self._wait_playbacks(
@@ -466,7 +475,7 @@ class Call:
         self, name: str, *, max_duration: int, beep: bool, terminate_on: TerminateOn = "#"
     ) -> bool:
         """Record the caller into stored recording ``name``; True if a recording was kept."""
-        await self._ari(
+        await self.channel_request(
             self.ari.channels.record(
                 self.id,
                 name,
@@ -499,7 +508,7 @@ class Call:
 
     async def continue_in_dialplan(self, context: str, extension: str) -> None:
         """Hand the channel back to the dialplan; it leaves our app."""
-        await self._ari(
+        await self.channel_request(
             self.ari.channels.continue_in_dialplan(
                 self.id, context=context, extension=extension, priority=1
             )

@@ -7,8 +7,10 @@ lists Asterisk's channels and compares, here and without I/O:
 - a channel in our Stasis app that no call of ours knows, and that stays unknown for a
   grace period (its StasisStart may simply not be read yet), is an orphan: it is logged
   loudly and hung up (``orphans``);
-- a call callflow knows whose channel Asterisk no longer has is ended (``vanished``): its
-  task unwinds as a hang-up and writes its ``call.end`` once, as usual.
+- a call callflow knows whose channel Asterisk no longer has, and that is still a call
+  of ours after the same grace (a caller who has just hung up is missing from the list
+  while their last events are on their way: that call ends by itself), is ended
+  (``vanished``): its task unwinds as a hang-up and writes its ``call.end`` once, as usual.
 
 Left alone: channels this process originated (their ids carry its :class:`Lifetag`:
 agents' legs, the dialer's and the callbacks' channels, whose owners reconcile them),
@@ -41,11 +43,14 @@ ORPHAN_GRACE = 10.0
 
 @dataclass(frozen=True, slots=True)
 class Reconciliation:
-    """What one round decides, and the unknown channels to look at again next round."""
+    """What one round decides, and what to look at again next round: the unknown channels
+    (``suspects``) and the calls without a channel (``missing``), with when each was first
+    seen so."""
 
     orphans: tuple[Channel, ...] = ()
     vanished: tuple[str, ...] = ()
     suspects: Mapping[str, float] = field(default_factory=dict)
+    missing: Mapping[str, float] = field(default_factory=dict)
 
 
 def reconcile(
@@ -55,6 +60,7 @@ def reconcile(
     known: Collection[str],
     calls: Collection[str],
     suspects: Mapping[str, float],
+    missing: Mapping[str, float] | None = None,
     now: float,
     grace: float = ORPHAN_GRACE,
     life: Lifetag | None = None,
@@ -64,10 +70,20 @@ def reconcile(
     ``known``: every channel id a call of ours handles (calls and their legs), read after
     the list came back; ``calls``: the ids of the calls that existed before the list was
     asked for (a call that started since may well be missing from it); ``suspects``: the
-    unknown channels of the last round, with when each was first seen.
+    unknown channels of the last round, with when each was first seen; ``missing``: the
+    calls of the last rounds without a channel, likewise.
     """
     listed = {channel.id for channel in channels}
-    vanished = tuple(sorted(call_id for call_id in calls if call_id not in listed))
+    vanished: list[str] = []
+    gone: dict[str, float] = {}
+    for call_id in sorted(calls):
+        if call_id in listed:
+            continue
+        first_missed = (missing or {}).get(call_id, now)
+        if now - first_missed >= grace:
+            vanished.append(call_id)
+        else:
+            gone[call_id] = first_missed
     mine = _originated_by(life) if life is not None else None
     orphans: list[Channel] = []
     still: dict[str, float] = {}
@@ -83,7 +99,7 @@ def reconcile(
             orphans.append(channel)
         else:
             still[channel.id] = first_seen
-    return Reconciliation(tuple(orphans), vanished, still)
+    return Reconciliation(tuple(orphans), tuple(vanished), still, gone)
 
 
 def _originated_by(life: Lifetag) -> Callable[[str], bool]:
@@ -128,6 +144,7 @@ class Reconciler:
         self._end_call = end_call
         self._clock = clock
         self._suspects: Mapping[str, float] = {}
+        self._missing: Mapping[str, float] = {}
         self.reaped = 0  # orphans hung up, over the reconciler's life
         self.ended = 0  # calls ended because their channel was gone
 
@@ -149,22 +166,23 @@ class Reconciler:
         resync's to end (as ``lost``), not a hang-up this round would make of it."""
         connection = self._connection()
         if connection is None:
-            return Reconciliation(suspects=self._suspects)
+            return Reconciliation(suspects=self._suspects, missing=self._missing)
         calls = set(self._calls())
         channels = await self._list_channels()
         if self._connection() != connection:
-            return Reconciliation(suspects=self._suspects)
+            return Reconciliation(suspects=self._suspects, missing=self._missing)
         decision = reconcile(
             channels,
             apps=self.apps,
             known=set(self._known()),
             calls=calls,
             suspects=self._suspects,
+            missing=self._missing,
             now=self._clock(),
             grace=self.grace,
             life=self.life,
         )
-        self._suspects = decision.suspects
+        self._suspects, self._missing = decision.suspects, decision.missing
         for call_id in decision.vanished:
             log.warning("reconcile: call %s: its channel is gone from Asterisk; ending it", call_id)
             self._end_call(call_id)

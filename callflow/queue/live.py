@@ -674,8 +674,13 @@ class QueueService:
                 self._bridges[queue.name] = bridge
             self._in_bridge.setdefault(queue.name, set()).add(call.id)
         try:
-            await call.ari.bridges.add_channel(bridge, call.id, role="participant")
-        except ari_errors.AriError:
+            # A channel gone meanwhile (400 "Channel not found") is the caller hanging up;
+            # a 404 is the bridge's.
+            await call.channel_request(
+                call.ari.bridges.add_channel(bridge, call.id, role="participant"),
+                gone=(ari_errors.ChannelGone,),
+            )
+        except (ari_errors.AriError, CallEnded):
             # The bookkeeping above; the caller never got in, so nothing to take out.
             await self._leave_holding(call, queue, bridge, joined=False)
             raise

@@ -204,6 +204,9 @@ async def test_reconciliation_reaps_an_orphan_and_ends_a_call_whose_channel_is_g
     await caller.wait_event("CALL_ESTABLISHED", since=mark)
     await wait_for_events(app, "queue.enter")
     call_id = app.store.events(kind="queue.enter")[-1].call_id
+    async with asyncio.timeout(10):  # waiting: in the holding bridge, with its music
+        while not any(call_id in b["channels"] for b in ari_get(asterisk, "bridges")):  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
     dropped.add(call_id)  # from now on, nothing of this channel reaches callflow
     await caller.hangup()
     await caller.wait_event("CALL_CLOSED", since=mark)
@@ -211,6 +214,9 @@ async def test_reconciliation_reaps_an_orphan_and_ends_a_call_whose_channel_is_g
         while call_id in {c["id"] for c in ari_get(asterisk, "channels")}:  # noqa: ASYNC110
             await asyncio.sleep(0.1)
     assert call_id in app.service.calls  # callflow still thinks the caller waits
+    decision = await reconciler.round()
+    assert decision.vanished == () and call_id in decision.missing  # missed once: grace
+    await asyncio.sleep(1.0)
     decision = await reconciler.round()
     assert decision.vanished == (call_id,)
     await wait_for_events(app, "call.end", call_id=call_id)

@@ -71,14 +71,25 @@ def test_our_own_originated_channels_and_others_are_left_alone() -> None:
     assert list(first.suspects) == ["sandbox-a1b2c3999.4"]
 
 
-def test_a_known_call_whose_channel_is_gone_is_ended_once() -> None:
-    """A call that existed before the list was read and is missing from it has vanished; a
-    call still listed has not."""
-    decision = reconcile(
-        [in_app("c2")], apps=APPS, known={"c1", "c2"}, calls={"c1", "c2"}, suspects={}, now=0.0
+def test_a_known_call_whose_channel_is_gone_is_ended_after_the_grace() -> None:
+    """A call that existed before the list was read and is missing from it is missed
+    first: a caller who has just hung up is missing while their last events are on the way,
+    and their call ends by itself (forgotten). One still a call of ours once the grace is
+    over has vanished; a call still listed has not."""
+    listed = [in_app("c3")]
+    calls = {"c1", "c2", "c3"}
+    first = reconcile(listed, apps=APPS, known=calls, calls=calls, suspects={}, now=0.0, grace=10)
+    assert first.vanished == () and dict(first.missing) == {"c1": 0.0, "c2": 0.0}
+    calls.discard("c2")  # its hang-up was read meanwhile
+    early = reconcile(
+        listed, apps=APPS, known=calls, calls=calls, suspects={}, missing=first.missing, now=5.0
     )
-    assert decision.vanished == ("c1",)
-    assert decision.orphans == ()
+    assert early.vanished == () and dict(early.missing) == {"c1": 0.0}
+    late = reconcile(
+        listed, apps=APPS, known=calls, calls=calls, suspects={}, missing=early.missing, now=10.0
+    )
+    assert late.vanished == ("c1",) and dict(late.missing) == {}
+    assert late.orphans == ()
 
 
 class _Asterisk:
@@ -98,8 +109,8 @@ class _Asterisk:
 
 
 async def test_the_reconciler_hangs_up_orphans_and_ends_vanished_calls() -> None:
-    """Two rounds past the grace: the orphan is hung up (one already gone is fine), the
-    call whose channel vanished is ended through end_call, once per round it is missing."""
+    """Two rounds past the grace: the orphan is hung up (one already gone is fine), and the
+    call whose channel vanished is ended through end_call, once."""
     asterisk = _Asterisk([in_app("orphan"), in_app("gone")])
     ended: list[str] = []
     clock = iter([0.0, 20.0])
@@ -115,7 +126,7 @@ async def test_the_reconciler_hangs_up_orphans_and_ends_vanished_calls() -> None
         grace=10,
     )
     await reconciler.round()
-    assert asterisk.hung_up == [] and ended == ["call"]
+    assert asterisk.hung_up == [] and ended == []
     await reconciler.round()
     assert asterisk.hung_up == ["orphan"]
     assert ended == ["call"]
