@@ -171,6 +171,8 @@ class FlowRunner:
             if recovery is not None:
                 data["recovered"] = recovery.kind
             self.store.append("call.end", call.id, data, at=end_at)
+            if self.queues is not None:
+                self.queues.call_ended(call.id)
             log.info("call %s: ended (%s)", call.id, outcome)
 
     def _resume_point(

@@ -114,7 +114,7 @@ class CallbackDriver(Protocol):
         ...
 
 
-EXITED_KEPT = 1000  # callers who left by an exit key, remembered for a callback request
+EXITED_KEPT = 1000  # at most, of the calls in progress that left by an exit key
 # After positions in a queue change, its callers are woken this soon, once for a whole
 # burst of changes (a mass hang-up wakes each caller a few times, not once per hang-up);
 # what they are told and when is announce.py's decision.
@@ -171,6 +171,11 @@ class QueueService:
         # Callers who just left by an exit key (by call id): a callback asked for next
         # keeps their place in line (join time, priority, skills).
         self.exited: dict[str, QueueEntry] = {}
+
+    def call_ended(self, call_id: str) -> None:
+        """The call is over: its place kept after an exit key is let go (no callback can be
+        asked for from it any more)."""
+        self.exited.pop(call_id, None)
 
     # --- lifecycle -------------------------------------------------------------------
 
