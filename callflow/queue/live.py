@@ -114,6 +114,13 @@ class CallbackDriver(Protocol):
         ...
 
 
+HOLDING_SHARE = 100
+"""Callers at most in one holding bridge; a queue with more waiting has another bridge, with
+its own shared music. Asterisk writes a holding bridge's music to each of its callers from
+one thread (its announcer's) and under the bridge's lock, the lock each caller's
+announcement also takes as it starts and ends: with hundreds in one bridge, that one thread
+and that one lock are the limit, where several bridges spread over the cores."""
+
 EXITED_KEPT = 1000  # at most, of the calls in progress that left by an exit key
 # After positions in a queue change, its callers are woken this soon, once for a whole
 # burst of changes (a mass hang-up wakes each caller a few times, not once per hang-up);
@@ -157,8 +164,8 @@ class QueueService:
         }
         self._waiting: dict[str, _Waiter] = {}
         self._numbers = itertools.count(1)
-        self._bridges: dict[str, str] = {}  # queue -> its holding bridge
-        self._in_bridge: dict[str, set[str]] = {}  # queue -> the calls in its bridge
+        # queue -> its holding bridges -> the calls in each (HOLDING_SHARE at most)
+        self._holding: dict[str, dict[str, set[str]]] = {}
         self._own_music: set[str] = set()  # holding bridges without music of their own
         self._bridge_lock = asyncio.Lock()
         self._bridge_ids = itertools.count(1)
@@ -654,7 +661,8 @@ class QueueService:
 
     async def _enter_holding(self, call: Call, queue: QueueConfig) -> str:
         async with self._bridge_lock:
-            bridge = self._bridges.get(queue.name)
+            bridges = self._holding.setdefault(queue.name, {})
+            bridge = next((b for b, calls in bridges.items() if len(calls) < HOLDING_SHARE), None)
             if bridge is None:
                 # A fresh id each time: the last bridge of this queue may still be being
                 # destroyed (in the background, see _leave_holding).
@@ -676,8 +684,8 @@ class QueueService:
                         exc,
                     )
                     self._own_music.add(bridge)
-                self._bridges[queue.name] = bridge
-            self._in_bridge.setdefault(queue.name, set()).add(call.id)
+                bridges[bridge] = set()
+            bridges[bridge].add(call.id)
         try:
             # A channel gone meanwhile (400 "Channel not found") is the caller hanging up;
             # a 404 is the bridge's.
@@ -706,14 +714,16 @@ class QueueService:
         (``callflow bench connect`` measures this).
         """
         async with self._bridge_lock:
-            members = self._in_bridge.get(queue.name, set())
-            if self._bridges.get(queue.name) != bridge or call.id not in members:
+            bridges = self._holding.get(queue.name, {})
+            members = bridges.get(bridge, set())
+            if call.id not in members:
                 return
             members.discard(call.id)
             empty = not members
             if empty:
-                del self._bridges[queue.name]
-                del self._in_bridge[queue.name]
+                del bridges[bridge]
+                if not bridges:
+                    del self._holding[queue.name]
         if joined and not call.hung_up:
             if bridge in self._own_music:
                 with call.logged("stop music"):

@@ -16,6 +16,7 @@ import pytest
 from callflow.ari.config import AriConfig
 from callflow.ari.events import Event, PlaybackFinished, PlaybackStarted, StasisStart
 from callflow.ari.stream import EventStream
+from callflow.queue import live as queue_live
 from callflow.sandbox import SandboxInfo
 from callflow.sandbox.instance import rx
 from tests.integration.conftest import AppFactory, PhoneFactory, ari_get, wait_for_events
@@ -154,6 +155,52 @@ async def test_periodic_announcements_keep_their_period_and_the_music_comes_back
     end = hung_up_at - established
     music = voiced_share(heard, finished_at - established + 0.5, end - 0.3)
     assert music > 0.8, music
+
+
+async def test_a_full_holding_bridge_opens_another_with_its_own_music(
+    asterisk: SandboxInfo,
+    start_app: AppFactory,
+    phones: PhoneFactory,
+    bridge_music: None,
+    no_leaks: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With one caller per holding bridge at most, a second caller of the same queue waits
+    in a second bridge with its own shared music (an Announcer each); the first bridge goes
+    when its caller hangs up, and the second stays for the caller still waiting."""
+    monkeypatch.setattr(queue_live, "HOLDING_SHARE", 1)
+    app = await start_app([FLOW], queues=QUEUES)
+
+    def holding() -> dict[str, list[str]]:
+        found = ari_get(asterisk, "bridges")
+        return {b["id"]: b["channels"] for b in found if b["bridge_type"] == "holding"}
+
+    callers = [await phones("caller1"), await phones("caller2")]
+    marks = [caller.mark() for caller in callers]
+    for n, caller in enumerate(callers, 1):
+        await caller.dial("300")
+        await caller.wait_event("CALL_ESTABLISHED", since=marks[n - 1])
+        await wait_for_events(app, "queue.enter", count=n)
+    ids = [e.call_id for e in app.store.events(kind="queue.enter")]
+    async with asyncio.timeout(10):
+        while sorted(c for cs in holding().values() for c in cs if c in ids) != sorted(ids):  # noqa: ASYNC110
+            await asyncio.sleep(0.1)
+    bridges = holding()
+    assert len(bridges) == 2
+    assert all(len([c for c in channels if c in ids]) == 1 for channels in bridges.values())
+    first = next(b for b, channels in bridges.items() if ids[0] in channels)
+    channels = rx(asterisk, "core show channels concise").splitlines()
+    announcers = {line.split("!")[0].split(";")[0] for line in channels}  # pairs: ;1 ;2
+    assert len({name for name in announcers if name.startswith("Announcer/")}) == 2
+
+    await callers[0].hangup()
+    await callers[0].wait_event("CALL_CLOSED", since=marks[0])
+    async with asyncio.timeout(10):
+        while first in holding():  # noqa: ASYNC110
+            await asyncio.sleep(0.1)
+    assert [channels for channels in holding().values()] == [[ids[1]]]
+    await callers[1].hangup()
+    await callers[1].wait_event("CALL_CLOSED", since=marks[1])
 
 
 async def test_reconciliation_reaps_an_orphan_and_ends_a_call_whose_channel_is_gone(
