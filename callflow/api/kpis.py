@@ -58,9 +58,10 @@ and read once."""
 
 @dataclass(frozen=True, slots=True)
 class _Sums:
-    """One queue's counts over part of the day: what its figures are made of, so that the
-    figures of two parts (the visits settled, those in progress) add up exactly as the
-    figures of the whole, by the same formulas."""
+    """One queue's counts over part of the day: what its figures are made of, so that two
+    parts (the visits settled, those in progress) add up to the figures of the whole by the
+    same formulas: the counts exactly, ASA's sum of waits to its last bits (a float added
+    up in parts)."""
 
     entered: int = 0
     offered: int = 0
