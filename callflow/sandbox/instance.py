@@ -11,6 +11,7 @@ import base64
 import contextlib
 import json
 import logging
+import math
 import os
 import random
 import secrets
@@ -268,6 +269,11 @@ class Sandbox:
             time.sleep(0.02)
         else:
             raise SandboxError(f"Asterisk (pid {info.pid}) did not stop")
+        # Asterisk names a channel <system>-<the second it was made>.<n>, n counted from 0
+        # at each start: a new Asterisk making channels within the second the old one went
+        # away in would give new calls the ids of old ones. Start it in a later second.
+        gone = time.time()
+        time.sleep(math.floor(gone) + 1.0 - gone)
         self._mount(Path(info.rootfs))
         self._start(info, timeout)
         return info
