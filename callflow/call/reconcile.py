@@ -74,12 +74,13 @@ def reconcile(
     calls of the last rounds without a channel, likewise.
     """
     listed = {channel.id for channel in channels}
+    missing = missing or {}
     vanished: list[str] = []
     gone: dict[str, float] = {}
     for call_id in sorted(calls):
         if call_id in listed:
             continue
-        first_missed = (missing or {}).get(call_id, now)
+        first_missed = missing.get(call_id, now)
         if now - first_missed >= grace:
             vanished.append(call_id)
         else:
