@@ -129,9 +129,10 @@ class Today:
         self._recent: dict[int, dt.datetime] = {}  # ids read within OVERLAP of _newest
 
     @property
-    def visits_held(self) -> int:
-        """Visits held now: those of the calls in progress (tests, the debug log)."""
-        return len(self._reader.facts(dt.datetime.fromtimestamp(0, dt.UTC)).visits)
+    def held(self) -> tuple[int, int]:
+        """The visits and the callbacks held now: those of the calls in progress, and the
+        callbacks not yet over (tests, the debug log)."""
+        return self._reader.held
 
     def figures(self, store: EventSource, now: dt.datetime) -> dict[str, dict[str, Any]]:
         """Today's figures as of ``now``, after reading what was written since the last

@@ -13,6 +13,9 @@ loop): a diagnostic to use when memory grows, not to schedule.
 from __future__ import annotations
 
 import collections
+import contextlib
+import ctypes
+import ctypes.util
 import gc
 import tracemalloc
 from dataclasses import dataclass, field
@@ -31,7 +34,6 @@ class MemoryReports:
     """Successive reports, each compared with the one before."""
 
     types: collections.Counter[str] = field(default_factory=collections.Counter)
-    owned: dict[str, object] = field(default_factory=dict)  # one live object per type of ours
     snapshot: tracemalloc.Snapshot | None = None
 
     def report(self) -> str:
@@ -43,7 +45,8 @@ class MemoryReports:
             f"memory: resident {_rss_kib() / 1024:.1f} MiB "
             f"(after a full collection, which freed {unreachable} unreachable objects)"
         ]
-        types = collections.Counter(type(o).__qualname__ for o in gc.get_objects())
+        lines.extend(_native())
+        types = collections.Counter(_name(type(o)) for o in gc.get_objects())
         lines.append(f"objects the collector tracks: {sum(types.values())}, by type (change):")
         for name, count in types.most_common(TOP):
             lines.append(f"  {count:>9} {count - self.types.get(name, 0):+9} {name}")
@@ -52,12 +55,13 @@ class MemoryReports:
             lines.append("grown most since the last report:")
             for name in grown[:TOP]:
                 lines.append(f"  {types[name] - self.types.get(name, 0):+9} {name}")
-            ours = [n for n in grown[:TOP] if n in self.owned and types[n] > self.types[n]]
+            owned = _callflow_samples()  # held now: not one that has gone since
+            ours = [n for n in grown[:TOP] if n in owned and types[n] > self.types.get(n, 0)]
             for name in ours[:HELD]:
                 lines.append(f"what holds a {name} (referrers, nearest first):")
-                lines.extend(f"  {line}" for line in _holders(self.owned[name], {id(self.owned)}))
+                lines.extend(f"  {line}" for line in _holders(owned[name], {id(owned)}))
+            del owned
         self.types = types
-        self.owned = _callflow_samples()
         if tracemalloc.is_tracing():
             snapshot = tracemalloc.take_snapshot().filter_traces(
                 [tracemalloc.Filter(False, tracemalloc.__file__)]
@@ -77,16 +81,63 @@ class MemoryReports:
         return "\n".join(lines)
 
 
+def _name(kind: type) -> str:
+    """A type's name in the report: callflow's own with their module (two modules may each
+    have a ``Callback``), the others by their name alone."""
+    module = getattr(kind, "__module__", None)
+    if isinstance(module, str) and module.startswith("callflow."):
+        return f"{module}.{kind.__qualname__}"
+    return kind.__qualname__
+
+
 def _callflow_samples() -> dict[str, object]:
-    """One live instance of each of callflow's own classes, by name: the last the collector
-    lists, in its oldest generation (the likeliest to be kept by a leak)."""
+    """One live instance of each of callflow's own classes, by :func:`_name`: the last the
+    collector lists, in its oldest generation (the likeliest to be kept by a leak)."""
     samples: dict[str, object] = {}
     for o in gc.get_objects():
         kind = type(o)
         module = getattr(kind, "__module__", None)
         if isinstance(module, str) and module.startswith("callflow."):
-            samples[kind.__qualname__] = o
+            samples[_name(kind)] = o
     return samples
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena", "ordblks", "smblks", "hblks", "hblkhd",
+            "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost",
+        )
+    ]  # fmt: skip
+
+
+def _native() -> list[str]:
+    """What the C allocator and SQLite hold, memory the collector does not see: glibc's
+    ``mallinfo2`` (all arenas: in use, and freed but kept) and ``sqlite3_memory_used``
+    (SQLite's page caches, statements and schema, over every connection). Lines left out
+    where a library lacks the call."""
+    lines: list[str] = []
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None)
+        libc.mallinfo2.restype = _MallInfo2
+        info = libc.mallinfo2()
+        lines.append(
+            f"malloc: {info.uordblks / MIB:.1f} MiB in use, {info.fordblks / MIB:.1f} MiB "
+            f"freed and kept, in {info.arena / MIB:.1f} MiB of arenas; "
+            f"{info.hblkhd / MIB:.1f} MiB in {info.hblks} mmapped blocks"
+        )
+    with contextlib.suppress(OSError, AttributeError, TypeError):
+        sqlite = ctypes.CDLL(ctypes.util.find_library("sqlite3"))
+        sqlite.sqlite3_memory_used.restype = ctypes.c_int64
+        sqlite.sqlite3_memory_highwater.restype = ctypes.c_int64
+        sqlite.sqlite3_memory_highwater.argtypes = [ctypes.c_int]
+        used, peak = sqlite.sqlite3_memory_used(), sqlite.sqlite3_memory_highwater(0)
+        lines.append(f"sqlite: {used / MIB:.1f} MiB in use (peak {peak / MIB:.1f} MiB)")
+    return lines
+
+
+MIB = 1024 * 1024
 
 
 def _holders(target: object, ignore: set[int], depth: int = 5) -> list[str]:

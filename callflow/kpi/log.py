@@ -307,7 +307,9 @@ class _Reader:
         self.agent_since[agent] = (state, at)
 
     def _callback(self, kind: str, call: str, data: Mapping[str, Any], at: float) -> None:
-        name = _text(data.get("callback")) or call
+        # Every event of a callback names it. One that names none is a request refused
+        # (its number): no callback was made, and none is held for it.
+        name = _text(data.get("callback"))
         if not name:
             return
         callback = self.facts.callbacks.setdefault(name, Callback(name))
@@ -370,6 +372,11 @@ class LogReader:
     def __init__(self) -> None:
         self._reader = _Reader(0.0, Facts(0.0))
         self._ended: set[str] = set()  # calls whose call.end was read since the last settle
+
+    @property
+    def held(self) -> tuple[int, int]:
+        """The visits and the callbacks it holds now (tests, the memory's debugging)."""
+        return len(self._reader.facts.visits), len(self._reader.facts.callbacks)
 
     def read(self, event: LogEvent) -> None:
         """Read one event; events come in log order."""

@@ -48,9 +48,25 @@ def test_it_shows_what_holds_a_grown_type_of_callflow() -> None:
     holder = Holder()
     reports = MemoryReports()
     holder.kept.extend(CallStart(f"c{n}", float(n), "") for n in range(100))
-    reports.report()  # remembers one CallStart
+    reports.report()
+    holder.kept.clear()  # those of the first report are gone: the trace starts from others
     holder.kept.extend(CallStart(f"d{n}", float(n), "") for n in range(5000))
     second = reports.report()
-    held = second.split("what holds a CallStart (referrers, nearest first):")[1]
+    held = second.split("what holds a callflow.kpi.log.CallStart (referrers, nearest first):")[1]
     nearest, holder_line = held.split()[:2]
     assert nearest == "builtins.list" and holder_line.endswith("test_memory.Holder"), held
+
+
+def test_it_tells_what_malloc_and_sqlite_hold() -> None:
+    """Memory the collector does not see: the C allocator's arenas, SQLite's caches."""
+    import sqlite3
+
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE TABLE t (x)")
+    db.executemany("INSERT INTO t VALUES (?)", [("x" * 100,)] * 20_000)
+    lines = MemoryReports().report().splitlines()
+    db.close()
+    malloc = next(line for line in lines if line.startswith("malloc: "))
+    sqlite = next(line for line in lines if line.startswith("sqlite: "))
+    assert float(malloc.split()[1]) > 1.0, malloc  # MiB in use
+    assert float(sqlite.split()[1]) > 1.0, sqlite  # 20,000 rows held in its cache

@@ -15,6 +15,7 @@ from callflow.api.kpis import TODAY_KINDS, Today, report
 from callflow.store import SqliteStore
 
 MIDNIGHT = T0.replace(hour=0)
+ENDS = tuple(f"callback.{end}" for end in ("completed", "expired", "failed", "cancelled"))
 
 
 def in_one_go(store: SqliteStore, now: dt.datetime) -> dict[str, dict[str, Any]]:
@@ -83,7 +84,14 @@ def random_day(seed: int, calls: int = 400) -> Log:
             end += 5
         elif fate < 0.95:
             log.add(end, "queue.exit", call, queue=queue, reason="callback", waited=waited)
-            log.add(end, "callback.requested", call, callback=f"cb{n}", queue=queue, number="+1")
+            if rng.random() < 0.3:  # a number the queue's rules refuse: no callback made
+                log.add(end, "callback.refused", call, queue=queue, reason="too_short")
+            else:
+                cb = f"cb{n}"
+                log.add(end, "callback.requested", call, callback=cb, queue=queue, number="+1")
+                if rng.random() < 0.9:  # the rest are still pending at the end of the log
+                    over = rng.choice(("completed", "expired", "failed", "cancelled"))
+                    log.add(end + rng.uniform(60, 900), f"callback.{over}", "", callback=cb)
         if fate < 0.97 or rng.random() < 0.5:  # the rest: still waiting at the end of the log
             log.add(end + 1, "call.end", call, outcome="hangup")
     return log
@@ -115,7 +123,13 @@ def test_refreshed_a_little_at_a_time_it_equals_the_day_read_in_one_go(
     # It holds the visits of the calls in progress only: the ended calls' are added up.
     ended = {e.call_id for e in events if e.kind == "call.end"}
     going = {e.call_id for e in events if e.kind == "queue.enter"} - ended
-    assert 0 < len(going) <= today.visits_held <= 2 * len(going) < len(ended) // 10
+    visits, callbacks = today.held
+    assert 0 < len(going) <= visits <= 2 * len(going) < len(ended) // 10
+    # ... and the callbacks not yet over: none for a refused request (it names none).
+    names = {e.data["callback"] for e in events if e.kind == "callback.requested"}
+    over = {e.data["callback"] for e in events if e.kind.startswith(ENDS)}
+    assert any(e.kind == "callback.refused" for e in events)
+    assert callbacks == len(names - over) > 0
     store.close()
 
 
