@@ -11,7 +11,7 @@ from typing import Any, Protocol
 from callflow.kpi import Report, Rules, build_report
 from callflow.kpi.figures import Counter, QueueFigures, abandon_rate, service_level
 from callflow.kpi.intervals import interval_start
-from callflow.kpi.log import READ_KINDS, LogReader
+from callflow.kpi.log import CALLBACK_KINDS, QUEUE_KINDS, READ_KINDS, LogReader
 from callflow.kpi.report import ALL, queues_seen
 from callflow.store import EventRecord
 
@@ -45,7 +45,7 @@ def report(
     )
 
 
-TODAY_KINDS = ("queue.", "callback.", "call.end")
+TODAY_KINDS = (*QUEUE_KINDS, *CALLBACK_KINDS, "call.end")
 """The kinds today's figures count (of :data:`READ_KINDS`): agents' states, survey answers
 and the calls' starts (callers' numbers, for repeat calls) enter no figure the board shows,
 and are not held for the day."""

@@ -81,9 +81,36 @@ RESOLVED_YES = frozenset({"1", "yes", "y", "true"})
 RESOLVED_NO = frozenset({"2", "no", "n", "false"})
 
 
-READ_KINDS = ("queue.", "callback.", "agent.state", "call.start", "call.end", "survey.answer")
-"""The event kinds the KPIs read (a kind ending in ``.`` is every kind it begins): the rest
-of the log (playbacks, flow steps: most of it) is not read, nor held in memory."""
+QUEUE_KINDS = ("queue.enter", "queue.exit", "queue.connect", "queue.abandon", "queue.complete")
+"""The queue events a visit is read from (the queue's others tell no KPI)."""
+
+CALLBACK_KINDS = tuple(
+    f"callback.{event}"
+    for event in (
+        "requested",
+        "attempt",
+        "connected",
+        "completed",
+        "failed",
+        "expired",
+        "cancelled",
+    )
+)
+"""The callback events a callback's life is read from (its dialing, reserving and such tell
+no KPI; a refused request is no callback)."""
+
+READ_KINDS = (
+    *QUEUE_KINDS,
+    *CALLBACK_KINDS,
+    "agent.state",
+    "call.start",
+    "call.end",
+    "survey.answer",
+)
+"""The event kinds the KPIs read: the rest of the log (playbacks, flow steps: most of it) is
+not read, nor held in memory. Each named whole, not by its prefix: the store finds a kind's
+events from a moment on in its (kind, at) index, where a prefix's would be every event of
+the prefix ever kept."""
 
 
 @dataclass
@@ -215,11 +242,11 @@ class _Reader:
     def read(self, event: LogEvent) -> None:
         at = event.at.timestamp()
         kind, call, data = event.kind, event.call_id, event.data
-        if kind.startswith("queue."):
+        if kind in QUEUE_KINDS:
             self._queue(kind, call, data, at)
         elif kind == "agent.state":
             self._agent(_text(data.get("agent")), _text(data.get("state")), at)
-        elif kind.startswith("callback."):
+        elif kind in CALLBACK_KINDS:
             self._callback(kind, call, data, at)
         elif kind == "call.start":
             caller = _text(data.get("caller"))
