@@ -28,6 +28,8 @@ TOP = 15
 HELD = 4
 """Of callflow's own types that grew most, how many have their holders traced."""
 
+MIB = 1024 * 1024
+
 
 @dataclass
 class MemoryReports:
@@ -103,6 +105,8 @@ def _callflow_samples() -> dict[str, object]:
 
 
 class _MallInfo2(ctypes.Structure):
+    """glibc's ``struct mallinfo2`` (malloc.h): sizes in bytes."""
+
     _fields_ = [
         (name, ctypes.c_size_t)
         for name in (
@@ -135,9 +139,6 @@ def _native() -> list[str]:
         used, peak = sqlite.sqlite3_memory_used(), sqlite.sqlite3_memory_highwater(0)
         lines.append(f"sqlite: {used / MIB:.1f} MiB in use (peak {peak / MIB:.1f} MiB)")
     return lines
-
-
-MIB = 1024 * 1024
 
 
 def _holders(target: object, ignore: set[int], depth: int = 5) -> list[str]:
