@@ -353,7 +353,10 @@ class Service:
         )
         self._asterisk_started = info.startup_time
         alive = {channel.id: channel for channel in snapshot.channels}
-        lost = [call for call in self.calls.values() if call.id not in alive]
+        # A restarted Asterisk has none of our calls' channels, whatever their ids: it names
+        # a channel <system>-<the second it was made>.<n>, n counted from 0 at each start, so
+        # a new caller's channel can bear the id of one of our calls.
+        lost = [call for call in self.calls.values() if restarted or call.id not in alive]
         for call in lost:
             if restarted:
                 # Asterisk went down with the call: lost when we lost Asterisk. Its id may
@@ -364,10 +367,10 @@ class Service:
                 # Asterisk stayed up, so someone else ended the channel: the caller.
                 call.gone()
         for call in self.calls.values():
-            if call.id in alive:
+            if call.id in alive and not restarted:
                 await self._catch_up(call, alive)
         try:
-            await self._recover(snapshot, lost_at)
+            await self._recover(snapshot, lost_at, restarted=restarted)
         except ari_errors.AriError as exc:
             log.error("recovery after (re)connecting failed: %s", exc)
         log.info(
@@ -424,11 +427,20 @@ class Service:
                 )
         call.nudge()
 
-    async def _recover(self, snapshot: Snapshot, lost_at: float | None) -> None:
-        """Take back what a former life of callflow left in Asterisk (see recovery.py)."""
+    async def _recover(
+        self, snapshot: Snapshot, lost_at: float | None, *, restarted: bool = False
+    ) -> None:
+        """Take back what a former life of callflow left in Asterisk (see recovery.py).
+
+        Nothing of ours is left in an Asterisk that ``restarted``: a channel in our app there
+        entered it after we connected (Stasis() fails while no app of that name is
+        connected), so its StasisStart is on its way and starts its call from the entry,
+        not as a caller taken back to the restart node."""
         known = set(self.calls)
         for call in self.calls.values():
             known |= set(call.legs)
+        if restarted:
+            known |= {channel.id for channel in snapshot.channels}
         entries = self.recoverer.waiting_entries() if self.recoverer is not None else ()
         plan = plan_recovery(
             snapshot, apps=self.config.apps, known=known, entries=entries, life=LIFE
