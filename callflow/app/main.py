@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from callflow.api.server import ApiServer
-from callflow.app.memory import MemoryReports
+from callflow.app.memory import MemoryReports, keep_trimming
 from callflow.app.service import Service
 from callflow.app.settings import Settings, SettingsError
 from callflow.call.ids import LIFE
@@ -142,7 +142,7 @@ class App:
             reports = MemoryReports()
             loop.add_signal_handler(signal.SIGUSR1, lambda: log.warning("%s", reports.report()))
         watcher = asyncio.create_task(self._watch_flows(), name="flow-watcher")
-        chores = [watcher]
+        chores = [watcher, asyncio.create_task(keep_trimming(), name="malloc-trim")]
         if self.settings.store_retention_days:
             days = self.settings.store_retention_days
             chores.append(asyncio.create_task(keep_pruning(self.store, days), name="retention"))

@@ -12,6 +12,7 @@ loop): a diagnostic to use when memory grows, not to schedule.
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import contextlib
 import ctypes
@@ -29,6 +30,9 @@ HELD = 4
 """Of callflow's own types that grew most, how many have their holders traced."""
 
 MIB = 1024 * 1024
+
+TRIM_EVERY = 60.0
+"""Seconds between two returns of the C allocator's free pages to the system (:func:`trim`)."""
 
 
 @dataclass
@@ -167,3 +171,30 @@ def _rss_kib() -> int:
     except OSError:
         pass
     return 0
+
+
+def trim() -> bool:
+    """Give the pages the C allocator holds free back to the system (glibc's ``malloc_trim``);
+    False where the C library has no such call.
+
+    glibc gives a heap's free memory back by itself only from the heap's top. In the hour-long
+    soak at 1a96dae, the memory malloc had in use stayed at 15.5 MiB while what it held freed
+    grew from 4.6 to 7.2 MiB in 40 minutes, in the main thread's heap, and the resident size
+    with it: holes between live blocks, each too small for the next block asked for.
+    ``malloc_trim`` also gives back the whole pages inside those holes."""
+    try:
+        malloc_trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return False
+    malloc_trim.argtypes = [ctypes.c_size_t]
+    malloc_trim(0)
+    return True
+
+
+async def keep_trimming(every: float = TRIM_EVERY) -> None:
+    """:func:`trim` every ``every`` seconds, in a worker thread (ctypes lets go of the GIL:
+    the event loop runs on meanwhile), until cancelled."""
+    while True:
+        await asyncio.sleep(every)
+        if not await asyncio.to_thread(trim):
+            return
