@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import ctypes
 import ctypes.util
+import functools
 import gc
 import tracemalloc
 from dataclasses import dataclass, field
@@ -126,8 +126,8 @@ def _native() -> list[str]:
     (SQLite's page caches, statements and schema, over every connection). Lines left out
     where a library lacks the call."""
     lines: list[str] = []
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None)
+    libc = _libc()
+    if libc is not None and hasattr(libc, "mallinfo2"):
         libc.mallinfo2.restype = _MallInfo2
         info = libc.mallinfo2()
         lines.append(
@@ -135,14 +135,39 @@ def _native() -> list[str]:
             f"freed and kept, in {info.arena / MIB:.1f} MiB of arenas; "
             f"{info.hblkhd / MIB:.1f} MiB in {info.hblks} mmapped blocks"
         )
-    with contextlib.suppress(OSError, AttributeError, TypeError):
+    sqlite = _sqlite()
+    if sqlite is not None:
+        used, peak = sqlite.sqlite3_memory_used(), sqlite.sqlite3_memory_highwater(0)
+        lines.append(f"sqlite: {used / MIB:.1f} MiB in use (peak {peak / MIB:.1f} MiB)")
+    return lines
+
+
+def sqlite_memory_used() -> int | None:
+    """Bytes SQLite holds now, over every connection of the process (None: unknown)."""
+    sqlite = _sqlite()
+    return None if sqlite is None else int(sqlite.sqlite3_memory_used())
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL | None:
+    """The C library, loaded once (None where it cannot be)."""
+    try:
+        return ctypes.CDLL(None)
+    except OSError:
+        return None
+
+
+@functools.cache
+def _sqlite() -> ctypes.CDLL | None:
+    """The SQLite library Python's sqlite3 uses, its memory calls typed; loaded once."""
+    try:
         sqlite = ctypes.CDLL(ctypes.util.find_library("sqlite3"))
         sqlite.sqlite3_memory_used.restype = ctypes.c_int64
         sqlite.sqlite3_memory_highwater.restype = ctypes.c_int64
         sqlite.sqlite3_memory_highwater.argtypes = [ctypes.c_int]
-        used, peak = sqlite.sqlite3_memory_used(), sqlite.sqlite3_memory_highwater(0)
-        lines.append(f"sqlite: {used / MIB:.1f} MiB in use (peak {peak / MIB:.1f} MiB)")
-    return lines
+    except (OSError, AttributeError, TypeError):
+        return None
+    return sqlite
 
 
 def _holders(target: object, ignore: set[int], depth: int = 5) -> list[str]:
@@ -182,12 +207,11 @@ def trim() -> bool:
     grew from 4.6 to 7.2 MiB in 40 minutes, in the main thread's heap, and the resident size
     with it: holes between live blocks, each too small for the next block asked for.
     ``malloc_trim`` also gives back the whole pages inside those holes."""
-    try:
-        malloc_trim = ctypes.CDLL(None).malloc_trim
-    except (OSError, AttributeError):
+    libc = _libc()
+    if libc is None or not hasattr(libc, "malloc_trim"):
         return False
-    malloc_trim.argtypes = [ctypes.c_size_t]
-    malloc_trim(0)
+    libc.malloc_trim.argtypes = [ctypes.c_size_t]
+    libc.malloc_trim(0)
     return True
 
 

@@ -214,24 +214,21 @@ def test_a_read_connection_keeps_a_small_page_cache(tmp_path: Path) -> None:
     """Each worker thread's read connection holds at most READER_CACHE_KIB of pages after a
     query that read the whole log (SQLite's default would be 2 MiB each, for as long as
     the connection lives)."""
-    import ctypes
-    import ctypes.util
-
+    from callflow.app.memory import sqlite_memory_used
     from callflow.store.sqlite import READER_CACHE_KIB
 
-    sqlite = ctypes.CDLL(ctypes.util.find_library("sqlite3"))
-    sqlite.sqlite3_memory_used.restype = ctypes.c_int64
     store = SqliteStore(tmp_path / "store.sqlite3")
     for n in range(20_000):
         store.append("flow.step", f"c{n // 20}", {"node": "menu", "pad": "x" * 300})
     store.flush()
-    before = sqlite.sqlite3_memory_used()
+    before = sqlite_memory_used()
+    assert before is not None
     readers = [threading.Thread(target=store.events) for _ in range(4)]  # every page read
     for reader in readers:
         reader.start()
     for reader in readers:
         reader.join()
-    held = (sqlite.sqlite3_memory_used() - before) / 1024
+    held = ((sqlite_memory_used() or 0) - before) / 1024
     store.close()
     # 4 x 2 MiB with SQLite's default (8.1 MiB measured); less than 1 connection's of it here.
     assert held < min(4 * (READER_CACHE_KIB + 200), 2000), f"{held:.0f} KiB held by 4 readers"
