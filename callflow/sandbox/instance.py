@@ -33,6 +33,10 @@ from callflow.sandbox.rootfs import provision_rootfs
 log = logging.getLogger(__name__)
 
 ASTERISK = "/usr/sbin/asterisk"
+# Seconds a stopped Asterisk may take to exit: a graceful stop waits up to 15 s for its
+# channels to go, then unloads its modules (past STOP_SLOW, the time it took is logged).
+STOP_TIMEOUT = 45.0
+STOP_SLOW = 5.0
 MOUNTS = (("proc", ["-t", "proc", "proc"]), ("dev", ["--bind", "/dev"]))
 
 
@@ -252,23 +256,17 @@ class Sandbox:
             raise SandboxError(f"sandbox {self.name!r} is not running")
         with contextlib.suppress(ProcessLookupError):
             os.kill(info.pid, signal.SIGKILL if crash else signal.SIGTERM)
-        # Until the process is gone for good, not only until its command line is: a dying
-        # Asterisk still holds its control socket, and a new one would refuse to start
-        # ("Asterisk already running").
-        deadline = time.monotonic() + 15
-        proc_dir = Path(f"/proc/{info.pid}")
-        while time.monotonic() < deadline:
-            # A zombie leader may still have threads holding the socket: only a reaped
-            # process (ours) or one gone from /proc (someone else's) is really gone.
-            try:
-                if os.waitpid(info.pid, os.WNOHANG)[0] == info.pid:
-                    break
-            except ChildProcessError:
-                if not proc_dir.exists():
-                    break
-            time.sleep(0.02)
-        else:
-            raise SandboxError(f"Asterisk (pid {info.pid}) did not stop")
+        # SIGTERM is "core stop now": Asterisk hangs every call up, then waits up to 15 s
+        # for their channels to be destroyed before it unloads its modules (its CLI and ARI
+        # refuse requests meanwhile, so they cannot say which channel it waits for). A stop
+        # that long is Asterisk's own, not a hang.
+        stopping = time.monotonic()
+        if not _wait_gone(info.pid, STOP_TIMEOUT):
+            raise SandboxError(
+                f"Asterisk (pid {info.pid}) did not stop within {STOP_TIMEOUT:.0f} s"
+            )
+        if (took := time.monotonic() - stopping) > STOP_SLOW:
+            log.warning("Asterisk (pid %d) took %.1f s to stop", info.pid, took)
         # Asterisk names a channel <system>-<the second it was made>.<n>, n counted from 0
         # at each start: a new Asterisk making channels within the second the old one went
         # away in would give new calls the ids of old ones. Start it in a later second.
@@ -429,6 +427,25 @@ def rx(info: SandboxInfo, command: str, timeout: float = 30.0) -> str:
     if result.returncode != 0:
         raise SandboxError(f"asterisk -rx {command!r} failed: {result.stderr.strip()}")
     return result.stdout
+
+
+def _wait_gone(pid: int, timeout: float) -> bool:
+    """Wait until Asterisk's process is gone for good, not only its command line: a dying
+    Asterisk still holds its control socket, and a new one would refuse to start
+    ("Asterisk already running")."""
+    deadline = time.monotonic() + timeout
+    proc_dir = Path(f"/proc/{pid}")
+    while time.monotonic() < deadline:
+        # A zombie leader may still have threads holding the socket: only a reaped
+        # process (ours) or one gone from /proc (someone else's) is really gone.
+        try:
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                return True
+        except ChildProcessError:
+            if not proc_dir.exists():
+                return True
+        time.sleep(0.02)
+    return False
 
 
 def _conf_in_chroot(info: SandboxInfo) -> str:
