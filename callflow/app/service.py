@@ -102,7 +102,8 @@ class Recoverer(Protocol):
         ...
 
     def playbacks_in_progress(self, call_id: str) -> Sequence[str]:
-        """The playbacks started on this call that were not seen to finish."""
+        """The playbacks a former life asked for on this call and never saw finish, in the
+        order it asked."""
         ...
 
     def settle(self, plan: Plan, alive: set[str], lost_at: float | None) -> None:
@@ -479,9 +480,11 @@ class Service:
             # A playback the former life started holds up every later command on the
             # channel (bridge add, music) until it ends: stop it, and what is queued behind.
             playing = self.recoverer.playbacks_in_progress(channel.id) if self.recoverer else ()
+            stopped: set[str] = set()
             for playback_id in playing:
-                with _logged(f"stop playback {playback_id}"):
-                    await self._stop_prompt(playback_id)
+                if playback_id not in stopped:
+                    with _logged(f"stop playback {playback_id}"):
+                        stopped.update(await self._stop_prompt(playback_id))
         for channel, recovery in adopt:
             self._recovery[channel.id] = recovery
             args = _args(channel, self.config.apps)
@@ -494,10 +497,11 @@ class Service:
                 )
             )
 
-    async def _stop_prompt(self, playback_id: str) -> None:
+    async def _stop_prompt(self, playback_id: str) -> list[str]:
         """Stop a playback and the items of its prompt after it: whichever of them Asterisk
-        still has, playing or queued."""
-        for stale in rest_of_prompt(playback_id):
+        still has, playing or queued. Return the ids it stopped or found gone."""
+        stale_ids = rest_of_prompt(playback_id)
+        for stale in stale_ids:
             # Asterisk 22 refuses to stop a playback still queued (500 "Could not stop
             # playback"): stop them in order, each as soon as it starts.
             for _ in range(STOP_ATTEMPTS):
@@ -508,6 +512,7 @@ class Service:
                     break
                 except ari_errors.ServerError:
                     await asyncio.sleep(0.02)
+        return stale_ids
 
     # --- calls -------------------------------------------------------------------------
 

@@ -194,6 +194,10 @@ class Call:
         self._late_terminator: tuple[str, float] | None = None
         self.recordings_done: dict[str, str] = {}  # name -> "finished" | "failed"
         self.on_event: Callable[[Event], None] | None = None  # e.g. to write the event log
+        # Told a prompt's playback ids before Asterisk is asked to play them (the event log
+        # keeps them, so that a restarted callflow can stop what its former life left
+        # playing, even when that life died before Asterisk said the prompt started).
+        self.on_prompt: Callable[[Sequence[str]], None] | None = None
         self.recovery: Recovery | None = None  # taken back after a restart of callflow
         self.recording: str | None = None  # the live recording record() waits on
 
@@ -361,6 +365,8 @@ class Call:
         playback_ids = [prompt_id_together(len(media))] if together else prompt_ids(len(media))
         keys_before = len(self.digits)
         self.playing.update(playback_ids)
+        if self.on_prompt is not None:
+            self.on_prompt(playback_ids)
         try:
             if together:
                 await self.channel_request(

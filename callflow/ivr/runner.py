@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -130,6 +130,7 @@ class FlowRunner:
         else:
             resume, at = self._resume_point(call, flow, recovery)
         call.on_event = lambda event: self._log_event(call, event)
+        call.on_prompt = lambda playbacks: self._log_prompt(call, playbacks)
         outcome = "unknown"
         end_at: dt.datetime | None = None
         try:
@@ -233,9 +234,19 @@ class FlowRunner:
         return self.store.queue_entries()
 
     def playbacks_in_progress(self, call_id: str) -> list[str]:
-        """The playbacks a former life started on this call and never saw finish."""
+        """The playbacks a former life asked for on this call and never saw finish, in the
+        order it asked: the first may be playing still, the others queued behind it.
+
+        ``call.prompt`` is written before Asterisk is asked, so a life that died in the
+        milliseconds between asking and hearing back is covered (``call.playback.started``
+        alone is for logs written before that event existed)."""
         playing: dict[str, None] = {}
         for event in self.store.events(call_id=call_id):
+            if event.kind == "call.prompt":
+                asked = event.data.get("playbacks")
+                if isinstance(asked, list):
+                    playing.update((p, None) for p in asked if isinstance(p, str))
+                continue
             playback = event.data.get("playback")
             if not isinstance(playback, str):
                 continue
@@ -259,6 +270,11 @@ class FlowRunner:
             if call_id in alive:
                 continue
             self.store.append("call.end", call_id, {"outcome": "lost"}, at=last_seen)
+
+    def _log_prompt(self, call: Call, playbacks: Sequence[str]) -> None:
+        """A prompt's playback ids, before Asterisk is asked to play them: a restarted
+        callflow stops what its former life left playing (:meth:`playbacks_in_progress`)."""
+        self.store.append("call.prompt", call.id, {"playbacks": list(playbacks)})
 
     def _log_event(self, call: Call, event: Event) -> None:
         """Keys and finished prompts go to the event log, for tests and troubleshooting."""

@@ -99,6 +99,22 @@ async def test_each_part_is_its_own_playback_and_awaited_while_in_playing(
     assert [kind for kind, _ in ari.log] == ["play"] * 3  # nothing left to stop
 
 
+async def test_a_prompts_ids_are_told_before_asterisk_is_asked_to_play_them(
+    call: Call, ari: StubAri
+) -> None:
+    """on_prompt hears every playback id of a prompt before the first play request, so
+    that the event log has them even if callflow dies before Asterisk answers."""
+    told: list[tuple[list[str], int]] = []
+    call.on_prompt = lambda ids: told.append((list(ids), len(ari.log)))
+    playing = asyncio.create_task(call.play(["sound:a", "sound:b"]))
+    await until(lambda: len(ari.started()) == 2)
+    ids = ari.started()
+    assert told == [([ids["sound:a"], ids["sound:b"]], 0)]
+    for media in ("sound:a", "sound:b"):
+        call.events.put(finished(ids[media]))
+    await playing
+
+
 async def test_a_key_stops_the_queued_parts_last_first_then_the_playing_one(
     call: Call, ari: StubAri
 ) -> None:

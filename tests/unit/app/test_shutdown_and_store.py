@@ -1,4 +1,5 @@
-"""The shutdown settings, and an event log that holds only standard JSON."""
+"""The shutdown settings, an event log that holds only standard JSON, and what a restarted
+callflow reads back from it."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import pytest
 
 from callflow.app.service import ShutdownPolicy
 from callflow.app.settings import SettingsError, load_settings
+from callflow.ivr.registry import FlowRegistry
+from callflow.ivr.runner import FlowRunner
 from callflow.store import SqliteStore
 
 BASE = "ari:\n  password: x\nflows: []\n"
@@ -93,3 +96,22 @@ def test_the_node_name_is_read_and_checked(tmp_path: Path) -> None:
     with pytest.raises(SettingsError) as caught:
         load_settings(path)
     assert f"{path}:4:7:" in str(caught.value)
+
+
+def test_a_restart_stops_every_playback_asked_for_and_not_seen_to_finish(tmp_path: Path) -> None:
+    """What a restarted callflow stops on a call it takes back: the playbacks its former
+    life asked for (``call.prompt``, written before Asterisk is asked) or saw start, minus
+    those it saw finish, in the order asked; a life that died before Asterisk said a prompt
+    started still left its ids."""
+    store = SqliteStore(tmp_path / "store.sqlite3")
+    runner = FlowRunner(FlowRegistry([]), store)
+    store.append("call.prompt", "c1", {"playbacks": ["a0", "a1"]})
+    store.append("call.playback.started", "c1", {"media": "sound:x", "playback": "a0"})
+    store.append("call.playback", "c1", {"media": "sound:x", "state": "done", "playback": "a0"})
+    store.append("call.playback.started", "c1", {"media": "sound:y", "playback": "a1"})
+    store.append("call.prompt", "c1", {"playbacks": ["b0"]})  # asked; then callflow died
+    store.append("call.prompt", "c2", {"playbacks": ["other"]})
+    store.append("call.playback.started", "c3", {"media": "sound:z", "playback": "old"})
+    assert runner.playbacks_in_progress("c1") == ["a1", "b0"]
+    assert runner.playbacks_in_progress("c3") == ["old"]  # a log from before call.prompt
+    assert runner.playbacks_in_progress("c4") == []
