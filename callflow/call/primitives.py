@@ -363,10 +363,10 @@ class Call:
         if not media:
             return None
         playback_ids = [prompt_id_together(len(media))] if together else prompt_ids(len(media))
-        keys_before = len(self.digits)
-        self.playing.update(playback_ids)
         if self.on_prompt is not None:
             self.on_prompt(playback_ids)
+        keys_before = len(self.digits)
+        self.playing.update(playback_ids)
         try:
             if together:
                 await self.channel_request(
@@ -622,6 +622,8 @@ class Call:
         Raises CallerHangup if the caller hangs up; the leg and the bridge never outlive this.
         """
         ringback = f"ringback-{self.id}-{len(self.legs) + 1}-{LIFE}"
+        if self.on_prompt is not None:
+            self.on_prompt([ringback])  # a ring tone never ends: a restart must stop it
         with self.logged("start ringback"):
             await self.ari.channels.play(self.id, "tone:ring", playback_id=ringback)
         leg = await self.ring(endpoint, ring_timeout=ring_timeout, caller_id=caller_id)

@@ -110,6 +110,18 @@ async def dial(phone: Softphone, number: str) -> None:
     await phone.wait_event("CALL_ESTABLISHED", since=mark)
 
 
+async def crash_and_restart(
+    first: Callflow, start: Callable[[], Awaitable[Callflow]], ready: str
+) -> Callflow:
+    """kill -9 the running callflow, start the next, and wait until its log says ``ready``."""
+    first.kill(signal.SIGKILL)
+    assert await first.wait() == -signal.SIGKILL
+    offset = len(first.log.read_text(errors="replace"))
+    second = await start()
+    await second.wait_for_log(ready, after=offset)
+    return second
+
+
 async def until(predicate: Callable[[], bool], timeout: float = 15) -> None:
     async with asyncio.timeout(timeout):
         while not predicate():  # noqa: ASYNC110 (the store and ARI are polled, not awaited)
@@ -190,6 +202,44 @@ async def test_kill_9_then_restart_serves_queued_callers_in_their_original_order
     assert ends[menu_call]["recovered"] == "restart"
 
 
+async def test_kill_9_while_an_agent_rings_stops_the_ringback_and_the_ringing(
+    asterisk: SandboxInfo,
+    callflow_process: Callable[[], Awaitable[Callflow]],
+    phones: PhoneFactory,
+    tmp_path: Path,
+    no_leaks: None,
+) -> None:
+    """callflow is killed the moment a transfer starts to ring an agent, with ringback (a
+    tone that never ends) to the caller: the restarted callflow stops the ringing leg and
+    the ringback, and the caller hears the flow's restart node, then goodbye."""
+    store = SqliteStore(tmp_path / "store.sqlite3")
+    first = await callflow_process()
+    await first.wait_for_log("connected to Asterisk")
+    agent = await phones("agent1")  # rings, never answers
+    caller = await phones("caller1")
+    ring = agent.mark()
+    await dial(caller, "330")
+    # Killed as soon as the transfer is under way: maybe before Asterisk said the ringback
+    # started, so only the ids written before the request tell the next life about it.
+    await until(lambda: any(e.data["node"] == "operator" for e in store.events(kind="flow.wait")))
+    second = await crash_and_restart(first, callflow_process, "resynced")
+    [call_id] = [e.call_id for e in store.events(kind="call.start")]
+    await until(
+        lambda: any(
+            e.data["node"] == "restarted" for e in store.events(call_id=call_id, kind="flow.step")
+        )
+    )
+    await caller.wait_event("CALL_CLOSED", timeout=20)
+    if any(e.get("type") == "CALL_INCOMING" for e in agent.events[ring:]):
+        await agent.wait_event("CALL_CLOSED", since=ring, timeout=10)
+    heard = [e.data["media"] for e in store.events(call_id=call_id, kind="call.playback")]
+    assert "sound:tt-weasels" in heard
+    second.kill(signal.SIGTERM)
+    assert await second.wait() == 0
+    [end] = store.events(call_id=call_id, kind="call.end")
+    assert end.data["recovered"] == "restart"
+
+
 async def test_kill_9_during_a_conversation_leaves_the_caller_talking(
     asterisk: SandboxInfo,
     callflow_process: Callable[[], Awaitable[Callflow]],
@@ -209,12 +259,7 @@ async def test_kill_9_during_a_conversation_leaves_the_caller_talking(
     await dial(caller, "300")
     await until(lambda: bool(store.events(kind="queue.connect")))
     [call_id] = [e.call_id for e in store.events(kind="queue.connect")]
-    first.kill(signal.SIGKILL)
-    await first.wait()
-
-    offset = len(first.log.read_text(errors="replace"))
-    second = await callflow_process()
-    await second.wait_for_log("1 conversations kept", after=offset)
+    second = await crash_and_restart(first, callflow_process, "1 conversations kept")
     await asyncio.sleep(1.0)  # they talk on: nobody is hung up by the restart
     assert not [e for e in caller.events if e.get("type") == "CALL_CLOSED"]
     await agent.hangup()
