@@ -477,7 +477,7 @@ class Service:
         ]
         adopt += [(channel, Recovery("restart")) for channel in plan.restart]
         for channel, _ in adopt:
-            # A playback the former life started holds up every later command on the
+            # A playback the former life asked for holds up every later command on the
             # channel (bridge add, music) until it ends: stop it, and what is queued behind.
             playing = self.recoverer.playbacks_in_progress(channel.id) if self.recoverer else ()
             stopped: set[str] = set()
