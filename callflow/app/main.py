@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import logging
 import signal
 from collections.abc import Callable, Coroutine, Iterator
@@ -140,7 +141,7 @@ class App:
                 signal.SIGHUP, lambda: self._in_background(reload("SIGHUP"), "reload")
             )
             reports = MemoryReports()
-            loop.add_signal_handler(signal.SIGUSR1, lambda: log.warning("%s", reports.report()))
+            loop.add_signal_handler(signal.SIGUSR1, functools.partial(self._report, reports))
         watcher = asyncio.create_task(self._watch_flows(), name="flow-watcher")
         chores = [watcher, asyncio.create_task(keep_trimming(), name="malloc-trim")]
         if self.settings.store_retention_days:
@@ -173,6 +174,11 @@ class App:
                 for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
                     loop.remove_signal_handler(sig)
             self.store.close()
+
+    def _report(self, memory: MemoryReports) -> None:
+        """``kill -USR1``: what holds memory, and how fast callflow and Asterisk answer."""
+        log.warning("%s", memory.report())
+        log.warning("%s", self.service.latency.report())
 
     async def stop(self) -> None:
         """Stop serving (calls in progress get a short grace period)."""

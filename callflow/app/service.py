@@ -30,6 +30,7 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from callflow.app.latency import LatencyMeter
 from callflow.ari import AriClient, AriConfig, Dispatcher, EventQueue, EventStream
 from callflow.ari import errors as ari_errors
 from callflow.ari.events import (
@@ -156,6 +157,7 @@ class Service:
         self._recovery: dict[str, Recovery] = {}  # channel id -> how to take it back
         self._asterisk_started: object = None  # Asterisk's startup time, to see a restart
         self.reconciler: Reconciler | None = None  # set while running
+        self.latency = LatencyMeter()  # reported on kill -USR1, with memory
 
     @property
     def ari(self) -> AriClient:
@@ -186,6 +188,7 @@ class Service:
         """Connect and serve; returns after :meth:`stop`, raises ServiceError on fatal errors."""
         async with AriClient(self.config) as ari:
             self._ari = ari
+            ari.on_request = self.latency.request
             stream = self._stream = EventStream(self.config, delays=self.reconnect_delays)
             dispatcher = self._dispatcher
             reconciling = self._start_reconciler(ari)
@@ -531,6 +534,8 @@ class Service:
             self.ari, start, events, app=self.config.apps[0], attach=self._dispatcher.attach_channel
         )
         call.recovery = self._recovery.pop(call.id, None)
+        if call.recovery is None:  # Asterisk's arrival, not one recovery made up
+            self.latency.arrived(call.id, start.timestamp)
         if self._stopping.is_set():
             await self._refuse(call)
             return
@@ -550,6 +555,7 @@ class Service:
         except Exception:
             log.exception("call %s: handler failed", call.id)
         finally:
+            self.latency.forget(call.id)
             if self.calls.get(call.id) is call:
                 del self.calls[call.id]
             # Shielded so that a shutdown cancelling this task still leaves no channel behind.

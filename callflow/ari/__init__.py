@@ -83,7 +83,7 @@ from .models import (
     Playback,
     Snapshot,
 )
-from .rest import AriClient
+from .rest import AriClient, RequestTiming
 from .stream import Connected, Disconnected, EventStream, StreamItem
 
 __all__ = [
@@ -147,6 +147,7 @@ __all__ = [
     "RecordingFailed",
     "RecordingFinished",
     "RecordingStarted",
+    "RequestTiming",
     "ServerError",
     "Snapshot",
     "StasisEnd",

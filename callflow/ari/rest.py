@@ -15,7 +15,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Literal, Self, TypeVar
 from urllib.parse import quote
@@ -52,12 +54,27 @@ __all__ = [
     "Events",
     "Playbacks",
     "Recordings",
+    "RequestTiming",
 ]
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 QueryValue = str | int | float | bool | Sequence[str] | None
+
+
+@dataclass(frozen=True, slots=True)
+class RequestTiming:
+    """One try of one request, as :attr:`AriClient.on_request` is told of it."""
+
+    method: str
+    path: str  # relative to /ari, quoted
+    params: Mapping[str, QueryValue] | None
+    sent_at: float  # time.time() as it was sent: Asterisk's event timestamps are wall time
+    seconds: float  # from sent until answered, or until it failed
+    status: int | None  # None: no answer (Asterisk unreachable, or no answer in time)
+
+
 HangupReason = Literal[
     "normal",
     "busy",
@@ -143,6 +160,7 @@ Asterisk's HTTP server closes sessions beyond its ``sessionlimit`` (100 by defau
 sandbox and the Docker image set 1000): aiohttp's own default pool of 100, plus the event
 socket, went past it under load and requests failed with ``ServerDisconnectedError``."""
 
+
 class AriClient:
     """An ARI REST client; use ``async with AriClient(config) as client:``.
 
@@ -153,6 +171,9 @@ class AriClient:
     def __init__(self, config: AriConfig) -> None:
         self.config = config
         self._session: aiohttp.ClientSession | None = None
+        self.on_request: Callable[[RequestTiming], None] | None = None
+        """Told of every try of every request once it is answered or has failed (a
+        meter, :class:`callflow.app.latency.LatencyMeter`); it must not block."""
         self.channels = Channels(self)
         self.bridges = Bridges(self)
         self.playbacks = Playbacks(self)
@@ -239,6 +260,8 @@ class AriClient:
     ) -> Any:
         url = URL(self.config.rest_url + path, encoded=True)
         query = _query(params or {})
+        sent_at, started = time.time(), time.perf_counter()
+        status: int | None = None
         try:
             async with self._get_session().request(
                 method, url, params=query or None, json=body
@@ -250,6 +273,10 @@ class AriClient:
                 f"{method} {path}: cannot reach Asterisk at {url.host}:{url.port} "
                 f"({type(exc).__name__})"
             ) from exc
+        finally:
+            if self.on_request is not None:
+                seconds = time.perf_counter() - started
+                self.on_request(RequestTiming(method, path, params, sent_at, seconds, status))
         logger.debug("ARI %s %s -> %d", method, path, status)
         if status >= 400:
             raise error_for_status(status, _error_message(text, reason), method=method, path=path)

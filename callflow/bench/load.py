@@ -40,13 +40,20 @@ them ``--hold`` seconds (the figures below cover the hold only); every call then
   caller hangs up: the next part of an announcement played one part at a time (0 when the
   app queued it ahead; a restart of the music has no ARI event, so it is not seen). callflow
   says each announcement in one playback and reacts to none ending: no figure (``-``);
+- callflow's own share of that (``cmd``, ``rtt``), from its latency report (``kill -USR1``
+  before the ramp and after the hold, :mod:`callflow.app.latency`): ``cmd``, Asterisk's
+  timestamp on each caller's ``StasisStart`` to callflow sending its first request for that
+  caller, the event -> command latency proper; ``rtt``, callflow's requests from sent to
+  answered by Asterisk. ``join`` and ``bridge`` are ``cmd`` plus Asterisk's work, and under
+  load Asterisk's work is most of them;
 - callflow's RSS; errors (ERROR lines of the app's log, failed originates, calls never up).
 
 Why an observer on the trunk's endpoint (``endpoint:PJSIP/pstn``) rather than
 ``subscribeAll``: every event of the callers' channels reaches it, and nothing else;
 ``subscribeAll`` would also take every device state, and an app subscribed to everything
 can deadlock Asterisk 22 under load when it goes away (asterisk#2170). Measuring inside
-callflow would show when its loop saw the event, not when Asterisk sent it.
+callflow would show when its loop saw the event, not when Asterisk sent it: ``cmd`` starts
+from Asterisk's own timestamp for that reason.
 """
 
 from __future__ import annotations
@@ -68,6 +75,7 @@ from pathlib import Path
 from typing import Any
 
 from callflow.app import logs
+from callflow.app.latency import Figures, parse_report
 from callflow.ari import AriClient, AriConfig
 from callflow.ari import errors as ari_errors
 from callflow.ari.events import (
@@ -332,6 +340,10 @@ class StepRow:
     bridge_p99: float = math.nan
     prompt_p50: float = math.nan
     prompt_p99: float = math.nan
+    command_p50: float = math.nan  # callflow's own: Asterisk's StasisStart -> first request
+    command_p99: float = math.nan
+    round_trip_p50: float = math.nan  # callflow's requests, sent -> Asterisk's answer
+    round_trip_p99: float = math.nan
     rss_mib: float | None = None
     announced_min: int = 0  # prompts heard by the caller who heard fewest
     hold_s: float = math.nan  # how long the figures were taken over (less if the ramp ran late)
@@ -401,6 +413,8 @@ COLUMNS = (
     "join p50/p99",
     "bridge p50/p99",
     "prompt p50/p99",
+    "cmd p50/p99",
+    "rtt p50/p99",
     "rss MiB",
     "ann min",
     "errors",
@@ -426,6 +440,8 @@ def format_table(rows: Sequence[StepRow]) -> list[str]:
             f"{_num(r.join_p50, 0)}/{_num(r.join_p99, 0)}",
             f"{_num(r.bridge_p50, 0)}/{_num(r.bridge_p99, 0)}",
             f"{_num(r.prompt_p50, 0)}/{_num(r.prompt_p99, 0)}",
+            f"{_num(r.command_p50, 0)}/{_num(r.command_p99, 0)}",
+            f"{_num(r.round_trip_p50, 0)}/{_num(r.round_trip_p99, 0)}",
             "-" if r.rss_mib is None else _num(r.rss_mib, 0),
             str(r.announced_min),
             str(r.errors),
@@ -465,7 +481,13 @@ def verdict_lines(rows: Sequence[StepRow]) -> list[str]:
             default=math.nan,
         )
         lines.append(
-            f"callflow at {ours.calls}: event->command p99 {_num(worst_p99, 0)} ms (target <= 50)"
+            f"callflow at {ours.calls}: event->command p99 {_num(ours.command_p99, 0)} ms"
+            " (target <= 50; Asterisk's StasisStart to callflow's first request)"
+        )
+        lines.append(
+            f"callflow at {ours.calls}: Stasis->effect p99 {_num(worst_p99, 0)} ms"
+            " (join, bridge, prompt: with Asterisk's own work;"
+            f" ARI round trip p99 {_num(ours.round_trip_p99, 0)} ms)"
         )
         if ours.cpu_app is not None and ours.cpu_asterisk > 0:
             share = ours.cpu_app / ours.cpu_asterisk
@@ -521,6 +543,26 @@ class _Rig:
 
 
 Progress = Callable[[str], None]
+
+
+async def _latency_report(app: tuple[int, Path], timeout: float = 10.0) -> tuple[Figures, Figures]:
+    """Ask callflow (pid, log) for its latency figures since its last report (``kill
+    -USR1``, which also logs a memory report) and read them off its log."""
+    pid, log = app
+    offset = _size(log)
+    os.kill(pid, signal.SIGUSR1)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for line in _lines_since(log, offset):
+            report = parse_report(line)
+            if report is not None:
+                return report
+        await asyncio.sleep(0.1)
+    raise LoadBenchError(f"callflow logged no latency report within {timeout:g} s of SIGUSR1")
+
+
+def _size(path: Path) -> int:
+    return path.stat().st_size if path.exists() else 0
 
 
 def _system_log_offsets(rig: _Rig, app_log: Path | None) -> tuple[int, int]:
@@ -600,6 +642,10 @@ async def run_step(
     """Ramp ``calls`` calls into ``system``, hold them, hang up, and read the figures."""
     row = StepRow(system, calls)
     rx(rig.generator, "database deltree load")
+    reporting = None
+    if system == "callflow" and app_pid is not None and app_log is not None:
+        reporting = (app_pid, app_log)
+        await _latency_report(reporting)  # what came before this step is not its
     center_offset, app_offset = _system_log_offsets(rig, app_log)
     drops_before = udp_drops(_read_proc("/proc/net/snmp"))
     rig_drops_before = _rig_drops(rig)
@@ -665,6 +711,15 @@ async def run_step(
     cpu = _Cpu(pids)
     await asyncio.sleep(max(0.0, held))
     percent = cpu.percent()
+    if reporting is not None:
+        try:
+            latency = await _latency_report(reporting)
+        except LoadBenchError as exc:
+            row.notes.append(str(exc))
+        else:
+            command, round_trip = latency
+            row.command_p50, row.command_p99 = command.p50, command.p99
+            row.round_trip_p50, row.round_trip_p99 = round_trip.p50, round_trip.p99
     row.cpu_asterisk = percent["asterisk"]
     row.cpu_generator = percent["generator"]
     row.cpu_app = percent.get("app")

@@ -63,11 +63,15 @@ async def test_ten_callers_held_by_callflow_and_app_queue(
         assert row.clean, table
         _complete(row, table)
     callflow, app_queue = rows
-    for figure in ("cpu_app", "rss_mib", "join_p50", "join_p99", "bridge_p50", "bridge_p99"):
+    figures = ("cpu_app", "rss_mib", "join_p50", "join_p99", "bridge_p50", "bridge_p99")
+    # callflow's own, from its latency report (kill -USR1) after the hold.
+    figures += ("command_p50", "command_p99", "round_trip_p50", "round_trip_p99")
+    for figure in figures:
         value = getattr(callflow, figure)
         assert value is not None and math.isfinite(value) and value >= 0, (figure, table)
     # app_queue runs inside Asterisk: no app process, no Stasis to measure from.
     assert app_queue.cpu_app is None and math.isnan(app_queue.join_p50), table
+    assert math.isnan(app_queue.command_p99), table
 
 
 def _complete(row: StepRow, table: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import time
 
 import pytest
 from ari_fake import AUTH_TOKEN, PASSWORD, USERNAME, FakeAri, channel_json, make_config
@@ -17,6 +18,7 @@ from callflow.ari import (
     LiveRecording,
     NotFound,
     Playback,
+    RequestTiming,
 )
 
 
@@ -217,3 +219,33 @@ async def test_unreachable_error_hides_credentials(caplog: pytest.LogCaptureFixt
             await ari.channels.list()
     assert PASSWORD not in str(caught.value) + str(caught.value.__cause__)
     assert all(PASSWORD not in r.getMessage() for r in caplog.records)
+
+
+async def test_on_request_is_told_of_each_try_answered_or_not(
+    fake: FakeAri, client: AriClient
+) -> None:
+    """Every try reaches on_request once it is over: what was sent, when, how long it took
+    and Asterisk's status (an error status too); a request Asterisk never answers has none."""
+    told: list[RequestTiming] = []
+    client.on_request = told.append
+    fake.reply("POST", "/bridges/b1/addChannel", 204)
+    fake.reply("POST", "/channels/1700.1/answer", 404, {"message": "Channel not found"})
+    before = time.time()
+    await client.bridges.add_channel("b1", "1700.1")
+    with pytest.raises(NotFound):
+        await client.channels.answer("1700.1")
+    added, answered = told
+    assert (added.method, added.path, added.status) == ("POST", "/bridges/b1/addChannel", 204)
+    assert added.params is not None and added.params["channel"] == ["1700.1"]
+    assert before <= added.sent_at <= answered.sent_at <= time.time()
+    assert 0 <= added.seconds < 5
+    assert (answered.path, answered.status) == ("/channels/1700.1/answer", 404)
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    async with AriClient(make_config(f"http://127.0.0.1:{port}")) as ari:
+        ari.on_request = told.append
+        with pytest.raises(AsteriskUnreachable):
+            await ari.channels.answer("1700.2")
+    assert told[-1].path == "/channels/1700.2/answer" and told[-1].status is None

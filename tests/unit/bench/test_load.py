@@ -293,21 +293,39 @@ def test_the_json_line_carries_every_figure() -> None:
     assert data["system"] == "minimal"
     assert data["cpu_asterisk"] == 12.5
     assert data["join_p99"] is None
+    assert data["command_p99"] is None and data["round_trip_p99"] is None
     assert data["clean"] is True
 
 
 def test_verdicts_compare_the_most_callers_held_clean() -> None:
-    """The most callers each system held clean; callflow's latency, CPU share and total
-    CPU against app_queue's at that load."""
+    """The most callers each system held clean; callflow's latency (its own part, and
+    to the effect on Asterisk's clock), CPU share and total CPU against app_queue's at
+    that load."""
     rows = [
-        _row("callflow", 100, cpu_asterisk=20.0, cpu_app=4.0, join_p99=30.0, bridge_p99=45.0),
+        _row(
+            "callflow",
+            100,
+            cpu_asterisk=20.0,
+            cpu_app=4.0,
+            join_p99=30.0,
+            bridge_p99=45.0,
+            command_p99=3.2,
+            round_trip_p99=38.0,
+        ),
         _row("callflow", 200, rtp_loss_in=0.01),
         _row("app_queue", 100, cpu_asterisk=40.0),
     ]
     lines = verdict_lines(rows)
     assert "held clean: callflow 100" in lines
     assert "held clean: app_queue 100" in lines
-    assert "callflow at 100: event->command p99 45 ms (target <= 50)" in lines
+    assert (
+        "callflow at 100: event->command p99 3 ms"
+        " (target <= 50; Asterisk's StasisStart to callflow's first request)"
+    ) in lines
+    assert (
+        "callflow at 100: Stasis->effect p99 45 ms (join, bridge, prompt: with Asterisk's own"
+        " work; ARI round trip p99 38 ms)"
+    ) in lines
     assert "callflow at 100: its CPU / Asterisk's 0.20 (<= 0.25)" in lines
     assert "callflow at 100: total CPU / app_queue's 0.60 (<= 0.8)" in lines
 
