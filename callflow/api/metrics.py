@@ -25,9 +25,13 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from callflow.api import views
+from callflow.ari.latency import Measure
 from callflow.queue.live import QueueService
 
 log = logging.getLogger(__name__)
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
+"""Seconds: the event -> command target (50 ms) is a bucket's bound."""
 
 LAG_INTERVAL = 0.25
 """How often the loop-lag task wakes (seconds)."""
@@ -49,6 +53,10 @@ METRICS = {
     "callflow_event_loop_lag_seconds": "how late the event loop ran a timer, last measure",
     "callflow_event_loop_delay_seconds": "how late the event loop ran timers (histogram)",
     "callflow_asyncio_tasks": "asyncio tasks alive in callflow's event loop (leak checks)",
+    "callflow_ari_event_to_command_seconds": (
+        "Asterisk's StasisStart of a caller to callflow's first request for it (histogram)"
+    ),
+    "callflow_ari_round_trip_seconds": "ARI requests, sent to answered by Asterisk (histogram)",
 }
 STORE_METRICS = {
     "callflow_store_writable": "1 while the store's disk takes writes (0: full, read-only)",
@@ -239,6 +247,15 @@ class Metrics:
             buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
             registry=r,
         )
+        self.latency = {
+            measure: Histogram(
+                f"callflow_ari_{name}_seconds",
+                METRICS[f"callflow_ari_{name}_seconds"],
+                buckets=LATENCY_BUCKETS,
+                registry=r,
+            )
+            for measure, name in (("command", "event_to_command"), ("round_trip", "round_trip"))
+        }
         r.register(_Live(queues, active_calls, connection, lambda: self.live_callbacks))
         if queues is not None:
             for name in queues.center.queues:  # every queue's series exist from the start
@@ -270,6 +287,10 @@ class Metrics:
     async def measure_loop_lag(self, interval: float = LAG_INTERVAL) -> None:
         """Forever: sleep ``interval`` and record how much later than asked the loop woke."""
         await measure_loop_lag(self.on_lag, interval)
+
+    def on_latency(self, measure: Measure, seconds: float) -> None:
+        """One value of :class:`~callflow.ari.latency.LatencyMeter` (a listener)."""
+        self.latency[measure].observe(seconds)
 
     def on_lag(self, lag: float) -> None:
         self.lag.set(lag)

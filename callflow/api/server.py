@@ -27,6 +27,7 @@ from callflow.api.metrics import ConnectionCounter, EventTap, Metrics
 from callflow.api.routes import Routes, problems
 from callflow.api.settings import ApiSettings
 from callflow.api.wallboard import Board
+from callflow.ari.latency import LatencyMeter
 from callflow.dialer.campaign import Campaign
 from callflow.queue.live import QueueService
 from callflow.store import SqliteStore
@@ -58,6 +59,7 @@ class ApiServer:
         queues: QueueService | None,
         service: CallService,
         campaigns: Sequence[Campaign] = (),
+        latency: LatencyMeter | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -66,6 +68,8 @@ class ApiServer:
         service.ready = self.connection
         self.metrics = Metrics(queues, lambda: len(service.calls), self.connection)
         self.metrics.watch_store(lambda: store.health)
+        if latency is not None:
+            latency.listen(self.metrics.on_latency)
         self.board = Board(queues, store)
         tap = EventTap(store)
         tap.listen(self.metrics.on_event)

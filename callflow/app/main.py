@@ -105,6 +105,7 @@ class App:
                 queues=self.queues,
                 service=self.service,
                 campaigns=[runner.campaign for runner in self.campaigns],
+                latency=self.service.latency,
             )
 
     def _campaign(self, path: Path, app: str) -> CampaignRunner:

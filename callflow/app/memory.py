@@ -1,5 +1,5 @@
 """What holds callflow's memory, on demand: ``kill -USR1 <pid>`` logs a report (and the
-latency figures of :mod:`callflow.app.latency`).
+latency figures of :mod:`callflow.ari.latency`).
 
 The report gives the process's resident size, the live objects the garbage collector
 tracks counted by type (most numerous first, with the change since the previous report),

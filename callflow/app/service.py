@@ -30,7 +30,6 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from callflow.app.latency import LatencyMeter
 from callflow.ari import AriClient, AriConfig, Dispatcher, EventQueue, EventStream
 from callflow.ari import errors as ari_errors
 from callflow.ari.events import (
@@ -41,6 +40,7 @@ from callflow.ari.events import (
     RecordingFinished,
     StasisStart,
 )
+from callflow.ari.latency import LatencyMeter
 from callflow.ari.models import Channel, LiveRecording, Playback, Snapshot
 from callflow.ari.stream import Connected, Disconnected, StreamItem
 from callflow.call.ids import LIFE

@@ -173,7 +173,7 @@ class AriClient:
         self._session: aiohttp.ClientSession | None = None
         self.on_request: Callable[[RequestTiming], None] | None = None
         """Told of every try of every request once it is answered or has failed (a
-        meter, :class:`callflow.app.latency.LatencyMeter`); it must not block."""
+        meter, :class:`callflow.ari.latency.LatencyMeter`); it must not block."""
         self.channels = Channels(self)
         self.bridges = Bridges(self)
         self.playbacks = Playbacks(self)

@@ -41,7 +41,7 @@ them ``--hold`` seconds (the figures below cover the hold only); every call then
   app queued it ahead; a restart of the music has no ARI event, so it is not seen). callflow
   says each announcement in one playback and reacts to none ending: no figure (``-``);
 - callflow's own share of that (``cmd``, ``rtt``), from its latency report (``kill -USR1``
-  before the ramp and after the hold, :mod:`callflow.app.latency`): ``cmd``, Asterisk's
+  before the ramp and after the hold, :mod:`callflow.ari.latency`): ``cmd``, Asterisk's
   timestamp on each caller's ``StasisStart`` to callflow sending its first request for that
   caller, the event -> command latency proper; ``rtt``, callflow's requests from sent to
   answered by Asterisk. ``join`` and ``bridge`` are ``cmd`` plus Asterisk's work, and under
@@ -75,7 +75,6 @@ from pathlib import Path
 from typing import Any
 
 from callflow.app import logs
-from callflow.app.latency import Figures, parse_report
 from callflow.ari import AriClient, AriConfig
 from callflow.ari import errors as ari_errors
 from callflow.ari.events import (
@@ -84,6 +83,7 @@ from callflow.ari.events import (
     Event,
     PlaybackEvent,
 )
+from callflow.ari.latency import Figures, parse_report
 from callflow.bench.connect import Observer, _Callflow, percentile
 from callflow.bench.load_minimal import APP as MINIMAL_APP
 from callflow.sandbox import Sandbox, SandboxError, SandboxInfo

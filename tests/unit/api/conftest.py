@@ -14,6 +14,7 @@ import pytest
 
 from callflow.api.server import ApiServer
 from callflow.api.settings import ApiSettings
+from callflow.ari.latency import LatencyMeter
 from callflow.dialer.campaign import parse_campaign
 from callflow.queue.config import parse_queues
 from callflow.queue.live import QueueService
@@ -79,8 +80,14 @@ def service() -> FakeService:
 
 
 @pytest.fixture
+def latency() -> LatencyMeter:
+    """The meter the service keeps (``Service.latency``), as the app hands it to the API."""
+    return LatencyMeter()
+
+
+@pytest.fixture
 async def server(
-    store: SqliteStore, queues: QueueService, service: FakeService
+    store: SqliteStore, queues: QueueService, service: FakeService, latency: LatencyMeter
 ) -> AsyncIterator[ApiServer]:
     """The API on a free loopback port."""
     campaign, diagnostics = parse_campaign("spring.yaml", CAMPAIGN)
@@ -91,6 +98,7 @@ async def server(
         queues=queues,
         service=service,
         campaigns=[campaign],
+        latency=latency,
     )
     await api.start()
     yield api

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime
 
 import aiohttp
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 from callflow.api.metrics import METRICS, measure_loop_lag
 from callflow.api.server import ApiServer
+from callflow.ari import RequestTiming
+from callflow.ari.latency import LatencyMeter
 from callflow.queue.live import QueueService
 from callflow.queue.routing import QueueEntry
 from callflow.store import SqliteStore
@@ -108,3 +112,27 @@ async def test_loop_lag_is_how_late_a_timer_fired() -> None:
     probe.cancel()
     assert max(lags) > 0.1
     assert min(lags) < 0.05
+
+
+async def test_event_to_command_and_round_trips_are_histograms(
+    base: str, client: aiohttp.ClientSession, latency: LatencyMeter
+) -> None:
+    """The service's latency meter feeds two histograms: a caller's arrival (Asterisk's
+    StasisStart timestamp) to callflow's first request for it, and every answered request;
+    the 50 ms target is a bucket bound, so its share is read off directly."""
+    latency.arrived("c1", datetime.fromtimestamp(100.0, tz=UTC))
+    latency.arrived("c2", datetime.fromtimestamp(100.0, tz=UTC))
+    latency.request(RequestTiming("POST", "/channels/c1/answer", None, 100.004, 0.002, 204))
+    latency.request(RequestTiming("POST", "/channels/c2/answer", None, 100.080, 0.030, 204))
+    latency.request(RequestTiming("POST", "/channels/c2/play", None, 100.2, 9.0, None))
+    found = await scrape(client, base)
+    command = found["callflow_ari_event_to_command_seconds"]
+    name = "callflow_ari_event_to_command_seconds"
+    assert value(command, f"{name}_count") == 2
+    assert value(command, f"{name}_bucket", le="0.005") == 1
+    assert value(command, f"{name}_bucket", le="0.05") == 1
+    assert value(command, f"{name}_bucket", le="0.1") == 2
+    round_trip = found["callflow_ari_round_trip_seconds"]
+    name = "callflow_ari_round_trip_seconds"
+    assert value(round_trip, f"{name}_count") == 2  # the unanswered one is not a round trip
+    assert value(round_trip, f"{name}_sum") == pytest.approx(0.032)

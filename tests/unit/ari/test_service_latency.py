@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 from ari_fake import FakeAri, Session, channel_json, event_json, make_config
 
-from callflow.app.latency import parse_report
 from callflow.app.service import Service
+from callflow.ari.latency import parse_report
 from callflow.call.primitives import Call
 
 

@@ -1,6 +1,8 @@
-"""How fast callflow reacts to a caller, and how fast Asterisk answers it: ``kill -USR1``.
+"""How fast callflow reacts to a caller, and how fast Asterisk answers it.
 
-Two figures, each over what happened since the previous report:
+``kill -USR1`` logs both figures over what happened since the previous report, and the
+API's ``/metrics`` has them as Prometheus histograms (``callflow_ari_event_to_command_seconds``,
+``callflow_ari_round_trip_seconds``; :meth:`LatencyMeter.listen`):
 
 ``event -> command``
     From Asterisk's timestamp on a call's ``StasisStart`` (the moment Asterisk let the
@@ -23,11 +25,16 @@ from __future__ import annotations
 import math
 import re
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 from urllib.parse import unquote
 
-from callflow.ari import RequestTiming
+from .rest import RequestTiming
+
+Measure = Literal["command", "round_trip"]
+"""event -> command, or an ARI round trip."""
 
 PENDING_AT_MOST = 10_000
 """Arrivals waiting for their first request; beyond this the oldest are forgotten (a call
@@ -135,6 +142,17 @@ class LatencyMeter:
         self._arrived: OrderedDict[str, float] = OrderedDict()
         self._command = LogHistogram()
         self._round_trip = LogHistogram()
+        self._listeners: list[Callable[[Measure, float], None]] = []
+
+    def listen(self, listener: Callable[[Measure, float], None]) -> None:
+        """Also tell ``listener`` each value as it is measured (Prometheus histograms);
+        it runs on the event loop and must not block."""
+        self._listeners.append(listener)
+
+    def _measured(self, measure: Measure, seconds: float) -> None:
+        (self._command if measure == "command" else self._round_trip).add(seconds)
+        for listener in self._listeners:
+            listener(measure, seconds)
 
     def arrived(self, channel_id: str, at: datetime | None) -> None:
         """A call's channel entered the app at ``at`` (its StasisStart's timestamp; None
@@ -152,13 +170,13 @@ class LatencyMeter:
     def request(self, timing: RequestTiming) -> None:
         """One request's try: its round trip, and the call's first command if it is one."""
         if timing.status is not None:
-            self._round_trip.add(timing.seconds)
+            self._measured("round_trip", timing.seconds)
         if not self._arrived:
             return
         for channel in channels_of(timing):
             arrived = self._arrived.pop(channel, None)
             if arrived is not None:
-                self._command.add(timing.sent_at - arrived)
+                self._measured("command", max(0.0, timing.sent_at - arrived))
 
     def figures(self) -> tuple[Figures, Figures]:
         """(event -> command, ARI round trip) since the last report."""

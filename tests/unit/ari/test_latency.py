@@ -8,14 +8,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from callflow.app.latency import (
+from callflow.ari import RequestTiming
+from callflow.ari.latency import (
     Figures,
     LatencyMeter,
     LogHistogram,
     channels_of,
     parse_report,
 )
-from callflow.ari import RequestTiming
 from callflow.ari.rest import QueryValue
 from callflow.bench.connect import percentile
 
