@@ -190,12 +190,28 @@ class ChannelDtmfReceived(ChannelEvent):
     duration_ms: int = 0
 
 
+SOFTHANGUP_SHUTDOWN = 0x04
+"""Asterisk's ``AST_SOFTHANGUP_SHUTDOWN``: it hangs every channel up as it stops."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ChannelHangupRequest(ChannelEvent):
-    """Someone asked to hang up the channel; ``soft`` if only a soft hangup."""
+    """Someone asked to hang up the channel; ``soft`` if only a soft hangup.
+
+    For a soft hangup Asterisk sends, as ``cause``, why it asked (its ``AST_SOFTHANGUP_*``
+    flags), not a Q.850 cause: on a real Asterisk 22, 4 (``SHUTDOWN``) when it is stopped
+    (``core stop now``, SIGTERM) and 32 (``EXPLICIT``) for ``channel request hangup``.
+    A caller's own hang-up (a SIP BYE) comes as a hard request with a Q.850 cause. After
+    the StasisEnd, Asterisk also sends a soft request with 16 (either way), which is no
+    call's business any more."""
 
     cause: int | None = None
     soft: bool = False
+
+    @property
+    def asterisk_stopping(self) -> bool:
+        """Asterisk hangs the channel up because it stops: nobody on the call asked."""
+        return self.soft and self.cause is not None and bool(self.cause & SOFTHANGUP_SHUTDOWN)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
@@ -44,7 +45,7 @@ class CallEnded(Exception):
 
         CallEnded
         ├── CallerHangup      the caller's channel is gone
-        │   └── CallLost      ... because Asterisk lost it (crash or restart) while we were away
+        │   └── CallLost      ... because Asterisk lost it (a crash, a restart, a stop)
         └── CallInterrupted   the channel is still up, but callflow lets go of it (shutdown)
     """
 
@@ -54,7 +55,8 @@ class CallerHangup(CallEnded):
 
 
 class CallLost(CallerHangup):
-    """Asterisk lost the channel while callflow was disconnected (it crashed or restarted).
+    """Asterisk lost the channel while callflow was disconnected (it crashed or restarted),
+    or hung it up as it stopped.
 
     ``at`` is the last moment the channel was known to be up: the true end of the call,
     not the moment we found out."""
@@ -182,7 +184,7 @@ class Call:
         self.endpoint = start.channel.name.rsplit("-", 1)[0]
         self.digits: deque[str] = deque()
         self.hung_up = False
-        self.lost_at: float | None = None  # Asterisk lost the channel while we were away
+        self.lost_at: float | None = None  # Asterisk lost the channel: away, or as it stopped
         self.interrupted: str | None = None  # callflow lets go of the caller (shutdown)
         self.handed_off = False  # left our app for the dialplan: not ours to hang up
         self.playbacks_finished: list[str] = []
@@ -231,6 +233,12 @@ class Call:
         elif isinstance(event, RecordingFailed):
             self.recordings_done[event.recording.name] = "failed"
         elif isinstance(event, ChannelHangupRequest | ChannelDestroyed | StasisEnd):
+            stopping = isinstance(event, ChannelHangupRequest) and event.asterisk_stopping
+            if stopping and not self.hung_up:
+                # Asterisk hangs every call up as it stops: the call is lost with it, as in
+                # a crash, and not the caller's doing (no abandon in the KPIs).
+                stamp = event.timestamp
+                self.lost_at = stamp.timestamp() if stamp is not None else time.time()
             self.hung_up = True
 
     def ended(self) -> CallEnded | None:

@@ -395,8 +395,9 @@ async def test_asterisk_restarted_under_load(
 ) -> None:
     """With 36 PSTN callers in the queue and a menu, callflow's Asterisk is restarted (killed,
     or stopped) twice: callflow is connected and resynced within 5 s of Asterisk answering
-    again, every call of the old Asterisk is ended exactly once, no queue entry is left
-    waiting, and a new caller goes through a flow and hears the digits back."""
+    again, every call of the old Asterisk is ended exactly once, as lost (never as the
+    caller's hang-up, never an abandon), no queue entry is left waiting, and a new caller
+    goes through a flow and hears the digits back."""
     sandbox, pstn = center
     info = sandbox.info
     assert info is not None
@@ -468,6 +469,11 @@ async def test_asterisk_restarted_under_load(
                 assert reconnect <= RESTART_GOAL, rounds
                 assert set(ends_per_call(app).values()) == {1}, rounds
                 assert app.store.queue_entries() == [], rounds
+                # Asterisk ended the old calls, not their callers (a crash, or its stop's
+                # soft hang-ups): lost, and not one abandon in the KPIs.
+                assert outcomes["lost"] == LOAD_CALLERS * (round_ + 1), rounds
+                assert outcomes["caller_hangup"] == 0, rounds
+                assert not app.store.events(kind="queue.abandon"), rounds
                 assert typed == ["123"] and digits_outcome.startswith("hangup:"), rounds
                 assert heard > 1.0, rounds  # hello-world and the digits read back
     except BaseException:
