@@ -271,7 +271,11 @@ class Metrics:
             self.calls_ended.labels(str(data.get("outcome", ""))).inc()
         elif family == "queue" and "." not in event:
             self.queue_events.labels(str(data.get("queue", "")), event).inc()
-        elif family == "callback":
+        elif family == "callback" and (
+            event != "requested" or data.get("reason", "requested") == "requested"
+        ):
+            # (a callback held for the calling window's opening writes callback.requested
+            # again, with another reason: one request, counted once)
             self.callback_events.labels(event).inc()
         elif kind == "agent.command":
             self.agent_commands.labels("done" if data.get("ok") else "refused").inc()

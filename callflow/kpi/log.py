@@ -342,7 +342,11 @@ class _Reader:
         callback = self.facts.callbacks.setdefault(name, Callback(name))
         event = kind.removeprefix("callback.")
         if event == "requested":
-            callback.requested_at = at
+            # A callback held for the calling window's opening is still in state
+            # "requested" and writes callback.requested again (as it is held, and as it
+            # gets its slot): the request, and the wait for the callback, began at the first.
+            if callback.requested_at is None:
+                callback.requested_at = at
             callback.queue = _text(data.get("queue")) or callback.queue
             callback.call_id = call
             visit = self.last_visit.get(call) if call else None

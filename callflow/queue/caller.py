@@ -449,8 +449,9 @@ class QueueCaller:
         ]
 
     def _on_gone(self, event: Gone, now: float) -> list[Command]:
-        if self.phase == "talking":
-            return self._on_talkended(TalkEnded(str(event.reason)), now)
+        if self.phase == "talking":  # the caller's hang-up ends a conversation: no abandon
+            reason = "caller" if event.reason == "abandon" else str(event.reason)
+            return self._on_talkended(TalkEnded(reason), now)
         commands = self._drop_rings(now)
         if event.reason == "lost":
             at = event.at if event.at is not None else now

@@ -561,9 +561,8 @@ class QueueService:
         try:
             await call.converse(leg)
         except CallEnded as exc:
-            await self._perform(
-                waiter, await self._talk_ended(waiter, leg, _gone(exc).reason), call, queue, ""
-            )
+            ended = await self._talk_ended(waiter, leg, _hung_up_by(exc))
+            await self._perform(waiter, ended, call, queue, "")
             raise
         return await self._talk_ended(waiter, leg, "agent")
 
@@ -605,14 +604,8 @@ class QueueService:
         hung_up_by = "agent"
         try:
             await call.keep_talking(leg, bridge)
-        except CallLost:
-            hung_up_by = "lost"
-            raise
-        except CallerHangup:
-            hung_up_by = "caller"
-            raise
-        except CallInterrupted as exc:
-            hung_up_by = exc.reason
+        except CallEnded as exc:
+            hung_up_by = _hung_up_by(exc)
             raise
         finally:
             end = self.clock()
@@ -799,6 +792,16 @@ class QueueService:
                     "",
                     {"agent": name, "state": agent.state.value, "reason": agent.pause_reason},
                 )
+
+
+def _hung_up_by(exc: CallEnded) -> str:
+    """Who ended a conversation with an agent, as ``queue.complete`` says it: ``caller``,
+    ``lost`` (with Asterisk) or why callflow let go (``shutdown``)."""
+    if isinstance(exc, CallLost):
+        return "lost"
+    if isinstance(exc, CallerHangup):
+        return "caller"
+    return exc.reason if isinstance(exc, CallInterrupted) else "shutdown"
 
 
 def _gone(exc: CallEnded) -> Gone:

@@ -79,6 +79,14 @@ async def test_metrics_parse_and_count_what_the_event_log_says(
     assert value(live, "callflow_callbacks_live", queue="support", state="waiting") == 1
     requested = found["callflow_callback_events"]
     assert value(requested, "callflow_callback_events_total", event="requested") == 1
+    # Held for the calling window's opening, a callback writes callback.requested again
+    # (its state is still 'requested'): still one request.
+    for reason in ("outside the calling window", "slot in the opening"):
+        again = {"callback": "cb1", "queue": "support", "reason": reason}
+        store.save_callback(callback, "callback.requested", again)
+    found = await scrape(client, base)
+    requested = found["callflow_callback_events"]
+    assert value(requested, "callflow_callback_events_total", event="requested") == 1
     assert "callflow_event_loop_lag_seconds" in found
     assert "callflow_event_loop_delay_seconds" in found
     for name in METRICS:

@@ -81,6 +81,29 @@ def test_callbacks(log: Log) -> None:
     assert f.time_to_callback == pytest.approx(400.0)
 
 
+def test_a_callback_held_for_the_opening_is_one_request_from_its_first_moment(
+    log: Log,
+) -> None:
+    """Requested at 100 while the calling window is closed, the callback is held (state
+    still 'requested': the machine writes callback.requested again) and gets its slot at
+    3000; connected at 3300. One request, in the interval it was made, and 3200 s to the
+    callback, not the 300 s since its slot."""
+    q, data = "support", {"callback": "cb9", "queue": "support"}
+    log.add(100, "callback.requested", "c1", **data, number="+5", reason="requested")
+    log.add(100, "callback.requested", "c1", **data, reason="outside the calling window")
+    log.add(3000, "callback.requested", "c1", **data, reason="slot in the opening", slot=3000)
+    log.add(3000, "callback.waiting", "c1", **data, reason="in line")
+    log.add(3100, "callback.attempt", "c1", **data)
+    log.add(3300, "callback.connected", "c1", **data, agent="a1")
+    log.add(3400, "callback.completed", "c1", **data)
+    c = counter(log)
+    first = c.queue(q, T0.timestamp(), T0.timestamp() + 1800)
+    assert first.callbacks_requested == 1
+    assert first.time_to_callback == pytest.approx(3200.0)
+    later = c.queue(q, T0.timestamp() + 1800, T0.timestamp() + 3600)
+    assert later.callbacks_requested == 0
+
+
 def test_no_callback_events_is_fine(log: Log) -> None:
     """A log with no callback.* events has no callback figures, and no error."""
     log.add(0, "queue.enter", "x", queue="q")

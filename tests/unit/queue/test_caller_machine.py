@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from callflow.queue.announce import Say
 from callflow.queue.caller import (
     RING_GRACE,
@@ -119,6 +121,29 @@ def test_an_offer_rings_the_agent_and_an_answer_connects() -> None:
     assert kinds(done) == ["queue.complete", "Done"]
     assert done[-1] == Done("answered", agent="alice")
     assert done[0].data["talk"] == 60.0  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("gone", "hung_up_by"),
+    [("abandon", "caller"), ("lost", "lost"), ("shutdown", "shutdown")],
+)
+def test_a_caller_gone_while_talking_completes_the_call_and_says_how(
+    gone: str, hung_up_by: str
+) -> None:
+    """A caller who hangs up on their agent was served, not an abandon: queue.complete
+    says the caller hung up (as after a restart, resume_conversation), never 'abandon'."""
+    router = center()
+    router.login("alice", 0.0)
+    machine = caller(router)
+    machine.join(0.0)
+    [offer] = router.offers(0.0)
+    machine.send(Offered(offer), 0.0)
+    machine.send(Rang(offer, "leg1"), 0.1)
+    machine.send(Answered("leg1"), 4.0)
+    done = machine.send(Gone(gone, at=30.0 if gone == "lost" else None), 30.0)
+    assert kinds(done) == ["queue.complete", "Done"]
+    assert done[0].data["hung_up_by"] == hung_up_by  # type: ignore[union-attr]
+    assert done[-1] == Done("answered", agent="alice")
 
 
 def test_a_ring_Asterisk_never_ends_is_given_up_after_its_grace() -> None:
