@@ -132,13 +132,7 @@ def test_a_caller_gone_while_talking_completes_the_call_and_says_how(
 ) -> None:
     """A caller who hangs up on their agent was served, not an abandon: queue.complete
     says the caller hung up (as after a restart, resume_conversation), never 'abandon'."""
-    router = center()
-    router.login("alice", 0.0)
-    machine = caller(router)
-    machine.join(0.0)
-    [offer] = router.offers(0.0)
-    machine.send(Offered(offer), 0.0)
-    machine.send(Rang(offer, "leg1"), 0.1)
+    _, machine, _ = ringing()
     machine.send(Answered("leg1"), 4.0)
     done = machine.send(Gone(gone, at=30.0 if gone == "lost" else None), 30.0)
     assert kinds(done) == ["queue.complete", "Done"]
