@@ -126,7 +126,7 @@ def fill(path: Path, answered: int, now: float, seed: int = 1) -> tuple[list[str
                 n + 1,
                 dt.datetime.fromtimestamp(when, dt.UTC).isoformat(),
                 f"call-{n:08d}",  # in the order of the ids, as a live log's are
-                f'{{"queue": "support", "agent": "{agent}", "caller": "{caller}", "wait": 12.5}}',
+                f'{{"queue": "support", "agent": "{agent}", "caller": "{caller}", "waited": 12.5}}',
             )
             for n, (when, caller, agent) in enumerate(zip(times, who, agents, strict=True))
         ),
