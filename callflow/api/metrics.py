@@ -47,7 +47,7 @@ METRICS = {
     "callflow_agents": "agents by state",
     "callflow_callbacks_live": "callbacks not yet over, by queue and state",
     "callflow_callback_events_total": "callback events by event, as appended",
-    "callflow_agent_commands_total": "agent commands (API, CLI, feature codes) by result",
+    "callflow_agent_commands_total": "agent commands (API, CLI) by result",
     "callflow_ari_connections_total": "ARI event socket connections (the first one included)",
     "callflow_ari_connected": "1 while connected to Asterisk",
     "callflow_event_loop_lag_seconds": "how late the event loop ran a timer, last measure",
