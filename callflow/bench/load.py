@@ -645,7 +645,10 @@ async def run_step(
     reporting = None
     if system == "callflow" and app_pid is not None and app_log is not None:
         reporting = (app_pid, app_log)
-        await _latency_report(reporting)  # what came before this step is not its
+        try:
+            await _latency_report(reporting)  # what came before this step is not its
+        except LoadBenchError as exc:
+            row.notes.append(f"{exc} (before the ramp: cmd and rtt include earlier requests)")
     center_offset, app_offset = _system_log_offsets(rig, app_log)
     drops_before = udp_drops(_read_proc("/proc/net/snmp"))
     rig_drops_before = _rig_drops(rig)
