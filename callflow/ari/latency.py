@@ -1,8 +1,9 @@
 """How fast callflow reacts to a caller, and how fast Asterisk answers it.
 
-``kill -USR1`` logs both figures over what happened since the previous report, and the
-API's ``/metrics`` has them as Prometheus histograms (``callflow_ari_event_to_command_seconds``,
-``callflow_ari_round_trip_seconds``; :meth:`LatencyMeter.listen`):
+``kill -USR1`` logs the figures below over what happened since the previous report, and
+the API's ``/metrics`` has the first and the last as Prometheus histograms
+(``callflow_ari_event_to_command_seconds``, ``callflow_ari_round_trip_seconds``;
+:meth:`LatencyMeter.listen`):
 
 ``event -> command``
     From Asterisk's timestamp on a call's ``StasisStart`` (the moment Asterisk let the
@@ -10,6 +11,10 @@ API's ``/metrics`` has them as Prometheus histograms (``callflow_ari_event_to_co
     answer, in most flows). It holds everything callflow adds: the event socket, the
     dispatcher, the call's task, the flow's first node. Asterisk's timestamps have
     millisecond resolution, truncated, so a figure may be up to 1 ms high.
+``in the call's task``
+    The part of that from the call's task starting to the request: the flow's own work,
+    without the event's way out of Asterisk and into callflow's event loop (a loaded
+    Asterisk sends late, a busy loop reads late). Reported on ``kill -USR1`` only.
 ``ARI round trip``
     Every answered request, from sent to answered: Asterisk's own work. Under load this is
     most of the time from a caller's arrival to what they hear (``callflow bench load``
@@ -24,11 +29,12 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Literal, NamedTuple
 from urllib.parse import unquote
 
 from .rest import RequestTiming
@@ -110,9 +116,18 @@ class Figures:
         return f"n={self.count} p50={self.p50:.1f} p99={self.p99:.1f} max={self.largest:.1f} ms"
 
 
+class Latency(NamedTuple):
+    """One report's figures."""
+
+    command: Figures  # event -> command
+    in_task: Figures  # its part in the call's task
+    round_trip: Figures  # ARI requests, sent to answered
+
+
+_ONE = r"n=\d+(?: p50=\S+ p99=\S+ max=\S+ ms)?"
 REPORT = re.compile(
-    r"event -> command (?P<command>n=\d+(?: p50=\S+ p99=\S+ max=\S+ ms)?); "
-    r"ARI round trip (?P<round_trip>n=\d+(?: p50=\S+ p99=\S+ max=\S+ ms)?)"
+    rf"event -> command (?P<command>{_ONE}) \(in the call's task (?P<in_task>{_ONE})\); "
+    rf"ARI round trip (?P<round_trip>{_ONE})"
 )
 _FIGURES = re.compile(r"n=(\d+)(?: p50=(\S+) p99=(\S+) max=(\S+) ms)?")
 
@@ -127,20 +142,21 @@ def parse_figures(text: str) -> Figures:
     return Figures(int(count), p50, p99, largest)
 
 
-def parse_report(line: str) -> tuple[Figures, Figures] | None:
-    """(event -> command, ARI round trip) from a log line holding a report, else None."""
+def parse_report(line: str) -> Latency | None:
+    """The figures of a log line holding a report, else None."""
     match = REPORT.search(line)
     if match is None:
         return None
-    return parse_figures(match["command"]), parse_figures(match["round_trip"])
+    return Latency(*(parse_figures(match[name]) for name in Latency._fields))
 
 
 class LatencyMeter:
     """Fed by the service (each call's arrival) and the ARI client (each request)."""
 
     def __init__(self) -> None:
-        self._arrived: OrderedDict[str, float] = OrderedDict()
+        self._arrived: OrderedDict[str, tuple[float, float]] = OrderedDict()
         self._command = LogHistogram()
+        self._in_task = LogHistogram()
         self._round_trip = LogHistogram()
         self._listeners: list[Callable[[Measure, float], None]] = []
 
@@ -156,10 +172,10 @@ class LatencyMeter:
 
     def arrived(self, channel_id: str, at: datetime | None) -> None:
         """A call's channel entered the app at ``at`` (its StasisStart's timestamp; None
-        for a call recovery took back, which is not counted)."""
+        for a call recovery took back, which is not counted); its task starts now."""
         if at is None:
             return
-        self._arrived[channel_id] = at.timestamp()
+        self._arrived[channel_id] = (at.timestamp(), time.time())
         while len(self._arrived) > PENDING_AT_MOST:
             self._arrived.popitem(last=False)
 
@@ -176,19 +192,23 @@ class LatencyMeter:
         for channel in channels_of(timing):
             arrived = self._arrived.pop(channel, None)
             if arrived is not None:
-                self._measured("command", max(0.0, timing.sent_at - arrived))
+                stamped, started = arrived
+                self._measured("command", max(0.0, timing.sent_at - stamped))
+                self._in_task.add(timing.sent_at - started)
 
-    def figures(self) -> tuple[Figures, Figures]:
-        """(event -> command, ARI round trip) since the last report."""
-        return Figures.of(self._command), Figures.of(self._round_trip)
+    def figures(self) -> Latency:
+        """The figures since the last report."""
+        return Latency(
+            Figures.of(self._command), Figures.of(self._in_task), Figures.of(self._round_trip)
+        )
 
     def report(self) -> str:
         """The figures since the last report, as one line; the next report starts afresh."""
-        command, round_trip = self.figures()
-        self._command, self._round_trip = LogHistogram(), LogHistogram()
+        figures = self.figures()
+        self._command, self._in_task, self._round_trip = (LogHistogram() for _ in range(3))
         return (
-            f"latency since the last report: event -> command {command}; "
-            f"ARI round trip {round_trip}"
+            f"latency since the last report: event -> command {figures.command}"
+            f" (in the call's task {figures.in_task}); ARI round trip {figures.round_trip}"
         )
 
 

@@ -44,8 +44,9 @@ them ``--hold`` seconds (the figures below cover the hold only); every call then
   before the ramp and after the hold, :mod:`callflow.ari.latency`): ``cmd``, Asterisk's
   timestamp on each caller's ``StasisStart`` to callflow sending its first request for that
   caller, the event -> command latency proper; ``rtt``, callflow's requests from sent to
-  answered by Asterisk. ``join`` and ``bridge`` are ``cmd`` plus Asterisk's work, and under
-  load Asterisk's work is most of them;
+  answered by Asterisk; ``in task``, the part of ``cmd`` from the call's task starting (the
+  rest is the event's way out of Asterisk and into callflow's loop). ``join`` and ``bridge``
+  are ``cmd`` plus Asterisk's work, and under load Asterisk's work is most of them;
 - callflow's RSS; errors (ERROR lines of the app's log, failed originates, calls never up).
 
 Why an observer on the trunk's endpoint (``endpoint:PJSIP/pstn``) rather than
@@ -83,7 +84,7 @@ from callflow.ari.events import (
     Event,
     PlaybackEvent,
 )
-from callflow.ari.latency import Figures, parse_report
+from callflow.ari.latency import Latency, parse_report
 from callflow.bench.connect import Observer, _Callflow, percentile
 from callflow.bench.load_minimal import APP as MINIMAL_APP
 from callflow.sandbox import Sandbox, SandboxError, SandboxInfo
@@ -342,6 +343,8 @@ class StepRow:
     prompt_p99: float = math.nan
     command_p50: float = math.nan  # callflow's own: Asterisk's StasisStart -> first request
     command_p99: float = math.nan
+    in_task_p50: float = math.nan  # its part from the call's task starting to the request
+    in_task_p99: float = math.nan
     round_trip_p50: float = math.nan  # callflow's requests, sent -> Asterisk's answer
     round_trip_p99: float = math.nan
     rss_mib: float | None = None
@@ -414,6 +417,7 @@ COLUMNS = (
     "bridge p50/p99",
     "prompt p50/p99",
     "cmd p50/p99",
+    "in task p50/p99",
     "rtt p50/p99",
     "rss MiB",
     "ann min",
@@ -441,6 +445,7 @@ def format_table(rows: Sequence[StepRow]) -> list[str]:
             f"{_num(r.bridge_p50, 0)}/{_num(r.bridge_p99, 0)}",
             f"{_num(r.prompt_p50, 0)}/{_num(r.prompt_p99, 0)}",
             f"{_num(r.command_p50, 0)}/{_num(r.command_p99, 0)}",
+            f"{_num(r.in_task_p50, 0)}/{_num(r.in_task_p99, 0)}",
             f"{_num(r.round_trip_p50, 0)}/{_num(r.round_trip_p99, 0)}",
             "-" if r.rss_mib is None else _num(r.rss_mib, 0),
             str(r.announced_min),
@@ -482,7 +487,8 @@ def verdict_lines(rows: Sequence[StepRow]) -> list[str]:
         )
         lines.append(
             f"callflow at {ours.calls}: event->command p99 {_num(ours.command_p99, 0)} ms"
-            " (target <= 50; Asterisk's StasisStart to callflow's first request)"
+            " (target <= 50; Asterisk's StasisStart to callflow's first request;"
+            f" in the call's task p99 {_num(ours.in_task_p99, 0)} ms)"
         )
         lines.append(
             f"callflow at {ours.calls}: Stasis->effect p99 {_num(worst_p99, 0)} ms"
@@ -545,7 +551,7 @@ class _Rig:
 Progress = Callable[[str], None]
 
 
-async def _latency_report(app: tuple[int, Path], timeout: float = 10.0) -> tuple[Figures, Figures]:
+async def _latency_report(app: tuple[int, Path], timeout: float = 10.0) -> Latency:
     """Ask callflow (pid, log) for its latency figures since its last report (``kill
     -USR1``, which also logs a memory report) and read them off its log."""
     pid, log = app
@@ -720,9 +726,9 @@ async def run_step(
         except LoadBenchError as exc:
             row.notes.append(str(exc))
         else:
-            command, round_trip = latency
-            row.command_p50, row.command_p99 = command.p50, command.p99
-            row.round_trip_p50, row.round_trip_p99 = round_trip.p50, round_trip.p99
+            row.command_p50, row.command_p99 = latency.command.p50, latency.command.p99
+            row.in_task_p50, row.in_task_p99 = latency.in_task.p50, latency.in_task.p99
+            row.round_trip_p50, row.round_trip_p99 = latency.round_trip.p50, latency.round_trip.p99
     row.cpu_asterisk = percent["asterisk"]
     row.cpu_generator = percent["generator"]
     row.cpu_app = percent.get("app")

@@ -310,6 +310,7 @@ def test_verdicts_compare_the_most_callers_held_clean() -> None:
             join_p99=30.0,
             bridge_p99=45.0,
             command_p99=3.2,
+            in_task_p99=1.1,
             round_trip_p99=38.0,
         ),
         _row("callflow", 200, rtp_loss_in=0.01),
@@ -320,7 +321,8 @@ def test_verdicts_compare_the_most_callers_held_clean() -> None:
     assert "held clean: app_queue 100" in lines
     assert (
         "callflow at 100: event->command p99 3 ms"
-        " (target <= 50; Asterisk's StasisStart to callflow's first request)"
+        " (target <= 50; Asterisk's StasisStart to callflow's first request;"
+        " in the call's task p99 1 ms)"
     ) in lines
     assert (
         "callflow at 100: Stasis->effect p99 45 ms (join, bridge, prompt: with Asterisk's own"
