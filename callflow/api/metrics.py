@@ -26,6 +26,7 @@ from prometheus_client.registry import Collector
 
 from callflow.api import views
 from callflow.ari.latency import Measure
+from callflow.callback.machine import NEW_REQUEST
 from callflow.queue.live import QueueService
 
 log = logging.getLogger(__name__)
@@ -272,10 +273,8 @@ class Metrics:
         elif family == "queue" and "." not in event:
             self.queue_events.labels(str(data.get("queue", "")), event).inc()
         elif family == "callback" and (
-            event != "requested" or data.get("reason", "requested") == "requested"
-        ):
-            # (a callback held for the calling window's opening writes callback.requested
-            # again, with another reason: one request, counted once)
+            event != "requested" or data.get("reason", NEW_REQUEST) == NEW_REQUEST
+        ):  # a callback held for the opening writes callback.requested again (NEW_REQUEST)
             self.callback_events.labels(event).inc()
         elif kind == "agent.command":
             self.agent_commands.labels("done" if data.get("ok") else "refused").inc()

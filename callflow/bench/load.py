@@ -572,10 +572,7 @@ def _size(path: Path) -> int:
 
 
 def _system_log_offsets(rig: _Rig, app_log: Path | None) -> tuple[int, int]:
-    sizes = []
-    for path in (rig.center.log_file, app_log):
-        sizes.append(path.stat().st_size if path is not None and path.exists() else 0)
-    return sizes[0], sizes[1]
+    return _size(rig.center.log_file), 0 if app_log is None else _size(app_log)
 
 
 def _lines_since(path: Path | None, offset: int) -> list[str]:

@@ -52,6 +52,10 @@ from callflow.queue.routing import Offer, QueueEntry
 
 S = CallbackState
 HORIZON_DAYS = 15  # how far ahead a calling window's next opening is looked for
+NEW_REQUEST = "requested"
+"""The ``reason`` of the ``callback.requested`` written when a callback is booked. A callback
+held for the calling window's opening stays in state ``requested`` and writes that kind
+again with another reason (held, then its slot): one request, whatever readers count."""
 RECHECK = 60.0  # a callback held for the opening with no agent to plan for: look again
 
 # --- events ----------------------------------------------------------------------------
@@ -406,14 +410,14 @@ def new_callback(
         priority=priority,
         skills=dict(skills or {}),
         timezone=customer_tz,
-        reason="requested",
+        reason=NEW_REQUEST,
         updated_at=now,
         call_id=call_id,
     )
     requested = Record(
         callback,
         "callback.requested",
-        _data(callback, reason="requested", number=callback.number, call=callback.call_id),
+        _data(callback, reason=NEW_REQUEST, number=callback.number, call=callback.call_id),
     )
     after = step(callback, Tick(), policy, now)
     return Step(after.callback, [requested, *after.commands])
