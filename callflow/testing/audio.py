@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import wave
 from array import array
 from collections.abc import Sequence
@@ -52,6 +53,23 @@ def measure(path: Path, threshold: int = 300) -> AudioLevel:
         peak=max(abs(min(samples)), abs(max(samples))),
         voiced_seconds=voiced / 50,
     )
+
+
+def wav_closed(path: Path) -> bool:
+    """True once a WAV file that another process records is closed: Asterisk writes its
+    header with zero sizes when it opens the file and the real ones when it closes it, so a
+    file is whole when its RIFF size covers it (with the pad byte of an odd length). Until
+    then, reading it gives a torn header or no frames at all."""
+    try:
+        with path.open("rb") as file:
+            header = file.read(12)
+            size = os.fstat(file.fileno()).st_size
+    except FileNotFoundError:
+        return False
+    if len(header) < 12 or header[:4] != b"RIFF" or header[8:] != b"WAVE":
+        return False
+    riff = int.from_bytes(header[4:8], "little")
+    return riff > 36 and riff + 8 in (size, size - 1)
 
 
 def write_tone(path: Path, seconds: float, freq: float = 440.0, rate: int = 8000) -> Path:

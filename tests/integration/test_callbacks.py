@@ -28,7 +28,7 @@ from callflow.queue.config import load_queues
 from callflow.queue.model import callback_returning
 from callflow.sandbox import SandboxInfo
 from callflow.store import SqliteStore
-from callflow.testing.audio import measure, tone_seconds, write_tone
+from callflow.testing.audio import measure, tone_seconds, wav_closed, write_tone
 from callflow.testing.softphone import Softphone
 from tests.integration.conftest import AppFactory, PhoneFactory, wait_for_events
 from tests.integration.test_recovery import Callflow, agents_cli, until
@@ -598,11 +598,16 @@ async def test_a_machine_on_every_attempt_gets_the_message_then_expired_with_the
         ]
         assert freed and freed[0].at <= message.at, (attempt, message)
     assert app.queues.router.agent("agent1").state.value == "available"
+
     # The machine recorded each message after its beep.
-    await until(lambda: len(set(spool.glob("machine-*.wav")) - before) == 2, timeout=20)
-    for recorded in sorted(set(spool.glob("machine-*.wav")) - before):
-        heard = measure(recorded)
-        assert heard.voiced_seconds > 2.0, (recorded.name, heard)
+    # Each is read once Asterisk has closed it (the last may still be recording here).
+    def recorded() -> list[Path]:
+        return sorted(set(spool.glob("machine-*.wav")) - before)
+
+    await until(lambda: len(recorded()) == 2 and all(map(wav_closed, recorded())), timeout=30)
+    for recording in recorded():
+        heard = measure(recording)
+        assert heard.voiced_seconds > 2.0, (recording.name, heard)
     # The greeting is waited out in the dialplan (WaitForSilence), never recorded by callflow.
     ours = Path(asterisk.home) / "state" / "spool" / "recording"
     assert ours.is_dir(), ours

@@ -17,7 +17,7 @@ from callflow.app.main import App
 from callflow.call.outbound import GREETING_LIMIT
 from callflow.sandbox import SandboxInfo
 from callflow.store import EventRecord
-from callflow.testing.audio import tone_seconds, write_tone
+from callflow.testing.audio import tone_seconds, wav_closed, write_tone
 from tests.integration.conftest import AppFactory, PhoneFactory, wait_for_events
 from tests.integration.test_callbacks import MACHINE_QUEUE
 from tests.integration.test_dialer import DialerAppFactory, dialer_apps  # noqa: F401 (fixture)
@@ -90,8 +90,8 @@ def recordings_from_now(pstn: SandboxInfo) -> Callable[[], list[Path]]:
 
 
 async def the_recording(new: Callable[[], list[Path]]) -> Path:
-    """The one new recording, once written (closed when the call is over)."""
-    await until(lambda: len(new()) == 1 and new()[0].stat().st_size > 44, timeout=30)
+    """The one new recording, once Asterisk has closed it (when the call is over)."""
+    await until(lambda: len(new()) == 1 and wav_closed(new()[0]), timeout=30)
     [recording] = new()
     return recording
 

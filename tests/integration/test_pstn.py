@@ -19,8 +19,9 @@ from callflow.call.outbound import OutboundSettings, originate_endpoint
 from callflow.cli import main
 from callflow.sandbox import Sandbox, SandboxInfo
 from callflow.sandbox.instance import rx
-from callflow.testing.audio import measure, tone_seconds, write_tone
+from callflow.testing.audio import measure, tone_seconds, wav_closed, write_tone
 from tests.integration.conftest import AppFactory, PhoneFactory, wait_for_events
+from tests.integration.test_recovery import until
 
 pytestmark = pytest.mark.asterisk
 
@@ -214,6 +215,7 @@ async def test_a_machine_records_the_message_left_after_its_beep(
     finally:
         await seen.__aexit__()
     [message] = set(recordings.glob("machine-*.wav")) - before
+    await until(lambda: wav_closed(message), timeout=10)  # the machine's hang-up closes it
     assert message.name.startswith("machine-+15550100999-")
     heard = measure(message)
     assert 2.5 <= heard.seconds <= 4, heard
