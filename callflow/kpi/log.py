@@ -40,7 +40,8 @@ How a queue visit ends (:attr:`Visit.outcome`): ``answered``, ``abandoned``, ``o
 (left without an answer, by timeout, an empty queue or an exit key, and the same call went
 to another queue next, even if refused at its door), ``callback``, ``timeout``, ``empty``,
 ``exit_key``, ``shutdown`` (callflow let the caller go while stopping), ``lost`` (Asterisk
-or callflow lost the call; also a visit whose call ended with no exit of its own), or
+or callflow lost the call, or Asterisk would not hold it: exit reason ``unavailable``; also a
+visit whose call ended with no exit of its own), or
 ``waiting`` (still in the queue at ``now``).
 """
 
@@ -49,6 +50,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Protocol
 
 
@@ -68,8 +70,18 @@ class LogEvent(Protocol):
 AGENT_BUSY = frozenset({"on_call", "wrapup"})
 """States that are work on a call (occupancy's numerator)."""
 
-EXIT_OUTCOMES = frozenset({"callback", "timeout", "empty", "exit_key", "lost"})
-"""``queue.exit`` reasons that are outcomes of their own; the rest are ``shutdown``."""
+EXIT_OUTCOMES: Mapping[str, str] = MappingProxyType(
+    {
+        "callback": "callback",
+        "timeout": "timeout",
+        "empty": "empty",
+        "exit_key": "exit_key",
+        "lost": "lost",
+        "unavailable": "lost",  # Asterisk would not hold the caller: lost by the system
+    }
+)
+"""``queue.exit`` reasons that are outcomes of their own, and those outcomes; the rest are
+``shutdown``."""
 
 REFUSED = frozenset({"full", "empty", "refused"})
 """``queue.exit`` reasons of a caller turned away at the door (with ``waited`` 0)."""
@@ -295,7 +307,7 @@ class _Reader:
             reason = _text(data.get("reason")) or "exit"
             visit.reason = reason
             # Any other reason is callflow letting the caller go (stopping, interrupted).
-            visit.outcome = reason if reason in EXIT_OUTCOMES else "shutdown"
+            visit.outcome = EXIT_OUTCOMES.get(reason, "shutdown")
             if call in self.asked_callback and reason in LEFT_FOR_CALLBACK:
                 visit.outcome = "callback"  # asked while waiting, then left the queue
             visit.waited = _num(data.get("waited"), at - visit.at)

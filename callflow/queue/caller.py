@@ -141,7 +141,8 @@ class TalkEnded:
 @dataclass(frozen=True, slots=True)
 class Gone:
     """The caller left while waiting: ``abandon`` (hung up), ``lost`` (Asterisk lost the
-    channel, at ``at``), or callflow let go of them (``shutdown``)."""
+    channel, at ``at``), ``unavailable`` (Asterisk would not hold them), or callflow let go
+    of them (``shutdown`` and the like)."""
 
     reason: Literal["abandon", "lost", "shutdown"] | str
     at: float | None = None
@@ -479,7 +480,8 @@ class QueueCaller:
                     )
                 )
         else:
-            gone = self.router.leave(self.entry.id, now, "shutdown")
+            why = "unavailable" if event.reason == "unavailable" else "shutdown"
+            gone = self.router.leave(self.entry.id, now, why)
             self._left(gone, now)
             if gone is not None:
                 commands.append(

@@ -417,8 +417,12 @@ class QueueService:
                 # Most often the caller hung up at that very moment (422, 404): the next
                 # read says so. Otherwise the queue cannot hold them: the flow's on_failure.
                 log.warning("call %s: cannot hold in queue %s: %s", call.id, queue.name, exc)
+                refused_at = self.clock()
                 await call.wait_for(lambda: call.hung_up, timeout=1.0)
-                self.router.leave(machine.entry.id, self.clock(), "abandon")
+                if (ended := call.ended()) is not None:
+                    raise ended from exc  # an abandon (or lost) in line, as any other
+                commands = machine.send(Gone("unavailable"), refused_at)
+                await self._perform(waiter, commands, call, queue, "")
                 return fm.Failed("queue_unavailable")
             # Committed before anything else is done for the caller (rings, announcements),
             # but once they hear the music: not in silence while the disk syncs. A crash

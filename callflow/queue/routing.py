@@ -92,6 +92,7 @@ class LeaveReason(enum.StrEnum):
     CALLBACK = "callback"  # the caller hung up for a callback that takes another entry
     SHUTDOWN = "shutdown"  # callflow stopped and let the caller go
     LOST = "lost"  # Asterisk lost the channel (it crashed or restarted)
+    UNAVAILABLE = "unavailable"  # Asterisk would not hold the caller (no holding bridge)
 
 
 def _no_levels() -> Mapping[str, int]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import errno
 import json
 import logging
@@ -24,6 +25,7 @@ from callflow.app.main import App
 from callflow.app.settings import AriSettings, Settings
 from callflow.ari import AriClient, AriConfig, AriError
 from callflow.flow.loader import load_flow
+from callflow.kpi.log import read_log
 from callflow.prompts import build_prompts
 from callflow.prompts.build import Speaks
 from callflow.queue.config import load_queues
@@ -235,6 +237,60 @@ async def test_a_slow_ari_for_one_call_does_not_stall_another(
     assert slow_delayed > 0
     assert quick_end.id < slow_end.id and set(ends.values()) == {1}
     figures("ari_slow", delay=3.0, slow_requests=slow_delayed, quick_call_seconds=quick_took)
+
+
+async def test_a_holding_bridge_asterisk_refuses_lets_the_caller_go_on_in_the_flow(
+    asterisk: SandboxInfo, tmp_path: Path
+) -> None:
+    """Every request to put a caller in a queue's holding bridge answered 503: the caller who
+    dials the queue joins it (queue.enter), leaves it with a queue.exit of reason
+    ``unavailable`` (no abandon: they did not hang up), hears the flow's on_failure node
+    (goodbye), and the call ends once; the KPIs count the visit lost, not abandoned."""
+    server = SipServer(asterisk.bind, asterisk.sip_port)
+    queues_flow = QUEUES.parent / "flows" / "queues.yaml"
+    async with contextlib.AsyncExitStack() as stack, FaultProxy(asterisk.ari_url) as proxy:
+        phone = Softphone("caller5", asterisk.phone("caller5").password, server, tmp_path / "p")
+        await stack.enter_async_context(phone)
+        app, task = await start_callflow(
+            asterisk,
+            tmp_path / "store.sqlite3",
+            ari_url=proxy.base_url,
+            flows=(queues_flow,),
+            queues=QUEUES,
+        )
+        try:
+            proxy.faults = Faults(
+                error_share=1.0,
+                only=lambda method, path: (
+                    method == "POST" and "/bridges/callflow-queue-" in path and "addChannel" in path
+                ),
+            )
+            mark = phone.mark()
+            await phone.dial("300")
+            await phone.wait_event("CALL_CLOSED", since=mark, timeout=30)
+            await wait_for_events(app, "call.end")
+            refused = proxy.seen["errors_before"]
+            proxy.faults = Faults()
+            await no_leaks_within(asterisk)
+            [start] = app.store.events(kind="call.start")
+            kinds = [e.kind for e in app.store.events(call_id=start.call_id)]
+            [exit_] = app.store.events(kind="queue.exit")
+            steps = [
+                (e.data["node"], e.data["outcome"])
+                for e in app.store.events(call_id=start.call_id, kind="flow.step")
+            ]
+            facts = read_log(app.store.events(), dt.datetime.now(dt.UTC))
+        finally:
+            await stop_callflow(app, task)
+    assert refused >= 1, proxy.seen
+    assert "queue.enter" in kinds and "queue.abandon" not in kinds, kinds
+    assert exit_.data["reason"] == "unavailable" and exit_.data["queue"] == "support", exit_
+    assert ("support", "failed: queue_unavailable") in steps, steps
+    assert steps[-1][0] == "goodbye", steps
+    assert kinds.count("call.end") == 1, kinds
+    [visit] = facts.visits
+    assert (visit.queue, visit.outcome, visit.reason) == ("support", "lost", "unavailable"), visit
+    figures("holding_refused", refused=refused, exit=exit_.data)
 
 
 # --- the store's disk full or read-only ------------------------------------------------------

@@ -199,6 +199,18 @@ def test_call_end_without_exit_is_lost(log: Log) -> None:
     assert (f.lost, f.offered, f.abandon_rate) == (1, 0, None)
 
 
+def test_a_caller_asterisk_would_not_hold_is_lost_not_abandoned(log: Log) -> None:
+    """queue.exit ``unavailable`` (the holding bridge failed, the flow went on): the visit
+    is lost, with its reason kept, and not offered."""
+    log.add(0, "queue.enter", "x", queue="q")
+    log.add(1, "queue.exit", "x", queue="q", reason="unavailable", waited=1.0, position=1)
+    log.add(5, "call.end", "x", outcome="hangup:done")
+    [visit] = read_log(log.ordered(), log.at(NOW)).visits
+    assert (visit.outcome, visit.reason, visit.waited) == ("lost", "unavailable", 1.0)
+    f = counter(log).queue("q", T0.timestamp(), T0.timestamp() + 3600)
+    assert (f.lost, f.shutdowns, f.abandoned, f.offered) == (1, 0, 0, 0)
+
+
 def test_exit_key_to_a_callback_is_a_callback(log: Log) -> None:
     """A caller who leaves by an exit key and then asks for a callback left to be called
     back: a callback, not an exit key."""

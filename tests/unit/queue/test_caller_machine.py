@@ -192,11 +192,13 @@ def test_a_withdrawn_offer_stops_its_ring() -> None:
 
 def test_hanging_up_is_an_abandon_but_a_lost_call_is_not() -> None:
     """A caller who hangs up abandons (the predictor learns it); one lost in an Asterisk
-    crash, or let go of at shutdown, leaves with that reason and no abandon."""
+    crash, let go of at shutdown, or that Asterisk would not hold, leaves with that reason
+    and no abandon."""
     for reason, kind in (
         ("abandon", "queue.abandon"),
         ("lost", "queue.exit"),
         ("shutdown", "queue.exit"),
+        ("unavailable", "queue.exit"),
     ):
         router = center()
         machine = caller(router)
@@ -231,6 +233,7 @@ def test_the_predictor_hears_of_every_way_out_of_the_line() -> None:
         "exit_key": lambda m: m.send(KeyPressed("0"), 7.0),
         "lost": lambda m: m.send(Gone("lost", at=7.0), 8.0),
         "shutdown": lambda m: m.send(Gone("shutdown"), 7.0),
+        "unavailable": lambda m: m.send(Gone("unavailable"), 7.0),
     }
     for way, leave in ways.items():
         predictor = Seen()
