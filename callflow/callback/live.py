@@ -879,8 +879,9 @@ class CallbackService:
             if state == CANCEL_ASKED:
                 if not self.cancel(callback_id, str(row.get("reason") or "cli")):
                     # Not live here (over already, or unreadable): the row says cancelled.
+                    reason = f"cancelled: {row.get('reason') or 'cli'}"
                     gone = {**row, "state": CallbackState.CANCELLED.value}
-                    self.store.save_callback(gone, "callback.cancelled", {"callback": callback_id})
+                    self.store.save_callback(gone, "callback.cancelled", _row_event(gone, reason))
             elif state == SUBMITTED and self.book.get(callback_id) is None:
                 self._take_submitted(row)
 
@@ -894,7 +895,7 @@ class CallbackService:
         except (ValueError, KeyError) as exc:
             refused = {**row, "state": CallbackState.FAILED.value, "reason": f"refused: {exc}"}
             self.store.save_callback(
-                refused, "callback.failed", {"callback": callback_id, "reason": str(exc)}
+                refused, "callback.failed", _row_event(refused, f"refused: {exc}")
             )
             return
         if not created:  # the same number in the same queue: the live one stands
@@ -902,8 +903,20 @@ class CallbackService:
             self.store.save_callback(
                 duplicate,
                 "callback.cancelled",
-                {"callback": callback_id, "reason": f"duplicate of {callback.id}"},
+                _row_event(duplicate, f"duplicate of {callback.id}"),
             )
+
+
+def _row_event(row: Mapping[str, Any], reason: str) -> dict[str, Any]:
+    """The data of an event about a stored row the app has no live callback for: the
+    fields the machine's own events share (callback, queue, state, attempts), and why."""
+    return {
+        "callback": str(row.get("id", "")),
+        "queue": str(row.get("queue", "")),
+        "state": str(row.get("state", "")),
+        "attempts": int(row.get("attempts") or 0),
+        "reason": reason,
+    }
 
 
 def _unanswered(cause: int | None) -> Unanswered:

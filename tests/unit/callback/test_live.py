@@ -222,6 +222,15 @@ async def test_the_cli_request_reaches_the_running_app_and_a_cancel_follows(
     assert callback.id == first["id"] and callback.number == "+442079460000"
     duplicate = service.store.load_callback(second["id"])
     assert duplicate is not None and duplicate["state"] == "cancelled"
+    # Its event has the fields every callback event has, as the machine's own do.
+    [event] = service.store.events(kind="callback.cancelled")
+    assert event.data == {
+        "callback": second["id"],
+        "queue": "support",
+        "state": "cancelled",
+        "attempts": 0,
+        "reason": f"duplicate of {first['id']}",
+    }
 
     assert main(["callbacks", "list", "--config", str(config)]) == 0
     listed = capsys.readouterr().out
@@ -234,4 +243,42 @@ async def test_the_cli_request_reaches_the_running_app_and_a_cancel_follows(
     row = service.store.load_callback(first["id"])
     assert row is not None and row["state"] == "cancelled"
     assert main(["callbacks", "cancel", first["id"], "--config", str(config)]) == 1
+    service.store.close()
+
+
+async def test_rows_the_app_cannot_take_get_events_with_the_shared_fields(tmp_path: Path) -> None:
+    """A submitted row for a queue the app does not have is failed, and a cancel asked for
+    a callback no longer live here is cancelled: each event names the callback, its queue,
+    state and attempts, and says why, as the machine's own events do."""
+    service = _service(tmp_path)
+    row = {
+        "id": "cb0000000001",
+        "queue": "nowhere",
+        "number": "+442079460000",
+        "requested_at": 1.0,
+        "updated_at": 1.0,
+        "state": "submitted",
+        "call_id": "",
+    }
+    service.store.save_callback(row)
+    asked = {**row, "id": "cb0000000002", "queue": "support", "state": "cancel-asked"}
+    service.store.save_callback({**asked, "attempts": 2, "reason": "api"})
+    service.poll_store(await service.store.live_callbacks_async())
+    [failed] = service.store.events(kind="callback.failed")
+    assert {k: failed.data[k] for k in ("callback", "queue", "state", "attempts")} == {
+        "callback": "cb0000000001",
+        "queue": "nowhere",
+        "state": "failed",
+        "attempts": 0,
+    }
+    assert failed.data["reason"].startswith("refused: ") and "nowhere" in failed.data["reason"]
+    [cancelled] = service.store.events(kind="callback.cancelled")
+    assert cancelled.data == {
+        "callback": "cb0000000002",
+        "queue": "support",
+        "state": "cancelled",
+        "attempts": 2,
+        "reason": "cancelled: api",
+    }
+    assert service.store.load_callback("cb0000000001")["state"] == "failed"  # type: ignore[index]
     service.store.close()
