@@ -36,6 +36,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from callflow.flow.labels import prompt_text
 from callflow.queue.agents import AgentState, QueueError
 from callflow.queue.announce import (
     AnnounceState,
@@ -55,6 +56,7 @@ from callflow.queue.estimate import (
     WaitPredictor,
 )
 from callflow.queue.routing import Departure, Offer, QueueEntry, Router
+from callflow.queue.wait import WaitFigure
 
 # A leg that Asterisk has not ended this long after its ring timeout is given up on.
 RING_GRACE = 2.0
@@ -525,7 +527,7 @@ class QueueCaller:
                 "queue.announce",
                 position=position,
                 estimated_wait=round(known, 1) if known is not None else None,
-                said=[f"{s.what}={s.value}" for s in said.say],
+                said=[_said_text(s) for s in said.say],
             ),
             Announce(said.say),
         ]
@@ -588,6 +590,14 @@ class QueueCaller:
 
     def _record(self, kind: str, **data: Any) -> Record:
         return Record(kind, {"queue": self.queue.name, **data})
+
+
+def _said_text(say: Say) -> str:
+    """One item of an announcement for the log: ``position=3``, ``more_than=5``,
+    ``wait=about 3 minutes`` (the figure as told), ``prompt=sound: queue-periodic-announce``."""
+    if isinstance(say.value, int | WaitFigure):
+        return f"{say.what}={say.value}"
+    return f"{say.what}={prompt_text(say.value)}"
 
 
 SERVING = (AgentState.AVAILABLE, AgentState.RINGING, AgentState.ON_CALL, AgentState.WRAPUP)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import random
+import re
 
 import pytest
 
+from callflow.flow.model import Sound
 from callflow.queue.announce import Say
 from callflow.queue.caller import (
     RING_GRACE,
@@ -33,6 +35,7 @@ from callflow.queue.config import (
     AgentConfig,
     AnnounceConfig,
     Overflow,
+    PeriodicPrompt,
     QueueCenter,
     QueueConfig,
     Target,
@@ -289,6 +292,48 @@ def test_round_seconds_changes_the_wait_the_caller_hears() -> None:
     # Both rounded up from the same figure: the finer step is never above the coarser one.
     assert told[0].total_seconds <= told[60].total_seconds
     assert told[0] != told[60]
+
+
+def test_the_log_says_what_was_announced_in_words() -> None:
+    """queue.announce's ``said``: the position, the wait as the caller hears it and the
+    periodic prompt by name, never Python's text of the objects."""
+    queue = QueueConfig(
+        "support",
+        announce=AnnounceConfig(
+            frequency=30,
+            round_seconds=60,
+            periodic=(PeriodicPrompt(60.0, Sound("queue-periodic-announce")),),
+        ),
+    )
+    router = center(queue, agents=("alice",))
+    router.login("alice", 0.0)
+    predictor = ConservativePredictor()
+    for t in range(0, 2000, 50):
+        predictor.observe(ServiceCompleted(float(t), 50.0))
+    busy = QueueCaller(
+        QueueEntry("c0", "support", "+1", joined_at=0.0), queue, router, predictor, 0
+    )
+    busy.join(2000.0)
+    [offer] = router.offers(2000.0)
+    router.ring_ended(offer, "answered", 2000.0)
+    machine = QueueCaller(
+        QueueEntry("c1", "support", "+1", joined_at=2000.0), queue, router, predictor, 1
+    )
+    [record] = [
+        c for c in machine.join(2000.0) if isinstance(c, Record) and c.kind == "queue.announce"
+    ]
+    position, wait = record.data["said"]
+    assert position == "position=1"
+    assert re.fullmatch(r"wait=about \d+ minutes?", wait), wait
+    machine.send(Said(), 2001.0)
+    periodic = [
+        c
+        for c in machine.send(Tick(), 2060.0)
+        if isinstance(c, Record) and c.kind == "queue.announce"
+    ]
+    assert periodic and "prompt=sound: queue-periodic-announce" in periodic[0].data["said"], (
+        periodic
+    )
 
 
 def test_said_resumes_waiting() -> None:
