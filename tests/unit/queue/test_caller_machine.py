@@ -263,27 +263,33 @@ def test_a_full_queue_refuses_with_its_overflow() -> None:
     assert commands[-1] == Done("full", Target("queue", "other"))
 
 
+def second_caller(queue: QueueConfig, agents: tuple[str, ...] = ("alice",)) -> QueueCaller:
+    """A caller (not joined yet) who comes to ``queue`` at t=2000 while alice, its one
+    agent logged in, has just answered the caller before; the predictor has seen a
+    completion every 50 s."""
+    router = center(queue, agents=agents)
+    router.login("alice", 0.0)
+    predictor = ConservativePredictor()
+    for t in range(0, 2000, 50):
+        predictor.observe(ServiceCompleted(float(t), 50.0))
+    busy = QueueCaller(
+        QueueEntry("c0", "support", "+1", joined_at=0.0), queue, router, predictor, 0
+    )
+    busy.join(2000.0)
+    [offer] = router.offers(2000.0)
+    router.ring_ended(offer, "answered", 2000.0)
+    return QueueCaller(
+        QueueEntry("c1", "support", "+1", joined_at=2000.0), queue, router, predictor, 1
+    )
+
+
 def test_round_seconds_changes_the_wait_the_caller_hears() -> None:
     """The queue's round_seconds reaches the figure said: rounded up to its step, where
     without it the step grows with the wait (15 s around two minutes)."""
     told = {}
     for step in (0, 60):
         queue = QueueConfig("support", announce=AnnounceConfig(frequency=30, round_seconds=step))
-        router = center(queue, agents=("alice", "bob"))
-        router.login("alice", 0.0)
-        predictor = ConservativePredictor()
-        # Teach the predictor a service rate: completions every 50 s.
-        for t in range(0, 2000, 50):
-            predictor.observe(ServiceCompleted(float(t), 50.0))
-        busy = QueueCaller(
-            QueueEntry("c0", "support", "+1", joined_at=0.0), queue, router, predictor, 0
-        )
-        busy.join(2000.0)
-        [offer] = router.offers(2000.0)
-        router.ring_ended(offer, "answered", 2000.0)
-        machine = QueueCaller(
-            QueueEntry("c1", "support", "+1", joined_at=2000.0), queue, router, predictor, 1
-        )
+        machine = second_caller(queue, agents=("alice", "bob"))
         [announce] = [c for c in machine.join(2000.0) if isinstance(c, Announce)]
         [wait] = [s.value for s in announce.items if s.what == "wait"]
         assert isinstance(wait, WaitFigure)
@@ -305,20 +311,7 @@ def test_the_log_says_what_was_announced_in_words() -> None:
             periodic=(PeriodicPrompt(60.0, Sound("queue-periodic-announce")),),
         ),
     )
-    router = center(queue, agents=("alice",))
-    router.login("alice", 0.0)
-    predictor = ConservativePredictor()
-    for t in range(0, 2000, 50):
-        predictor.observe(ServiceCompleted(float(t), 50.0))
-    busy = QueueCaller(
-        QueueEntry("c0", "support", "+1", joined_at=0.0), queue, router, predictor, 0
-    )
-    busy.join(2000.0)
-    [offer] = router.offers(2000.0)
-    router.ring_ended(offer, "answered", 2000.0)
-    machine = QueueCaller(
-        QueueEntry("c1", "support", "+1", joined_at=2000.0), queue, router, predictor, 1
-    )
+    machine = second_caller(queue)
     [record] = [
         c for c in machine.join(2000.0) if isinstance(c, Record) and c.kind == "queue.announce"
     ]
