@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "callflow.dialer.cli",
     "callflow.bench.cli",
     "callflow.kpi.cli",
+    "callflow.kpi.staffing_cli",
 )
 
 

@@ -31,12 +31,14 @@ still given to a person who has answered an outbound call when no other agent is
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from callflow.queue import staffing
 from callflow.queue.estimate import HandleTimeEstimator
+from callflow.queue.staffing import Traffic
+from callflow.queue.staffing import erlang_c_wait as erlang_c
 
 #: Share of inbound callers to answer within the queue's ``service_level`` seconds.
 DEFAULT_GOAL = 0.8
@@ -46,43 +48,28 @@ DEFAULT_WINDOW = 900.0
 MIN_SPAN = 60.0
 #: Mean handle time assumed before the queue's calls are seen (worth a few calls).
 DEFAULT_HANDLE_TIME = 300.0
-_MOST_AGENTS = 10_000
-
-
-def erlang_c(agents: int, load: float) -> float:
-    """Probability that a caller waits, with ``agents`` serving ``load`` erlangs (1 when the
-    agents cannot keep up: ``agents <= load``)."""
-    if load <= 0.0:
-        return 0.0
-    if agents <= load:
-        return 1.0
-    b = 1.0
-    for n in range(1, agents + 1):
-        b = load * b / (n + load * b)
-    return agents * b / (agents - load * (1.0 - b))
 
 
 def service_level(agents: int, arrival_rate: float, handle_time: float, within: float) -> float:
     """Share of callers answered within ``within`` seconds (Erlang C)."""
-    load = arrival_rate * handle_time
-    if load <= 0.0:
+    if arrival_rate * handle_time <= 0.0:
         return 1.0
-    if agents <= load:
-        return 0.0
-    return 1.0 - erlang_c(agents, load) * math.exp(-(agents - load) * within / handle_time)
+    return staffing.erlang_c(agents, Traffic(arrival_rate, handle_time), within).service_level
 
 
 def agents_needed(arrival_rate: float, handle_time: float, within: float, goal: float) -> int:
-    """The fewest agents whose service level reaches ``goal`` (0 with no arrivals)."""
+    """The fewest agents whose service level reaches ``goal`` (0 with no arrivals; at most
+    a bound far past any team, so that a wild estimate cannot stop the dialer)."""
     if not 0.0 < goal < 1.0:
         raise ValueError(f"the service-level goal is a share between 0 and 1, not {goal}")
-    load = arrival_rate * handle_time
-    if load <= 0.0:
+    if arrival_rate * handle_time <= 0.0:
         return 0
-    n = math.floor(load) + 1
-    while service_level(n, arrival_rate, handle_time, within) < goal and n < _MOST_AGENTS:
-        n += 1
-    return n
+    try:
+        return staffing.agents_needed(
+            Traffic(arrival_rate, handle_time), within, goal, patient=True
+        )
+    except ValueError:  # more agents than any team has
+        return staffing.MOST_AGENTS
 
 
 class InboundLoad:

@@ -87,6 +87,25 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         metavar="FILE.png",
         help="also draw offered/answered/abandoned per interval and SL",
     )
+    add_store_options(parser)
+    for option, field, metavar, meaning in RULE_OPTIONS:
+        default = getattr(Rules, field)
+        shown = f"{default:g}" if isinstance(default, float) else default
+        parser.add_argument(
+            option,
+            dest=field,
+            type=type(default),
+            default=default,
+            metavar=metavar,
+            help=f"{meaning} (default {shown})",
+        )
+    parser.add_argument("--now", metavar="MOMENT", help=argparse.SUPPRESS)  # tests: the clock
+    parser.set_defaults(func=run_report)
+
+
+def add_store_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """``--settings`` (or ``--store``) and ``--tz``: where the event log is, and the clock
+    of the dates given."""
     parser.add_argument(
         "--settings",
         "--config",
@@ -105,31 +124,18 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     parser.add_argument(
         "--tz", default="UTC", metavar="ZONE", help="time zone of dates and intervals (default UTC)"
     )
-    for option, field, metavar, meaning in RULE_OPTIONS:
-        default = getattr(Rules, field)
-        shown = f"{default:g}" if isinstance(default, float) else default
-        parser.add_argument(
-            option,
-            dest=field,
-            type=type(default),
-            default=default,
-            metavar=metavar,
-            help=f"{meaning} (default {shown})",
-        )
-    parser.add_argument("--now", metavar="MOMENT", help=argparse.SUPPRESS)  # tests: the clock
-    parser.set_defaults(func=run_report)
 
 
 def run_report(args: argparse.Namespace) -> int:
     """``callflow report``: 0 done, 2 when the report cannot be made."""
     try:
-        tz = _zone(args.tz)
-        start, end = _moment(args.start, tz, False), _moment(args.end, tz, True)
+        tz = time_zone(args.tz)
+        start, end = moment(args.start, tz, False), moment(args.end, tz, True)
         if end <= start:
             raise ReportError(f"--to ({args.end}) is not after --from ({args.start})")
-        now = _moment(args.now, tz, False) if args.now else dt.datetime.now(dt.UTC)
+        now = moment(args.now, tz, False) if args.now else dt.datetime.now(dt.UTC)
         rules = Rules(args.short_abandon, args.service_level, args.repeat_days, args.fcr_question)
-        path = args.store or _store_of(args.settings)
+        path = args.store or store_of(args.settings)
         repeat = dt.timedelta(days=rules.repeat_days)
         events = read_events(path, start - AGENT_LOOKBACK, min(end + repeat, now))
         report = build_report(
@@ -160,7 +166,8 @@ def run_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _zone(name: str) -> dt.tzinfo:
+def time_zone(name: str) -> dt.tzinfo:
+    """The zone named (``UTC``, ``Europe/London``), or a ReportError."""
     if name.upper() == "UTC":
         return dt.UTC
     try:
@@ -169,14 +176,16 @@ def _zone(name: str) -> dt.tzinfo:
         raise ReportError(f"unknown time zone {name!r}") from exc
 
 
-def _moment(text: str, tz: dt.tzinfo, end: bool) -> dt.datetime:
+def moment(text: str, tz: dt.tzinfo, end: bool) -> dt.datetime:
+    """A ``--from``/``--to`` value (a day's end with ``end``), or a ReportError."""
     try:
         return parse_moment(text, tz, end)
     except ValueError as exc:
         raise ReportError(str(exc)) from exc
 
 
-def _store_of(settings: Path) -> Path:
+def store_of(settings: Path) -> Path:
+    """The store file named by a settings file, or a ReportError."""
     try:
         return load_settings(settings).store
     except SettingsError as exc:

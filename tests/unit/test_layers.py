@@ -76,6 +76,7 @@ PURE_MODULES = (
     "callflow.queue.config",
     "callflow.queue.estimate",
     "callflow.queue.routing",
+    "callflow.queue.staffing",
     "callflow.queue.wait",
     "callflow.sim.",
     "callflow.call.recovery",

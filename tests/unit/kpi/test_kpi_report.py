@@ -20,17 +20,6 @@ from callflow.store import SqliteStore
 NOW = "2026-12-01T10:00:00+00:00"
 
 
-@pytest.fixture
-def store_file(tmp_path: Path, log: Log) -> Path:
-    """A store holding the hand-worked day (kpi_log.day), written through SqliteStore."""
-    path = tmp_path / "var" / "callflow.sqlite3"
-    store = SqliteStore(path)
-    for event in day(log).ordered():
-        store.append(event.kind, event.call_id, event.data, at=event.at)
-    store.close()
-    return path
-
-
 def report(capsys: pytest.CaptureFixture[str], *args: str) -> str:
     code = main(["report", "--from", "2026-12-01", "--to", "2026-12-01", "--now", NOW, *args])
     out = capsys.readouterr()
