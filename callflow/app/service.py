@@ -535,7 +535,7 @@ class Service:
         )
         call.recovery = self._recovery.pop(call.id, None)
         if call.recovery is None:  # Asterisk's arrival, not one recovery made up
-            self.latency.arrived(call.id, start.timestamp)
+            self.latency.arrived(call.id, start.timestamp, start.received)
         if self._stopping.is_set():
             await self._refuse(call)
             return

@@ -92,6 +92,9 @@ class Event:
     timestamp: datetime | None = None
     asterisk_id: str = ""
     raw: Json = field(default_factory=dict, compare=False, hash=False, repr=False)
+    received: float | None = field(default=None, compare=False, hash=False, repr=False)
+    """When callflow read the event off its socket (``time.time()``); None for an event
+    callflow made up (recovery's). Against ``timestamp``: the event's way to callflow."""
 
     def channel_ids(self) -> tuple[str, ...]:
         """The channels this event concerns, for routing to their calls."""
@@ -561,7 +564,7 @@ _register(
 )
 
 
-def parse_event(data: object) -> Event:
+def parse_event(data: object, *, received: float | None = None) -> Event:
     """Turn one decoded ARI event frame into a typed event.
 
     Raises :class:`InvalidResponse` only when ``data`` is not a JSON object with a
@@ -578,6 +581,7 @@ def parse_event(data: object) -> Event:
         "timestamp": parse_timestamp(data.get("timestamp")),
         "asterisk_id": _str(data, "asterisk_id"),
         "raw": data,
+        "received": received,
     }
     parser = _PARSERS.get(data["type"])
     if parser is not None:

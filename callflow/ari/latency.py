@@ -11,10 +11,14 @@ the API's ``/metrics`` has the first and the last as Prometheus histograms
     answer, in most flows). It holds everything callflow adds: the event socket, the
     dispatcher, the call's task, the flow's first node. Asterisk's timestamps have
     millisecond resolution, truncated, so a figure may be up to 1 ms high.
+``delivered``
+    The first part of that: from Asterisk's timestamp to callflow reading the event off its
+    socket. Asterisk's queue of events for the app, the socket, and callflow's event loop
+    getting round to the read (a loaded Asterisk sends late, a busy loop reads late).
 ``in the call's task``
-    The part of that from the call's task starting to the request: the flow's own work,
-    without the event's way out of Asterisk and into callflow's event loop (a loaded
-    Asterisk sends late, a busy loop reads late). Reported on ``kill -USR1`` only.
+    The last part: from the call's task starting to the request, the flow's own work.
+    What is left between the two is the dispatcher handing the event to a new task.
+    Both parts are reported on ``kill -USR1`` only.
 ``ARI round trip``
     Every answered request, from sent to answered: Asterisk's own work. Under load this is
     most of the time from a caller's arrival to what they hear (``callflow bench load``
@@ -120,14 +124,15 @@ class Latency(NamedTuple):
     """One report's figures."""
 
     command: Figures  # event -> command
+    delivered: Figures  # its part from Asterisk's timestamp to callflow reading the event
     in_task: Figures  # its part in the call's task
     round_trip: Figures  # ARI requests, sent to answered
 
 
 _ONE = r"n=\d+(?: p50=\S+ p99=\S+ max=\S+ ms)?"
 REPORT = re.compile(
-    rf"event -> command (?P<command>{_ONE}) \(in the call's task (?P<in_task>{_ONE})\); "
-    rf"ARI round trip (?P<round_trip>{_ONE})"
+    rf"event -> command (?P<command>{_ONE}) \(delivered (?P<delivered>{_ONE}); "
+    rf"in the call's task (?P<in_task>{_ONE})\); ARI round trip (?P<round_trip>{_ONE})"
 )
 _FIGURES = re.compile(r"n=(\d+)(?: p50=(\S+) p99=(\S+) max=(\S+) ms)?")
 
@@ -156,6 +161,7 @@ class LatencyMeter:
     def __init__(self) -> None:
         self._arrived: OrderedDict[str, tuple[float, float]] = OrderedDict()
         self._command = LogHistogram()
+        self._delivered = LogHistogram()
         self._in_task = LogHistogram()
         self._round_trip = LogHistogram()
         self._listeners: list[Callable[[Measure, float], None]] = []
@@ -170,12 +176,16 @@ class LatencyMeter:
         for listener in self._listeners:
             listener(measure, seconds)
 
-    def arrived(self, channel_id: str, at: datetime | None) -> None:
+    def arrived(self, channel_id: str, at: datetime | None, received: float | None = None) -> None:
         """A call's channel entered the app at ``at`` (its StasisStart's timestamp; None
-        for a call recovery took back, which is not counted); its task starts now."""
+        for a call recovery took back, which is not counted), callflow read that event at
+        ``received`` (``time.time()``; None: now), and its task starts now."""
         if at is None:
             return
-        self._arrived[channel_id] = (at.timestamp(), time.time())
+        now = time.time()
+        stamped = at.timestamp()
+        self._delivered.add((received if received is not None else now) - stamped)
+        self._arrived[channel_id] = (stamped, now)
         while len(self._arrived) > PENDING_AT_MOST:
             self._arrived.popitem(last=False)
 
@@ -199,16 +209,22 @@ class LatencyMeter:
     def figures(self) -> Latency:
         """The figures since the last report."""
         return Latency(
-            Figures.of(self._command), Figures.of(self._in_task), Figures.of(self._round_trip)
+            Figures.of(self._command),
+            Figures.of(self._delivered),
+            Figures.of(self._in_task),
+            Figures.of(self._round_trip),
         )
 
     def report(self) -> str:
         """The figures since the last report, as one line; the next report starts afresh."""
         figures = self.figures()
-        self._command, self._in_task, self._round_trip = (LogHistogram() for _ in range(3))
+        self._command, self._delivered, self._in_task, self._round_trip = (
+            LogHistogram() for _ in range(4)
+        )
         return (
             f"latency since the last report: event -> command {figures.command}"
-            f" (in the call's task {figures.in_task}); ARI round trip {figures.round_trip}"
+            f" (delivered {figures.delivered}; in the call's task {figures.in_task});"
+            f" ARI round trip {figures.round_trip}"
         )
 
 

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -220,14 +221,16 @@ class EventStream:
 
 
 def _decode(frame: str | bytes) -> Event | None:
-    """Parse one frame; log and skip what is not an ARI event."""
+    """Parse one frame (stamped with the time it was read); log and skip what is not an
+    ARI event."""
+    received = time.time()
     try:
         data = json.loads(frame)
     except ValueError:
         logger.warning("skipping an ARI event frame that is not JSON (%d chars)", len(frame))
         return None
     try:
-        return parse_event(data)
+        return parse_event(data, received=received)
     except InvalidResponse as exc:
         logger.warning("skipping an ARI event frame: %s", exc)
         return None

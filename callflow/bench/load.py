@@ -44,8 +44,10 @@ them ``--hold`` seconds (the figures below cover the hold only); every call then
   before the ramp and after the hold, :mod:`callflow.ari.latency`): ``cmd``, Asterisk's
   timestamp on each caller's ``StasisStart`` to callflow sending its first request for that
   caller, the event -> command latency proper; ``rtt``, callflow's requests from sent to
-  answered by Asterisk; ``in task``, the part of ``cmd`` from the call's task starting (the
-  rest is the event's way out of Asterisk and into callflow's loop). ``join`` and ``bridge``
+  answered by Asterisk; ``deliv``, the first part of ``cmd``: Asterisk's timestamp to
+  callflow reading the event off its socket (Asterisk's event queue, the socket, and
+  callflow's loop getting to the read); ``in task``, the last part, from the call's task
+  starting to the request (callflow's flow). ``join`` and ``bridge``
   are ``cmd`` plus Asterisk's work, and under load Asterisk's work is most of them;
 - callflow's RSS; errors (ERROR lines of the app's log, failed originates, calls never up).
 
@@ -343,6 +345,8 @@ class StepRow:
     prompt_p99: float = math.nan
     command_p50: float = math.nan  # callflow's own: Asterisk's StasisStart -> first request
     command_p99: float = math.nan
+    delivered_p50: float = math.nan  # its part from the timestamp to callflow's read
+    delivered_p99: float = math.nan
     in_task_p50: float = math.nan  # its part from the call's task starting to the request
     in_task_p99: float = math.nan
     round_trip_p50: float = math.nan  # callflow's requests, sent -> Asterisk's answer
@@ -417,6 +421,7 @@ COLUMNS = (
     "bridge p50/p99",
     "prompt p50/p99",
     "cmd p50/p99",
+    "deliv p50/p99",
     "in task p50/p99",
     "rtt p50/p99",
     "rss MiB",
@@ -445,6 +450,7 @@ def format_table(rows: Sequence[StepRow]) -> list[str]:
             f"{_num(r.bridge_p50, 0)}/{_num(r.bridge_p99, 0)}",
             f"{_num(r.prompt_p50, 0)}/{_num(r.prompt_p99, 0)}",
             f"{_num(r.command_p50, 0)}/{_num(r.command_p99, 0)}",
+            f"{_num(r.delivered_p50, 0)}/{_num(r.delivered_p99, 0)}",
             f"{_num(r.in_task_p50, 0)}/{_num(r.in_task_p99, 0)}",
             f"{_num(r.round_trip_p50, 0)}/{_num(r.round_trip_p99, 0)}",
             "-" if r.rss_mib is None else _num(r.rss_mib, 0),
@@ -488,6 +494,7 @@ def verdict_lines(rows: Sequence[StepRow]) -> list[str]:
         lines.append(
             f"callflow at {ours.calls}: event->command p99 {_num(ours.command_p99, 0)} ms"
             " (target <= 50; Asterisk's StasisStart to callflow's first request;"
+            f" delivered to callflow p99 {_num(ours.delivered_p99, 0)} ms,"
             f" in the call's task p99 {_num(ours.in_task_p99, 0)} ms)"
         )
         lines.append(
@@ -724,6 +731,7 @@ async def run_step(
             row.notes.append(str(exc))
         else:
             row.command_p50, row.command_p99 = latency.command.p50, latency.command.p99
+            row.delivered_p50, row.delivered_p99 = latency.delivered.p50, latency.delivered.p99
             row.in_task_p50, row.in_task_p99 = latency.in_task.p50, latency.in_task.p99
             row.round_trip_p50, row.round_trip_p99 = latency.round_trip.p50, latency.round_trip.p99
     row.cpu_asterisk = percent["asterisk"]

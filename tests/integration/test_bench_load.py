@@ -65,7 +65,8 @@ async def test_ten_callers_held_by_callflow_and_app_queue(
     callflow, app_queue = rows
     figures = ("cpu_app", "rss_mib", "join_p50", "join_p99", "bridge_p50", "bridge_p99")
     # callflow's own, from its latency report (kill -USR1) after the hold.
-    figures += ("command_p50", "command_p99", "in_task_p50", "in_task_p99")
+    figures += ("command_p50", "command_p99", "delivered_p50", "delivered_p99")
+    figures += ("in_task_p50", "in_task_p99")
     figures += ("round_trip_p50", "round_trip_p99")
     for figure in figures:
         value = getattr(callflow, figure)

@@ -78,7 +78,7 @@ def test_event_to_command_is_arrival_to_the_first_request_for_that_channel() -> 
     meter.request(
         timing("/bridges/hold-1/addChannel", 100.040, params={"channel": ["c2"], "role": "x"})
     )
-    command, _, round_trip = meter.figures()
+    command, _, _, round_trip = meter.figures()
     assert command.count == 2
     assert command.p50 == pytest.approx(4.0, rel=0.03)
     assert command.p99 == pytest.approx(30.0, rel=0.03)
@@ -87,19 +87,23 @@ def test_event_to_command_is_arrival_to_the_first_request_for_that_channel() -> 
     assert round_trip.p50 == pytest.approx(2.0, rel=0.03)
 
 
-def test_the_part_in_the_calls_task_starts_when_the_task_does(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Stamped by Asterisk at 100.000, the call's task starting at 100.180 (a late event:
-    Asterisk busy, or callflow's loop), the answer sent at 100.185: 185 ms event ->
-    command, of which 5 ms in the call's task."""
+def test_the_parts_delivered_and_in_the_calls_task(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stamped by Asterisk at 100.000, read off the socket at 100.150 (a late event:
+    Asterisk busy, or callflow's loop), the call's task starting at 100.180, the answer
+    sent at 100.185: 185 ms event -> command, of which 150 ms delivering the event and
+    5 ms in the call's task. Without a read time (an event made up), delivery ends when
+    the task starts."""
     monkeypatch.setattr(latency_module, "time", SimpleNamespace(time=lambda: 100.180))
     meter = LatencyMeter()
-    meter.arrived("c1", at(100.000))
+    meter.arrived("c1", at(100.000), 100.150)
     meter.request(timing("/channels/c1/answer", 100.185))
-    command, in_task, _ = meter.figures()
+    command, delivered, in_task, _ = meter.figures()
     assert command.p99 == pytest.approx(185.0, rel=0.03)
+    assert delivered.p99 == pytest.approx(150.0, rel=0.03)
     assert in_task.p99 == pytest.approx(5.0, rel=0.03)
+    meter.arrived("c2", at(100.100))
+    assert meter.figures().delivered.largest == pytest.approx(150.0, rel=0.01)
+    assert meter.figures().delivered.count == 2
 
 
 def test_calls_taken_back_ended_or_unanswered_requests_are_not_counted() -> None:
@@ -113,7 +117,7 @@ def test_calls_taken_back_ended_or_unanswered_requests_are_not_counted() -> None
     meter.request(timing("/channels/gone/answer", 9.0))
     meter.arrived("c3", at(10.0))
     meter.request(timing("/channels/c3/answer", 10.003, status=None, seconds=30.0))
-    command, _, round_trip = meter.figures()
+    command, _, _, round_trip = meter.figures()
     assert command.count == 1  # c3: sent, though never answered
     assert round_trip.count == 2  # the two answered requests
 
@@ -126,14 +130,14 @@ def test_a_report_gives_the_interval_since_the_last_and_parses_back() -> None:
     assert line.startswith("latency since the last report: event -> command n=1 p50=")
     parsed = parse_report(f"2026-12-07 01:00:00 WARNING callflow.app.main: {line}")
     assert parsed is not None
-    command, in_task, round_trip = parsed
+    command, delivered, in_task, round_trip = parsed
     assert command.count == 1 and command.p99 == pytest.approx(12.3, abs=0.1)
-    assert in_task.count == 1
+    assert delivered.count == 1 and in_task.count == 1
     assert round_trip.count == 1 and round_trip.p50 == pytest.approx(3.1, abs=0.1)
     # Reported: the next report starts afresh.
     empty = parse_report(meter.report())
     assert empty is not None
-    assert [f.count for f in empty] == [0, 0, 0]
+    assert [f.count for f in empty] == [0, 0, 0, 0]
     assert all(math.isnan(f.p99) for f in empty)
     assert str(Figures.of(LogHistogram())) == "n=0"
     assert parse_report("ERROR something else") is None

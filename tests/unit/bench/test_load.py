@@ -310,6 +310,7 @@ def test_verdicts_compare_the_most_callers_held_clean() -> None:
             join_p99=30.0,
             bridge_p99=45.0,
             command_p99=3.2,
+            delivered_p99=1.8,
             in_task_p99=1.1,
             round_trip_p99=38.0,
         ),
@@ -322,7 +323,7 @@ def test_verdicts_compare_the_most_callers_held_clean() -> None:
     assert (
         "callflow at 100: event->command p99 3 ms"
         " (target <= 50; Asterisk's StasisStart to callflow's first request;"
-        " in the call's task p99 1 ms)"
+        " delivered to callflow p99 2 ms, in the call's task p99 1 ms)"
     ) in lines
     assert (
         "callflow at 100: Stasis->effect p99 45 ms (join, bridge, prompt: with Asterisk's own"
