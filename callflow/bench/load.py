@@ -49,6 +49,10 @@ them ``--hold`` seconds (the figures below cover the hold only); every call then
   callflow's loop getting to the read); ``in task``, the last part, from the call's task
   starting to the request (callflow's flow). ``join`` and ``bridge``
   are ``cmd`` plus Asterisk's work, and under load Asterisk's work is most of them;
+- ``runq``: how long callflow's event-loop thread waited for a CPU while the callers
+  arrived (runnable but not running, ``/proc/<pid>/schedstat``), in ms per second of the
+  ramp: a machine saturated by the two Asterisks makes callflow late however little it
+  does, and this says by how much;
 - callflow's RSS; errors (ERROR lines of the app's log, failed originates, calls never up).
 
 Why an observer on the trunk's endpoint (``endpoint:PJSIP/pstn``) rather than
@@ -187,6 +191,12 @@ def cpu_seconds(stat: str, ticks_per_s: float) -> float:
     fields = stat[stat.rindex(")") + 2 :].split()
     # fields[0] is the 3rd field (state); utime and stime are the 14th and 15th.
     return (int(fields[11]) + int(fields[12])) / ticks_per_s
+
+
+def run_queue_seconds(schedstat: str) -> float:
+    """Time a thread has waited on a run queue, runnable but not running (the second field
+    of ``/proc/<pid>/schedstat``, ns), in seconds."""
+    return int(schedstat.split()[1]) / 1e9
 
 
 def rss_mib(status: str) -> float:
@@ -347,6 +357,7 @@ class StepRow:
     command_p99: float = math.nan
     delivered_p50: float = math.nan  # its part from the timestamp to callflow's read
     delivered_p99: float = math.nan
+    app_runq: float = math.nan  # ms per s the app's loop thread waited for a CPU, in the ramp
     in_task_p50: float = math.nan  # its part from the call's task starting to the request
     in_task_p99: float = math.nan
     round_trip_p50: float = math.nan  # callflow's requests, sent -> Asterisk's answer
@@ -423,6 +434,7 @@ COLUMNS = (
     "cmd p50/p99",
     "deliv p50/p99",
     "in task p50/p99",
+    "runq ms/s",
     "rtt p50/p99",
     "rss MiB",
     "ann min",
@@ -452,6 +464,7 @@ def format_table(rows: Sequence[StepRow]) -> list[str]:
             f"{_num(r.command_p50, 0)}/{_num(r.command_p99, 0)}",
             f"{_num(r.delivered_p50, 0)}/{_num(r.delivered_p99, 0)}",
             f"{_num(r.in_task_p50, 0)}/{_num(r.in_task_p99, 0)}",
+            _num(r.app_runq, 0),
             f"{_num(r.round_trip_p50, 0)}/{_num(r.round_trip_p99, 0)}",
             "-" if r.rss_mib is None else _num(r.rss_mib, 0),
             str(r.announced_min),
@@ -495,7 +508,8 @@ def verdict_lines(rows: Sequence[StepRow]) -> list[str]:
             f"callflow at {ours.calls}: event->command p99 {_num(ours.command_p99, 0)} ms"
             " (target <= 50; Asterisk's StasisStart to callflow's first request;"
             f" delivered to callflow p99 {_num(ours.delivered_p99, 0)} ms,"
-            f" in the call's task p99 {_num(ours.in_task_p99, 0)} ms)"
+            f" in the call's task p99 {_num(ours.in_task_p99, 0)} ms;"
+            f" its loop waited {_num(ours.app_runq, 0)} ms/s for a CPU in the ramp)"
         )
         lines.append(
             f"callflow at {ours.calls}: Stasis->effect p99 {_num(worst_p99, 0)} ms"
@@ -517,6 +531,11 @@ def verdict_lines(rows: Sequence[StepRow]) -> list[str]:
 
 def _read_proc(path: str) -> str:
     return Path(path).read_text()
+
+
+def _app_run_queue(pid: int) -> float:
+    """The app's main thread (its event loop) run-queue wait so far, in seconds."""
+    return run_queue_seconds(_read_proc(f"/proc/{pid}/schedstat"))
 
 
 class _Cpu:
@@ -665,6 +684,10 @@ async def run_step(
     first_event = len(rig.observer.events)
     number = SYSTEMS[system]
     following = asyncio.create_task(_follow_holding_bridges(rig))
+    runq = None
+    if reporting is not None and app_pid is not None:
+        with contextlib.suppress(OSError, ValueError):
+            runq = _app_run_queue(app_pid)
     started = time.monotonic()
     # Each call ends itself at this second (load.conf): the ramp, time for the last calls
     # to be answered, the hold, and 2 s to read the figures before the end.
@@ -712,6 +735,10 @@ async def run_step(
         if up >= calls - failed:
             break
         await asyncio.sleep(1)
+    if runq is not None and app_pid is not None:  # the ramp: when the callers' events came
+        with contextlib.suppress(OSError, ValueError):
+            waited = _app_run_queue(app_pid) - runq
+            row.app_runq = waited * 1000 / (time.monotonic() - started)
     following.cancel()
     with contextlib.suppress(asyncio.CancelledError, ari_errors.AriError):
         await following

@@ -30,6 +30,7 @@ from callflow.bench.load import (
     rss_mib,
     rtp_figures,
     rtp_ports_for,
+    run_queue_seconds,
     socket_drops,
     udp_drops,
     verdict_lines,
@@ -127,6 +128,13 @@ def test_cpu_seconds_with_a_command_name_holding_spaces_and_parens() -> None:
     fields = ["S"] + ["0"] * 10 + ["250", "150"] + ["0"] * 30
     stat = "4242 (asterisk (x) y) " + " ".join(fields)
     assert cpu_seconds(stat, 100.0) == pytest.approx(4.0)
+
+
+def test_run_queue_wait_is_schedstats_second_field() -> None:
+    """/proc/<pid>/schedstat: time on a CPU, time waiting on a run queue (ns), slices."""
+    assert run_queue_seconds("81234567 2500000000 1234\n") == pytest.approx(2.5)
+    with open("/proc/self/schedstat") as own:  # the format holds on this kernel
+        assert run_queue_seconds(own.read()) >= 0.0
 
 
 def test_rss_in_mib() -> None:
@@ -312,6 +320,7 @@ def test_verdicts_compare_the_most_callers_held_clean() -> None:
             command_p99=3.2,
             delivered_p99=1.8,
             in_task_p99=1.1,
+            app_runq=12.4,
             round_trip_p99=38.0,
         ),
         _row("callflow", 200, rtp_loss_in=0.01),
@@ -323,7 +332,8 @@ def test_verdicts_compare_the_most_callers_held_clean() -> None:
     assert (
         "callflow at 100: event->command p99 3 ms"
         " (target <= 50; Asterisk's StasisStart to callflow's first request;"
-        " delivered to callflow p99 2 ms, in the call's task p99 1 ms)"
+        " delivered to callflow p99 2 ms, in the call's task p99 1 ms;"
+        " its loop waited 12 ms/s for a CPU in the ramp)"
     ) in lines
     assert (
         "callflow at 100: Stasis->effect p99 45 ms (join, bridge, prompt: with Asterisk's own"
