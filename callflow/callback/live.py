@@ -880,7 +880,7 @@ class CallbackService:
                 if not self.cancel(callback_id, str(row.get("reason") or "cli")):
                     # Not live here (over already, or unreadable): the row says cancelled.
                     reason = f"cancelled: {row.get('reason') or 'cli'}"
-                    gone = {**row, "state": CallbackState.CANCELLED.value}
+                    gone = {**row, "state": CallbackState.CANCELLED.value, "reason": reason}
                     self.store.save_callback(gone, "callback.cancelled", _row_event(gone, reason))
             elif state == SUBMITTED and self.book.get(callback_id) is None:
                 self._take_submitted(row)

@@ -281,4 +281,6 @@ async def test_rows_the_app_cannot_take_get_events_with_the_shared_fields(tmp_pa
         "reason": "cancelled: api",
     }
     assert service.store.load_callback("cb0000000001")["state"] == "failed"  # type: ignore[index]
+    row2 = service.store.load_callback("cb0000000002")
+    assert row2 is not None and (row2["state"], row2["reason"]) == ("cancelled", "cancelled: api")
     service.store.close()
