@@ -11,8 +11,9 @@ from typing import Any, Protocol
 from callflow.kpi import Report, Rules, build_report
 from callflow.kpi.figures import Counter, QueueFigures, abandon_rate, service_level
 from callflow.kpi.intervals import interval_start
-from callflow.kpi.log import CALLBACK_KINDS, QUEUE_KINDS, READ_KINDS, LogReader
+from callflow.kpi.log import CALLBACK_KINDS, QUEUE_KINDS, READ_KINDS, LogReader, read_log
 from callflow.kpi.report import ALL, queues_seen
+from callflow.kpi.staffing import measured_plans, plan_dict
 from callflow.store import EventRecord
 
 LOOKBACK = dt.timedelta(days=1)
@@ -43,6 +44,36 @@ def report(
     return build_report(
         events, start, end, interval=interval, now=now, rules=rules, queue=queue, tz=tz
     )
+
+
+def staffing(
+    store: EventSource,
+    start: dt.datetime,
+    end: dt.datetime,
+    *,
+    now: dt.datetime,
+    rules: Rules,
+    queue: str | None,
+    goal: float,
+    max_abandons: float | None,
+    lookback: dt.timedelta = LOOKBACK,
+) -> list[dict[str, object]]:
+    """Each queue's staffing plan from its traffic in ``[start, end)`` as known at ``now``
+    (as ``callflow staffing --json``; reads the store: call it off the event loop). Raises
+    :class:`~callflow.kpi.staffing.NoTraffic` when there is nothing to plan from."""
+    end = min(end, now)
+    events = [e for e in store.events(since=start - lookback, kinds=READ_KINDS) if e.at < end]
+    plans = measured_plans(
+        Counter(read_log(events, now), rules),
+        start.timestamp(),
+        end.timestamp(),
+        queue,
+        within=rules.service_level,
+        goal=goal,
+        short=rules.short_abandon,
+        max_abandons=max_abandons,
+    )
+    return [plan_dict(found, seen) for found, seen in plans]
 
 
 TODAY_KINDS = (*QUEUE_KINDS, *CALLBACK_KINDS, "call.end")

@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from aiohttp import web
 
 from callflow.api import views
-from callflow.api.kpis import report
+from callflow.api.kpis import report, staffing
 from callflow.callback.number import Refused
 from callflow.callback.requests import NoCallbacks, cancel_row, submitted_row
 from callflow.dialer.campaign import Campaign
@@ -36,12 +36,15 @@ from callflow.dialer.screen import NothingPresented, agent_lead, ask
 from callflow.dialer.status import status_of
 from callflow.kpi import Rules
 from callflow.kpi.intervals import INTERVALS, parse_moment
+from callflow.kpi.staffing import NoTraffic
 from callflow.queue.control import ACTIONS, handle_agent_command
 from callflow.queue.live import QueueService
 from callflow.store import SqliteStore
 
 MAX_RANGE = dt.timedelta(days=92)
 """The longest range one KPI request may ask for."""
+STAFFING_RANGE = dt.timedelta(hours=1)
+"""The traffic ``/api/staffing`` plans from when no ``from`` is given: the last hour."""
 AGENT_ACTIONS = tuple(a for a in ACTIONS if a != "status")
 CAMPAIGN_ACTIONS = {"start": RUNNING, "pause": PAUSED, "stop": STOPPED}
 
@@ -122,6 +125,7 @@ class Routes:
             web.get("/api/campaigns/{campaign}", self.one_campaign),
             web.post("/api/campaigns/{campaign}/{action}", self.campaign_action),
             web.get("/api/kpis", self.kpis),
+            web.get("/api/staffing", self.staffing),
         ]
 
     # --- helpers ---------------------------------------------------------------------
@@ -317,6 +321,46 @@ class Routes:
         )
         return _json(found.to_dict())
 
+    async def staffing(self, request: web.Request) -> web.Response:
+        """``?from=&to=`` (default: the last hour), ``queue``, ``tz``, ``goal`` (a share,
+        default 0.8), ``service_level`` and ``short_abandon`` (seconds), ``max_abandon``
+        (a share): each queue's traffic measured over the range and the agents it needs
+        (Erlang A, beside Erlang C), as ``callflow staffing --json``."""
+        q = request.query
+        tz = _zone(q.get("tz", "UTC"))
+        now = self.wall()
+        end = _moment(q["to"], tz, end=True) if "to" in q else now
+        start = _moment(q["from"], tz) if "from" in q else end - STAFFING_RANGE
+        if min(end, now) <= start:
+            problem(400, "bad_request", "'to' must be after 'from', and 'from' before now")
+        if end - start > MAX_RANGE:
+            problem(400, "bad_request", f"at most {MAX_RANGE.days} days at once")
+        rules = Rules(
+            short_abandon=_seconds(q, "short_abandon", Rules.short_abandon),
+            service_level=_seconds(q, "service_level", Rules.service_level),
+        )
+        goal = _share(q, "goal", 0.8)
+        max_abandons = _share(q, "max_abandon", None) if "max_abandon" in q else None
+        try:
+            plans = await asyncio.to_thread(
+                functools.partial(
+                    staffing,
+                    self.store,
+                    start,
+                    end,
+                    now=now,
+                    rules=rules,
+                    queue=q.get("queue") or None,
+                    goal=goal,
+                    max_abandons=max_abandons,
+                )
+            )
+        except NoTraffic as exc:
+            problem(404, "no_traffic", str(exc))
+        except ValueError as exc:  # a goal no number of agents reaches
+            problem(400, "bad_request", str(exc))
+        return _json({"start": start.isoformat(), "end": min(end, now).isoformat(), "plans": plans})
+
 
 async def _body(request: web.Request) -> Mapping[str, Any]:
     try:
@@ -346,6 +390,17 @@ def _moment(text: str, tz: dt.tzinfo, end: bool = False) -> dt.datetime:
 def _midnight(now: dt.datetime, tz: dt.tzinfo) -> dt.datetime:
     local = now.astimezone(tz)
     return dt.datetime.combine(local.date(), dt.time(), tz)
+
+
+def _share(query: Mapping[str, str], key: str, default: float | None) -> float:
+    text = query.get(key)
+    try:
+        value = float(text) if text is not None else default
+    except ValueError:
+        value = None
+    if value is None or not 0.0 < value < 1.0:
+        problem(400, "bad_request", f"'{key}' must be a share between 0 and 1 (0.8 for 80 %)")
+    return value
 
 
 def _seconds(query: Mapping[str, str], key: str, default: float) -> float:

@@ -82,6 +82,7 @@ Repeat callers and first-call resolution:
 from __future__ import annotations
 
 import bisect
+import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -199,6 +200,44 @@ class QueueFigures:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class QueueTraffic:
+    """What one queue was asked to carry over a range, for staffing (Erlang A): arrivals,
+    handle time and the callers' patience, with the counts they come from."""
+
+    queue: str
+    seconds: float  # the range's length
+    entered: int  # callers who joined the queue in it
+    handled: int
+    abandoned: int  # hung up while waiting, short abandons included
+    waited: float  # seconds waited in the queue by its callers, however their wait ended
+    aht: float | None  # the report's AHT (talk, hold and wrap-up)
+    sl: float | None
+    abandon_rate: float | None
+
+    @property
+    def arrival_rate(self) -> float:
+        """Callers a second."""
+        return self.entered / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def patience(self) -> float | None:
+        """The callers' mean patience: the time waited over the hang-ups (Ibrahim & Whitt's
+        estimate of the abandonment rate, inverted); None with no hang-up (patient callers)."""
+        return self.waited / self.abandoned if self.abandoned else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "entered": self.entered,
+            "handled": self.handled,
+            "abandoned": self.abandoned,
+            "waited_seconds": round(self.waited, 3),
+            "sl": self.sl,
+            "abandon_rate": self.abandon_rate,
+            "hours": round(self.seconds / 3600, 3),
+        }
+
+
 def wrapups(facts: Facts) -> dict[int, float]:
     """Each finished handled visit's wrap-up seconds, by ``id(visit)``."""
     spans: dict[str, list[AgentSpan]] = defaultdict(list)
@@ -305,6 +344,28 @@ class Counter:
             callbacks=[c for c in self.callbacks.between(start, end) if mine(c.queue)],
             repeats=self._repeats(queue, start, end),
             resolved=[a.resolved for a in self.answers.between(start, end) if mine(a.queue)],
+        )
+
+    def traffic(self, queue: str, start: float, end: float) -> QueueTraffic:
+        """``queue``'s traffic over ``[start, end)`` (``end`` no later than now): callers
+        still waiting count the time they have waited so far, since every second of
+        waiting counts in the abandonment rate, whoever it ends with."""
+        until = min(end, self.facts.now)
+        mine = [v for v in self.visits.between(start, end) if v.queue == queue]
+        figures = self.queue(queue, start, end)
+        waited = math.fsum(
+            v.waited if v.waited is not None else max(0.0, until - v.at) for v in mine
+        )
+        return QueueTraffic(
+            queue,
+            seconds=until - start,
+            entered=figures.entered,
+            handled=figures.handled,
+            abandoned=sum(1 for v in mine if v.outcome == "abandoned"),
+            waited=waited,
+            aht=figures.aht,
+            sl=figures.sl,
+            abandon_rate=figures.abandon_rate,
         )
 
     def _repeats(self, queue: str | None, start: float, end: float) -> tuple[int, int]:

@@ -22,9 +22,8 @@ import datetime as dt
 import json
 import math
 import sys
-from dataclasses import dataclass
-from typing import Any
 
+from callflow.kpi import staffing
 from callflow.kpi.cli import (
     AGENT_LOOKBACK,
     FAILED,
@@ -35,41 +34,9 @@ from callflow.kpi.cli import (
     store_of,
     time_zone,
 )
-from callflow.kpi.figures import Counter, Rules
+from callflow.kpi.figures import Counter, QueueTraffic, Rules
 from callflow.kpi.log import read_log
-from callflow.queue.staffing import Staffing, Traffic, agents_needed, erlang_a, erlang_c
-
-AROUND = 2  # rows shown on either side of the agents needed
-MIN_HANDLED = 1  # answered calls a measured queue needs before its AHT means anything
-
-
-@dataclass(frozen=True)
-class Plan:
-    """One queue's traffic and what it needs."""
-
-    queue: str
-    traffic: Traffic
-    source: str  # "measured" or "given"
-    needed: int  # Erlang A
-    needed_c: int | None  # Erlang C (None: beyond any team)
-    rows: list[Staffing]
-    rows_c: list[Staffing]  # the same agents, Erlang C
-    seen: dict[str, Any]  # what the log showed (measured plans)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "queue": self.queue,
-            "source": self.source,
-            "calls_per_hour": round(self.traffic.arrival_rate * 3600, 3),
-            "aht": round(self.traffic.handle_time, 3),
-            "patience": self.traffic.patience,
-            "load_erlangs": round(self.traffic.load, 3),
-            "needed": self.needed,
-            "needed_erlang_c": self.needed_c,
-            "rows": [row.to_dict() for row in self.rows],
-            "rows_erlang_c": [row.to_dict() for row in self.rows_c],
-            **({"seen": self.seen} if self.seen else {}),
-        }
+from callflow.queue.staffing import Plan, Traffic, plan
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -130,13 +97,13 @@ def run_staffing(args: argparse.Namespace) -> int:
         print(f"callflow staffing: {exc}", file=sys.stderr)
         return FAILED
     if args.json:
-        print(json.dumps([plan.to_dict() for plan in plans], indent=2))
+        print(json.dumps([staffing.plan_dict(p, seen) for p, seen in plans], indent=2))
     else:
         sys.stdout.write(render(plans, args))
     return 0
 
 
-def _plans(args: argparse.Namespace) -> list[Plan]:
+def _plans(args: argparse.Namespace) -> list[tuple[Plan, QueueTraffic | None]]:
     given = (args.calls_per_hour, args.aht)
     if any(v is not None for v in given) or args.patience is not None:
         if args.start or args.end:
@@ -144,13 +111,13 @@ def _plans(args: argparse.Namespace) -> list[Plan]:
         if None in given:
             raise ReportError("--calls-per-hour and --aht go together")
         traffic = Traffic(args.calls_per_hour / 3600, args.aht, args.patience)
-        return [plan(args.queue or "given", traffic, "given", args, {})]
+        return [(_plan(args.queue or "given", traffic, args), None)]
     if not (args.start and args.end):
         raise ReportError("give a range (--from, --to) or the traffic (--calls-per-hour, --aht)")
     return measured_plans(args)
 
 
-def measured_plans(args: argparse.Namespace) -> list[Plan]:
+def measured_plans(args: argparse.Namespace) -> list[tuple[Plan, QueueTraffic | None]]:
     """A plan for each queue (or ``--queue``) with answered calls in the range."""
     tz = time_zone(args.tz)
     start, end = moment(args.start, tz, False), moment(args.end, tz, True)
@@ -163,84 +130,54 @@ def measured_plans(args: argparse.Namespace) -> list[Plan]:
     path = args.store or store_of(args.settings)
     events = read_events(path, start - AGENT_LOOKBACK, end)
     rules = Rules(short_abandon=args.short_abandon, service_level=args.service_level)
-    counter = Counter(read_log(events, now), rules)
-    lo, hi = start.timestamp(), end.timestamp()
-    visits = counter.visits.between(lo, hi)
-    names = sorted({v.queue for v in visits} if args.queue is None else {args.queue})
-    until = min(hi, now.timestamp())
-    plans = []
-    for name in names:
-        figures = counter.queue(name, lo, hi)
-        mine = [v for v in visits if v.queue == name]
-        abandons = sum(1 for v in mine if v.outcome == "abandoned")
-        # Those still waiting count the time they have waited so far (Ibrahim & Whitt's
-        # estimate counts every second of waiting, whoever it ends with).
-        waited = math.fsum(
-            v.waited if v.waited is not None else max(0.0, until - v.at) for v in mine
-        )
-        seen = {
-            "entered": figures.entered,
-            "handled": figures.handled,
-            "abandoned": abandons,
-            "waited_seconds": round(waited, 3),
-            "sl": figures.sl,
-            "abandon_rate": figures.abandon_rate,
-            "hours": round((hi - lo) / 3600, 3),
-        }
-        if figures.handled < MIN_HANDLED or figures.aht is None:
-            if args.queue is not None:
-                raise ReportError(f"queue {name!r}: no answered call in the range, no AHT")
-            continue
-        patience = waited / abandons if abandons else None
-        traffic = Traffic(figures.entered / (hi - lo), figures.aht, patience)
-        plans.append(plan(name, traffic, "measured", args, seen))
-    if not plans:
-        raise ReportError("no queue had an answered call in the range")
-    return plans
+    found = staffing.measured_plans(
+        Counter(read_log(events, now), rules),
+        start.timestamp(),
+        end.timestamp(),
+        args.queue,
+        within=args.service_level,
+        goal=args.goal,
+        short=args.short_abandon,
+        max_abandons=args.max_abandon,
+    )
+    return [(p, seen) for p, seen in found]
 
 
-def plan(
-    name: str, traffic: Traffic, source: str, args: argparse.Namespace, seen: dict[str, Any]
-) -> Plan:
-    """The agents needed for ``traffic``, and the figures around that number."""
-    within, short = args.service_level, args.short_abandon
-    needed = agents_needed(traffic, within, args.goal, short=short, max_abandons=args.max_abandon)
-    try:
-        needed_c: int | None = agents_needed(traffic, within, args.goal, patient=True)
-    except ValueError:
-        needed_c = None
-    top = max(needed, needed_c or 0) + AROUND
-    agents = range(max(1, needed - AROUND), top + 1)
-    rows = [erlang_a(n, traffic, within, short) for n in agents]
-    rows_c = [erlang_c(n, traffic, within) for n in agents]
-    return Plan(name, traffic, source, needed, needed_c, rows, rows_c, seen)
+def _plan(name: str, traffic: Traffic, args: argparse.Namespace) -> Plan:
+    return plan(
+        name,
+        traffic,
+        within=args.service_level,
+        goal=args.goal,
+        short=args.short_abandon,
+        max_abandons=args.max_abandon,
+    )
 
 
-def render(plans: list[Plan], args: argparse.Namespace) -> str:
+def render(plans: list[tuple[Plan, QueueTraffic | None]], args: argparse.Namespace) -> str:
     """The plans as text: the traffic, the answer, and a table around it (Erlang A, with
     Erlang C's service level and ASA beside it)."""
     goal = f"{args.goal:.0%} answered within {args.service_level:g} s"
     if args.max_abandon is not None:
         goal += f", at most {args.max_abandon:.1%} abandons"
     out = []
-    for p in plans:
+    for p, seen in plans:
         t = p.traffic
         patience = (
             "callers never hang up (Erlang C)"
             if t.patience is None
             else f"callers' mean patience {t.patience:.0f} s"
         )
-        what = "given traffic" if p.source == "given" else f"queue {p.queue}"
+        what = "given traffic" if seen is None else f"queue {p.queue}"
         out.append(f"{what}: goal {goal}")
         out.append(
             f"  {t.arrival_rate * 3600:.1f} calls/h, AHT {t.handle_time:.0f} s, "
             f"{t.load:.2f} erlangs, {patience}"
         )
-        if p.seen:
-            s = p.seen
+        if seen is not None:
             out.append(
-                f"  seen over {s['hours']:g} h: {s['entered']} entered, {s['handled']} answered, "
-                f"{s['abandoned']} hung up while waiting"
+                f"  seen over {seen.seconds / 3600:.3g} h: {seen.entered} entered, "
+                f"{seen.handled} answered, {seen.abandoned} hung up while waiting"
             )
         c = "more than any team" if p.needed_c is None else str(p.needed_c)
         out.append(f"  agents needed: {p.needed} (Erlang A); Erlang C would say {c}")

@@ -232,6 +232,56 @@ def agents_needed(
     return high
 
 
+@dataclass(frozen=True)
+class Plan:
+    """What one queue's traffic needs: the fewest agents for the goal by Erlang A (and by
+    Erlang C), and both models' figures for the numbers around it."""
+
+    queue: str
+    traffic: Traffic
+    needed: int  # Erlang A
+    needed_c: int | None  # Erlang C (None: beyond any team)
+    rows: list[Staffing]
+    rows_c: list[Staffing]  # the same numbers of agents, Erlang C
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "queue": self.queue,
+            "calls_per_hour": round(self.traffic.arrival_rate * 3600, 3),
+            "aht": round(self.traffic.handle_time, 3),
+            "patience": self.traffic.patience,
+            "load_erlangs": round(self.traffic.load, 3),
+            "needed": self.needed,
+            "needed_erlang_c": self.needed_c,
+            "rows": [row.to_dict() for row in self.rows],
+            "rows_erlang_c": [row.to_dict() for row in self.rows_c],
+        }
+
+
+def plan(
+    queue: str,
+    traffic: Traffic,
+    *,
+    within: float,
+    goal: float,
+    short: float = 0.0,
+    max_abandons: float | None = None,
+    around: int = 2,
+) -> Plan:
+    """The agents ``traffic`` needs for ``goal`` within ``within`` s (and at most
+    ``max_abandons``), with the figures from ``around`` below it to ``around`` past the
+    larger of the Erlang A and Erlang C answers."""
+    needed = agents_needed(traffic, within, goal, short=short, max_abandons=max_abandons)
+    try:
+        needed_c: int | None = agents_needed(traffic, within, goal, patient=True)
+    except ValueError:  # more agents than any team has
+        needed_c = None
+    agents = range(max(1, needed - around), max(needed, needed_c or 0) + around + 1)
+    rows = [erlang_a(n, traffic, within, short) for n in agents]
+    rows_c = [erlang_c(n, traffic, within) for n in agents]
+    return Plan(queue, traffic, needed, needed_c, rows, rows_c)
+
+
 def _check(agents: int, within: float, short: float) -> None:
     if agents < 0:
         raise ValueError(f"agents must be 0 or more, not {agents}")
@@ -240,10 +290,12 @@ def _check(agents: int, within: float, short: float) -> None:
 
 
 __all__ = [
+    "Plan",
     "Staffing",
     "Traffic",
     "agents_needed",
     "erlang_a",
     "erlang_c",
     "erlang_c_wait",
+    "plan",
 ]

@@ -56,6 +56,7 @@ SAME_LAYER = {
     ("dialer", "callback"),
     ("dialer", "queue"),
     ("dialer", "flow"),
+    ("kpi", "queue"),
 }
 
 PURE_MODULES = (
@@ -77,6 +78,7 @@ PURE_MODULES = (
     "callflow.queue.estimate",
     "callflow.queue.routing",
     "callflow.queue.staffing",
+    "callflow.kpi.staffing",
     "callflow.queue.wait",
     "callflow.sim.",
     "callflow.call.recovery",

@@ -12,6 +12,7 @@ import yaml
 from callflow.api.server import ApiServer
 from callflow.queue.live import QueueService
 from callflow.queue.routing import QueueEntry
+from callflow.queue.staffing import Traffic, plan
 from callflow.store import SqliteStore
 from tests.unit.api.conftest import Clock
 
@@ -181,11 +182,9 @@ async def test_campaigns_show_their_figures_and_follow_start_pause_stop(
     await get(client, base + "/api/campaigns/autumn", 404)
 
 
-async def test_kpis_of_an_interval_come_from_the_event_log(
-    base: str, client: aiohttp.ClientSession, store: SqliteStore
-) -> None:
-    """Three callers today: one answered in 10 s, one abandoned after 60 s, one after 2 s
-    (a short abandon): abandon rate 1/2, SL 1/2, as callflow report --json gives them."""
+def three_callers(store: SqliteStore) -> None:
+    """From 09:00 on 2026-12-01 in support: a answered after 10 s (talk 50 s), b hangs up
+    after 60 s, c after 2 s (a short abandon)."""
     t0 = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
 
     def at(seconds: float) -> dt.datetime:
@@ -200,6 +199,14 @@ async def test_kpis_of_an_interval_come_from_the_event_log(
     store.append("queue.abandon", "b", {"queue": "support", "waited": 60}, at=at(160))
     store.append("queue.enter", "c", {"queue": "support", "position": 1}, at=at(200))
     store.append("queue.abandon", "c", {"queue": "support", "waited": 2}, at=at(202))
+
+
+async def test_kpis_of_an_interval_come_from_the_event_log(
+    base: str, client: aiohttp.ClientSession, store: SqliteStore
+) -> None:
+    """Three callers today: one answered in 10 s, one abandoned after 60 s, one after 2 s
+    (a short abandon): abandon rate 1/2, SL 1/2, as callflow report --json gives them."""
+    three_callers(store)
     report = await get(
         client, base + "/api/kpis?from=2026-12-01&to=2026-12-01&interval=1d&queue=support"
     )
@@ -210,6 +217,29 @@ async def test_kpis_of_an_interval_come_from_the_event_log(
     assert "after" in bad["message"]
     assert (await get(client, base + "/api/kpis?interval=2h", 400))["error"] == "bad_request"
     assert (await get(client, base + "/api/kpis?tz=Mars/Olympus", 400))["error"] == "bad_request"
+
+
+async def test_staffing_plans_from_the_traffic_in_the_event_log(
+    base: str, client: aiohttp.ClientSession, store: SqliteStore
+) -> None:
+    """The same three callers between 09:00 and 10:00: 3 an hour, AHT 50 s, 2 hung up
+    after 72 s waited in all (a mean patience of 36 s); the plan is the one
+    callflow.queue.staffing makes of that traffic, as callflow staffing --json gives it."""
+    three_callers(store)
+    hour = "from=2026-12-01T09:00:00Z&to=2026-12-01T10:00:00Z"
+    found = await get(client, f"{base}/api/staffing?{hour}&goal=0.9")
+    [support] = found["plans"]
+    assert support["queue"] == "support" and support["source"] == "measured"
+    assert support["seen"]["entered"] == 3 and support["seen"]["abandoned"] == 2
+    assert (support["calls_per_hour"], support["aht"], support["patience"]) == (3.0, 50.0, 36.0)
+    expected = plan("support", Traffic(3 / 3600, 50.0, 36.0), within=20.0, goal=0.9, short=5.0)
+    assert support["needed"] == expected.needed
+    assert support["rows"] == [row.to_dict() for row in expected.rows]
+    assert found["start"].startswith("2026-12-01T09:00:00")
+    nothing = await get(client, f"{base}/api/staffing?{hour}&queue=sales", 404)
+    assert nothing["error"] == "no_traffic"
+    for query in ("goal=80", "max_abandon=0", "service_level=-1", "from=2026-12-06&to=2026-12-01"):
+        assert (await get(client, f"{base}/api/staffing?{query}", 400))["error"] == "bad_request"
 
 
 async def test_every_route_is_in_the_openapi_document_and_nothing_else(
