@@ -186,7 +186,11 @@ def render(plans: list[tuple[Plan, QueueTraffic | None]], args: argparse.Namespa
             f"  {'agents':>6} {'waits':>7} {'abandon':>8} {'SL':>7} {'ASA':>8} {'occupancy':>10}"
             f"   {'SL (C)':>7} {'ASA (C)':>8}"
         )
+        previous = None
         for row, c_row in zip(p.rows, p.rows_c, strict=True):
+            if previous is not None and row.agents != previous + 1:
+                out.append(f"  {'...':>6}")  # the Erlang A and C answers far apart
+            previous = row.agents
             mark = "  <- needed" if row.agents == p.needed else ""
             out.append(
                 f"  {row.agents:>6} {row.waits:>7.1%} {row.abandons:>8.1%} "

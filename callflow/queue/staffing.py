@@ -40,7 +40,7 @@ from typing import Any
 
 from callflow.queue.estimate import hypoexponential_survival
 
-MOST_AGENTS = 10_000
+MOST_AGENTS = 10_000  # the search gives up past this (or four times the load, if more)
 _TAIL = 1e-15  # the chain's sum stops once a term is this small a share of it
 
 
@@ -219,10 +219,11 @@ def agents_needed(
     # The figures only improve with each agent added, and no agent answers nobody: find a
     # number that is enough (from the load up, the step doubling), then bisect.
     low, high, step = 0, max(1, math.ceil(traffic.load)), 1
+    bound = max(MOST_AGENTS, 4 * math.ceil(traffic.load))  # far past any answer
     while not enough(high):
         low, high, step = high, high + step, step * 2
-        if low > MOST_AGENTS:
-            raise ValueError(f"more than {MOST_AGENTS} agents would be needed")
+        if low > bound:
+            raise ValueError(f"more than {bound} agents would be needed")
     while high - low > 1:
         middle = (low + high) // 2
         if enough(middle):
@@ -269,14 +270,16 @@ def plan(
     around: int = 2,
 ) -> Plan:
     """The agents ``traffic`` needs for ``goal`` within ``within`` s (and at most
-    ``max_abandons``), with the figures from ``around`` below it to ``around`` past the
-    larger of the Erlang A and Erlang C answers."""
+    ``max_abandons``), with the figures of the numbers within ``around`` of the Erlang A
+    answer and of the Erlang C one (a range when they are close, two when they are not)."""
     needed = agents_needed(traffic, within, goal, short=short, max_abandons=max_abandons)
     try:
         needed_c: int | None = agents_needed(traffic, within, goal, patient=True)
     except ValueError:  # more agents than any team has
         needed_c = None
-    agents = range(max(1, needed - around), max(needed, needed_c or 0) + around + 1)
+    near = {n for answer in (needed, needed_c) if answer is not None
+            for n in range(answer - around, answer + around + 1) if n >= 1}  # fmt: skip
+    agents = sorted(near)
     rows = [erlang_a(n, traffic, within, short) for n in agents]
     rows_c = [erlang_c(n, traffic, within) for n in agents]
     return Plan(queue, traffic, needed, needed_c, rows, rows_c)

@@ -10,7 +10,14 @@ from dataclasses import dataclass
 
 import pytest
 
-from callflow.queue.staffing import Traffic, agents_needed, erlang_a, erlang_c, erlang_c_wait
+from callflow.queue.staffing import (
+    Traffic,
+    agents_needed,
+    erlang_a,
+    erlang_c,
+    erlang_c_wait,
+    plan,
+)
 
 # The classic worked example: 100 calls in 30 minutes, 3 minutes each (10 erlangs), 20 s.
 EXAMPLE = Traffic(100 / 1800, 180.0)
@@ -146,6 +153,22 @@ def test_a_large_center_is_worked_out() -> None:
     needed = agents_needed(traffic, 20.0, 0.8, short=5.0)
     assert 5_800 < needed < 6_100
     assert erlang_a(needed, traffic, 20.0, 5.0).service_level >= 0.8
+
+
+def test_a_plan_shows_the_numbers_around_both_answers() -> None:
+    """Close answers (12 and 14 agents): one range, 10 to 16. An overloaded giant (83,333
+    erlangs, callers who wait a minute): Erlang A needs 61,400, Erlang C 83,356; the plan
+    shows five numbers around each, not the 22,000 between."""
+    close = plan("q", Traffic(200 / 3600, 180.0, 120.0), within=20.0, goal=0.8, short=5.0)
+    assert (close.needed, close.needed_c) == (12, 14)
+    assert [r.agents for r in close.rows] == list(range(10, 17))
+    assert [r.agents for r in close.rows_c] == list(range(10, 17))
+    assert all(r.model == "erlang-c" for r in close.rows_c)
+    giant = plan("q", Traffic(1e6 / 3600, 300.0, 60.0), within=20.0, goal=0.8, short=5.0)
+    assert (giant.needed, giant.needed_c) == (61_400, 83_356)
+    assert [r.agents for r in giant.rows] == [*range(61_398, 61_403), *range(83_354, 83_359)]
+    # Past the load, callers who give up leave a quarter of the calls unanswered.
+    assert giant.rows[2].abandons == pytest.approx(1 - 61_400 / 83_333.33, abs=0.01)
 
 
 @pytest.mark.parametrize(
