@@ -104,6 +104,10 @@ LEG_CAUSE_WAIT = 2.0
 # Waiting this long for a playback with no PlaybackFinished of ours, ask Asterisk whether the
 # playbacks still exist: a missed event must never freeze a call.
 PLAYBACK_WATCHDOG = 30.0
+# A request that could not reach Asterisk at all (refused, reset: it crashed or is
+# restarting) waits this long for the resync's word on its call before failing it: lost
+# with a restarted Asterisk, hung up when its channel is gone (service.Service._resync).
+OUTAGE_VERDICT = 20.0
 
 Attach = Callable[[str, EventQueue], None]
 """Route a new channel's events into a call's queue (``Dispatcher.attach_channel``)."""
@@ -329,12 +333,20 @@ class Call:
         ),
     ) -> None:
         """Run an ARI request; a channel that vanished under us (``gone``: the errors that
-        say so for this request) is the caller hanging up."""
+        say so for this request) is the caller hanging up, and a request that could not
+        reach Asterisk ends as the resync decides (:data:`OUTAGE_VERDICT`)."""
         try:
             await request
         except gone as exc:
             self.hung_up = True
             raise self.ended() or CallerHangup(self.id) from exc
+        except ari_errors.AsteriskUnreachable as exc:
+            if isinstance(exc.__cause__, TimeoutError):
+                raise  # a slow Asterisk, not a gone one: the call's fate is not in doubt
+            # Asterisk went away under the request: once it answers again, the resync says
+            # whether this call survived, and ending the call raises here (lost, hung up).
+            await self.wait_for(lambda: False, timeout=OUTAGE_VERDICT)
+            raise
 
     async def answer(self) -> None:
         """Answer the channel."""

@@ -12,7 +12,8 @@ from callflow.ari import errors as ari_errors
 from callflow.ari.dispatch import EventQueue
 from callflow.ari.events import Event, StasisStart, parse_event
 from callflow.ari.rest import AriClient
-from callflow.call.primitives import Call
+from callflow.call import primitives
+from callflow.call.primitives import Call, CallLost
 from tests.unit.ari.ari_fake import channel_json, event_json
 
 CHANNEL = "1700.1"
@@ -180,3 +181,49 @@ async def test_a_terminator_after_the_inter_digit_timeout_is_an_ordinary_key(
     call.events.put(dtmf("#"))
     await call.wait_for(lambda: bool(call.digits), timeout=1)
     assert list(call.digits) == ["#"]
+
+
+class UnreachableAri(StubAri):
+    """Every play fails as when Asterisk is gone (connection refused), or as a timeout."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__()
+        self.cause = cause
+
+    async def play(self, channel_id: str, media: str, *, playback_id: str) -> None:
+        raise ari_errors.AsteriskUnreachable("POST /channels/x/play: cannot reach Asterisk") from (
+            self.cause
+        )
+
+
+def call_on(ari: StubAri) -> Call:
+    start = event("StasisStart", args=["inbound", "100"], channel=channel_json(CHANNEL))
+    assert isinstance(start, StasisStart)
+    return Call(cast(AriClient, ari), start, EventQueue(CHANNEL))
+
+
+async def test_a_request_asterisk_cannot_take_ends_as_the_resync_says(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A play refused at the socket while Asterisk restarts: the call waits for the resync,
+    which finds Asterisk restarted and ends the call as lost; the call ends lost, not as a
+    failed request. Nobody deciding within the bound: the request's error after all. A
+    timeout (a slow Asterisk) fails at once."""
+    lost = call_on(UnreachableAri(ConnectionRefusedError()))
+    playing = asyncio.create_task(lost.play(["sound:a"]))
+    await asyncio.sleep(0.05)
+    assert not playing.done()  # waiting for the resync's word
+    lost.lost(1234.5)
+    with pytest.raises(CallLost) as ended:
+        await playing
+    assert ended.value.at == 1234.5
+
+    monkeypatch.setattr(primitives, "OUTAGE_VERDICT", 0.05)
+    undecided = call_on(UnreachableAri(ConnectionRefusedError()))
+    with pytest.raises(ari_errors.AsteriskUnreachable):
+        await undecided.play(["sound:a"])
+    slow = call_on(UnreachableAri(TimeoutError()))
+    monkeypatch.setattr(primitives, "OUTAGE_VERDICT", 30.0)
+    async with asyncio.timeout(1):
+        with pytest.raises(ari_errors.AsteriskUnreachable):
+            await slow.play(["sound:a"])
