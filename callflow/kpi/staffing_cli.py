@@ -22,6 +22,7 @@ import datetime as dt
 import json
 import math
 import sys
+from collections.abc import Sequence
 
 from callflow.kpi import staffing
 from callflow.kpi.cli import (
@@ -103,7 +104,7 @@ def run_staffing(args: argparse.Namespace) -> int:
     return 0
 
 
-def _plans(args: argparse.Namespace) -> list[tuple[Plan, QueueTraffic | None]]:
+def _plans(args: argparse.Namespace) -> Sequence[tuple[Plan, QueueTraffic | None]]:
     given = (args.calls_per_hour, args.aht)
     if any(v is not None for v in given) or args.patience is not None:
         if args.start or args.end:
@@ -117,7 +118,7 @@ def _plans(args: argparse.Namespace) -> list[tuple[Plan, QueueTraffic | None]]:
     return measured_plans(args)
 
 
-def measured_plans(args: argparse.Namespace) -> list[tuple[Plan, QueueTraffic | None]]:
+def measured_plans(args: argparse.Namespace) -> Sequence[tuple[Plan, QueueTraffic | None]]:
     """A plan for each queue (or ``--queue``) with answered calls in the range."""
     tz = time_zone(args.tz)
     start, end = moment(args.start, tz, False), moment(args.end, tz, True)
@@ -130,7 +131,7 @@ def measured_plans(args: argparse.Namespace) -> list[tuple[Plan, QueueTraffic | 
     path = args.store or store_of(args.settings)
     events = read_events(path, start - AGENT_LOOKBACK, end)
     rules = Rules(short_abandon=args.short_abandon, service_level=args.service_level)
-    found = staffing.measured_plans(
+    return staffing.measured_plans(
         Counter(read_log(events, now), rules),
         start.timestamp(),
         end.timestamp(),
@@ -140,7 +141,6 @@ def measured_plans(args: argparse.Namespace) -> list[tuple[Plan, QueueTraffic | 
         short=args.short_abandon,
         max_abandons=args.max_abandon,
     )
-    return [(p, seen) for p, seen in found]
 
 
 def _plan(name: str, traffic: Traffic, args: argparse.Namespace) -> Plan:
@@ -154,7 +154,7 @@ def _plan(name: str, traffic: Traffic, args: argparse.Namespace) -> Plan:
     )
 
 
-def render(plans: list[tuple[Plan, QueueTraffic | None]], args: argparse.Namespace) -> str:
+def render(plans: Sequence[tuple[Plan, QueueTraffic | None]], args: argparse.Namespace) -> str:
     """The plans as text: the traffic, the answer, and a table around it (Erlang A, with
     Erlang C's service level and ASA beside it)."""
     goal = f"{args.goal:.0%} answered within {args.service_level:g} s"
