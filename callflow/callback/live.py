@@ -445,10 +445,9 @@ class CallbackService:
         except CallEnded:
             self.send(live.callback_id, AgentUnanswered("rejected"))
             return
-        callback = self.book.get(live.callback_id)
         self.store.append(
             "callback.whisper",
-            callback.call_id if callback and callback.call_id else live.callback_id,
+            self._log_id(live.callback_id),
             {"callback": live.callback_id, "agent": offer.agent, "media": media},
         )
         self.send(live.callback_id, AgentAnswered())
@@ -507,10 +506,9 @@ class CallbackService:
             self.host.ari, channel_id, events, self.host.attach_channel, AMD_CONTEXT
         )
         status = back.args[1] if back is not None and len(back.args) > 1 else "HANGUP"
-        callback = self.book.get(live.callback_id)
         self.store.append(
             "callback.amd",
-            callback.call_id if callback and callback.call_id else live.callback_id,
+            self._log_id(live.callback_id),
             {
                 "callback": live.callback_id,
                 "attempt": command.attempt,
@@ -577,7 +575,7 @@ class CallbackService:
             await customer.play(media)
             self.store.append(
                 "callback.message",
-                command.callback_id,
+                command.call_id or command.callback_id,
                 {
                     "callback": command.callback_id,
                     "queue": command.queue,
@@ -640,7 +638,7 @@ class CallbackService:
                 told = media_for([Say(callback_no_agent(config))], self.voice, lambda _: None)
                 self.store.append(
                     "callback.no_agent",
-                    callback.call_id if callback and callback.call_id else live.callback_id,
+                    self._log_id(live.callback_id),
                     {"callback": live.callback_id, "waited": command.wait_limit, "media": told},
                 )
                 with contextlib.suppress(CallEnded):
@@ -665,6 +663,12 @@ class CallbackService:
                 customer.interrupt(NO_AGENT)
                 return
             await asyncio.sleep(1.0)  # an agent rings for them: let that ring end first
+
+    def _log_id(self, callback_id: str) -> str:
+        """The call id a live callback's events are logged under: the call it was asked
+        from, as its ``callback.<state>`` rows are (the callback's own id without one)."""
+        callback = self.book.get(callback_id)
+        return callback.call_id if callback is not None and callback.call_id else callback_id
 
     # --- ends ------------------------------------------------------------------------
 

@@ -263,6 +263,7 @@ class LeaveMessage:
 
     callback_id: str
     queue: str
+    call_id: str = ""  # the call it was asked from, as its other events are logged
 
 
 @dataclass(frozen=True, slots=True)
@@ -591,7 +592,7 @@ def _unanswered(callback: Callback, event: Unanswered, policy: CallbackPolicy, n
     outcomes = (*callback.outcomes, event.outcome.value)
     commands: list[Command] = [_attempt(callback, event.outcome.value)]
     if event.outcome is DialOutcome.MACHINE and policy.machine_message:
-        commands.append(LeaveMessage(callback.id, callback.queue))
+        commands.append(LeaveMessage(callback.id, callback.queue, callback.call_id))
     if callback.agent is not None:
         commands.append(FreeAgent(callback.agent))  # the agent is released at once
     elif callback.mode == "customer-first":

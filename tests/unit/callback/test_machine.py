@@ -290,6 +290,25 @@ def test_a_machine_on_every_attempt_expires_with_the_reason() -> None:
     assert step(found.callback, Tick(), policy, t + 1e6).commands == []  # final stays final
 
 
+def test_the_machine_message_is_logged_under_the_call_the_callback_was_asked_from() -> None:
+    """``callback.message`` goes in the event log beside the callback's other events: under
+    the caller's call id, not the callback's own id."""
+    policy = CallbackPolicy(
+        mode="customer-first",
+        window=CallingWindow(customer_hours=None),
+        retry=RetryPolicy(1, {}),
+        machine_message=True,
+    )
+    t = MONDAY_NOON
+    made = new_callback(
+        id="cb-9", queue="support", number=NUMBER, now=t, policy=policy, call_id="call-42"
+    )
+    found = _run(made.callback, policy, (Due(), t), (Unanswered(DialOutcome.MACHINE), t + 20))
+    [message] = [c for c in found.commands if isinstance(c, LeaveMessage)]
+    assert (message.callback_id, message.queue, message.call_id) == ("cb-9", "support", "call-42")
+    assert found.callback.state is S.EXPIRED  # the last attempt: no live callback is left
+
+
 def test_an_invalid_number_fails_at_once() -> None:
     """A number that does not exist is not tried again."""
     found = _run(
