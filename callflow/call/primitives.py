@@ -24,6 +24,7 @@ from callflow.ari.events import (
     ChannelDestroyed,
     ChannelDtmfReceived,
     ChannelHangupRequest,
+    ChannelLeftBridge,
     Event,
     PlaybackFinished,
     RecordingFailed,
@@ -206,6 +207,7 @@ class Call:
         self.on_prompt: Callable[[Sequence[str]], None] | None = None
         self.recovery: Recovery | None = None  # taken back after a restart of callflow
         self.recording: str | None = None  # the live recording record() waits on
+        self._bridges_left: set[str] = set()  # Asterisk said the channel left these
 
     def __repr__(self) -> str:
         return f"Call({self.id!r}, caller={self.caller_number!r}, dialled={self.dialled!r})"
@@ -236,6 +238,8 @@ class Call:
             self.recordings_done[event.recording.name] = "finished"
         elif isinstance(event, RecordingFailed):
             self.recordings_done[event.recording.name] = "failed"
+        elif isinstance(event, ChannelLeftBridge):
+            self._bridges_left.add(event.bridge.id)
         elif isinstance(event, ChannelHangupRequest | ChannelDestroyed | StasisEnd):
             stopping = isinstance(event, ChannelHangupRequest) and event.asterisk_stopping
             if stopping and not self.hung_up:
@@ -244,6 +248,14 @@ class Call:
                 stamp = event.timestamp
                 self.lost_at = stamp.timestamp() if stamp is not None else time.time()
             self.hung_up = True
+
+    def left_bridge(self, bridge_id: str) -> bool:
+        """Whether Asterisk said the channel left ``bridge_id`` since the last time this
+        was asked of that bridge (the word is taken: a channel may be put back in)."""
+        if bridge_id in self._bridges_left:
+            self._bridges_left.discard(bridge_id)
+            return True
+        return False
 
     def ended(self) -> CallEnded | None:
         """Why this call's task must unwind now, if it must."""

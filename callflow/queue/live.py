@@ -129,6 +129,14 @@ EXITED_KEPT = 1000  # at most, of the calls in progress that left by an exit key
 POSITIONS_WAKE = 0.5
 
 
+class _Unheld(Exception):
+    """A caller put out of their holding bridge whom Asterisk would not hold again."""
+
+    def __init__(self, error: ari_errors.AriError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 @dataclass
 class _Waiter:
     """A caller waiting in a queue: their machine, and what the scheduler has for them."""
@@ -139,6 +147,7 @@ class _Waiter:
     legs: dict[str, Leg] = field(default_factory=dict)  # the agents' legs ringing
     talking: Leg | None = None  # the agent's leg in conversation
     position: int = 0  # in line, when the scheduler last looked (see _wake_queue)
+    bridge: str | None = None  # the holding bridge they are in (none while talking)
 
 
 class QueueService:
@@ -399,7 +408,7 @@ class QueueService:
         # Recorded at once: the log says when the caller joined, not when the holding
         # bridge took them.
         refused = await self._perform(
-            None, [c for c in first if isinstance(c, Record | Done)], call, queue, ""
+            None, [c for c in first if isinstance(c, Record | Done)], call, queue
         )
         if refused is not None:
             return self._result(refused)
@@ -409,21 +418,11 @@ class QueueService:
         )
         waiter = _Waiter(call, machine, position=self.router.position(machine.entry.id))
         self._waiting[machine.entry.id] = waiter
-        bridge: str | None = None
         try:
             try:
-                bridge = await self._enter_holding(call, queue)
+                waiter.bridge = await self._enter_holding(call, queue)
             except ari_errors.AriError as exc:
-                # Most often the caller hung up at that very moment (422, 404): the next
-                # read says so. Otherwise the queue cannot hold them: the flow's on_failure.
-                log.warning("call %s: cannot hold in queue %s: %s", call.id, queue.name, exc)
-                refused_at = self.clock()
-                await call.wait_for(lambda: call.hung_up, timeout=1.0)
-                if (ended := call.ended()) is not None:
-                    raise ended from exc  # an abandon (or lost) in line, as any other
-                commands = machine.send(Gone("unavailable"), refused_at)
-                await self._perform(waiter, commands, call, queue, "")
-                return fm.Failed("queue_unavailable")
+                return await self._unavailable(waiter, queue, exc)
             # Committed before anything else is done for the caller (rings, announcements),
             # but once they hear the music: not in silence while the disk syncs. A crash
             # before the commit leaves a caller with no stored entry, in a holding bridge
@@ -432,14 +431,17 @@ class QueueService:
             await asyncio.to_thread(self.store.flush)
             self.kick()
             self._positions_changed(queue.name)  # a priority caller puts others back
-            done = await self._drive(waiter, queue, bridge, first)
+            try:
+                done = await self._drive(waiter, queue, first)
+            except _Unheld as exc:
+                return await self._unavailable(waiter, queue, exc.error)
             if done.outcome == "exit_key":
                 self.exited[call.id] = machine.entry
                 while len(self.exited) > EXITED_KEPT:
                     del self.exited[next(iter(self.exited))]
             return self._result(done)
         except CallEnded as exc:
-            await self._perform(waiter, machine.send(_gone(exc), self.clock()), call, queue, "")
+            await self._perform(waiter, machine.send(_gone(exc), self.clock()), call, queue)
             raise
         finally:
             self._waiting.pop(machine.entry.id, None)
@@ -448,21 +450,36 @@ class QueueService:
             for leg in [*waiter.legs.values(), *filter(None, [waiter.talking])]:
                 with call.logged(f"drop leg {leg.id}"):
                     await call.drop_leg(leg)
-            if bridge is not None:
-                await self._leave_holding(call, queue, bridge)
+            if waiter.bridge is not None:
+                await self._leave_holding(call, queue, waiter.bridge)
             self._positions_changed(queue.name)
             self._agents_changed()
             self.kick()
 
-    async def _drive(
-        self, waiter: _Waiter, queue: QueueConfig, bridge: str, commands: list[Command]
-    ) -> Done:
+    async def _unavailable(self, waiter: _Waiter, queue: QueueConfig, exc: Exception) -> fm.Result:
+        """Asterisk would not hold the caller in a holding bridge: they leave the queue
+        (``unavailable``) for the flow's on_failure, unless they hung up meanwhile."""
+        call = waiter.call
+        # Most often the caller hung up at that very moment (422, 404): the next read says
+        # so. Otherwise the queue cannot hold them: the flow's on_failure.
+        log.warning("call %s: cannot hold in queue %s: %s", call.id, queue.name, exc)
+        refused_at = self.clock()
+        await call.wait_for(lambda: call.hung_up, timeout=1.0)
+        if (ended := call.ended()) is not None:
+            raise ended from exc  # an abandon (or lost) in line, as any other
+        commands = waiter.machine.send(Gone("unavailable"), refused_at)
+        await self._perform(waiter, commands, call, queue)
+        return fm.Failed("queue_unavailable")
+
+    async def _drive(self, waiter: _Waiter, queue: QueueConfig, commands: list[Command]) -> Done:
         """Perform the machine's commands and feed it what happens, until it is done."""
         call, machine = waiter.call, waiter.machine
         while True:
-            done = await self._perform(waiter, commands, call, queue, bridge)
+            done = await self._perform(waiter, commands, call, queue)
             if done is not None:
                 return done
+            if waiter.bridge is not None and call.left_bridge(waiter.bridge):
+                await self._hold_again(waiter, queue)
             commands = self._events(waiter) or await self._leg_events(waiter)
             if commands:
                 continue
@@ -509,7 +526,6 @@ class QueueService:
         commands: list[Command],
         call: Call,
         queue: QueueConfig,
-        bridge: str,
     ) -> Done | None:
         """Carry out the machine's commands in order (and those that follow from them);
         the Done among them, if any."""
@@ -534,12 +550,12 @@ class QueueService:
                 self._agents_changed()
                 self.kick()
             elif isinstance(command, Announce):
-                await self._say(waiter, queue, bridge, say_media(command.items))
+                await self._say(waiter, queue, say_media(command.items))
                 followups = waiter.machine.send(Said(), self.clock())
             elif isinstance(command, Connect):
                 self._agents_changed()
                 self._positions_changed(queue.name)
-                followups = await self._talk(waiter, queue, bridge, command.leg)
+                followups = await self._talk(waiter, queue, command.leg)
             todo.extendleft(reversed(followups))
         return done
 
@@ -552,21 +568,21 @@ class QueueService:
         waiter.legs[leg.id] = leg
         return machine.send(Rang(offer, leg.id), self.clock())
 
-    async def _talk(
-        self, waiter: _Waiter, queue: QueueConfig, bridge: str, leg_id: str
-    ) -> list[Command]:
+    async def _talk(self, waiter: _Waiter, queue: QueueConfig, leg_id: str) -> list[Command]:
         """Out of the holding bridge (and its music) first, then the conversation; the
         machine hears how it ended (records are written even if the caller hung up)."""
         call, machine = waiter.call, waiter.machine
         leg = waiter.legs.pop(leg_id, None) or call.legs[leg_id]
         waiter.talking = leg
-        await self._leave_holding(call, queue, bridge)
+        bridge, waiter.bridge = waiter.bridge, None
+        if bridge is not None:
+            await self._leave_holding(call, queue, bridge)
         self.store.delete_queue_entry(machine.entry.id)
         try:
             await call.converse(leg)
         except CallEnded as exc:
             ended = await self._talk_ended(waiter, leg, _hung_up_by(exc))
-            await self._perform(waiter, ended, call, queue, "")
+            await self._perform(waiter, ended, call, queue)
             raise
         return await self._talk_ended(waiter, leg, "agent")
 
@@ -628,9 +644,7 @@ class QueueService:
             self._agents_changed()
             self.kick()
 
-    async def _say(
-        self, waiter: _Waiter, queue: QueueConfig, bridge: str, media: list[str]
-    ) -> None:
+    async def _say(self, waiter: _Waiter, queue: QueueConfig, media: list[str]) -> None:
         """Play to this caller only, then they hear the music again.
 
         Asterisk 22: the holding bridge plays the queue's music to all its participants
@@ -645,7 +659,7 @@ class QueueService:
         announcement.
         """
         call = waiter.call
-        own = bridge in self._own_music
+        own = waiter.bridge in self._own_music
         if own:
             with call.logged("stop music"):
                 await call.ari.channels.stop_moh(call.id)
@@ -658,6 +672,43 @@ class QueueService:
     # --- the holding bridge ----------------------------------------------------------
 
     async def _enter_holding(self, call: Call, queue: QueueConfig) -> str:
+        """Put the caller in one of the queue's holding bridges (a new one when all are
+        full), with its music; the bridge."""
+        retried = False
+        while True:
+            bridge = await self._holding_bridge(call, queue)
+            try:
+                # A channel gone meanwhile (400 "Channel not found") is the caller hanging
+                # up; a 404 is the bridge's.
+                await call.channel_request(
+                    call.ari.bridges.add_channel(bridge, call.id, role="participant"),
+                    gone=(ari_errors.ChannelGone,),
+                )
+            except ari_errors.NotFound:
+                # Destroyed under us (by an operator or another app) before its callers
+                # said so: nobody joins it any more, and this caller tries a new one.
+                log.warning(
+                    "call %s: holding bridge %s is gone (destroyed, not by callflow);"
+                    " trying another",
+                    call.id,
+                    bridge,
+                )
+                await self._forget_bridge(queue, bridge)
+                if retried:
+                    raise
+                retried = True
+                continue
+            except (ari_errors.AriError, CallEnded):
+                # The bookkeeping above; the caller never got in, so nothing to take out.
+                await self._leave_holding(call, queue, bridge, joined=False)
+                raise
+            if bridge in self._own_music:
+                with call.logged("start music"):
+                    await call.ari.channels.start_moh(call.id, queue.music_class)
+            return bridge
+
+    async def _holding_bridge(self, call: Call, queue: QueueConfig) -> str:
+        """A holding bridge of the queue with room for one more (booked for ``call``)."""
         async with self._bridge_lock:
             bridges = self._holding.setdefault(queue.name, {})
             bridge = next((b for b, calls in bridges.items() if len(calls) < HOLDING_SHARE), None)
@@ -684,21 +735,43 @@ class QueueService:
                     self._own_music.add(bridge)
                 bridges[bridge] = set()
             bridges[bridge].add(call.id)
-        try:
-            # A channel gone meanwhile (400 "Channel not found") is the caller hanging up;
-            # a 404 is the bridge's.
-            await call.channel_request(
-                call.ari.bridges.add_channel(bridge, call.id, role="participant"),
-                gone=(ari_errors.ChannelGone,),
-            )
-        except (ari_errors.AriError, CallEnded):
-            # The bookkeeping above; the caller never got in, so nothing to take out.
-            await self._leave_holding(call, queue, bridge, joined=False)
-            raise
-        if bridge in self._own_music:
-            with call.logged("start music"):
-                await call.ari.channels.start_moh(call.id, queue.music_class)
         return bridge
+
+    async def _forget_bridge(self, queue: QueueConfig, bridge: str) -> None:
+        """A holding bridge Asterisk no longer has: out of the bookkeeping, for everyone in
+        it (each is put in another as they hear they left it: :meth:`_hold_again`)."""
+        async with self._bridge_lock:
+            bridges = self._holding.get(queue.name, {})
+            if bridges.pop(bridge, None) is not None and not bridges:
+                del self._holding[queue.name]
+            self._own_music.discard(bridge)
+
+    async def _hold_again(self, waiter: _Waiter, queue: QueueConfig) -> None:
+        """The caller left their holding bridge and callflow did not ask for it: the bridge
+        was destroyed under them (an operator's ``bridge destroy``, another ARI app) or
+        they were taken out. They are put back in one at once, with its music: their place
+        in line, their announcements and an agent ringing for them all go on."""
+        call, old = waiter.call, waiter.bridge
+        assert old is not None
+        waiter.bridge = None
+        try:
+            await call.ari.bridges.get(old)
+        except ari_errors.NotFound:
+            await self._forget_bridge(queue, old)
+            how = "destroyed"
+        else:
+            await self._leave_holding(call, queue, old, joined=False)
+            how = "taken out of it"
+        log.warning(
+            "call %s: out of holding bridge %s (%s, not by callflow); holding them again",
+            call.id,
+            old,
+            how,
+        )
+        try:
+            waiter.bridge = await self._enter_holding(call, queue)
+        except ari_errors.AriError as exc:
+            raise _Unheld(exc) from exc
 
     async def _leave_holding(
         self, call: Call, queue: QueueConfig, bridge: str, *, joined: bool = True

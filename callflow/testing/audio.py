@@ -26,14 +26,18 @@ class AudioLevel:
         return 20 * math.log10(self.rms / 32767) if self.rms > 0 else float("-inf")
 
 
-def measure(path: Path, threshold: int = 300) -> AudioLevel:
-    """Read a mono or stereo 16-bit WAV file and measure it in 20 ms frames."""
+def measure(path: Path, threshold: int = 300, *, last: float | None = None) -> AudioLevel:
+    """Read a mono or stereo 16-bit WAV file and measure it in 20 ms frames (only its
+    ``last`` seconds, if given: what was heard just before the call ended)."""
     with wave.open(str(path), "rb") as wav:
         if wav.getsampwidth() != 2:
             raise ValueError(f"{path}: expected 16-bit PCM, got {8 * wav.getsampwidth()}-bit")
         rate = wav.getframerate()
+        frames = wav.getnframes()
+        if last is not None:
+            wav.setpos(max(0, frames - round(last * rate)))
         samples = array("h")
-        samples.frombytes(wav.readframes(wav.getnframes()))
+        samples.frombytes(wav.readframes(frames))
         channels = wav.getnchannels()
     if not samples:
         return AudioLevel(0.0, 0.0, 0, 0.0)

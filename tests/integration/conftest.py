@@ -21,6 +21,7 @@ import pytest
 from callflow.app.main import App
 from callflow.app.service import ShutdownPolicy
 from callflow.app.settings import AriSettings, Settings
+from callflow.ari import AriClient, AriConfig
 from callflow.flow.loader import load_flow
 from callflow.prompts import build_prompts
 from callflow.prompts.build import Speaks
@@ -41,6 +42,19 @@ def ari_get(info: SandboxInfo, path: str) -> Any:
     )
     with urllib.request.urlopen(request, timeout=5) as response:
         return json.loads(response.read() or b"null")
+
+
+def ari_client(info: SandboxInfo, app: str | None = None) -> AriClient:
+    """An ARI client of the sandbox's other than the app under test's (``app``: the Stasis
+    app it names; the sandbox's own by default): an operator's script, another app."""
+    return AriClient(
+        AriConfig(
+            base_url=info.ari_url,
+            username=info.ari_user,
+            password=info.ari_password,
+            apps=(app or info.app,),
+        )
+    )
 
 
 def leaks(info: SandboxInfo) -> tuple[list[str], list[str]]:

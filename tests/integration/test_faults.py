@@ -23,7 +23,7 @@ import pytest
 
 from callflow.app.main import App
 from callflow.app.settings import AriSettings, Settings
-from callflow.ari import AriClient, AriConfig, AriError
+from callflow.ari import AriClient, AriError
 from callflow.flow.loader import load_flow
 from callflow.kpi.log import read_log
 from callflow.prompts import build_prompts
@@ -34,7 +34,7 @@ from callflow.sandbox.pstn import connect, read_plan, start_pstn
 from callflow.testing.audio import measure
 from callflow.testing.faultproxy import FaultProxy, Faults
 from callflow.testing.softphone import SipServer, Softphone
-from tests.integration.conftest import SAMPLE_FLOW, leaks, wait_for_events
+from tests.integration.conftest import SAMPLE_FLOW, ari_client, leaks, wait_for_events
 from tests.integration.test_queues import QUEUES
 
 pytestmark = pytest.mark.asterisk
@@ -418,17 +418,6 @@ def center(asterisk: SandboxInfo) -> Iterator[tuple[Sandbox, SandboxInfo]]:
         sandbox.down()
 
 
-def pstn_client(pstn: SandboxInfo) -> AriClient:
-    return AriClient(
-        AriConfig(
-            base_url=pstn.ari_url,
-            username=pstn.ari_user,
-            password=pstn.ari_password,
-            apps=(pstn.app,),
-        )
-    )
-
-
 async def place_callers(pstn: AriClient, count: int, round_: int) -> list[str]:
     """``count`` people on the PSTN call the contact center: 300 (the support queue) for two
     in three, 310 (a menu) for the others; each talks (echo) until hung up."""
@@ -467,7 +456,7 @@ async def test_asterisk_restarted_under_load(
     )
     rounds: list[dict[str, Any]] = []
     try:
-        async with pstn_client(pstn) as outside:
+        async with ari_client(pstn) as outside:
             for round_ in range(2):
                 started_before = len(app.store.events(kind="call.start"))
                 await place_callers(outside, LOAD_CALLERS, round_)

@@ -13,7 +13,13 @@ from callflow.kpi.report import build_report
 from callflow.sandbox import SandboxInfo
 from callflow.testing.audio import measure
 from callflow.testing.softphone import Softphone, SoftphoneError
-from tests.integration.conftest import AppFactory, PhoneFactory, wait_for_events
+from tests.integration.conftest import (
+    AppFactory,
+    PhoneFactory,
+    ari_client,
+    ari_get,
+    wait_for_events,
+)
 
 pytestmark = pytest.mark.asterisk
 
@@ -98,6 +104,108 @@ async def talk_and_hang_up(agent: Softphone, since: int = 0, talk: float = 0.5) 
     await asyncio.sleep(talk)
     await agent.hangup()
     return agent.events.index(established) + 1
+
+
+async def holding_bridges(asterisk: SandboxInfo) -> dict[str, set[str]]:
+    """The holding bridges Asterisk has now, and the channels in each."""
+    bridges = await asyncio.to_thread(ari_get, asterisk, "bridges")
+    return {b["id"]: set(b["channels"]) for b in bridges if b["bridge_type"] == "holding"}
+
+
+async def test_a_holding_bridge_destroyed_under_its_callers_holds_them_again(
+    asterisk: SandboxInfo, start_app: AppFactory, phones: PhoneFactory, no_leaks: None
+) -> None:
+    """Somebody else destroys the queue's holding bridge (an operator's script through ARI,
+    another app): its callers are put back in a holding bridge at once and hear the music
+    again, not dead air; a caller who comes next joins one; an agent then serves them in
+    the order they came, and nobody left the queue."""
+    app = await queue_app(start_app)
+    assert app.queues is not None
+    callers = [await phones(f"caller{i}") for i in (1, 2, 3)]
+    ids = [await join(app, phone, "300") for phone in callers[:2]]
+    for call_id in ids:  # their first announcements are over: they hear the bridge's music
+        await wait_for_events(app, "queue.announce", call_id=call_id)
+        started = app.store.events(call_id=call_id, kind="call.playback.started")
+        await wait_for_events(
+            app, "call.playback", call_id=call_id, count=len({e.data["playback"] for e in started})
+        )
+    [(old, members)] = (await holding_bridges(asterisk)).items()
+    assert set(ids) <= members, (old, members)
+
+    async with ari_client(asterisk, "operator") as ari:
+        await ari.bridges.destroy(old)
+    loop = asyncio.get_running_loop()
+    destroyed = loop.time()
+    while True:
+        held = await holding_bridges(asterisk)
+        homes = {i: [b for b, members in held.items() if i in members] for i in ids}
+        if all(len(found) == 1 for found in homes.values()):
+            break
+        assert loop.time() - destroyed < 2.0, ("not held again within 2 s", held)
+        await asyncio.sleep(0.05)
+    print(f"held again after {loop.time() - destroyed:.3f} s in {sorted(held)}")
+    assert old not in held
+    ids.append(await join(app, callers[2], "300"))
+    assert any(ids[2] in members for members in (await holding_bridges(asterisk)).values())
+
+    await asyncio.sleep(6.0)  # the music goes on: caller2 listens, then gives up
+    await callers[1].hangup()
+    await wait_for_events(app, "queue.abandon")
+    heard = await callers[1].recording()
+    assert heard is not None
+    after = measure(heard, last=5.0)
+    print(f"caller2 heard {after.voiced_seconds:.2f} s of sound in the last {after.seconds} s")
+    assert after.voiced_seconds > 3.5, after
+
+    agent = await phones("agent1", auto_answer=True)
+    app.queues.login("agent1")
+    app.queues.kick()
+    mark = await talk_and_hang_up(agent)
+    await talk_and_hang_up(agent, since=mark)
+    await wait_for_events(app, "queue.complete", count=2)
+    assert [caller for caller, _ in callers_connected(app)] == ["+15550000001", "+15550000003"]
+    assert app.store.events(kind="queue.exit") == []
+    [abandon] = app.store.events(kind="queue.abandon")
+    assert abandon.call_id == ids[1] and abandon.data["original_position"] == 2
+
+
+async def test_a_caller_who_comes_as_the_holding_bridge_is_destroyed_gets_a_new_one(
+    asterisk: SandboxInfo,
+    start_app: AppFactory,
+    phones: PhoneFactory,
+    no_leaks: None,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The bridge is destroyed while caller1 hears their first announcement (Asterisk takes
+    them out only when it ends), and caller2 comes in that moment: callflow's books still
+    list the bridge, Asterisk answers 404 to caller2's addChannel, and caller2 is held in a
+    new bridge instead of leaving the queue; caller1 joins them there after the prompt."""
+    app = await queue_app(start_app)
+    callers = [await phones(f"caller{i}") for i in (1, 2)]
+    first = await join(app, callers[0], "300")
+    await wait_for_events(app, "call.playback.started", call_id=first)
+    [(old, _)] = (await holding_bridges(asterisk)).items()
+    async with ari_client(asterisk, "operator") as ari:
+        await ari.bridges.destroy(old)
+    second = await join(app, callers[1], "300")
+    assert app.store.events(kind="call.playback", call_id=first) == [], "announcement over"
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 15.0
+    while not any(
+        {first, second} <= members for members in (await holding_bridges(asterisk)).values()
+    ):
+        assert loop.time() < deadline, await holding_bridges(asterisk)
+        await asyncio.sleep(0.1)
+    assert old not in await holding_bridges(asterisk)
+    assert f"holding bridge {old} is gone" in caplog.text
+    assert app.store.events(kind="queue.exit") == []
+    await asyncio.sleep(3.0)
+    for phone in callers:
+        await phone.hangup()
+    await wait_for_events(app, "queue.abandon", count=2)
+    for phone in callers:
+        heard = await phone.recording()
+        assert heard is not None and measure(heard, last=2.5).voiced_seconds > 2.0, phone.user
 
 
 async def test_skills_route_to_the_agent_who_has_them(

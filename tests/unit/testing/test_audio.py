@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import wave
+from array import array
 from pathlib import Path
 
 from callflow.testing.audio import measure, wav_closed, write_tone
@@ -38,3 +40,22 @@ def test_a_closed_odd_length_with_its_pad_byte_is_whole(tmp_path: Path) -> None:
     longer = tmp_path / "longer.wav"  # data past what the header says: still being written
     longer.write_bytes(whole + bytes(320))
     assert not wav_closed(longer)
+
+
+def test_the_last_seconds_of_a_recording_are_measured_alone(tmp_path: Path) -> None:
+    """A tone, then silence: the whole file is partly voiced, its last second not at all."""
+    tone = write_tone(tmp_path / "tone.wav", 2.0)
+    with wave.open(str(tone), "rb") as wav:
+        voiced = wav.readframes(wav.getnframes())
+    path = tmp_path / "then_silence.wav"
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(8000)
+        wav.writeframes(voiced + array("h", [0] * 8000 * 3).tobytes())
+    whole = measure(path)
+    assert abs(whole.seconds - 5.0) < 0.01 and abs(whole.voiced_seconds - 2.0) < 0.05
+    end = measure(path, last=1.0)
+    assert abs(end.seconds - 1.0) < 0.01 and end.voiced_seconds == 0
+    assert abs(measure(path, last=4.0).voiced_seconds - 1.0) < 0.05
+    assert measure(path, last=60.0).seconds == whole.seconds  # longer than the file: all of it
