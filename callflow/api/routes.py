@@ -39,7 +39,7 @@ from callflow.kpi.intervals import INTERVALS, parse_moment
 from callflow.kpi.staffing import NoTraffic
 from callflow.queue.control import ACTIONS, handle_agent_command
 from callflow.queue.live import QueueService
-from callflow.store import SqliteStore
+from callflow.store import SqlStore
 
 MAX_RANGE = dt.timedelta(days=92)
 """The longest range one KPI request may ask for."""
@@ -96,7 +96,7 @@ class Routes:
     def __init__(
         self,
         queues: QueueService | None,
-        store: SqliteStore,
+        store: SqlStore,
         *,
         campaigns: Sequence[Campaign] = (),
         wall: Callable[[], dt.datetime] | None = None,

@@ -30,7 +30,7 @@ from callflow.api.wallboard import Board
 from callflow.ari.latency import LatencyMeter
 from callflow.dialer.campaign import Campaign
 from callflow.queue.live import QueueService
-from callflow.store import SqliteStore
+from callflow.store import SqlStore
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ class ApiServer:
         self,
         settings: ApiSettings,
         *,
-        store: SqliteStore,
+        store: SqlStore,
         queues: QueueService | None,
         service: CallService,
         campaigns: Sequence[Campaign] = (),

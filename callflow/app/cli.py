@@ -12,6 +12,7 @@ from callflow.app import logs
 from callflow.app.main import App
 from callflow.app.service import ServiceError
 from callflow.app.settings import SettingsError, load_settings
+from callflow.store import StoreError
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -49,11 +50,13 @@ def _run(args: argparse.Namespace) -> int:
         return fatal(str(exc), 2)
     fmt = args.log_format or settings.log_format
     logs.configure(args.log_level or settings.log_level, fmt)
-    new_store = not settings.store.exists()
+    new_store = settings.store_url is None and not settings.store.exists()
     try:
         app = App(settings)
     except SettingsError as exc:
         return fatal(str(exc), 2)
+    except StoreError as exc:  # a database that cannot be reached or read
+        return fatal(str(exc), 1)
     loaded = app.load_flows()
     for diagnostic in loaded.diagnostics:
         print(

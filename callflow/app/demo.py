@@ -22,7 +22,7 @@ from callflow.prompts import build_prompts
 from callflow.sandbox import Sandbox, SandboxError, SandboxInfo
 from callflow.sandbox.recipe import REPO_ROOT
 from callflow.sandbox.rootfs import RootfsError
-from callflow.store import SqliteStore
+from callflow.store import open_store
 from callflow.testing.audio import measure
 from callflow.testing.softphone import SipServer, Softphone, SoftphoneError
 
@@ -105,7 +105,7 @@ async def _call(info: SandboxInfo, flow: Path, number: str, keys: str, tmp: Path
 
 
 async def _report(app: App, phone: Softphone) -> int:
-    store = SqliteStore(app.settings.store)  # the app closed its own when it stopped
+    store = open_store(app.settings.store_location)  # the app closed its own when it stopped
     calls = store.events(kind="call.start")
     if not calls:
         print("callflow demo: the app saw no call", file=sys.stderr)

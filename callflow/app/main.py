@@ -25,7 +25,7 @@ from callflow.prompts import missing_prompts
 from callflow.queue import control
 from callflow.queue.config import load_queues
 from callflow.queue.live import QueueService
-from callflow.store import SqliteStore
+from callflow.store import open_store
 from callflow.store.retention import keep_pruning
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,7 @@ class App:
         ari_config = settings.ari_config()  # before anything is created: refuse early
         # Every id this process makes in Asterisk, and every row it writes, name the node.
         LIFE.node = settings.node
-        self.store = SqliteStore(settings.store, node=settings.node)
+        self.store = open_store(settings.store_location, node=settings.node)
         self.queues: QueueService | None = None
         center = None
         if settings.queues is not None:

@@ -23,6 +23,7 @@ from callflow.app.service import ShutdownPolicy
 from callflow.ari import AriConfig
 from callflow.call.outbound import OutboundSettings, caller_id_problem, template_problem
 from callflow.dialer.campaign import parse_campaign
+from callflow.store import is_postgres
 from callflow.yamlcheck import (
     AnyOf,
     Checker,
@@ -75,6 +76,7 @@ class Settings:
     ari: AriSettings
     flows: tuple[Path, ...]
     store: Path = Path("var/callflow.sqlite3")
+    store_url: str | None = None  # a PostgreSQL database instead of the SQLite file
     store_retention_days: float | None = None  # events older are pruned; None: kept for ever
     node: str = ""  # this callflow's name among several (ids in Asterisk, rows in the store)
     sounds_dir: Path | None = None  # Asterisk's sounds, as callflow sees them
@@ -86,6 +88,11 @@ class Settings:
     outbound: OutboundSettings = field(default_factory=OutboundSettings)
     api: ApiSettings | None = None  # the supervisor API, wallboard and /metrics; None: off
     campaigns: tuple[Path, ...] = ()  # outbound campaigns the app dials (callflow.dialer)
+
+    @property
+    def store_location(self) -> str:
+        """What :func:`callflow.store.open_store` opens: the PostgreSQL URL, else the file."""
+        return self.store_url or str(self.store)
 
     def ari_config(self, **overrides: float) -> AriConfig:
         """The ARI client's settings (``overrides``: its timeouts); SettingsError when there
@@ -150,6 +157,12 @@ LOG = Section(
 STORE = Section(
     Key("path", Text(), "The SQLite file (relative to this file)."),
     Key(
+        "url",
+        Text(),
+        "A PostgreSQL database shared by several nodes (postgresql://user@host:port/dbname;"
+        " the password in PGPASSWORD or ~/.pgpass), instead of the SQLite file.",
+    ),
+    Key(
         "retention_days",
         Number(minimum=1, maximum=36_500, unit="days"),
         "Events older than this many days are pruned (default: kept for ever).",
@@ -206,7 +219,8 @@ SETTINGS_FILE = Section(
     Key(
         "store",
         AnyOf((Text(), STORE)),
-        "The event log: its file's path, or a section with path and retention_days.",
+        "The event log: a SQLite file's path or a postgresql:// URL, or a section with path"
+        " or url, and retention_days.",
     ),
     Key("sounds_dir", Text(), "Asterisk's sounds directory as callflow sees it."),
     Key("queues", Text(), "The agents and queues file (relative to this file)."),
@@ -269,7 +283,9 @@ def read_settings(path: Path) -> tuple[Settings | None, list[Diagnostic]]:
         log = r.scalars(
             r.section(top["log"], LOG, "'log'", at=top["log"]), LOG, lambda k: f"log.{k}"
         )
-    store, retention = _store(r, top["store"]) if "store" in top else (Settings.store, None)
+    store, url, retention = (
+        _store(r, top["store"]) if "store" in top else (Settings.store, None, None)
+    )
     if not store.is_absolute():
         store = (path.parent / store).resolve()
     sounds_dir = (path.parent / str(s["sounds_dir"])).resolve() if "sounds_dir" in s else None
@@ -298,6 +314,7 @@ def read_settings(path: Path) -> tuple[Settings | None, list[Diagnostic]]:
         ari=ari,
         flows=tuple(flows),
         store=store,
+        store_url=url,
         store_retention_days=retention,
         node=node,
         sounds_dir=sounds_dir,
@@ -349,16 +366,25 @@ def _ari(r: Checker, node: Node) -> AriSettings:
     return AriSettings(**values)
 
 
-def _store(r: Checker, node: Node) -> tuple[Path, float | None]:
-    """``store:``, either the file's path or a section: ``path`` and ``retention_days`` (how
-    many days of events to keep; the event log is kept whole without it)."""
+def _store(r: Checker, node: Node) -> tuple[Path, str | None, float | None]:
+    """``store:``, either the SQLite file's path or a PostgreSQL URL, or a section: ``path``
+    or ``url``, and ``retention_days`` (how many days of events to keep; the event log is
+    kept whole without it)."""
     if isinstance(node, ScalarNode):
-        text = r.text(node, "store")
-        return Path(text or Settings.store), None
-    values = r.scalars(r.section(node, STORE, "'store'", at=node), STORE, lambda k: f"store.{k}")
+        text = r.text(node, "store") or ""
+        if is_postgres(text):
+            return Settings.store, text, None
+        return Path(text or Settings.store), None, None
+    section = r.section(node, STORE, "'store'", at=node)
+    values = r.scalars(section, STORE, lambda k: f"store.{k}")
     where = Path(str(values["path"])) if "path" in values else Settings.store
+    url = str(values["url"]) if "url" in values else None
+    if url is not None and "path" in values:
+        r.error(section["url"], "store: give 'path' (SQLite) or 'url' (PostgreSQL), not both")
+    elif url is not None and not is_postgres(url):
+        r.error(section["url"], f"store.url must be a postgresql:// URL, not '{url}'")
     retention = values.get("retention_days")
-    return where, retention if isinstance(retention, float) else None
+    return where, url, retention if isinstance(retention, float) else None
 
 
 def _shutdown(r: Checker, node: Node) -> ShutdownPolicy:

@@ -74,7 +74,7 @@ from callflow.sim.dialer import (
     history_times,
     simulate_day,
 )
-from callflow.store import SqliteStore
+from callflow.store import SqlStore
 from callflow.testing.softphone import SipServer, Softphone, SoftphoneError
 
 SANDBOX_NAME = "bench-dialer-live"
@@ -152,7 +152,7 @@ def draw_leads(scenario: LiveScenario, count: int, seed: int) -> dict[str, Behav
 
 
 def seed_history(
-    store: SqliteStore, campaign: Campaign, history: tuple[int, int], start: float
+    store: SqlStore, campaign: Campaign, history: tuple[int, int], start: float
 ) -> list[str]:
     """Write the campaign's calls earlier today, as the runner writes its calls' ends: a
     lead of their own for each (``+1555079...``, never dialed again: done or exhausted, as

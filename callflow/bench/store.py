@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from callflow.queue.routing import last_agent_for
-from callflow.store import SqliteStore
+from callflow.store import SqliteStore, SqlStore
 from callflow.store.schema import REMEMBER_AGENT
 
 DAY = 86_400.0
@@ -143,7 +143,7 @@ def fill(path: Path, answered: int, now: float, seed: int = 1) -> tuple[list[str
     return callers, time.perf_counter() - started
 
 
-def _scan(store: SqliteStore, caller: str, now: float) -> str | None:
+def _scan(store: SqlStore, caller: str, now: float) -> str | None:
     """What QueueService did at each join before the index (``_history`` + last_agent_for)."""
     start = dt.datetime.fromtimestamp(now - WINDOW_DAYS * DAY, dt.UTC)
     history = [
@@ -155,7 +155,7 @@ def _scan(store: SqliteStore, caller: str, now: float) -> str | None:
 
 
 async def _time_lookups(
-    store: SqliteStore, callers: Sequence[str], now: float, way: str
+    store: SqlStore, callers: Sequence[str], now: float, way: str
 ) -> list[float]:
     since = now - WINDOW_DAYS * DAY
     if way != SCAN:

@@ -27,7 +27,7 @@ from callflow.callback.model import FINAL
 from callflow.callback.number import Refused
 from callflow.callback.requests import cancel_row, submitted_row
 from callflow.queue.config import load_queues
-from callflow.store import SqliteStore
+from callflow.store import SqlStore, open_store
 from callflow.store.errors import StoreError
 
 OK, REFUSED, UNAVAILABLE = 0, 1, 2
@@ -169,7 +169,7 @@ def run_cancel(args: argparse.Namespace) -> int:
     return OK
 
 
-def _mark_again(store: SqliteStore, callback_id: str, found: list[dict[str, Any] | None]) -> None:
+def _mark_again(store: SqlStore, callback_id: str, found: list[dict[str, Any] | None]) -> None:
     """Read the row; if a transition of the app overwrote the cancel mark, mark it again."""
     row = store.load_callback(callback_id)
     found.append(row)
@@ -182,17 +182,18 @@ def _mark_again(store: SqliteStore, callback_id: str, found: list[dict[str, Any]
 def _with_store(config: Path, work: Any) -> int:
     """Run ``work(store)`` on the store the settings name; the exit code."""
     try:
-        path = load_settings(config).store
+        settings = load_settings(config)
     except SettingsError as exc:
         print(f"callflow: {exc}", file=sys.stderr)
         return UNAVAILABLE
-    if not path.exists():
+    path = settings.store_location
+    if settings.store_url is None and not settings.store.exists():
         print(f"callflow: the store {path} does not exist (has callflow run?)", file=sys.stderr)
         return UNAVAILABLE
     try:
-        store = SqliteStore(path)
+        store = open_store(path)
     except (sqlite3.Error, StoreError) as exc:
-        print(f"callflow: cannot open the store {path}: {exc}", file=sys.stderr)
+        print(f"callflow: cannot open the store: {exc}", file=sys.stderr)
         return UNAVAILABLE
     try:
         work(store)

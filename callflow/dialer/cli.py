@@ -35,7 +35,7 @@ from callflow.dialer.status import status_of
 from callflow.flow.diagnostics import Diagnostic
 from callflow.prompts import missing_prompts
 from callflow.queue.model import QueueCenter
-from callflow.store import SqliteStore
+from callflow.store import SqlStore, open_store
 from callflow.store.errors import StoreError
 
 OK, REFUSED, UNAVAILABLE = 0, 1, 2
@@ -105,12 +105,12 @@ def _campaigns(settings: Settings) -> list[Campaign]:
     return campaigns
 
 
-def _open(args: argparse.Namespace) -> tuple[Campaign, SqliteStore]:
+def _open(args: argparse.Namespace) -> tuple[Campaign, SqlStore]:
     settings = load_settings(args.config)
     names = []
     for campaign in _campaigns(settings):
         if campaign.name == args.campaign:
-            return campaign, SqliteStore(settings.store, node=settings.node)
+            return campaign, open_store(settings.store_location, node=settings.node)
         names.append(campaign.name)
     known = ", ".join(names) or "none"
     raise LookupError(f"no campaign {args.campaign!r} in {args.config} (campaigns: {known})")
@@ -135,7 +135,7 @@ def _run(args: argparse.Namespace, work: Any) -> int:
 def run_import(args: argparse.Namespace) -> int:
     """Import the good rows, report every bad one at its line."""
 
-    def work(campaign: Campaign, store: SqliteStore) -> int:
+    def work(campaign: Campaign, store: SqlStore) -> int:
         try:
             text = args.csv.read_text(encoding="utf-8")
         except OSError as exc:
@@ -162,7 +162,7 @@ def run_import(args: argparse.Namespace) -> int:
 def run_state(args: argparse.Namespace) -> int:
     """Mark the campaign running, paused or stopped; the app follows within a second."""
 
-    def work(campaign: Campaign, store: SqliteStore) -> int:
+    def work(campaign: Campaign, store: SqlStore) -> int:
         store.set_campaign_state(campaign.name, args.state)
         store.flush()
         print(f"{campaign.name}: {args.state}")
@@ -174,7 +174,7 @@ def run_state(args: argparse.Namespace) -> int:
 def run_status(args: argparse.Namespace) -> int:
     """Print the campaign's figures."""
 
-    def work(campaign: Campaign, store: SqliteStore) -> int:
+    def work(campaign: Campaign, store: SqlStore) -> int:
         figures = status_of(campaign, store, time.time())
         if args.json:
             print(json.dumps(figures))
@@ -200,7 +200,7 @@ def run_preview(args: argparse.Namespace) -> int:
     try:
         settings = load_settings(args.config)
         campaigns = _campaigns(settings)
-        store = SqliteStore(settings.store, node=settings.node)
+        store = open_store(settings.store_location, node=settings.node)
     except (SettingsError, StoreError, sqlite3.Error, OSError) as exc:
         print(f"callflow: {exc}", file=sys.stderr)
         return UNAVAILABLE

@@ -18,7 +18,7 @@ from typing import Any
 
 from callflow.dialer import preview
 from callflow.dialer.campaign import Campaign
-from callflow.store import SqliteStore
+from callflow.store import SqlStore
 
 #: The keys of a lead on the agent's screen, presented or connected.
 LEAD_KEYS = ("number", "timezone", "fields", "attempt", "last_outcome")
@@ -28,9 +28,7 @@ class NothingPresented(LookupError):
     """The agent is shown no lead (an accept or skip has nothing to act on)."""
 
 
-def agent_lead(
-    store: SqliteStore, campaigns: Sequence[Campaign], agent: str
-) -> dict[str, Any] | None:
+def agent_lead(store: SqlStore, campaigns: Sequence[Campaign], agent: str) -> dict[str, Any] | None:
     """What ``agent``'s screen shows: the lead presented to them (``state: presented``,
     with its presentation id and deadline) or the one they are connected with (``state:
     connected``, with the attempt's id); the newer of the two; None when neither."""
@@ -78,7 +76,7 @@ def agent_lead(
 
 
 def ask(
-    store: SqliteStore,
+    store: SqlStore,
     campaigns: Sequence[Campaign],
     agent: str,
     action: str,
@@ -106,7 +104,7 @@ def ask(
     return {**request, "lead": lead}
 
 
-def verdict_of(store: SqliteStore, presentation: str) -> dict[str, Any] | None:
+def verdict_of(store: SqlStore, presentation: str) -> dict[str, Any] | None:
     """How a presentation closed (``kind`` and its data), or None while it is open."""
     for event in store.events(call_id=presentation):
         if event.kind in preview.CLOSING:

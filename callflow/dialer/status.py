@@ -9,10 +9,10 @@ from typing import Any
 from callflow.dialer.campaign import Campaign
 from callflow.dialer.live import PAUSED
 from callflow.dialer.window import AbandonLedger
-from callflow.store import SqliteStore
+from callflow.store import SqlStore
 
 
-def status_of(campaign: Campaign, store: SqliteStore, now: float) -> dict[str, Any]:
+def status_of(campaign: Campaign, store: SqlStore, now: float) -> dict[str, Any]:
     """A campaign's figures from the store: leads by state, attempts by outcome, windows."""
     attempts = store.campaign_attempts(campaign.name)
     rule = campaign.abandonment

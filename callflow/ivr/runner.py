@@ -26,7 +26,7 @@ from callflow.flow.spec import ENDPOINT, EXTENSION, MAILBOX
 from callflow.ivr.registry import FlowRegistry
 from callflow.queue.agents import QueueError
 from callflow.queue.live import QueueService
-from callflow.store import SqliteStore
+from callflow.store import SqlStore
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ class FlowRunner:
     def __init__(
         self,
         flows: FlowRegistry,
-        store: SqliteStore,
+        store: SqlStore,
         *,
         clock: Callable[[], dt.datetime] | None = None,
         queues: QueueService | None = None,

@@ -23,6 +23,7 @@ from callflow.kpi.figures import Rules
 from callflow.kpi.intervals import INTERVALS, parse_moment
 from callflow.kpi.log import READ_KINDS
 from callflow.kpi.report import build_report, render_csv, render_table
+from callflow.store import StoreError, is_postgres, open_store
 from callflow.store.base import EventRecord
 from callflow.store.schema import VERSION, version_of
 
@@ -117,9 +118,9 @@ def add_store_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup)
     )
     parser.add_argument(
         "--store",
-        type=Path,
-        metavar="FILE",
-        help="read this store file instead of the settings' one",
+        type=_location,
+        metavar="FILE|URL",
+        help="read this store (a SQLite file or a postgresql:// URL) instead of the settings' one",
     )
     parser.add_argument(
         "--tz", default="UTC", metavar="ZONE", help="time zone of dates and intervals (default UTC)"
@@ -184,17 +185,42 @@ def moment(text: str, tz: dt.tzinfo, end: bool) -> dt.datetime:
         raise ReportError(str(exc)) from exc
 
 
-def store_of(settings: Path) -> Path:
-    """The store file named by a settings file, or a ReportError."""
+def _location(text: str) -> str | Path:
+    """A ``--store`` value: a PostgreSQL URL as it is, else a file's path."""
+    return text if is_postgres(text) else Path(text)
+
+
+def store_of(settings: Path) -> str | Path:
+    """The store a settings file names (its file, or its PostgreSQL URL), or a ReportError."""
     try:
-        return load_settings(settings).store
+        loaded = load_settings(settings)
     except SettingsError as exc:
         raise ReportError(str(exc)) from exc
+    return loaded.store_url or loaded.store
 
 
-def read_events(path: Path, since: dt.datetime, until: dt.datetime) -> list[EventRecord]:
+def _read_database(url: str, since: dt.datetime, until: dt.datetime) -> list[EventRecord]:
+    """:func:`read_events` from a PostgreSQL store (shared by several nodes)."""
+    try:
+        store = open_store(url)
+    except StoreError as exc:
+        raise ReportError(f"cannot open the store: {exc}") from exc
+    try:
+        before = store.latest("agent.state", "agent", before=since).values()
+        rows = store.events(since=since, kinds=READ_KINDS)
+    except StoreError as exc:
+        raise ReportError(f"cannot read the store: {exc}") from exc
+    finally:
+        store.close()
+    return sorted(before, key=lambda e: e.id) + [e for e in rows if e.at < until]
+
+
+def read_events(location: str | Path, since: dt.datetime, until: dt.datetime) -> list[EventRecord]:
     """The events a report reads, from ``since`` to ``until``, in log order, the store
     opened read-only; with each agent's last state before ``since``."""
+    if is_postgres(location):
+        return _read_database(str(location), since, until)
+    path = Path(location)
     if not path.exists():
         raise ReportError(f"no store at {path}")
     uri = f"file:{urllib.parse.quote(str(path.resolve()))}?mode=ro"

@@ -25,7 +25,7 @@ from callflow.app.settings import Settings, SettingsError, load_settings
 from callflow.ari import AriClient, AriConfig
 from callflow.ari import errors as ari_errors
 from callflow.queue.control import COMMAND_EVENT, EVENT_NAME
-from callflow.store import SqliteStore, StoreError
+from callflow.store import StoreError, open_store
 
 OK, REFUSED, UNAVAILABLE = 0, 1, 2
 POLL_INTERVAL = 0.05
@@ -145,7 +145,7 @@ def send_command(
     since = dt.datetime.now(dt.UTC) - CLOCK_MARGIN
     deadline = time.monotonic() + timeout
     asyncio.run(_post(settings, config, variables))
-    return _wait_for_answer(settings.store, variables["request"], since, deadline, timeout)
+    return _wait_for_answer(settings, variables["request"], since, deadline, timeout)
 
 
 async def _post(settings: Settings, config: AriConfig, variables: Mapping[str, str]) -> None:
@@ -169,15 +169,16 @@ async def _post(settings: Settings, config: AriConfig, variables: Mapping[str, s
 
 
 def _wait_for_answer(
-    path: Path, request: str, since: dt.datetime, deadline: float, timeout: float
+    settings: Settings, request: str, since: dt.datetime, deadline: float, timeout: float
 ) -> dict[str, Any]:
-    if not path.exists():
+    path = settings.store_location
+    if settings.store_url is None and not settings.store.exists():
         # The app creates its store before it connects: it is not using this one.
         raise CommandFailed(
             f"no answer: the store {path} does not exist (is callflow running with these settings?)"
         )
     try:
-        store = SqliteStore(path)
+        store = open_store(path)
     except (sqlite3.Error, StoreError) as exc:
         raise CommandFailed(f"cannot read the store {path}: {exc}") from None
     try:

@@ -74,7 +74,7 @@ from callflow.queue.estimate import CalibratedPredictor
 from callflow.queue.routing import BadEntry, Offer, QueueEntry, Router
 from callflow.queue.snapshot import snapshot_source
 from callflow.queue.wait import WaitFigure, spoken_number, wait_sounds
-from callflow.store import SqliteStore
+from callflow.store import SqlStore
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +156,7 @@ class QueueService:
     def __init__(
         self,
         center: QueueCenter,
-        store: SqliteStore,
+        store: SqlStore,
         *,
         clock: Callable[[], float] | None = None,
         router: Router | None = None,

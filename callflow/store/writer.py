@@ -2,7 +2,10 @@
 
 A caller on the event loop only puts a write on a queue (a few microseconds); this thread
 takes every write waiting, runs them in one transaction and commits, so a burst of events
-costs one commit, and the loop never waits for SQLite's lock, the disk or another process.
+costs one commit, and the loop never waits for the database's lock, the disk, the network
+or another process. The database is a :class:`Backend`: SQLite (``callflow.store.sqlite``)
+or PostgreSQL (``callflow.store.postgres``); what follows is said of SQLite's disk, and
+holds for a PostgreSQL server that is down or refuses writes as well.
 
 Each write has a ticket, in submission order; :meth:`Writer.wait` returns once every write up
 to a ticket is committed (or failed and logged, or held: see below), which is how reads see
@@ -33,7 +36,6 @@ ERROR once, then reminded every ``remind_every`` seconds (never a line per write
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
 import logging
 import queue
 import sqlite3
@@ -42,13 +44,13 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from callflow.store.errors import StoreClosed, StoreError, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
-Write = Callable[[sqlite3.Connection], object]
+Write = Callable[[Any], object]  # given the backend's connection, inside a transaction
 MAX_BATCH = 1000  # writes per transaction: large enough for a burst, short enough to commit
 MAX_HELD = 100_000  # writes kept in memory while the disk refuses them (~100 MB at worst)
 RETRY_EVERY = 1.0  # seconds between attempts to write what is held
@@ -68,6 +70,32 @@ def is_storage_fault(exc: BaseException) -> bool:
     return any(name == fault or name.startswith(fault + "_") for fault in _FAULTS)
 
 
+class Backend(Protocol):
+    """The database the writer commits to, through one connection of its own."""
+
+    name: str
+    """Where it is, for messages (a file's path; a server's address, never a password)."""
+    errors: tuple[type[Exception], ...]
+    """The database's own errors (others are bugs, logged with their traceback)."""
+
+    def transaction(self, writes: Sequence[Write]) -> None:
+        """Run ``writes`` in one transaction and commit; on any error roll back and raise."""
+        ...
+
+    def is_fault(self, exc: BaseException) -> bool:
+        """The database, not the write, failed (disk full or read-only, server down): the
+        same write may succeed later, so it is held and retried."""
+        ...
+
+    def describe(self, exc: BaseException) -> str:
+        """The error in a few words, for the log and ``/metrics``."""
+        ...
+
+    def close(self) -> None:
+        """Close the writer's connection."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class StoreHealth:
     """Whether the store can write now; while it cannot, since when, why and what it holds."""
@@ -82,12 +110,12 @@ class StoreHealth:
 class Call:
     """A write whose result someone waits for: set once its transaction is committed."""
 
-    def __init__(self, work: Callable[[sqlite3.Connection], Any]) -> None:
+    def __init__(self, work: Callable[[Any], Any]) -> None:
         self.work = work
         self.future: concurrent.futures.Future[Any] = concurrent.futures.Future()
         self._result: Any = None
 
-    def __call__(self, db: sqlite3.Connection) -> None:
+    def __call__(self, db: Any) -> None:
         self._result = self.work(db)
 
     def committed(self) -> None:
@@ -102,14 +130,13 @@ class Writer:
 
     def __init__(
         self,
-        db: sqlite3.Connection,
-        path: str,
+        db: Backend,
         *,
         max_held: int = MAX_HELD,
         retry_every: float = RETRY_EVERY,
         remind_every: float = REMIND_EVERY,
     ) -> None:
-        self.path = path
+        self.path = db.name
         self.max_held = max_held
         self.retry_every = retry_every
         self.remind_every = remind_every
@@ -150,7 +177,7 @@ class Writer:
             self._writes.put(write)
             return self._submitted
 
-    def call(self, work: Callable[[sqlite3.Connection], Any]) -> concurrent.futures.Future[Any]:
+    def call(self, work: Callable[[Any], Any]) -> concurrent.futures.Future[Any]:
         """Queue ``work``; a future of what it returns, set once it is committed."""
         write = Call(work)
         self.submit(write)
@@ -220,7 +247,7 @@ class Writer:
             self._transaction(batch)
             return
         except Exception as exc:  # a bad write must not stop the writer
-            if is_storage_fault(exc):
+            if self._db.is_fault(exc):
                 self._fault(exc)
                 self._hold(batch)
                 return
@@ -231,7 +258,7 @@ class Writer:
             try:
                 self._transaction([write])
             except Exception as exc:
-                if is_storage_fault(exc):
+                if self._db.is_fault(exc):
                     self._fault(exc)
                     self._hold(batch[index:])
                     return
@@ -245,13 +272,13 @@ class Writer:
                 self._transaction(chunk)
                 continue
             except Exception as exc:
-                fault: Exception | None = exc if is_storage_fault(exc) else None
+                fault: Exception | None = exc if self._db.is_fault(exc) else None
             if fault is not None:
                 self._held.extendleft(reversed(chunk))
             else:  # one of them is wrong in itself: the rest one by one
                 fault = self._commit_one_by_one(chunk)
             if fault is not None:
-                self._error = _describe(fault)
+                self._error = self._db.describe(fault)
                 self._remind()
                 return
         self._recovered()
@@ -263,7 +290,7 @@ class Writer:
             try:
                 self._transaction([write])
             except Exception as exc:
-                if is_storage_fault(exc):
+                if self._db.is_fault(exc):
                     self._held.extendleft(reversed(chunk[index:]))
                     return exc
                 self._lost(write, exc)
@@ -288,7 +315,7 @@ class Writer:
                 self._dropped += 1
 
     def _fault(self, exc: Exception) -> None:
-        self._error = _describe(exc)
+        self._error = self._db.describe(exc)
         if self._failing_since is not None:
             return
         self._failing_since = time.time()
@@ -321,8 +348,7 @@ class Writer:
         if self._failing_since is None:
             return
         log.warning(
-            "store %s: writable again after %.1f s; the held writes are committed, %d were "
-            "dropped",
+            "store %s: writable again after %.1f s; the held writes are committed, %d were dropped",
             self.path,
             time.time() - self._failing_since,
             self._dropped,
@@ -332,26 +358,7 @@ class Writer:
         self._error = ""
 
     def _transaction(self, batch: Sequence[Write]) -> None:
-        while True:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-                break
-            except sqlite3.OperationalError as exc:
-                # The connection's busy timeout has run out while another process holds the
-                # write lock: keep the writes and try again.
-                if "locked" not in str(exc) and "busy" not in str(exc):
-                    raise
-                log.warning("store %s: still locked by another connection; retrying", self.path)
-        try:
-            for write in batch:
-                write(self._db)
-            self._db.execute("COMMIT")
-        except BaseException:
-            if self._db.in_transaction:
-                # On a full or failing disk SQLite may have rolled back already, or fail to.
-                with contextlib.suppress(sqlite3.Error):
-                    self._db.execute("ROLLBACK")
-            raise
+        self._db.transaction(batch)
         for write in batch:
             if isinstance(write, Call):
                 write.committed()
@@ -361,18 +368,14 @@ class Writer:
             failure = StoreError(f"{self.path}: {exc}")
             failure.__cause__ = exc
             write.failed(failure)
-        elif isinstance(exc, sqlite3.Error):
+        elif isinstance(exc, self._db.errors):
             log.error("store %s: a write was lost: %s", self.path, exc)
         else:
             log.error("store %s: a write was lost", self.path, exc_info=exc)
 
 
-def _nothing(db: sqlite3.Connection) -> None:
+def _nothing(db: Any) -> None:
     """A marker for "no new write: retry the held ones"; never queued, never run."""
 
 
 _NOTHING: Write = _nothing
-
-
-def _describe(exc: BaseException) -> str:
-    return f"{getattr(exc, 'sqlite_errorname', type(exc).__name__)}: {exc}"

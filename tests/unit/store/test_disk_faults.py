@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from callflow.store import SqliteStore, StoreUnavailable
+from callflow.store.sqlite import SqliteBackend
 from callflow.store.writer import is_storage_fault
 
 WRITER_LOG = "callflow.store.writer"
@@ -37,7 +38,9 @@ def fast_store(tmp_path: Path) -> Iterator[SqliteStore]:
 
 def writer_db(store: SqliteStore) -> sqlite3.Connection:
     """The writer's own connection: the one a full or read-only disk fails."""
-    return store._writer._db
+    backend = store._writer._db
+    assert isinstance(backend, SqliteBackend)
+    return backend.db
 
 
 def fill_disk(store: SqliteStore) -> None:

@@ -9,21 +9,21 @@ import pytest
 from store_fixtures import T0
 
 from callflow.app.settings import SettingsError, load_settings
-from callflow.store import SqliteStore, sqlite
+from callflow.store import SqlStore, sql
 from callflow.store.retention import keep_pruning
 
 OLD = T0 - dt.timedelta(days=100)
 CUTOFF = T0 - dt.timedelta(days=30)
 
 
-def _call(store: SqliteStore, call_id: str, at: dt.datetime, *, ended: bool = True) -> None:
+def _call(store: SqlStore, call_id: str, at: dt.datetime, *, ended: bool = True) -> None:
     store.append("call.start", call_id, {}, at=at)
     store.append("flow.step", call_id, {"node": "menu"}, at=at)
     if ended:
         store.append("call.end", call_id, {"outcome": "hangup"}, at=at)
 
 
-def test_old_events_of_ended_calls_go_and_recent_ones_stay(store: SqliteStore) -> None:
+def test_old_events_of_ended_calls_go_and_recent_ones_stay(store: SqlStore) -> None:
     """Events older than the cutoff of calls that ended are deleted; newer ones are kept."""
     _call(store, "old", OLD)
     _call(store, "new", T0)
@@ -31,7 +31,7 @@ def test_old_events_of_ended_calls_go_and_recent_ones_stay(store: SqliteStore) -
     assert {e.call_id for e in store.events()} == {"new"}
 
 
-def test_recovery_keeps_what_it_needs(store: SqliteStore) -> None:
+def test_recovery_keeps_what_it_needs(store: SqlStore) -> None:
     """A call with no end, a caller still waiting in a queue, and each agent's last state
     survive pruning however old they are; the older states of an agent do not."""
     _call(store, "open", OLD, ended=False)
@@ -53,10 +53,10 @@ def test_recovery_keeps_what_it_needs(store: SqliteStore) -> None:
 
 
 def test_pruning_goes_chunk_by_chunk_to_the_end(
-    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+    store: SqlStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A prune larger than one chunk deletes every old event, in several transactions."""
-    monkeypatch.setattr(sqlite, "PRUNE_CHUNK", 4)
+    monkeypatch.setattr(sql, "PRUNE_CHUNK", 4)
     for n in range(7):
         _call(store, f"old{n}", OLD)
     _call(store, "new", T0)
@@ -64,7 +64,7 @@ def test_pruning_goes_chunk_by_chunk_to_the_end(
     assert len(store.events()) == 3
 
 
-def test_last_agents_older_than_the_cutoff_are_forgotten(store: SqliteStore) -> None:
+def test_last_agents_older_than_the_cutoff_are_forgotten(store: SqlStore) -> None:
     """The last-agent index forgets calls answered before the cutoff, like the log."""
     store.append("queue.connect", "a", {"caller": "+1", "agent": "alice"}, at=OLD)
     store.append("queue.connect", "b", {"caller": "+2", "agent": "bob"}, at=T0)
@@ -73,7 +73,7 @@ def test_last_agents_older_than_the_cutoff_are_forgotten(store: SqliteStore) -> 
     assert store.last_agent_sync("+2", 0.0) == "bob"
 
 
-async def test_keep_pruning_prunes_at_start_then_sleeps(store: SqliteStore) -> None:
+async def test_keep_pruning_prunes_at_start_then_sleeps(store: SqlStore) -> None:
     """The retention task prunes with the cutoff ``days`` before now, then waits ``every``."""
     _call(store, "old", OLD)
     _call(store, "new", T0)
