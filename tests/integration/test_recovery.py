@@ -6,14 +6,15 @@ import asyncio
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from callflow.call.ids import LIFE
 from callflow.sandbox import SandboxInfo
-from callflow.store import SqliteStore
+from callflow.store import SqliteStore, open_store
+from callflow.testing.postgres import PostgresServer
 from callflow.testing.softphone import Softphone
 from tests.integration.conftest import AppFactory, PhoneFactory, ari_get
 from tests.integration.test_queues import QUEUES, talk_and_hang_up
@@ -64,16 +65,30 @@ class Callflow:
             return await self.proc.wait()
 
 
+@pytest.fixture(params=["sqlite"])
+def store_location(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Where the callflow processes keep their state: a SQLite file, or (parametrized
+    ``postgres``) a PostgreSQL database on a real server of the test's own."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "store.sqlite3")
+        return
+    server = PostgresServer(tmp_path / "postgres")
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
 @pytest.fixture
 async def callflow_process(
-    asterisk: SandboxInfo, tmp_path: Path
+    asterisk: SandboxInfo, tmp_path: Path, store_location: str
 ) -> AsyncIterator[Callable[[], Awaitable[Callflow]]]:
     """Start `callflow run` processes that share one settings file and store."""
     config = tmp_path / "callflow.yaml"
     config.write_text(
         f"ari:\n  url: {asterisk.ari_url}\n  username: {asterisk.ari_user}\n"
         f"  password: {asterisk.ari_password}\n  app: {asterisk.app}\n"
-        f"flows:\n  - {RECOVERY_FLOW}\nqueues: {QUEUES}\nstore: {tmp_path / 'store.sqlite3'}\n"
+        f"flows:\n  - {RECOVERY_FLOW}\nqueues: {QUEUES}\nstore: {store_location}\n"
         "shutdown:\n  grace: 1\n"
     )
     started: list[Callflow] = []
@@ -128,18 +143,20 @@ async def until(predicate: Callable[[], bool], timeout: float = 15) -> None:
             await asyncio.sleep(0.05)
 
 
+@pytest.mark.parametrize("store_location", ["sqlite", "postgres"], indirect=True)
 async def test_kill_9_then_restart_serves_queued_callers_in_their_original_order(
     asterisk: SandboxInfo,
     callflow_process: Callable[[], Awaitable[Callflow]],
     phones: PhoneFactory,
-    tmp_path: Path,
+    store_location: str,
     no_leaks: None,
 ) -> None:
     """Three callers queued (one with priority) and one in a menu when callflow is killed
     with SIGKILL: the restarted callflow puts the three back in line with their join times,
     an agent who logs in serves them in their original order, the menu caller hears the
-    flow's restart node, and nothing is left over in Asterisk or in the store."""
-    store = SqliteStore(tmp_path / "store.sqlite3")
+    flow's restart node, and nothing is left over in Asterisk or in the store (a SQLite
+    file, or a PostgreSQL database)."""
+    store = open_store(store_location)
     first = await callflow_process()
     await first.wait_for_log("connected to Asterisk")
     callers = [await phones(f"caller{i}") for i in (1, 2, 3, 4)]
@@ -200,6 +217,7 @@ async def test_kill_9_then_restart_serves_queued_callers_in_their_original_order
     ends = {e.call_id: e.data for e in store.events(kind="call.end")}
     assert set(ends) == {*queued, menu_call}
     assert ends[menu_call]["recovered"] == "restart"
+    store.close()
 
 
 async def test_kill_9_while_an_agent_rings_stops_the_ringback_and_the_ringing(
