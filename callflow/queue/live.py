@@ -74,7 +74,7 @@ from callflow.queue.estimate import CalibratedPredictor
 from callflow.queue.routing import BadEntry, Offer, QueueEntry, Router
 from callflow.queue.snapshot import snapshot_source
 from callflow.queue.wait import WaitFigure, spoken_number, wait_sounds
-from callflow.store import SqlStore
+from callflow.store import SqlStore, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -371,7 +371,10 @@ class QueueService:
         if queue.last_agent.enabled:
             # One index probe, off the loop (the store's last_agents table).
             since = self.clock() - queue.last_agent.days * 86_400
-            last_agent = await self.store.last_agent(call.caller_number, since)
+            try:
+                last_agent = await self.store.last_agent(call.caller_number, since)
+            except StoreError as exc:  # a database away: the caller joins, unrouted to them
+                log.warning("call %s: no last agent looked up (%s)", call.id, exc)
         return QueueEntry(
             id=call.id,
             queue=queue.name,

@@ -152,6 +152,7 @@ class Writer:
         self._failing_since: float | None = None
         self._error = ""
         self._reminded_at = 0.0
+        self._retry_at = 0.0  # time.monotonic() of the next try of the held writes
         self._thread = threading.Thread(target=self._run, name="callflow-store-writer", daemon=True)
         self._thread.start()
 
@@ -210,7 +211,8 @@ class Writer:
             batch: list[Write] = []
             try:
                 failing = self._failing_since is not None
-                write = self._writes.get(timeout=self.retry_every if failing else None)
+                wait = max(0.01, self._retry_at - time.monotonic()) if failing else None
+                write = self._writes.get(timeout=wait)
             except queue.Empty:
                 write = _NOTHING  # nothing new: only the held writes to try again
             while write is not None and write is not _NOTHING:
@@ -221,7 +223,9 @@ class Writer:
                     write = self._writes.get_nowait()
                 except queue.Empty:
                     break
-            if self._failing_since is not None:
+            # At most once per retry_every, however busy: a server that does not answer
+            # costs its connect timeout each time, and the new writes wait behind it.
+            if self._failing_since is not None and time.monotonic() >= self._retry_at:
                 self._commit_held()
             if batch:
                 if self._failing_since is not None:
@@ -279,6 +283,7 @@ class Writer:
                 fault = self._commit_one_by_one(chunk)
             if fault is not None:
                 self._error = self._db.describe(fault)
+                self._retry_at = time.monotonic() + self.retry_every
                 self._remind()
                 return
         self._recovered()
@@ -319,7 +324,8 @@ class Writer:
         if self._failing_since is not None:
             return
         self._failing_since = time.time()
-        self._reminded_at = time.monotonic()
+        self._reminded_at = self._retry_at = time.monotonic()
+        self._retry_at += self.retry_every
         log.error(
             "store %s: cannot write (%s); calls go on, writes are kept in memory (at most %d) "
             "and retried every %g s",

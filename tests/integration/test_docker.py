@@ -260,3 +260,15 @@ def test_agents_status_runs_inside_the_callflow_container(deployment: Deployment
     assert answer["agents"] == {
         name: {"state": "logged_out", "reason": None} for name in ("alice", "bob", "carmen")
     }
+
+
+def test_the_callflow_image_can_use_a_postgresql_store(deployment: Deployment) -> None:
+    """The image holds PostgreSQL's client library, so ``store: postgresql://...`` works in
+    it: the driver loads libpq and says which version."""
+    with deployment.logs_on_failure():
+        out = deployment.compose(
+            "exec", "-T", "callflow", "python3", "-c",
+            "import psycopg; print(psycopg.pq.__impl__, psycopg.pq.version())",
+        )  # fmt: skip
+    implementation, version = out.split()
+    assert implementation == "python" and int(version) >= 130000, out
