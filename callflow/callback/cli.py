@@ -191,7 +191,7 @@ def _with_store(config: Path, work: Any) -> int:
         print(f"callflow: the store {path} does not exist (has callflow run?)", file=sys.stderr)
         return UNAVAILABLE
     try:
-        store = open_store(path)
+        store = open_store(path, node=settings.node)  # the node that dials what it asks
     except (sqlite3.Error, StoreError) as exc:
         print(f"callflow: cannot open the store: {exc}", file=sys.stderr)
         return UNAVAILABLE

@@ -212,7 +212,7 @@ class CallbackService:
         """Take back the callbacks the store kept, then watch for requests from the CLI;
         the ones caught dialing or connected are reconciled once Asterisk is read."""
         states = {state.value for state in CallbackState}
-        rows = [r for r in self.store.live_callbacks() if r.get("state") in states]
+        rows = [r for r in self.store.live_callbacks(mine=True) if r.get("state") in states]
         try:
             self.perform(self.book.restore(rows, self.clock()))
         except CallbackError as exc:  # one unreadable row must not stop the others
@@ -871,7 +871,7 @@ class CallbackService:
         while True:
             await asyncio.sleep(POLL_INTERVAL)
             try:
-                rows = await self.store.live_callbacks_async()
+                rows = await self.store.live_callbacks_async(mine=True)
                 self.poll_store(rows)
             except Exception:  # a background chore: say it, and go on
                 log.exception("callbacks: reading the store's requests failed")

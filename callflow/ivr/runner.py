@@ -230,8 +230,9 @@ class FlowRunner:
             )
 
     def waiting_entries(self) -> list[dict[str, Any]]:
-        """The queue entries in the store (callers who were waiting when we last stopped)."""
-        return self.store.queue_entries()
+        """The queue entries in the store (callers who were waiting when we last stopped):
+        this node's, where several share the store (the others' callers are theirs)."""
+        return self.store.queue_entries(mine=True)
 
     def playbacks_in_progress(self, call_id: str) -> list[str]:
         """The playbacks a former life asked for on this call and never saw finish, in the
@@ -266,7 +267,7 @@ class FlowRunner:
                 "queue.exit", entry_id, {"queue": entry.get("queue"), "reason": "lost"}
             )
         since = dt.datetime.now(dt.UTC) - RECOVERY_WINDOW
-        for call_id, last_seen in self.store.unended_calls(since).items():
+        for call_id, last_seen in self.store.unended_calls(since, mine=True).items():
             if call_id in alive:
                 continue
             self.store.append("call.end", call_id, {"outcome": "lost"}, at=last_seen)

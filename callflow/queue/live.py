@@ -218,7 +218,7 @@ class QueueService:
         (available: the calls they were on ended with the old process) or paused with their
         reason. Agents no longer in the configuration are ignored. Returns who came back."""
         restored = []
-        for name, record in self.store.latest("agent.state", "agent").items():
+        for name, record in self.store.latest("agent.state", "agent", mine=True).items():
             if name not in self.router.agents:
                 continue
             state = record.data.get("state")

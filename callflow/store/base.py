@@ -73,12 +73,16 @@ class Store(Protocol):
         event's id."""
         ...
 
-    def live_callbacks(self, queue: str | None = None) -> list[dict[str, Any]]:
+    def live_callbacks(
+        self, queue: str | None = None, *, mine: bool = False
+    ) -> list[dict[str, Any]]:
         """Callbacks not yet over, in request order (one queue, or all): what a restart
-        takes back."""
+        takes back (``mine``: this node's, on a store several nodes share)."""
         ...
 
-    async def live_callbacks_async(self, queue: str | None = None) -> list[dict[str, Any]]:
+    async def live_callbacks_async(
+        self, queue: str | None = None, *, mine: bool = False
+    ) -> list[dict[str, Any]]:
         """:meth:`live_callbacks`, read off the event loop."""
         ...
 
@@ -158,16 +162,22 @@ class Store(Protocol):
         """:meth:`events`, read off the event loop."""
         ...
 
-    def latest(self, kind: str, key: str) -> dict[str, EventRecord]:
-        """The newest event of a kind for each value of ``data[key]``."""
+    def latest(
+        self, kind: str, key: str, *, before: dt.datetime | None = None, mine: bool = False
+    ) -> dict[str, EventRecord]:
+        """The newest event of a kind for each value of ``data[key]`` (before a moment; of
+        this node's events, on a store several nodes share)."""
         ...
 
-    def queue_entries(self, queue: str | None = None) -> list[dict[str, Any]]:
-        """Waiting entries in join order (one queue, or all)."""
+    def queue_entries(
+        self, queue: str | None = None, *, mine: bool = False
+    ) -> list[dict[str, Any]]:
+        """Waiting entries in join order (one queue, or all; this node's, with ``mine``)."""
         ...
 
-    def unended_calls(self, since: dt.datetime) -> dict[str, dt.datetime]:
-        """Calls started since then with no ``call.end``, each with its last event's time."""
+    def unended_calls(self, since: dt.datetime, *, mine: bool = False) -> dict[str, dt.datetime]:
+        """Calls started since then with no ``call.end``, each with its last event's time
+        (``mine``: the calls this node started, on a store several nodes share)."""
         ...
 
     async def last_agent(self, caller: str, since: float) -> str | None:

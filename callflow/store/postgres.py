@@ -230,6 +230,8 @@ class PostgresBackend:
 class PostgresStore(SqlStore):
     """callflow's state in a PostgreSQL database that several nodes may share."""
 
+    shared = True
+
     def __init__(self, dsn: str, *, node: str = "") -> None:
         super().__init__()
         self.dsn = dsn

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import json
 import logging
 import math
@@ -122,6 +123,15 @@ class SqlStore:
     node: str
     dialect: Dialect
     _writer: Writer
+    shared = False
+    """Whether several nodes write this store (PostgreSQL): then "mine" (the ``mine=True``
+    reads) is the rows this node wrote; a SQLite file is one node's, all of it."""
+
+    def _mine(self, where: list[str], args: list[Any], mine: bool) -> None:
+        """Add "written by this node" to a query's conditions, where it means something."""
+        if mine and self.shared:
+            where.append("node = ?")
+            args.append(self.node)
 
     def __init__(self) -> None:
         self._id_lock = threading.Lock()
@@ -308,29 +318,39 @@ class SqlStore:
 
     # --- reads: after the writes made before them -----------------------------------------
 
-    def queue_entries(self, queue: str | None = None) -> list[dict[str, Any]]:
-        """Waiting entries in join order (one queue, or all)."""
-        sql = "SELECT data FROM queue_entries"
-        args: list[str] = []
+    def queue_entries(
+        self, queue: str | None = None, *, mine: bool = False
+    ) -> list[dict[str, Any]]:
+        """Waiting entries in join order (one queue, or all; ``mine``: this node's)."""
+        where: list[str] = []
+        args: list[Any] = []
         if queue is not None:
-            sql += " WHERE queue = ?"
+            where.append("queue = ?")
             args.append(queue)
+        self._mine(where, args, mine)
+        sql = "SELECT data FROM queue_entries WHERE " + " AND ".join(where or ["TRUE"])  # noqa: S608 (constants formatted in; values bound)
         rows = self._rows(sql + " ORDER BY joined_at, id", args)
         return [json.loads(data) for (data,) in rows]
 
-    def live_callbacks(self, queue: str | None = None) -> list[dict[str, Any]]:
-        """Callbacks not yet over, in request order (one queue, or all)."""
-        sql = f"SELECT data FROM callbacks WHERE {LIVE_CALLBACK}"  # noqa: S608 (constants formatted in; values bound)
-        args: list[str] = []
+    def live_callbacks(
+        self, queue: str | None = None, *, mine: bool = False
+    ) -> list[dict[str, Any]]:
+        """Callbacks not yet over, in request order (one queue, or all; ``mine``: those of
+        this node, the one that dials them)."""
+        where, args = [LIVE_CALLBACK], []
         if queue is not None:
-            sql += " AND queue = ?"
+            where.append("queue = ?")
             args.append(queue)
+        self._mine(where, args, mine)
+        sql = "SELECT data FROM callbacks WHERE " + " AND ".join(where)  # noqa: S608 (constants formatted in; values bound)
         rows = self._rows(sql + " ORDER BY requested_at, id", args)
         return [json.loads(data) for (data,) in rows]
 
-    async def live_callbacks_async(self, queue: str | None = None) -> list[dict[str, Any]]:
+    async def live_callbacks_async(
+        self, queue: str | None = None, *, mine: bool = False
+    ) -> list[dict[str, Any]]:
         """:meth:`live_callbacks` in a worker thread."""
-        return await asyncio.to_thread(self.live_callbacks, queue)
+        return await asyncio.to_thread(functools.partial(self.live_callbacks, queue, mine=mine))
 
     def load_callback(self, callback_id: str) -> dict[str, Any] | None:
         """One callback's row, live or over; None if there is none."""
@@ -456,35 +476,40 @@ class SqlStore:
         """:meth:`campaign_states` in a worker thread."""
         return await asyncio.to_thread(self.campaign_states)
 
-    def unended_calls(self, since: dt.datetime) -> dict[str, dt.datetime]:
+    def unended_calls(self, since: dt.datetime, *, mine: bool = False) -> dict[str, dt.datetime]:
         """Calls started since then that have no ``call.end``: each with the time of its
-        last event (after a crash, the best known time of its end)."""
+        last event (after a crash, the best known time of its end); ``mine``: the calls
+        this node started."""
+        start = _iso(since)
+        where, args = ["kind = 'call.start'", "at >= ?"], [start]
+        self._mine(where, args, mine)
         sql = (
-            "SELECT call_id, max(at) FROM event_log WHERE call_id IN ("
-            " SELECT call_id FROM event_log WHERE kind = 'call.start' AND at >= ?"
+            "SELECT call_id, max(at) FROM event_log WHERE call_id IN ("  # noqa: S608 (constants formatted in; values bound)
+            f" SELECT call_id FROM event_log WHERE {' AND '.join(where)}"
             " EXCEPT SELECT call_id FROM event_log WHERE kind = 'call.end' AND at >= ?"
             ") GROUP BY call_id"
         )
-        start = _iso(since)
-        rows = self._rows(sql, (start, start))
+        rows = self._rows(sql, (*args, start))
         return {call: dt.datetime.fromisoformat(at) for call, at in rows}
 
     def latest(
-        self, kind: str, key: str, *, before: dt.datetime | None = None
+        self, kind: str, key: str, *, before: dt.datetime | None = None, mine: bool = False
     ) -> dict[str, EventRecord]:
         """The newest event of a kind for each value of ``data[key]`` (e.g. each agent's last
-        ``agent.state``; the last one before ``before``, if given), without reading the
-        whole history."""
+        ``agent.state``; the last one before ``before``, if given; ``mine``: of those this
+        node wrote), without reading the whole history."""
         if not key.isidentifier():
             raise ValueError(f"not a plain key: {key!r}")
-        member = self.dialect.json_text("data")
-        earlier = "" if before is None else " AND at < ?"
+        where, args = ["kind = ?"], [kind]
+        if before is not None:
+            where.append("at < ?")
+            args.append(_iso(before))
+        self._mine(where, args, mine)
         sql = (
             f"SELECT {EVENT_COLUMNS} FROM event_log WHERE id IN ("  # noqa: S608 (constants formatted in; values bound)
-            f" SELECT max(id) FROM event_log WHERE kind = ?{earlier} GROUP BY {member})"
-            " ORDER BY id"
+            f" SELECT max(id) FROM event_log WHERE {' AND '.join(where)}"
+            f" GROUP BY {self.dialect.json_text('data')}) ORDER BY id"
         )
-        args = [kind] if before is None else [kind, _iso(before)]
         latest: dict[str, EventRecord] = {}
         for row in self._rows(sql, [*args, self.dialect.json_key(key)]):
             record = _record(row)

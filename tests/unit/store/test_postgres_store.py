@@ -239,3 +239,37 @@ def test_a_report_reads_the_same_events_from_either_store(database: str, tmp_pat
     assert shapes[0] == shapes[1]
     assert [kind for kind, *_ in shapes[0]] == ["agent.state", "queue.enter"]
     assert shapes[0][0][3]["state"] == "available"
+
+
+def test_each_node_takes_back_its_own_callers_calls_callbacks_and_agents(
+    database: str, tmp_path: Path
+) -> None:
+    """After a restart a node takes back what it had: its waiting callers, its calls with no
+    end, its callbacks and its agents' states, never another node's (which that node is
+    serving). A SQLite file is one node's: there, "mine" is everything."""
+    east, west = PostgresStore(database, node="east"), PostgresStore(database, node="west")
+    # Two writers of one SQLite file under two names (a renamed node): still one node's file.
+    single, renamed = (SqliteStore(tmp_path / "one.sqlite3", node=n) for n in ("east", "west"))
+    try:
+        for store in (east, west, single, renamed):
+            store.save_queue_entry({"id": f"q-{store.node}", "queue": "support", "joined_at": 1.0})
+            store.append("call.start", f"c-{store.node}", {}, at=T0)
+            store.append("agent.state", "", {"agent": f"agent-{store.node}"}, at=T0)
+            store.save_callback(
+                {"id": f"cb-{store.node}", "queue": "support", "number": "+15550004",
+                 "state": "waiting", "requested_at": 3.0},
+            )  # fmt: skip
+            store.flush()
+        since = T0 - dt.timedelta(hours=1)
+        assert [e["id"] for e in east.queue_entries(mine=True)] == ["q-east"]
+        assert sorted(e["id"] for e in east.queue_entries()) == ["q-east", "q-west"]
+        assert list(west.unended_calls(since, mine=True)) == ["c-west"]
+        assert sorted(west.unended_calls(since)) == ["c-east", "c-west"]
+        assert [c["id"] for c in east.live_callbacks(mine=True)] == ["cb-east"]
+        assert list(west.latest("agent.state", "agent", mine=True)) == ["agent-west"]
+        assert sorted(west.latest("agent.state", "agent")) == ["agent-east", "agent-west"]
+        assert sorted(e["id"] for e in single.queue_entries(mine=True)) == ["q-east", "q-west"]
+        assert sorted(single.unended_calls(since, mine=True)) == ["c-east", "c-west"]
+    finally:
+        for store in (east, west, single, renamed):
+            store.close()
