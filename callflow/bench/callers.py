@@ -72,7 +72,8 @@ from callflow.sandbox.instance import _rtp_range, rx
 from callflow.sandbox.pstn import connect, read_plan, start_pstn
 from callflow.sandbox.recipe import REPO_ROOT
 from callflow.sandbox.rootfs import RootfsError
-from callflow.store import SqliteStore
+from callflow.store import is_postgres, open_store
+from callflow.testing.postgres import PostgresServer
 
 CONFIG_DIR = REPO_ROOT / "config" / "bench-fuzz"
 FLOW = CONFIG_DIR / "fuzz.yaml"
@@ -407,8 +408,9 @@ def widen_rtp(info: SandboxInfo, ports: int) -> str:
     return f"{start}-{end}"
 
 
-def write_settings(workdir: Path, info: SandboxInfo, api_port: int) -> Path:
-    """The settings ``callflow run`` reads: the bench's flow, queues and campaign."""
+def write_settings(workdir: Path, info: SandboxInfo, api_port: int, store: str) -> Path:
+    """The settings ``callflow run`` reads: the bench's flow, queues and campaign; its
+    store (a SQLite file's path or a PostgreSQL URL)."""
     settings = workdir / "callflow.yaml"
     settings.write_text(
         "ari:\n"
@@ -420,7 +422,7 @@ def write_settings(workdir: Path, info: SandboxInfo, api_port: int) -> Path:
         f"queues: {QUEUES}\n"
         f"campaigns: [{CAMPAIGN}]\n"
         f"sounds_dir: {info.sounds_dir}\n"
-        "store: callflow.sqlite3\n"
+        f"store: {store}\n"
         "outbound:\n"
         '  endpoint: "PJSIP/{number}@pstn"\n'
         '  caller_id: "+15550100000"\n'
@@ -432,12 +434,12 @@ def write_settings(workdir: Path, info: SandboxInfo, api_port: int) -> Path:
     return settings
 
 
-def seed_store(store_path: Path, leads: Sequence[str]) -> None:
+def seed_store(location: str, leads: Sequence[str]) -> None:
     """Agents available (from the event log, as a restarted callflow finds them), the
     campaign's leads imported and the campaign running."""
     center, _ = load_queues(str(QUEUES))
     assert center is not None
-    store = SqliteStore(store_path)
+    store = open_store(location)
     try:
         for agent in center.agents:
             state = {"agent": agent, "state": AgentState.AVAILABLE.value, "reason": None}
@@ -476,6 +478,7 @@ class Rig:
     callers: Callers
     token: str
     api_port: int
+    store_location: str
     idle_tasks: int = 0
 
     def metric(self, name: str) -> float | None:
@@ -493,10 +496,6 @@ class Rig:
             if line.startswith(name + " "):
                 return float(line.split()[1])
         return None
-
-    @property
-    def store_path(self) -> Path:
-        return self.workdir / "callflow.sqlite3"
 
     def callflow_pid(self) -> int | None:
         proc = self.callflow.proc
@@ -517,14 +516,26 @@ def refuse_if_running(name: str) -> None:
 
 @contextlib.asynccontextmanager
 async def rig(
-    name: str, workdir: Path, *, leads: Sequence[str], progress: Progress
+    name: str,
+    workdir: Path,
+    *,
+    leads: Sequence[str],
+    progress: Progress,
+    store: str = "sqlite",
 ) -> AsyncIterator[Rig]:
-    """Start the sandbox, its PSTN, callflow with the bench config, the watch and the
-    callers; stop everything after (callflow first, with SIGTERM)."""
+    """Start the sandbox, its PSTN, callflow with the bench config (its store a SQLite file,
+    or a PostgreSQL server of the run's own: ``store``), the watch and the callers; stop
+    everything after (callflow first, with SIGTERM)."""
     sandbox = Sandbox(name)
     pstn_box: Sandbox | None = None
+    database: PostgresServer | None = None
     refuse_if_running(name)
     try:
+        location = str(workdir / "callflow.sqlite3")
+        if store == "postgresql":
+            progress("starting a PostgreSQL server for the store")
+            database = PostgresServer(workdir / "postgres")
+            location = database.start()
         progress("starting the sandbox Asterisk and its PSTN")
         info = sandbox.up()
         pstn_box = start_pstn(name, read_plan())
@@ -536,8 +547,8 @@ async def rig(
         build_bench_prompts(info)
         api_port = _free_tcp_port()
         token = secrets.token_urlsafe(24)
-        settings = write_settings(workdir, info, api_port)
-        seed_store(workdir / "callflow.sqlite3", leads)
+        settings = write_settings(workdir, info, api_port, location)
+        seed_store(location, leads)
         callflow = _Callflow(settings, info)
         os.environ[TOKEN_ENV] = token
         watch = PlaybackWatch(info)
@@ -546,7 +557,9 @@ async def rig(
             try:
                 callers = Callers(pstn, f"fz{secrets.token_hex(3)}")
                 async with callers:
-                    bench = Rig(info, pstn, workdir, callflow, watch, callers, token, api_port)
+                    bench = Rig(
+                        info, pstn, workdir, callflow, watch, callers, token, api_port, location
+                    )
                     await _wait_metric(bench, "callflow_ari_connected", 1.0, 20)
                     await asyncio.sleep(2.0)  # the campaign and the queues settle
                     bench.idle_tasks = await least_tasks(bench) or 0
@@ -561,6 +574,8 @@ async def rig(
         if pstn_box is not None:
             pstn_box.down()
         sandbox.down()
+        if database is not None:
+            database.stop()
 
 
 async def _wait_metric(bench: Rig, name: str, value: float, timeout: float) -> None:
@@ -630,60 +645,57 @@ _LEAD_NOT_AT_REST = (
 )
 
 
-def _store_rows(path: Path) -> dict[str, int]:
-    """Rows not in a final state, and the call.start/call.end problems, read from the file."""
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+def _query(location: str, *queries: str) -> list[list[tuple[Any, ...]]]:
+    """Each query's rows, read from the store as it is (not through callflow's writer): the
+    SQLite file opened read-only, or the PostgreSQL database."""
+    if is_postgres(location):
+        import psycopg  # libpq only when used
+
+        with psycopg.connect(location, autocommit=True) as pg:
+            return [pg.execute(sql).fetchall() for sql in queries]
+    db = sqlite3.connect(f"file:{location}?mode=ro", uri=True)
     try:
-        one = db.execute
-        found = {
-            "queue entries left": one("SELECT count(*) FROM queue_entries").fetchone()[0],
-            "callbacks not final": one(
-                "SELECT count(*) FROM callbacks WHERE state NOT IN "
-                "('completed','failed','expired','cancelled')"
-            ).fetchone()[0],
-            "leads not final": one(
-                f"SELECT count(*) FROM campaign_leads WHERE {_LEAD_NOT_AT_REST}"  # noqa: S608
-            ).fetchone()[0],
-            "attempts not ended": one(
-                "SELECT count(*) FROM campaign_attempts WHERE state != 'ended'"
-            ).fetchone()[0],
-        }
+        return [db.execute(sql).fetchall() for sql in queries]
     finally:
         db.close()
-    return {k: int(v) for k, v in found.items()}
 
 
-def _call_rows(path: Path) -> list[tuple[str, str]]:
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        rows = db.execute(
-            "SELECT kind, call_id FROM event_log WHERE kind IN ('call.start','call.end')"
-        ).fetchall()
-    finally:
-        db.close()
+def _store_rows(location: str) -> dict[str, int]:
+    """Rows not in a final state, and the call.start/call.end problems, read from the store."""
+    names = ("queue entries left", "callbacks not final", "leads not final", "attempts not ended")
+    counts = _query(
+        location,
+        "SELECT count(*) FROM queue_entries",
+        "SELECT count(*) FROM callbacks WHERE state NOT IN "
+        "('completed','failed','expired','cancelled')",
+        f"SELECT count(*) FROM campaign_leads WHERE {_LEAD_NOT_AT_REST}",  # noqa: S608
+        "SELECT count(*) FROM campaign_attempts WHERE state != 'ended'",
+    )
+    return {name: int(rows[0][0]) for name, rows in zip(names, counts, strict=True)}
+
+
+def _call_rows(location: str) -> list[tuple[str, str]]:
+    [rows] = _query(
+        location, "SELECT kind, call_id FROM event_log WHERE kind IN ('call.start','call.end')"
+    )
     return [(str(k), str(c)) for k, c in rows]
 
 
-def _figures(path: Path) -> dict[str, int]:
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        kinds = dict(
-            db.execute(
-                "SELECT kind, count(*) FROM event_log WHERE kind IN ('queue.enter',"
-                "'queue.connect','queue.abandon','callback.requested','callback.completed',"
-                "'campaign.attempt') GROUP BY kind"
-            ).fetchall()
-        )
-        kinds["leads never dialed (campaign stopped)"] = db.execute(
-            "SELECT count(*) FROM campaign_leads WHERE state = 'ready' AND attempts = 0"
-        ).fetchone()[0]
-    finally:
-        db.close()
-    return {str(k): int(v) for k, v in kinds.items()}
+def _figures(location: str) -> dict[str, int]:
+    kinds, never = _query(
+        location,
+        "SELECT kind, count(*) FROM event_log WHERE kind IN ('queue.enter',"
+        "'queue.connect','queue.abandon','callback.requested','callback.completed',"
+        "'campaign.attempt') GROUP BY kind",
+        "SELECT count(*) FROM campaign_leads WHERE state = 'ready' AND attempts = 0",
+    )
+    figures = {str(k): int(v) for k, v in kinds}
+    figures["leads never dialed (campaign stopped)"] = int(never[0][0])
+    return figures
 
 
-def _stop_campaign(path: Path) -> None:
-    store = SqliteStore(path)
+def _stop_campaign(location: str) -> None:
+    store = open_store(location)
     try:
         store.set_campaign_state(CAMPAIGN_NAME, "stopped")
     finally:
@@ -698,11 +710,11 @@ async def drain(bench: Rig, *, timeout: float, progress: Progress) -> float:
     callflow sees them); the seconds it took."""
     loop = asyncio.get_running_loop()
     began = loop.time()
-    await asyncio.to_thread(_stop_campaign, bench.store_path)
+    await asyncio.to_thread(_stop_campaign, bench.store_location)
     while True:
         channels = await bench.watch.ari.channels.list()
         bridges = await bench.watch.ari.bridges.list()
-        rows = await asyncio.to_thread(_store_rows, bench.store_path)
+        rows = await asyncio.to_thread(_store_rows, bench.store_location)
         if not channels and not bridges and not any(rows.values()):
             return loop.time() - began
         if loop.time() - began > timeout:
@@ -758,13 +770,13 @@ async def leak_checks(bench: Rig, calls_answered: int, calls_placed: int) -> lis
         ),
     ]
     await bench.callflow.stop()
-    rows = await asyncio.to_thread(_store_rows, bench.store_path)
+    rows = await asyncio.to_thread(_store_rows, bench.store_location)
     checks += [Check(name, found) for name, found in rows.items()]
     lines = bench.callflow.log.read_text(errors="replace").splitlines()
     errors, tracebacks = log_problems(lines)
     checks.append(Check("ERROR lines in callflow's log", len(errors), detail=_names(errors)))
     checks.append(Check("tracebacks in callflow's log", tracebacks))
-    calls, bad = start_end_problems(await asyncio.to_thread(_call_rows, bench.store_path))
+    calls, bad = start_end_problems(await asyncio.to_thread(_call_rows, bench.store_location))
     checks.append(
         Check(
             "calls without 1 call.start + 1 call.end",
@@ -794,7 +806,7 @@ def _names(items: Iterable[str], most: int = 3) -> str:
 def figures_rows(bench: Rig) -> list[tuple[str, int]]:
     """What went on: the callers' tally and the store's counts of queue, callback and
     campaign events."""
-    kinds = _figures(bench.store_path)
+    kinds = _figures(bench.store_location)
     return [
         *bench.callers.tally.rows(),
         ("playbacks started", bench.watch.started),

@@ -197,6 +197,12 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     fuzz.add_argument("--longest", type=float, default=60.0, help="longest call, s (default: 60)")
     fuzz.add_argument("--rate", type=float, default=10.0, help="most calls a second (default: 10)")
     fuzz.add_argument("--json", action="store_true", help="one JSON object per line")
+    fuzz.add_argument(
+        "--store",
+        choices=("sqlite", "postgresql"),
+        default="sqlite",
+        help="callflow's store: a SQLite file (default) or a PostgreSQL server of the run's own",
+    )
     fuzz.add_argument("--workdir", type=Path, default=None, help="keep callflow's log, store")
     fuzz.set_defaults(func=_run_fuzz)
 
@@ -302,6 +308,7 @@ def _run_fuzz(args: argparse.Namespace) -> int:
         as_json=args.json,
         longest=args.longest,
         rate=args.rate,
+        store=args.store,
         workdir=args.workdir,
     )
 

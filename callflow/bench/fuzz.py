@@ -29,6 +29,7 @@ class FuzzResult:
     calls: int
     concurrency: int
     seed: int
+    store: str = "sqlite"
     seconds: float = 0.0
     drain_seconds: float = 0.0
     figures: list[tuple[str, int]] = field(default_factory=list)
@@ -44,7 +45,8 @@ class FuzzResult:
     def lines(self) -> list[str]:
         head = (
             f"callflow bench fuzz: {self.calls} calls, {self.concurrency} at a time, seed "
-            f"{self.seed}; {self.seconds:.0f} s of calls, drained in {self.drain_seconds:.0f} s"
+            f"{self.seed}, {self.store} store; {self.seconds:.0f} s of calls, drained in "
+            f"{self.drain_seconds:.0f} s"
         )
         verdict = "every check passed" if self.ok else "CHECKS FAILED"
         return [
@@ -79,6 +81,7 @@ class FuzzResult:
                     "calls": self.calls,
                     "seed": self.seed,
                     "concurrency": self.concurrency,
+                    "store": self.store,
                     "seconds": round(self.seconds),
                     "ok": self.ok,
                 }
@@ -96,12 +99,13 @@ async def fuzz(
     name: str = SANDBOX_NAME,
     longest: float = 60.0,
     rate: float = 10.0,
+    store: str = "sqlite",
     progress: cl.Progress,
 ) -> FuzzResult:
     """Run the callers through a fresh rig and check what is left."""
-    result = FuzzResult(calls, concurrency, seed)
+    result = FuzzResult(calls, concurrency, seed, store)
     leads = cl.campaign_leads(seed, min(cl.MAX_LEADS, max(4, calls // 100)))
-    async with cl.rig(name, workdir, leads=leads, progress=progress) as bench:
+    async with cl.rig(name, workdir, leads=leads, progress=progress, store=store) as bench:
         loop = asyncio.get_running_loop()
         began = loop.time()
         progress(f"{calls} callers, {concurrency} at a time (seed {seed}) from {cl.now_utc()}")
@@ -130,6 +134,7 @@ def run_fuzz_bench(
     as_json: bool,
     longest: float = 60.0,
     rate: float = 10.0,
+    store: str = "sqlite",
     workdir: Path | None = None,
     write: Callable[[str], None] = print,
 ) -> int:
@@ -143,6 +148,7 @@ def run_fuzz_bench(
             workdir=folder,
             longest=longest,
             rate=rate,
+            store=store,
             progress=progress,
         )
 

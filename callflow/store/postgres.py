@@ -68,74 +68,74 @@ _SCHEMA: tuple[tuple[str, ...], ...] = (
         "CREATE SEQUENCE event_ids",
         """CREATE TABLE event_log (
             id       BIGINT PRIMARY KEY DEFAULT nextval('event_ids'),
-            at       TEXT   NOT NULL,          -- ISO 8601, UTC (sorts as text)
-            kind     TEXT   NOT NULL,
-            call_id  TEXT   NOT NULL DEFAULT '',
-            data     TEXT   NOT NULL DEFAULT '{}',   -- JSON, as written
-            node     TEXT   NOT NULL DEFAULT ''
+            at       TEXT COLLATE "C"   NOT NULL,          -- ISO 8601, UTC (sorts as text)
+            kind     TEXT COLLATE "C"   NOT NULL,
+            call_id  TEXT COLLATE "C"   NOT NULL DEFAULT '',
+            data     TEXT COLLATE "C"   NOT NULL DEFAULT '{}',   -- JSON, as written
+            node     TEXT COLLATE "C"   NOT NULL DEFAULT ''
         )""",
         "CREATE INDEX event_log_call ON event_log (call_id, id)",
         "CREATE INDEX event_log_kind ON event_log (kind, at)",
         """CREATE TABLE queue_entries (
-            id        TEXT PRIMARY KEY,
-            queue     TEXT NOT NULL,
-            kind      TEXT NOT NULL DEFAULT 'caller',
+            id        TEXT COLLATE "C" PRIMARY KEY,
+            queue     TEXT COLLATE "C" NOT NULL,
+            kind      TEXT COLLATE "C" NOT NULL DEFAULT 'caller',
             joined_at DOUBLE PRECISION NOT NULL,
-            data      TEXT NOT NULL,
-            node      TEXT NOT NULL DEFAULT ''
+            data      TEXT COLLATE "C" NOT NULL,
+            node      TEXT COLLATE "C" NOT NULL DEFAULT ''
         )""",
         "CREATE INDEX queue_entries_queue ON queue_entries (queue, joined_at)",
         """CREATE TABLE last_agents (
-            caller TEXT PRIMARY KEY,
-            agent  TEXT NOT NULL,
+            caller TEXT COLLATE "C" PRIMARY KEY,
+            agent  TEXT COLLATE "C" NOT NULL,
             at     DOUBLE PRECISION NOT NULL,
-            node   TEXT NOT NULL DEFAULT ''
+            node   TEXT COLLATE "C" NOT NULL DEFAULT ''
         )""",
         """CREATE TABLE callbacks (
-            id           TEXT PRIMARY KEY,
-            queue        TEXT NOT NULL,
-            number       TEXT NOT NULL,
-            state        TEXT NOT NULL,
+            id           TEXT COLLATE "C" PRIMARY KEY,
+            queue        TEXT COLLATE "C" NOT NULL,
+            number       TEXT COLLATE "C" NOT NULL,
+            state        TEXT COLLATE "C" NOT NULL,
             requested_at DOUBLE PRECISION NOT NULL,
             updated_at   DOUBLE PRECISION NOT NULL,
-            data         TEXT NOT NULL,
-            node         TEXT NOT NULL DEFAULT ''
+            data         TEXT COLLATE "C" NOT NULL,
+            node         TEXT COLLATE "C" NOT NULL DEFAULT ''
         )""",
         f"CREATE INDEX callbacks_live ON callbacks (requested_at, id) WHERE {LIVE_CALLBACK}",
         f"CREATE INDEX callbacks_number ON callbacks (queue, number) WHERE {LIVE_CALLBACK}",
         """CREATE TABLE campaigns (
-            name       TEXT PRIMARY KEY,
-            state      TEXT NOT NULL,
+            name       TEXT COLLATE "C" PRIMARY KEY,
+            state      TEXT COLLATE "C" NOT NULL,
             updated_at DOUBLE PRECISION NOT NULL,
-            node       TEXT NOT NULL DEFAULT ''
+            node       TEXT COLLATE "C" NOT NULL DEFAULT ''
         )""",
         """CREATE TABLE campaign_leads (
-            campaign     TEXT NOT NULL,
-            number       TEXT NOT NULL,
-            timezone     TEXT,
-            fields       TEXT NOT NULL DEFAULT '{}',
+            campaign     TEXT COLLATE "C" NOT NULL,
+            number       TEXT COLLATE "C" NOT NULL,
+            timezone     TEXT COLLATE "C",
+            fields       TEXT COLLATE "C" NOT NULL DEFAULT '{}',
             line         INTEGER NOT NULL DEFAULT 0,
-            state        TEXT NOT NULL DEFAULT 'ready',
+            state        TEXT COLLATE "C" NOT NULL DEFAULT 'ready',
             attempts     INTEGER NOT NULL DEFAULT 0,
             next_at      DOUBLE PRECISION NOT NULL DEFAULT 0,
-            last_outcome TEXT,
+            last_outcome TEXT COLLATE "C",
             abandoned_at DOUBLE PRECISION,
             updated_at   DOUBLE PRECISION NOT NULL DEFAULT 0,
-            node         TEXT NOT NULL DEFAULT '',
+            node         TEXT COLLATE "C" NOT NULL DEFAULT '',
             PRIMARY KEY (campaign, number)
         )""",
         "CREATE INDEX campaign_leads_due ON campaign_leads (campaign, state, next_at)",
         """CREATE TABLE campaign_attempts (
-            id        TEXT PRIMARY KEY,
-            campaign  TEXT NOT NULL,
-            number    TEXT NOT NULL,
+            id        TEXT COLLATE "C" PRIMARY KEY,
+            campaign  TEXT COLLATE "C" NOT NULL,
+            number    TEXT COLLATE "C" NOT NULL,
             attempt   INTEGER NOT NULL,
-            state     TEXT NOT NULL,
-            outcome   TEXT,
+            state     TEXT COLLATE "C" NOT NULL,
+            outcome   TEXT COLLATE "C",
             dialed_at DOUBLE PRECISION NOT NULL,
             ended_at  DOUBLE PRECISION,
-            data      TEXT NOT NULL DEFAULT '{}',
-            node      TEXT NOT NULL DEFAULT '',
+            data      TEXT COLLATE "C" NOT NULL DEFAULT '{}',
+            node      TEXT COLLATE "C" NOT NULL DEFAULT '',
             UNIQUE (campaign, number, attempt)
         )""",
         "CREATE INDEX campaign_attempts_when ON campaign_attempts (campaign, dialed_at)",
@@ -143,7 +143,10 @@ _SCHEMA: tuple[tuple[str, ...], ...] = (
 )
 """The migrations: step ``n`` takes the schema from version ``n - 1`` to ``n``. Version 1 is
 the SQLite schema's version 5 (the tables and their meaning are documented there,
-:mod:`callflow.store.schema`), with PostgreSQL's types."""
+:mod:`callflow.store.schema`), with PostgreSQL's types. Every text column compares byte by
+byte (``COLLATE "C"``, SQLite's BINARY), whatever the database's locale: times are ISO 8601
+text and kinds are matched by prefix ranges, and a language's collation (ICU ``en-US``
+ignores punctuation first) put ``…06+00:00`` after ``…06.5+00:00``."""
 
 VERSION = len(_SCHEMA)
 _MIGRATION_LOCK = 0x63616C6C666C6F77  # 'callflow': one advisory lock for every node

@@ -159,6 +159,7 @@ def test_the_check_table_and_the_verdict() -> None:
         "calls": 10,
         "seed": 1,
         "concurrency": 2,
+        "store": "sqlite",
         "seconds": 0,
         "ok": True,
     }

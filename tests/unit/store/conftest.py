@@ -29,9 +29,14 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServe
 
 @pytest.fixture
 def database(postgres: PostgresServer) -> str:
-    """A fresh, empty database on the session's server: its URL."""
+    """A fresh, empty database on the session's server: its URL. Its collation is a
+    language's (ICU ``en-US``), as a production database's often is, not the byte order of
+    the C locale: the store must sort times and kinds the same either way."""
     name = f"store_{next(_databases)}"
-    postgres.run_sql(f"CREATE DATABASE {name}")
+    postgres.run_sql(
+        f"CREATE DATABASE {name} LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C'"
+        " TEMPLATE template0"
+    )
     return postgres.dsn.rsplit("/", 1)[0] + f"/{name}"
 
 

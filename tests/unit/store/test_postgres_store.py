@@ -273,3 +273,21 @@ def test_each_node_takes_back_its_own_callers_calls_callbacks_and_agents(
     finally:
         for store in (east, west, single, renamed):
             store.close()
+
+
+def test_times_and_kinds_sort_byte_by_byte_whatever_the_database_locale(database: str) -> None:
+    """In an ICU ``en-US`` database (punctuation ignored at first), ``…06+00:00`` sorts after
+    ``…06.5+00:00``: the store's text columns compare as SQLite's do (byte order), so an
+    event on a whole second is not read as later than one half a second after it."""
+    store = PostgresStore(database)
+    try:
+        whole = dt.datetime(2026, 12, 7, 7, 56, 6, tzinfo=dt.UTC)
+        store.append("call.start", "early", at=whole)
+        store.append("call.start", "late", at=whole + dt.timedelta(milliseconds=500))
+        store.append("callback.requested", "cb", at=whole)
+        since = whole + dt.timedelta(milliseconds=200)
+        assert [e.call_id for e in store.events(since=since)] == ["late"]
+        assert [e.call_id for e in store.events(kinds=["call."])] == ["early", "late"]
+        assert list(store.unended_calls(since)) == ["late"]
+    finally:
+        store.close()
