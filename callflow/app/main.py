@@ -16,6 +16,7 @@ from callflow.api.server import ApiServer
 from callflow.app.memory import MemoryReports, keep_trimming
 from callflow.app.service import Service
 from callflow.app.settings import Settings, SettingsError
+from callflow.ari import AriError
 from callflow.call.ids import LIFE
 from callflow.callback.live import CallbackService
 from callflow.dialer.campaign import parse_campaign
@@ -127,6 +128,30 @@ class App:
         except ValueError as exc:
             raise SettingsError(f"{path}: {exc}") from None
 
+    async def _check_sharing(self) -> None:
+        """On a store several nodes share, say loudly what would mix their calls up: a node
+        with no name, or an Asterisk with no system name (its channel ids, the calls' ids
+        in the store, are then only its start time and a counter)."""
+        if not self.settings.node:
+            log.warning(
+                "the store %s is shared, but this node has no name (node: in the settings):"
+                " give each node its own, or a restart takes back another node's callers",
+                self.store.path,
+            )
+        await self.service.ready.wait()
+        try:
+            info = await self.service.ari.asterisk.info(only="config")
+        except AriError as exc:
+            log.info("could not read Asterisk's system name: %s", exc)
+            return
+        if not info.system_name:
+            log.warning(
+                "Asterisk has no systemname (asterisk.conf): its channel ids may equal those of"
+                " another node's Asterisk started in the same second, and the shared store"
+                " %s would mix their calls up; set a systemname for each Asterisk",
+                self.store.path,
+            )
+
     def load_flows(self) -> ReloadResult:
         """The first load of the flows; the caller refuses to start if it failed."""
         return self.flows.load()
@@ -148,6 +173,8 @@ class App:
         if self.settings.store_retention_days:
             days = self.settings.store_retention_days
             chores.append(asyncio.create_task(keep_pruning(self.store, days), name="retention"))
+        if self.store.shared:
+            chores.append(asyncio.create_task(self._check_sharing(), name="sharing-check"))
         if self.queues is not None:
             await self.queues.start()
         if self.callbacks is not None:

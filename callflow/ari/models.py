@@ -329,6 +329,7 @@ class AsteriskInfo:
 
     version: str = ""
     entity_id: str = ""
+    system_name: str = ""  # asterisk.conf's systemname: the prefix of its channel ids
     startup_time: datetime | None = None
     last_reload_time: datetime | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
@@ -338,9 +339,11 @@ class AsteriskInfo:
         data = _object(data, "AsteriskInfo")
         system = _obj(data, "system")
         status = _obj(data, "status")
+        config = _obj(data, "config")
         return cls(
             version=_str(system, "version"),
             entity_id=_str(system, "entity_id"),
+            system_name=_str(config, "name"),
             startup_time=parse_timestamp(status.get("startup_time")),
             last_reload_time=parse_timestamp(status.get("last_reload_time")),
             raw=dict(data),

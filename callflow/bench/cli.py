@@ -119,6 +119,11 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         default=None,
         help="folder for the generated stores (default: the system's temporary folder)",
     )
+    store.add_argument(
+        "--postgresql",
+        action="store_true",
+        help="append to a PostgreSQL store too (a server of the run's own)",
+    )
     store.set_defaults(func=_run_store)
 
     callback = kinds.add_parser(
@@ -372,7 +377,9 @@ def _run_callback(args: argparse.Namespace) -> int:
 
 
 def _run_store(args: argparse.Namespace) -> int:
-    return run_store_bench(quick=args.quick, as_json=args.json, folder=args.dir)
+    return run_store_bench(
+        quick=args.quick, as_json=args.json, folder=args.dir, postgresql=args.postgresql
+    )
 
 
 def _history(text: str) -> tuple[int, int]:

@@ -36,8 +36,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from callflow.queue.routing import last_agent_for
-from callflow.store import SqliteStore, SqlStore
+from callflow.store import SqliteStore, SqlStore, open_store
 from callflow.store.schema import REMEMBER_AGENT
+from callflow.testing.postgres import PostgresServer
 
 DAY = 86_400.0
 SPAN_DAYS = 60  # answered calls are spread over this many days before now
@@ -245,16 +246,21 @@ async def _time_appends(
     return sorted(took), time.perf_counter() - started
 
 
-def bench_append(folder: Path, events: int) -> list[AppendRow]:
-    """Both ways of appending ``events`` events from the event loop."""
+def bench_append(folder: Path, events: int, database: str | None = None) -> list[AppendRow]:
+    """Both ways of appending ``events`` events from the event loop; and, given a PostgreSQL
+    ``database``, the writer thread committing to it (the multi-node store)."""
     rows = []
     old = _old_append(folder / "append-before.sqlite3")
     store = SqliteStore(folder / "append-now.sqlite3")
+    stores: list[SqlStore] = [store]
     try:
         ways = [
             ("on the loop (before)", old, lambda: None),
             ("writer thread (now)", store.append, store.flush),
         ]
+        if database is not None:
+            stores.append(open_store(database))
+            ways.append(("writer thread, PostgreSQL", stores[-1].append, stores[-1].flush))
         for way, append, flush in ways:
             took, seconds = asyncio.run(_time_appends(append, flush, events))
             rows.append(
@@ -268,7 +274,8 @@ def bench_append(folder: Path, events: int) -> list[AppendRow]:
                 )
             )
     finally:
-        store.close()
+        for opened in stores:
+            opened.close()
     return rows
 
 
@@ -280,16 +287,22 @@ def run_store_bench(
     write: Callable[[str], None] = print,
     sizes: Sequence[int] | None = None,
     events: int | None = None,
+    postgresql: bool = False,
 ) -> int:
     """Run the bench and print two tables (or one JSON object per line); 0 when it ran.
-    ``sizes`` and ``events`` replace the default sizes (tests)."""
+    ``sizes`` and ``events`` replace the default sizes (tests); ``postgresql``: appends to
+    a PostgreSQL server of the run's own too."""
     sizes = sizes or (QUICK_SIZES if quick else SIZES)
     lookups, scans = (300, 3) if quick else (2000, 5)
     scan_up_to = sizes[-2] if len(sizes) > 1 else sizes[0]
     events = events or (5000 if quick else 20_000)
     with tempfile.TemporaryDirectory(prefix="callflow-bench-store-", dir=folder) as tmp:
         lookup_rows = bench_lookup(Path(tmp), sizes, lookups, scans, scan_up_to)
-        append_rows = bench_append(Path(tmp), events)
+        if postgresql:
+            with PostgresServer(Path(tmp) / "postgres") as database:
+                append_rows = bench_append(Path(tmp), events, database)
+        else:
+            append_rows = bench_append(Path(tmp), events)
     if as_json:
         rows: list[LookupRow | AppendRow] = [*lookup_rows, *append_rows]
         for row in rows:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from callflow.ari.models import AsteriskInfo
 from callflow.sandbox import Sandbox, SandboxInfo
 from callflow.sandbox.instance import ETC_TEMPLATES
 from callflow.store import open_store
@@ -105,6 +106,12 @@ async def test_a_node_killed_takes_back_its_callers_and_leaves_the_other_nodes_a
     waiting, in the store and in west's Asterisk, with no lost exit and no end; then every
     caller hangs up and each call has exactly one end, written by its own node."""
     store = open_store(database)
+    # What each node reads to check that channel ids cannot clash: Asterisk's system name.
+    names = {
+        AsteriskInfo.from_json(ari_get(info, "asterisk/info?only=config")).system_name
+        for info in (asterisk, west)
+    }
+    assert names == {"callflow-sandbox", "callflow-west"}
     callers = {
         "east": await phones_of(asterisk, tmp_path / "east", "caller1", "caller2"),
         "west": await phones_of(west, tmp_path / "west", "caller1", "caller2"),
@@ -144,6 +151,9 @@ async def test_a_node_killed_takes_back_its_callers_and_leaves_the_other_nodes_a
         assert {outcome for _, outcome in ends.values()} == {"caller_hangup"}, ends
         assert store.queue_entries() == []
         await until(lambda: leaks(west) == ([], []) and leaks(asterisk) == ([], []))
+        for process in nodes.values():  # named nodes, named Asterisks: nothing to warn of
+            log = process.log.read_text(errors="replace")
+            assert "no systemname" not in log and "has no name" not in log
     finally:
         for phone in [*callers["east"], *callers["west"]]:
             await phone.stop()

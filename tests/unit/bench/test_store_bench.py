@@ -61,3 +61,27 @@ def test_bench_prints_two_tables(tmp_path: Path) -> None:
     assert lines[0].startswith("last-agent lookup at queue join")
     assert "p99 ms" in lines[1] and lines[5].startswith("index (await last_agent)")
     assert lines[7].startswith("append from the event loop") and len(lines) == 12
+
+
+def test_the_append_table_has_a_postgresql_row_on_request(tmp_path: Path) -> None:
+    """--postgresql appends to a PostgreSQL server of the run's own as well: a third row,
+    every event committed (the rate counts up to the flush), and nothing left behind."""
+    lines: list[str] = []
+    code = run_store_bench(
+        quick=True,
+        as_json=True,
+        folder=tmp_path,
+        write=lines.append,
+        sizes=(200,),
+        events=300,
+        postgresql=True,
+    )
+    appends = [row for line in lines if (row := json.loads(line))["measure"] == "append"]
+    assert code == 0
+    assert [row["way"] for row in appends] == [
+        "on the loop (before)",
+        "writer thread (now)",
+        "writer thread, PostgreSQL",
+    ]
+    assert all(row["events"] == 300 and row["events_per_s"] > 0 for row in appends)
+    assert list(tmp_path.iterdir()) == []
