@@ -28,6 +28,7 @@ from __future__ import annotations
 import concurrent.futures
 import functools
 import logging
+import time
 import weakref
 from collections import deque
 from collections.abc import Iterable, Sequence
@@ -49,6 +50,9 @@ ID_BLOCK = 1000
 
 CONNECT_TIMEOUT = 5
 """Seconds to reach the server before a connection attempt counts as failed."""
+
+ID_RETRY = 1.0
+"""Seconds before ids are asked for again after the server could not give them."""
 
 POSTGRES = Dialect(
     json_text=lambda column: f"({column}::json ->> ?)",
@@ -248,6 +252,9 @@ class PostgresStore(SqlStore):
         try:
             migrate(db, self.path)
             self._ids: deque[int] = deque(_fetch_ids(db, 2 * ID_BLOCK))
+        except psycopg.Error as exc:  # e.g. a role that may not create the tables
+            db.close()
+            raise StoreError(f"{self.path}: cannot set up the store: {exc}") from exc
         except BaseException:
             db.close()
             raise
@@ -256,6 +263,7 @@ class PostgresStore(SqlStore):
             1, thread_name_prefix="callflow-store-ids"
         )
         self._spare: concurrent.futures.Future[list[int]] | None = None
+        self._ids_retry_at = 0.0  # time.monotonic(): no fetch before, after one failed
         self._writer = Writer(PostgresBackend(dsn, self.path, db))
         self._finalizer = weakref.finalize(self, _release, self._writer, self._ids_worker)
 
@@ -269,9 +277,17 @@ class PostgresStore(SqlStore):
             self._spare = None
             try:
                 self._ids.extend(spare.result())
-            except (psycopg.Error, StoreError) as exc:
-                log.warning("store %s: could not take event ids: %s", self.path, exc)
-        if len(self._ids) < ID_BLOCK and self._spare is None:
+            except psycopg.Error as exc:
+                if not self._ids_retry_at:  # once per outage, not once per event
+                    log.warning("store %s: cannot take event ids: %s", self.path, exc)
+                self._ids_retry_at = time.monotonic() + ID_RETRY
+            else:
+                self._ids_retry_at = 0.0
+        if (
+            len(self._ids) < ID_BLOCK
+            and self._spare is None
+            and time.monotonic() >= self._ids_retry_at
+        ):
             self._spare = self._ids_worker.submit(self._fetch_spare)
         return self._ids.popleft() if self._ids else 0
 
