@@ -172,6 +172,7 @@ class Sandbox:
         overlay: Path | None = None,
         files: Mapping[str, str] | None = None,
         rtp_ports: int = 200,
+        system_name: str = "callflow-sandbox",
     ) -> None:
         if not name or any(c not in string.ascii_letters + string.digits + "-_" for c in name):
             raise SandboxError(f"invalid sandbox name {name!r}: use letters, digits, - and _")
@@ -186,6 +187,9 @@ class Sandbox:
         self.overlay = overlay  # config templates that replace the recipe's of that name
         self.files = dict(files or {})  # more files for the config folder, as they are
         self.rtp_ports = rtp_ports  # two per call (RTP and RTCP); bench load needs more
+        # asterisk.conf's systemname, the start of every channel id: two Asterisks whose
+        # calls share a store (several nodes) need two names.
+        self.system_name = system_name
         self.info: SandboxInfo | None = None
 
     # -- state file ---------------------------------------------------------------------
@@ -329,6 +333,7 @@ class Sandbox:
             "ARI_USER": info.ari_user,
             "ARI_PASSWORD": info.ari_password,
             "ARI_APP": info.app,
+            "SYSTEM_NAME": self.system_name,
         }
         render_config(home / "etc", values, self.phones, overlay=self.overlay, files=self.files)
 

@@ -5,9 +5,11 @@ set -eu
 : "${ARI_PASSWORD:?set ARI_PASSWORD to the password callflow uses for ARI}"
 : "${ASTERISK_HTTP_PORT:=8088}" "${ASTERISK_SIP_PORT:=5060}" "${ASTERISK_SIP_BIND:=127.0.0.1}"
 : "${ASTERISK_RTP_START:=10000}" "${ASTERISK_RTP_END:=10199}"
-names="ARI_PASSWORD ASTERISK_HTTP_PORT ASTERISK_SIP_PORT ASTERISK_SIP_BIND ASTERISK_RTP_START ASTERISK_RTP_END"
+# The start of every channel id: give each Asterisk whose callflow shares a store its own.
+: "${ASTERISK_SYSTEM_NAME:=callflow}"
+names="ARI_PASSWORD ASTERISK_HTTP_PORT ASTERISK_SIP_PORT ASTERISK_SIP_BIND ASTERISK_RTP_START ASTERISK_RTP_END ASTERISK_SYSTEM_NAME"
 export names ARI_PASSWORD ASTERISK_HTTP_PORT ASTERISK_SIP_PORT ASTERISK_SIP_BIND ASTERISK_RTP_START \
-    ASTERISK_RTP_END
+    ASTERISK_RTP_END ASTERISK_SYSTEM_NAME
 state=/var/lib/callflow-asterisk
 mkdir -p "$state/db" "$state/spool/recording" "$state/run" "$state/log"
 templates=/usr/share/callflow-asterisk/etc

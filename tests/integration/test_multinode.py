@@ -13,7 +13,6 @@ import pytest
 
 from callflow.ari.models import AsteriskInfo
 from callflow.sandbox import Sandbox, SandboxInfo
-from callflow.sandbox.instance import ETC_TEMPLATES
 from callflow.store import open_store
 from callflow.testing.postgres import PostgresServer
 from callflow.testing.softphone import SipServer, Softphone
@@ -25,17 +24,11 @@ pytestmark = pytest.mark.asterisk
 
 
 @pytest.fixture
-def west(tmp_path: Path) -> Iterator[SandboxInfo]:
+def west() -> Iterator[SandboxInfo]:
     """A second Asterisk, the west node's, with a system name of its own: Asterisk names
     channels ``<system name>-<start time>.<n>``, and channel ids are the call ids in the
     shared store, so two Asterisks started in the same second under one name would clash."""
-    overlay = tmp_path / "west-etc"
-    overlay.mkdir()
-    recipe = (ETC_TEMPLATES / "asterisk.conf").read_text()
-    assert "systemname = callflow-sandbox" in recipe
-    named = recipe.replace("systemname = callflow-sandbox", "systemname = callflow-west")
-    (overlay / "asterisk.conf").write_text(named)
-    sandbox = Sandbox(f"pytest-west-{os.getpid()}", overlay=overlay)
+    sandbox = Sandbox(f"pytest-west-{os.getpid()}", system_name="callflow-west")
     info = sandbox.up()
     try:
         yield info
