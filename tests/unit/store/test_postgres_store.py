@@ -9,7 +9,7 @@ import asyncio
 import datetime as dt
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -33,9 +33,9 @@ def own_server(tmp_path: Path) -> Iterator[PostgresServer]:
         server.stop()
 
 
-def wait_until(condition: object, timeout: float = 15.0) -> None:
+def wait_until(condition: Callable[[], bool], timeout: float = 15.0) -> None:
     deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
+    while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.05)
 
