@@ -29,6 +29,7 @@ from callflow.queue.config import load_queues
 from callflow.sandbox import Sandbox, SandboxInfo
 from callflow.sandbox.pstn import connect, pstn_name, read_plan, start_pstn
 from callflow.store import SqliteStore
+from callflow.store.base import EventRecord
 from callflow.testing.softphone import SipServer, Softphone
 
 PhoneFactory = Callable[..., Awaitable[Softphone]]
@@ -42,6 +43,27 @@ def ari_get(info: SandboxInfo, path: str) -> Any:
     )
     with urllib.request.urlopen(request, timeout=5) as response:
         return json.loads(response.read() or b"null")
+
+
+async def bridged(info: SandboxInfo, endpoint: str, timeout: float = 15.0) -> None:
+    """Wait until Asterisk has a channel of ``endpoint`` (``agent1``) in a mixing bridge: the
+    app has put the call through. An agent's phone that hangs up the moment it answers may
+    beat the bridge, and callflow then (rightly) counts it as a ring that failed and rings
+    again: a test that means "talk, then hang up" waits for this first."""
+    async with asyncio.timeout(timeout):
+        while True:
+            channels, bridges = await asyncio.gather(
+                asyncio.to_thread(ari_get, info, "channels"),
+                asyncio.to_thread(ari_get, info, "bridges"),
+            )
+            names = {c["id"]: c["name"] for c in channels}
+            for bridge in bridges:
+                if bridge.get("bridge_type") != "mixing":
+                    continue
+                prefix = f"PJSIP/{endpoint}-"
+                if any(names.get(c, "").startswith(prefix) for c in bridge["channels"]):
+                    return
+            await asyncio.sleep(0.05)
 
 
 def ari_client(info: SandboxInfo, app: str | None = None) -> AriClient:
@@ -205,13 +227,30 @@ async def start_app(
 
 
 async def wait_for_events(
-    app: App, kind: str, *, count: int = 1, call_id: str | None = None, timeout: float = 20.0
+    app: App,
+    kind: str,
+    *,
+    count: int = 1,
+    call_id: str | None = None,
+    timeout: float = 20.0,
+    where: Callable[[EventRecord], bool] = lambda _: True,
 ) -> None:
-    """Wait until the app's event log holds ``count`` events of that kind."""
-    async with asyncio.timeout(timeout):
-        # The store is a database, not an awaitable: poll it, bounded by the timeout.
-        while len(app.store.events(kind=kind, call_id=call_id)) < count:  # noqa: ASYNC110
-            await asyncio.sleep(0.05)
+    """Wait until the app's event log holds ``count`` events of that kind (``where``: those
+    that match); past the timeout, fail with what the log holds instead (of that call, or
+    the last events), so that a failure in CI says where the call got to."""
+
+    def found() -> int:
+        return sum(map(where, app.store.events(kind=kind, call_id=call_id)))
+
+    try:
+        async with asyncio.timeout(timeout):
+            # The store is a database, not an awaitable: poll it, bounded by the timeout.
+            while found() < count:  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+    except TimeoutError:
+        seen = app.store.events(call_id=call_id)[-25:]
+        told = "\n".join(f"  {e.at:%H:%M:%S.%f} {e.call_id} {e.kind} {e.data}" for e in seen)
+        pytest.fail(f"no {count} {kind} event(s) within {timeout} s; the log has:\n{told}")
 
 
 async def drop_event_socket(app: App, *, wait_reconnect: bool = False) -> None:

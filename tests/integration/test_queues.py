@@ -18,6 +18,7 @@ from tests.integration.conftest import (
     PhoneFactory,
     ari_client,
     ari_get,
+    bridged,
     wait_for_events,
 )
 
@@ -98,9 +99,13 @@ async def test_fifo_order_with_priority_overtaking_and_positions(
         assert heard is not None and measure(heard).voiced_seconds > 0.5, phone.user
 
 
-async def talk_and_hang_up(agent: Softphone, since: int = 0, talk: float = 0.5) -> int:
-    """The agent's phone answers (auto), talks briefly and hangs up; returns a new mark."""
+async def talk_and_hang_up(
+    asterisk: SandboxInfo, agent: Softphone, since: int = 0, talk: float = 0.5
+) -> int:
+    """The agent's phone answers (auto), is put through, talks briefly and hangs up; returns
+    a new mark."""
     established = await agent.wait_event("CALL_ESTABLISHED", since=since, timeout=15)
+    await bridged(asterisk, agent.user)
     await asyncio.sleep(talk)
     await agent.hangup()
     return agent.events.index(established) + 1
@@ -141,7 +146,8 @@ async def test_a_holding_bridge_destroyed_under_its_callers_holds_them_again(
         homes = {i: [b for b, members in held.items() if i in members] for i in ids}
         if all(len(found) == 1 for found in homes.values()):
             break
-        assert loop.time() - destroyed < 2.0, ("not held again within 2 s", held)
+        # A bound for "never", not a speed check: on a loaded machine it takes a while.
+        assert loop.time() - destroyed < 10.0, ("not held again within 10 s", held)
         await asyncio.sleep(0.05)
     print(f"held again after {loop.time() - destroyed:.3f} s in {sorted(held)}")
     assert old not in held
@@ -160,8 +166,8 @@ async def test_a_holding_bridge_destroyed_under_its_callers_holds_them_again(
     agent = await phones("agent1", auto_answer=True)
     app.queues.login("agent1")
     app.queues.kick()
-    mark = await talk_and_hang_up(agent)
-    await talk_and_hang_up(agent, since=mark)
+    mark = await talk_and_hang_up(asterisk, agent)
+    await talk_and_hang_up(asterisk, agent, since=mark)
     await wait_for_events(app, "queue.complete", count=2)
     assert [caller for caller, _ in callers_connected(app)] == ["+15550000001", "+15550000003"]
     assert app.store.events(kind="queue.exit") == []
@@ -219,7 +225,7 @@ async def test_skills_route_to_the_agent_who_has_them(
         app.queues.login(name)
     caller = await phones("caller1")
     await join(app, caller, "302")
-    await talk_and_hang_up(agents[2])
+    await talk_and_hang_up(asterisk, agents[2])
     await wait_for_events(app, "queue.complete")
     assert callers_connected(app) == [("+15550000001", "agent3")]
     assert [e.data["agent"] for e in app.store.events(kind="queue.ring")] == ["agent3"]
@@ -236,7 +242,7 @@ async def test_last_agent_is_preferred_for_a_returning_caller(
     caller = await phones("caller1")
     mark = caller.mark()
     await join(app, caller, "300")
-    agent2_mark = await talk_and_hang_up(agent2)
+    agent2_mark = await talk_and_hang_up(asterisk, agent2)
     await caller.wait_event("CALL_CLOSED", since=mark)
     await wait_for_events(app, "queue.complete")
 
@@ -244,7 +250,7 @@ async def test_last_agent_is_preferred_for_a_returning_caller(
     await join(app, caller, "300")
     [_, second] = app.store.events(kind="queue.enter")
     assert second.data["last_agent"] == "agent2"
-    await talk_and_hang_up(agent2, since=agent2_mark)
+    await talk_and_hang_up(asterisk, agent2, since=agent2_mark)
     await wait_for_events(app, "queue.complete", count=2)
     assert [agent for _, agent in callers_connected(app)] == ["agent2", "agent2"]
     assert not [e for e in agent1.events if e.get("type") == "CALL_ESTABLISHED"]
@@ -275,8 +281,8 @@ async def test_ring_no_answer_moves_on_and_keeps_the_place(
 
     app.queues.login("agent2")
     app.queues.kick()
-    mark = await talk_and_hang_up(agent2)
-    await talk_and_hang_up(agent2, since=mark)
+    mark = await talk_and_hang_up(asterisk, agent2)
+    await talk_and_hang_up(asterisk, agent2, since=mark)
     await wait_for_events(app, "queue.complete", count=2)
     assert callers_connected(app) == [("+15550000001", "agent2"), ("+15550000002", "agent2")]
 
@@ -326,8 +332,8 @@ async def test_wrapup_is_respected_before_the_next_caller(
     first, second = await phones("caller1"), await phones("caller2")
     await join(app, first, "305")
     await join(app, second, "305")
-    mark = await talk_and_hang_up(agent2)
-    await talk_and_hang_up(agent2, since=mark)
+    mark = await talk_and_hang_up(asterisk, agent2)
+    await talk_and_hang_up(asterisk, agent2, since=mark)
     await wait_for_events(app, "queue.complete", count=2)
     [done, _] = app.store.events(kind="queue.complete")
     [_, next_ring] = app.store.events(kind="queue.ring")
@@ -508,7 +514,7 @@ async def test_eight_callers_three_agents_everyone_served_once_at_a_time(
         phone, mark = agents[name], 0
         while True:
             try:
-                mark = await talk_and_hang_up(phone, since=mark, talk=1.0)
+                mark = await talk_and_hang_up(asterisk, phone, since=mark, talk=1.0)
             except SoftphoneError:  # no more calls for this agent
                 return
 
@@ -553,7 +559,7 @@ async def test_returning_caller_is_held_for_their_busy_last_agent(
     returning, other, newcomer = [await phones(f"caller{i}") for i in (1, 2, 3)]
     mark = returning.mark()
     await join(app, returning, "300")
-    agent2_mark = await talk_and_hang_up(agent2)  # the history: caller1 spoke with agent2
+    agent2_mark = await talk_and_hang_up(asterisk, agent2)  # the history: caller1 spoke with agent2
     await returning.wait_event("CALL_CLOSED", since=mark)
     await wait_for_events(app, "queue.complete")
 
@@ -562,11 +568,11 @@ async def test_returning_caller_is_held_for_their_busy_last_agent(
     app.queues.login("agent1")
     await join(app, returning, "300")  # held for agent2
     await join(app, newcomer, "300")  # goes to agent1
-    await talk_and_hang_up(agent1, talk=0.2)
+    await talk_and_hang_up(asterisk, agent1, talk=0.2)
     await wait_for_events(app, "queue.complete", count=2)
     await asyncio.sleep(1.0)
     await agent2.hangup()  # agent2 is free: the held caller is theirs
-    await talk_and_hang_up(agent2, since=agent2.events.index(established) + 1)
+    await talk_and_hang_up(asterisk, agent2, since=agent2.events.index(established) + 1)
     await wait_for_events(app, "queue.complete", count=4)
     assert callers_connected(app) == [
         ("+15550000001", "agent2"),
@@ -615,7 +621,7 @@ async def test_the_wait_told_on_a_live_call_is_the_default_predictors_figure(
         "sound:queue-seconds",
     ]
     await agent.hangup()
-    await talk_and_hang_up(agent, since=mark)
+    await talk_and_hang_up(asterisk, agent, since=mark)
     await wait_for_events(app, "queue.complete", count=2)
 
 
@@ -631,15 +637,16 @@ async def test_post_call_survey_records_the_answer_with_the_agent(
     call_id = await join(app, caller, "307")
     await agent.wait_event("CALL_ESTABLISHED", timeout=15)
     await wait_for_events(app, "queue.connect", call_id=call_id)
+    await bridged(asterisk, "agent1")
     await asyncio.sleep(0.5)
     await agent.hangup()
     await wait_for_events(app, "queue.complete", call_id=call_id)
-    async with asyncio.timeout(15):  # the survey question plays to the caller
-        # The store is a database, not an awaitable: poll it, bounded by the timeout.
-        while "sound:hello-world" not in [  # noqa: ASYNC110
-            e.data["media"] for e in app.store.events(call_id=call_id, kind="call.playback.started")
-        ]:
-            await asyncio.sleep(0.1)
+    await wait_for_events(  # the survey question plays to the caller
+        app,
+        "call.playback.started",
+        call_id=call_id,
+        where=lambda e: e.data["media"] == "sound:hello-world",
+    )
     await caller.send_dtmf("1")
     await wait_for_events(app, "survey.answer", call_id=call_id)
     [answer] = app.store.events(call_id=call_id, kind="survey.answer")

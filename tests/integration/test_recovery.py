@@ -16,7 +16,7 @@ from callflow.sandbox import SandboxInfo
 from callflow.store import SqliteStore, open_store
 from callflow.testing.postgres import PostgresServer
 from callflow.testing.softphone import Softphone
-from tests.integration.conftest import AppFactory, PhoneFactory, ari_get
+from tests.integration.conftest import AppFactory, PhoneFactory, ari_get, bridged
 from tests.integration.test_queues import QUEUES, talk_and_hang_up
 
 pytestmark = pytest.mark.asterisk
@@ -204,7 +204,7 @@ async def test_kill_9_then_restart_serves_queued_callers_in_their_original_order
     assert await agents_cli(second.config, "login", "agent1") == 0
     since = 0
     for served in range(3):
-        since = await talk_and_hang_up(agent, since)
+        since = await talk_and_hang_up(asterisk, agent, since)
         await until(lambda n=served: len(store.events(kind="queue.complete")) > n)
     connected = [e.data["caller"] for e in store.events(kind="queue.connect")]
     assert connected == ["+15550000002", "+15550000001", "+15550000003"]
@@ -292,6 +292,7 @@ async def test_kill_9_during_a_conversation_leaves_the_caller_talking(
     second_caller = await phones("caller2")
     await dial(second_caller, "300")
     await agent.wait_event("CALL_ESTABLISHED", since=mark, timeout=15)
+    await bridged(asterisk, "agent1")
     await agent.hangup()
     await second_caller.wait_event("CALL_CLOSED", timeout=10)
     second.kill(signal.SIGTERM)

@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 
 from callflow.sandbox import SandboxInfo
-from tests.integration.conftest import SAMPLE_FLOW, AppFactory, PhoneFactory, wait_for_events
+from tests.integration.conftest import (
+    SAMPLE_FLOW,
+    AppFactory,
+    PhoneFactory,
+    bridged,
+    wait_for_events,
+)
 
 pytestmark = pytest.mark.asterisk
 
@@ -31,6 +37,7 @@ async def test_main_line_support_reaches_alice(
     await wait_for_events(app, "flow.wait", count=2)  # past the welcome, in the main menu
     await caller.send_dtmf("2")
     await alice.wait_event("CALL_ESTABLISHED", timeout=15)
+    await bridged(asterisk, "agent1")
     await alice.hangup()
     await caller.wait_event("CALL_CLOSED", since=mark, timeout=15)
     await wait_for_events(app, "call.end")

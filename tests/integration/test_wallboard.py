@@ -21,7 +21,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
 from callflow.sandbox import SandboxInfo
-from tests.integration.conftest import PhoneFactory
+from tests.integration.conftest import PhoneFactory, bridged
 from tests.integration.test_api import TOKEN, Running, callflow_run
 
 pytestmark = pytest.mark.asterisk
@@ -117,6 +117,7 @@ async def test_a_caller_joining_a_queue_is_on_the_wallboard_within_two_seconds(
         first = await phones("caller2")
         await first.dial("300")
         await agent1.wait_event("CALL_ESTABLISHED", timeout=15)
+        await bridged(asterisk, "agent1")
         await asyncio.sleep(0.5)
         await agent1.hangup()
         await asyncio.to_thread(
