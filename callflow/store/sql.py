@@ -724,11 +724,14 @@ def _lead(row: tuple[Any, ...]) -> dict[str, Any]:
 
 
 def _save_callback(db: Db, row: tuple[Any, ...]) -> None:
+    # A callback stays the node's that took it (the one that dials it): a change written
+    # under another node's name (`callflow callbacks cancel` run with its settings) is not
+    # a move.
     db.execute(
         "INSERT INTO callbacks (id, queue, number, state, requested_at, updated_at, data, node)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET queue = excluded.queue,"
         " number = excluded.number, state = excluded.state, updated_at = excluded.updated_at,"
-        " data = excluded.data, node = excluded.node",
+        " data = excluded.data",
         row,
     )
 

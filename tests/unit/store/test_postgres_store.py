@@ -270,6 +270,16 @@ def test_each_node_takes_back_its_own_callers_calls_callbacks_and_agents(
         assert list(west.unended_calls(since, mine=True)) == ["c-west"]
         assert sorted(west.unended_calls(since)) == ["c-east", "c-west"]
         assert [c["id"] for c in east.live_callbacks(mine=True)] == ["cb-east"]
+        # A change written under west's name (`callflow callbacks` with west's settings)
+        # leaves east's callback east's: east still dials it.
+        west.save_callback(
+            {"id": "cb-east", "queue": "support", "number": "+15550004",
+             "state": "waiting", "requested_at": 3.0, "attempts": 1},
+        )  # fmt: skip
+        west.flush()
+        assert [c["id"] for c in east.live_callbacks(mine=True)] == ["cb-east"]
+        assert [c["attempts"] for c in east.live_callbacks(mine=True)] == [1]
+        assert [c["id"] for c in west.live_callbacks(mine=True)] == ["cb-west"]
         assert list(west.latest("agent.state", "agent", mine=True)) == ["agent-west"]
         assert sorted(west.latest("agent.state", "agent")) == ["agent-east", "agent-west"]
         assert sorted(e["id"] for e in single.queue_entries(mine=True)) == ["q-east", "q-west"]
