@@ -72,7 +72,7 @@ def _run(args: argparse.Namespace) -> int:
         return fatal("the flows have errors; not starting", 2)
     try:
         asyncio.run(app.run())
-    except (ServiceError, ApiServerError) as exc:
+    except (ServiceError, ApiServerError, StoreError) as exc:  # StoreError: NodeInUse
         return fatal(str(exc), 1)
     except KeyboardInterrupt:
         return 130

@@ -8,6 +8,7 @@ import datetime as dt
 import functools
 import logging
 import signal
+import time
 from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,8 @@ from callflow.prompts import missing_prompts
 from callflow.queue import control
 from callflow.queue.config import load_queues
 from callflow.queue.live import QueueService
-from callflow.store import open_store
+from callflow.store import StoreError, open_store
+from callflow.store.nodes import HEARTBEAT, STALE_AFTER, NodeInUse, NodeLife, this_life
 from callflow.store.retention import keep_pruning
 
 log = logging.getLogger(__name__)
@@ -128,6 +130,28 @@ class App:
         except ValueError as exc:
             raise SettingsError(f"{path}: {exc}") from None
 
+    async def _say_alive(self, me: NodeLife) -> None:
+        """Tell the store this process still runs under its node name (one that stops saying
+        so, on another host, may be taken over: :mod:`callflow.store.nodes`)."""
+        lost = False
+        while True:
+            await asyncio.sleep(HEARTBEAT)
+            try:
+                ours = await asyncio.wrap_future(self.store.node_seen(me))
+            except StoreError as exc:
+                log.debug("node heartbeat not written: %s", exc)
+                continue
+            if not ours and not lost:
+                log.error(
+                    "the store %s: another process took over this node's name %r (this one"
+                    " was not heard of for %.0f s): two processes now run under one name,"
+                    " and a restart of either takes the other's callers; stop one of them",
+                    self.store.path,
+                    me.name,
+                    STALE_AFTER,
+                )
+            lost = not ours
+
     async def _check_sharing(self) -> None:
         """On a store several nodes share, say loudly what would mix their calls up: a node
         with no name, or an Asterisk with no system name (its channel ids, the calls' ids
@@ -157,8 +181,20 @@ class App:
         return self.flows.load()
 
     async def run(self, *, install_signals: bool = True) -> None:
-        """Serve until stopped; SIGHUP or an edited flow file reloads the flows."""
+        """Serve until stopped; SIGHUP or an edited flow file reloads the flows.
+
+        Raises :class:`~callflow.store.nodes.NodeInUse` (before anything starts) if another
+        running callflow holds this node name on this store."""
         loop = asyncio.get_running_loop()
+        me = this_life(self.settings.node, str(LIFE), time.time())
+        try:
+            holder = await asyncio.to_thread(self.store.claim_node, me)
+        except StoreError:
+            self.store.close()
+            raise
+        if holder is not None:
+            self.store.close()
+            raise NodeInUse(self.store.path, holder, time.time())
         if install_signals:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self._on_stop_signal, sig)
@@ -169,7 +205,11 @@ class App:
             reports = MemoryReports()
             loop.add_signal_handler(signal.SIGUSR1, functools.partial(self._report, reports))
         watcher = asyncio.create_task(self._watch_flows(), name="flow-watcher")
-        chores = [watcher, asyncio.create_task(keep_trimming(), name="malloc-trim")]
+        chores = [
+            watcher,
+            asyncio.create_task(keep_trimming(), name="malloc-trim"),
+            asyncio.create_task(self._say_alive(me), name="node-heartbeat"),
+        ]
         if self.settings.store_retention_days:
             days = self.settings.store_retention_days
             chores.append(asyncio.create_task(keep_pruning(self.store, days), name="retention"))
@@ -201,6 +241,7 @@ class App:
             if install_signals:
                 for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
                     loop.remove_signal_handler(sig)
+            self.store.release_node(me)
             self.store.close()
 
     def _report(self, memory: MemoryReports) -> None:

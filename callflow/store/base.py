@@ -16,10 +16,13 @@ the same methods. Their promises, whatever the database:
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+from callflow.store.nodes import NodeLife
 
 
 @dataclass(frozen=True)
@@ -195,6 +198,19 @@ class Store(Protocol):
 
     async def prune_async(self, before: dt.datetime) -> int:
         """:meth:`prune`, off the event loop."""
+        ...
+
+    def claim_node(self, me: NodeLife) -> NodeLife | None:
+        """Take ``me.name`` for this process: None once it is ours, or the running process
+        that holds it (see :mod:`callflow.store.nodes`)."""
+        ...
+
+    def node_seen(self, me: NodeLife) -> concurrent.futures.Future[bool]:
+        """Say this process is alive; False (in the future) if the name is no longer ours."""
+        ...
+
+    def release_node(self, me: NodeLife) -> None:
+        """Let the name go (a clean stop)."""
         ...
 
     def flush(self) -> None:

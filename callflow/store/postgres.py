@@ -60,6 +60,7 @@ POSTGRES = Dialect(
     temp="pg_temp.",
     insert_ignore=lambda table, select: f"INSERT INTO {table} {select} ON CONFLICT DO NOTHING",
     unique_violation=errors.UniqueViolation,
+    for_update=" FOR UPDATE",
 )
 
 _FAULTS: tuple[type[Exception], ...] = (
@@ -144,13 +145,23 @@ _SCHEMA: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE INDEX campaign_attempts_when ON campaign_attempts (campaign, dialed_at)",
     ),
+    (
+        """CREATE TABLE nodes (
+            name       TEXT COLLATE "C" PRIMARY KEY,
+            host       TEXT COLLATE "C" NOT NULL,
+            pid        INTEGER NOT NULL,
+            life       TEXT COLLATE "C" NOT NULL,
+            started_at DOUBLE PRECISION NOT NULL,
+            seen_at    DOUBLE PRECISION NOT NULL
+        )""",
+    ),
 )
 """The migrations: step ``n`` takes the schema from version ``n - 1`` to ``n``. Version 1 is
-the SQLite schema's version 5 (the tables and their meaning are documented there,
-:mod:`callflow.store.schema`), with PostgreSQL's types. Every text column compares byte by
-byte (``COLLATE "C"``, SQLite's BINARY), whatever the database's locale: times are ISO 8601
-text and kinds are matched by prefix ranges, and a language's collation (ICU ``en-US``
-ignores punctuation first) put ``…06+00:00`` after ``…06.5+00:00``."""
+the SQLite schema's version 5 and version 2 its version 6 (the tables and their meaning are
+documented there, :mod:`callflow.store.schema`), with PostgreSQL's types. Every text column
+compares byte by byte (``COLLATE "C"``, SQLite's BINARY), whatever the database's locale:
+times are ISO 8601 text and kinds are matched by prefix ranges, and a language's collation
+(ICU ``en-US`` ignores punctuation first) put ``…06+00:00`` after ``…06.5+00:00``."""
 
 VERSION = len(_SCHEMA)
 _MIGRATION_LOCK = 0x63616C6C666C6F77  # 'callflow': one advisory lock for every node

@@ -152,6 +152,19 @@ def answered_call(data: dict[str, object], at: dt.datetime) -> tuple[str, str, f
     return str(caller), str(agent), at.timestamp()
 
 
+_V6 = (
+    # Who runs under which node name (callflow.store.nodes): one process per name.
+    """CREATE TABLE nodes (
+        name       TEXT PRIMARY KEY,         -- the settings' node: ('' for none)
+        host       TEXT NOT NULL,
+        pid        INTEGER NOT NULL,
+        life       TEXT NOT NULL,            -- the process life's tag (call.ids.LIFE)
+        started_at REAL NOT NULL,            -- Unix seconds
+        seen_at    REAL NOT NULL             -- its last "still alive"
+    )""",
+)
+
+
 def _statements(statements: Iterable[str]) -> Step:
     def step(db: sqlite3.Connection) -> None:
         for sql in statements:
@@ -176,6 +189,7 @@ MIGRATIONS: tuple[Step, ...] = (
     _last_agents,
     _statements(_V4),
     _statements(_V5),
+    _statements(_V6),
 )
 VERSION = len(MIGRATIONS)
 """The schema version this code writes."""

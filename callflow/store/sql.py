@@ -13,6 +13,7 @@ thread. The ``async`` reads run in a worker thread.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import datetime as dt
 import functools
@@ -27,6 +28,7 @@ from typing import Any, Protocol
 
 from callflow.store.base import EventRecord
 from callflow.store.errors import StoreClosed, StoreError
+from callflow.store.nodes import STALE_AFTER, NodeLife, may_claim
 from callflow.store.schema import LIVE_CALLBACK, REMEMBER_AGENT, answered_call
 from callflow.store.writer import StoreHealth, Writer
 
@@ -40,6 +42,7 @@ KEEP_LATEST = (("agent.state", "agent"),)
 state, which callflow restores its agents from after a restart."""
 
 EVENT_COLUMNS = "id, at, kind, call_id, data, node"
+_NODE_COLUMNS = "name, host, pid, life, started_at, seen_at"
 
 EventRow = tuple[int, str, str, str, str, str]
 
@@ -85,6 +88,9 @@ class Dialect:
     """``INSERT INTO table <select>`` that skips rows already there."""
     unique_violation: type[Exception]
     """What a write breaking a UNIQUE constraint raises."""
+    for_update: str = ""
+    """The suffix of a SELECT that locks the rows it reads until the transaction ends
+    (SQLite's writer holds the whole file already)."""
 
 
 def _standard(value: Any) -> Any:
@@ -299,6 +305,71 @@ class SqlStore:
         self._writer.submit(
             lambda db: db.execute("DELETE FROM queue_entries WHERE id = ?", (entry_id,))
         )
+
+    # --- who runs under this node's name (callflow.store.nodes) ------------------------
+
+    def claim_node(
+        self, me: NodeLife, *, stale_after: float = STALE_AFTER, timeout: float = 15.0
+    ) -> NodeLife | None:
+        """Take ``me.name`` for this process; None once it is ours, or the running process
+        that holds it (and keeps it). Waits for the commit (at most ``timeout`` seconds:
+        then :class:`StoreError`)."""
+        dialect = self.dialect
+
+        def claim(db: Db) -> NodeLife | None:
+            now = time.time()
+            row = (me.host, me.pid, me.life, now, now, me.name)
+            db.execute(
+                "INSERT INTO nodes (host, pid, life, started_at, seen_at, name)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
+                row,
+            )
+            found = db.execute(
+                f"SELECT {_NODE_COLUMNS} FROM nodes WHERE name = ?{dialect.for_update}",  # noqa: S608 (constants formatted in; values bound)
+                (me.name,),
+            ).fetchone()
+            holder = NodeLife(*found)
+            if not may_claim(holder, me, now, stale_after=stale_after):
+                return holder
+            db.execute(
+                "UPDATE nodes SET host = ?, pid = ?, life = ?, started_at = ?, seen_at = ?"
+                " WHERE name = ?",
+                row,
+            )
+            return None
+
+        try:
+            held: NodeLife | None = self._writer.call(claim).result(timeout)
+        except TimeoutError:
+            message = f"{self.path}: could not claim the node name within {timeout} s"
+            raise StoreError(message) from None
+        return held
+
+    def node_seen(self, me: NodeLife) -> concurrent.futures.Future[bool]:
+        """Say this process is alive; the future holds False if the name is no longer ours
+        (another process took it over: this one was not heard of for too long)."""
+
+        def seen(db: Db) -> bool:
+            cursor = db.execute(
+                "UPDATE nodes SET seen_at = ? WHERE name = ? AND life = ?",
+                (time.time(), me.name, me.life),
+            )
+            return cursor.rowcount == 1
+
+        return self._writer.call(seen)
+
+    def release_node(self, me: NodeLife) -> None:
+        """Let the name go (a clean stop); a name another process holds is left alone."""
+        self._writer.submit(
+            lambda db: db.execute(
+                "DELETE FROM nodes WHERE name = ? AND life = ?", (me.name, me.life)
+            )
+        )
+
+    def nodes(self) -> list[NodeLife]:
+        """Who holds which name, by name."""
+        rows = self._rows(f"SELECT {_NODE_COLUMNS} FROM nodes ORDER BY name")  # noqa: S608 (a constant)
+        return [NodeLife(*row) for row in rows]
 
     def flush(self) -> None:
         """Return once every write made so far is committed."""

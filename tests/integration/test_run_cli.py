@@ -147,6 +147,30 @@ def test_sigterm_stops_a_connected_service_cleanly(asterisk: SandboxInfo, tmp_pa
     assert "Traceback" not in err
 
 
+def test_a_second_run_on_the_same_store_and_name_is_refused(
+    asterisk: SandboxInfo, tmp_path: Path
+) -> None:
+    """Two `callflow run` on one store under one node name would take each other's callers
+    on a restart: the second stops at once (exit 1) and names the first; once the first
+    has stopped, the name is free again."""
+    config = write_settings(tmp_path, asterisk.ari_url, password=asterisk.ari_password)
+    first = start(config)
+    wait_for_line(first, "connected to Asterisk")
+    second = start(config)
+    code, err = finish(second)
+    assert code == 1, err
+    assert f"a node with no name (node:) is already running (host {socket.gethostname()}," in err
+    assert f"pid {first.pid}," in err
+    assert "Traceback" not in err
+    first.send_signal(signal.SIGTERM)
+    assert finish(first)[0] == 0
+    third = start(config)
+    wait_for_line(third, "connected to Asterisk")
+    third.send_signal(signal.SIGTERM)
+    code, err = finish(third)
+    assert code == 0, err
+
+
 def test_sighup_reloads_the_flows(asterisk: SandboxInfo, tmp_path: Path) -> None:
     """SIGHUP makes a running callflow validate and reload its flows."""
     config = write_settings(tmp_path, asterisk.ari_url, password=asterisk.ari_password)
