@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "callflow.bench.cli",
     "callflow.kpi.cli",
     "callflow.kpi.staffing_cli",
+    "callflow.store.cli",
 )
 
 

@@ -213,6 +213,10 @@ class Store(Protocol):
         """Let the name go (a clean stop)."""
         ...
 
+    def nodes(self) -> list[NodeLife]:
+        """Who holds which node name, by name."""
+        ...
+
     def flush(self) -> None:
         """Return once every write made so far is applied."""
         ...
