@@ -9,6 +9,7 @@ share (:mod:`callflow.yamlcheck`): every mistake is found in one pass, each at i
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 from collections.abc import Sequence
@@ -253,6 +254,23 @@ def settings_schema() -> JSONSchema:
         "Where Asterisk's ARI is, which flows and queues to serve, the store, logs, shutdown.",
         SETTINGS_FILE,
     )
+
+
+DEFAULT_PATH = Path("config/callflow.yaml")
+
+
+def config_option() -> argparse.ArgumentParser:
+    """A parent parser with ``--config FILE``: the settings file of the ``callflow run`` whose
+    store a command reads or writes (``callflow callbacks``, ``campaigns``, ``nodes``)."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=DEFAULT_PATH,
+        metavar="FILE",
+        help=f"the settings file 'callflow run' uses (default {DEFAULT_PATH})",
+    )
+    return parser
 
 
 def load_settings(path: Path) -> Settings:

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from callflow.app.settings import SettingsError, load_settings
+from callflow.app.settings import SettingsError, config_option, load_settings
 from callflow.callback.live import CANCEL_ASKED
 from callflow.callback.model import FINAL
 from callflow.callback.number import Refused
@@ -38,14 +38,7 @@ DAY = 86_400.0
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``callbacks`` with request, list and cancel."""
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--config",
-        type=Path,
-        default=Path("config/callflow.yaml"),
-        metavar="FILE",
-        help="the settings file 'callflow run' uses (default config/callflow.yaml)",
-    )
+    common = argparse.ArgumentParser(add_help=False, parents=[config_option()])
     common.add_argument("--json", action="store_true", help="print JSON")
     callbacks = subparsers.add_parser(
         "callbacks",

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from callflow.app.settings import Settings, SettingsError, load_settings
+from callflow.app.settings import Settings, SettingsError, config_option, load_settings
 from callflow.dialer.campaign import Campaign, parse_campaign, parse_leads
 from callflow.dialer.live import PAUSED, RUNNING, STOPPED
 from callflow.dialer.rules import read_do_not_call
@@ -43,14 +43,7 @@ OK, REFUSED, UNAVAILABLE = 0, 1, 2
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``campaigns`` with import, start, pause, stop and status."""
-    config = argparse.ArgumentParser(add_help=False)
-    config.add_argument(
-        "--config",
-        type=Path,
-        default=Path("config/callflow.yaml"),
-        metavar="FILE",
-        help="the settings file 'callflow run' uses (default config/callflow.yaml)",
-    )
+    config = config_option()
     common = argparse.ArgumentParser(add_help=False, parents=[config])
     common.add_argument("campaign", metavar="CAMPAIGN", help="the campaign's name")
     campaigns = subparsers.add_parser(

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from callflow.app.settings import Settings, SettingsError, load_settings
+from callflow.app.settings import Settings, SettingsError, config_option, load_settings
 from callflow.ari import AriClient, AriConfig
 from callflow.ari import errors as ari_errors
 from callflow.queue.control import COMMAND_EVENT, EVENT_NAME
@@ -57,14 +57,7 @@ def _positive(text: str) -> float:
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``agents`` with login, logout, pause, unpause and status."""
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--config",
-        required=True,
-        type=Path,
-        metavar="FILE",
-        help="the settings file 'callflow run' uses (YAML)",
-    )
+    common = argparse.ArgumentParser(add_help=False, parents=[config_option()])
     common.add_argument(
         "--timeout",
         type=_positive,

@@ -22,9 +22,8 @@ import socket
 import sqlite3
 import sys
 import time
-from pathlib import Path
 
-from callflow.app.settings import SettingsError, load_settings
+from callflow.app.settings import SettingsError, config_option, load_settings
 from callflow.store import open_store
 from callflow.store.errors import StoreError
 from callflow.store.nodes import STALE_AFTER, NodeLife, callflow_running
@@ -34,16 +33,10 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     """Register ``nodes``."""
     nodes = subparsers.add_parser(
         "nodes",
+        parents=[config_option()],
         help="the callflow processes running on the store, by node name",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    nodes.add_argument(
-        "--config",
-        type=Path,
-        default=Path("config/callflow.yaml"),
-        metavar="FILE",
-        help="the settings file 'callflow run' uses (default config/callflow.yaml)",
     )
     nodes.add_argument("--json", action="store_true", help="print JSON")
     nodes.set_defaults(func=run_nodes)
