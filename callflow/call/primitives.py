@@ -603,6 +603,8 @@ class Call:
         """Bridge the caller with an answered leg until the leg hangs up.
 
         Raises CallerHangup if the caller hangs up first. The bridge never outlives this.
+        Keys the caller pressed while talking were for the agent: they are dropped, so that
+        none answers what the flow asks next (an after-call survey).
         """
         bridge_id = f"{self.id}-bridge{len(self.legs)}-{LIFE}"
         await self.ari.bridges.create("mixing", bridge_id=bridge_id)
@@ -619,6 +621,7 @@ class Call:
         finally:
             with self.logged(f"destroy bridge {bridge_id}"):
                 await self.ari.bridges.destroy(bridge_id)
+            self.digits.clear()
 
     async def keep_talking(self, leg: Channel, bridge_id: str) -> Leg:
         """Recovery: the caller was talking to ``leg`` in ``bridge_id`` when a former life of
@@ -643,6 +646,7 @@ class Call:
                 await self.drop_leg(held)
             with self.logged(f"destroy bridge {bridge_id}"):
                 await self.ari.bridges.destroy(bridge_id)
+            self.digits.clear()  # as after converse(): the agent's keys, not the flow's
 
     async def connect(
         self, endpoint: str, *, ring_timeout: float, caller_id: str | None = None
