@@ -24,7 +24,9 @@ from callflow.ari.events import (
     ChannelDestroyed,
     ChannelDtmfReceived,
     ChannelHangupRequest,
+    ChannelHold,
     ChannelLeftBridge,
+    ChannelUnhold,
     Event,
     PlaybackFinished,
     RecordingFailed,
@@ -86,6 +88,14 @@ class Leg:
     ended: bool = False
     destroyed: bool = False  # ChannelDestroyed seen: ``cause`` is final
     cause: int = 0  # Q.850 cause when it ended before answering
+    hold: float = 0.0  # seconds the leg's phone held the call (ChannelHold to Unhold)
+    held_since: float | None = None  # time.monotonic() of a hold not yet over
+
+    def end_hold(self) -> None:
+        """A hold is over (resumed, or the leg ended): its seconds count."""
+        if self.held_since is not None:
+            self.hold += time.monotonic() - self.held_since
+            self.held_since = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -223,8 +233,14 @@ class Call:
             leg = self.legs[channel.id]
             if isinstance(event, StasisStart):
                 leg.answered = True
+            elif isinstance(event, ChannelHold):
+                if leg.held_since is None:
+                    leg.held_since = time.monotonic()
+            elif isinstance(event, ChannelUnhold):
+                leg.end_hold()
             elif isinstance(event, ChannelHangupRequest | ChannelDestroyed | StasisEnd):
                 leg.ended = True
+                leg.end_hold()
                 if isinstance(event, ChannelDestroyed):
                     leg.cause = event.cause
                     leg.destroyed = True

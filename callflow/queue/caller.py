@@ -135,9 +135,10 @@ class TimeUp:
 @dataclass(frozen=True, slots=True)
 class TalkEnded:
     """The conversation with the agent is over; ``hung_up_by``: agent, caller, lost,
-    shutdown."""
+    shutdown; ``hold``: the seconds of it the agent held the caller."""
 
     hung_up_by: str
+    hold: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -441,11 +442,14 @@ class QueueCaller:
         self.predictor.observe(ServiceCompleted(now, handle))
         with contextlib.suppress(QueueError):  # the agent logged out meanwhile
             self.router.call_ended(offer.agent, now)
+        # AHT is talk + hold + wrap-up: the talk is the conversation without its holds.
+        hold = min(max(0.0, event.hold), now - started)
         return [
             self._record(
                 "queue.complete",
                 agent=offer.agent,
-                talk=round(now - started, 3),
+                talk=round(now - started - hold, 3),
+                hold=round(hold, 3),
                 hung_up_by=event.hung_up_by,
             ),
             self._done(Done("answered", agent=offer.agent)),

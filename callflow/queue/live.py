@@ -594,7 +594,7 @@ class QueueService:
         with call.logged(f"drop leg {leg.id}"):
             await call.drop_leg(leg)
         waiter.talking = None
-        commands = waiter.machine.send(TalkEnded(hung_up_by), self.clock())
+        commands = waiter.machine.send(TalkEnded(hung_up_by, hold=leg.hold), self.clock())
         self._agents_changed()
         self.kick()
         return commands
@@ -632,13 +632,16 @@ class QueueService:
             raise
         finally:
             end = self.clock()
+            held = call.legs.get(leg.id)
+            hold = min(held.hold, end - now) if held is not None else 0.0
             if queue and agent is not None:
                 self._log(
                     "queue.complete",
                     call,
                     queue,
                     agent=agent,
-                    talk=round(end - now, 3),
+                    talk=round(end - now - hold, 3),
+                    hold=round(hold, 3),
                     hung_up_by=hung_up_by,
                     recovered=True,
                 )

@@ -625,6 +625,38 @@ async def test_the_wait_told_on_a_live_call_is_the_default_predictors_figure(
     await wait_for_events(app, "queue.complete", count=2)
 
 
+async def test_an_agent_who_holds_the_caller_has_hold_time_not_talk_time(
+    asterisk: SandboxInfo, start_app: AppFactory, phones: PhoneFactory, no_leaks: None
+) -> None:
+    """The agent's phone puts the caller on hold (SIP re-INVITE) for a while, then resumes:
+    queue.complete splits the conversation into talk and hold, and AHT counts both."""
+    app = await queue_app(start_app, "agent1")
+    agent = await phones("agent1", auto_answer=True)
+    caller = await phones("caller1")
+    call_id = await join(app, caller, "300")
+    await agent.wait_event("CALL_ESTABLISHED", timeout=15)
+    await bridged(asterisk, "agent1")
+    await asyncio.sleep(0.5)
+    await agent.command("hold")
+    await asyncio.sleep(3.0)
+    await agent.command("resume")
+    await asyncio.sleep(0.5)
+    await agent.hangup()
+    await wait_for_events(app, "queue.complete", call_id=call_id)
+    [complete] = app.store.events(call_id=call_id, kind="queue.complete")
+    print(f"queue.complete: talk {complete.data['talk']} s, hold {complete.data['hold']} s")
+    assert 2.0 < complete.data["hold"] < 4.5, complete.data
+    assert 0.5 < complete.data["talk"] < 3.0, complete.data
+    events = app.store.events()
+    now = events[-1].at + dt.timedelta(seconds=1)
+    report = build_report(
+        events, events[0].at - dt.timedelta(minutes=1), now, interval="1d", now=now
+    )
+    rows = [r.figures.aht for r in report.queues if r.figures.queue == "support"]
+    handled = complete.data["talk"] + complete.data["hold"]  # support has no wrap-up
+    assert rows and all(aht is not None and abs(aht - handled) < 0.01 for aht in rows), rows
+
+
 async def test_post_call_survey_records_the_answer_with_the_agent(
     asterisk: SandboxInfo, start_app: AppFactory, phones: PhoneFactory, no_leaks: None
 ) -> None:

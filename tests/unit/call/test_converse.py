@@ -54,3 +54,29 @@ async def test_keys_pressed_while_talking_answer_nothing_after() -> None:
     assert leg.ended
     assert [kind for kind, _ in ari.log] == ["create", "add", "destroy"]
     assert list(call.digits) == []
+
+
+async def test_the_seconds_the_agent_holds_the_caller_are_counted_on_the_leg() -> None:
+    """ChannelHold to ChannelUnhold of the agent's leg is hold time; a hold still running
+    when the leg hangs up ends with it."""
+    ari = BridgingAri()
+    start = event("StasisStart", args=["inbound", "100"], channel=channel_json(CHANNEL))
+    assert isinstance(start, StasisStart)
+    call = Call(cast(AriClient, ari), start, EventQueue(CHANNEL))
+    leg = Leg(LEG, "PJSIP/agent1", answered=True)
+    call.legs[LEG] = leg
+    talking = asyncio.create_task(call.converse(leg))
+    await until(lambda: any(kind == "add" for kind, _ in ari.log))
+    call.events.put(event("ChannelHold", channel=channel_json(LEG)))
+    await until(lambda: leg.held_since is not None)
+    await asyncio.sleep(0.05)
+    call.events.put(event("ChannelUnhold", channel=channel_json(LEG)))
+    await until(lambda: leg.held_since is None)
+    first = leg.hold
+    assert first >= 0.05
+    call.events.put(event("ChannelHold", channel=channel_json(LEG)))
+    await until(lambda: leg.held_since is not None)
+    call.events.put(event("StasisEnd", channel=channel_json(LEG)))  # hangs up while holding
+    async with asyncio.timeout(2):
+        await talking
+    assert leg.held_since is None and leg.hold >= first

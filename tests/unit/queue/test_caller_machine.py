@@ -124,6 +124,22 @@ def test_an_offer_rings_the_agent_and_an_answer_connects() -> None:
     assert kinds(done) == ["queue.complete", "Done"]
     assert done[-1] == Done("answered", agent="alice")
     assert done[0].data["talk"] == 60.0  # type: ignore[union-attr]
+    assert done[0].data["hold"] == 0.0  # type: ignore[union-attr]
+
+
+def test_the_time_the_agent_held_the_caller_is_hold_not_talk() -> None:
+    """60 s of conversation with 25 s on hold: talk 35, hold 25 (AHT adds them, with the
+    wrap-up); a hold longer than the conversation (clocks apart) is cut to it."""
+    _, machine, _ = ringing()
+    machine.send(Answered("leg1"), 4.0)
+    [complete, _] = machine.send(TalkEnded("agent", hold=25.0), 64.0)
+    assert isinstance(complete, Record)
+    assert (complete.data["talk"], complete.data["hold"]) == (35.0, 25.0)
+    _, machine, _ = ringing()
+    machine.send(Answered("leg1"), 4.0)
+    [complete, _] = machine.send(TalkEnded("agent", hold=61.0), 64.0)
+    assert isinstance(complete, Record)
+    assert (complete.data["talk"], complete.data["hold"]) == (0.0, 60.0)
 
 
 @pytest.mark.parametrize(
