@@ -34,11 +34,8 @@ class BridgingAri(StubAri):
         self.log.append(("destroy", bridge_id))
 
 
-async def test_keys_pressed_while_talking_answer_nothing_after() -> None:
-    """A key the caller pressed to the agent (a non-native bridge passes it to callflow) is
-    dropped when the conversation ends: an after-call survey must not take it as an answer.
-    The bridge is destroyed once the agent hangs up."""
-    ari = BridgingAri()
+async def conversation(ari: BridgingAri) -> tuple[Call, Leg, asyncio.Task[None]]:
+    """A call talking with its answered leg, both in the bridge by now."""
     start = event("StasisStart", args=["inbound", "100"], channel=channel_json(CHANNEL))
     assert isinstance(start, StasisStart)
     call = Call(cast(AriClient, ari), start, EventQueue(CHANNEL))
@@ -46,6 +43,15 @@ async def test_keys_pressed_while_talking_answer_nothing_after() -> None:
     call.legs[LEG] = leg
     talking = asyncio.create_task(call.converse(leg))
     await until(lambda: any(kind == "add" for kind, _ in ari.log))
+    return call, leg, talking
+
+
+async def test_keys_pressed_while_talking_answer_nothing_after() -> None:
+    """A key the caller pressed to the agent (a non-native bridge passes it to callflow) is
+    dropped when the conversation ends: an after-call survey must not take it as an answer.
+    The bridge is destroyed once the agent hangs up."""
+    ari = BridgingAri()
+    call, leg, talking = await conversation(ari)
     call.events.put(dtmf("2"))
     await until(lambda: list(call.digits) == ["2"])  # read while talking
     call.events.put(event("StasisEnd", channel=channel_json(LEG)))  # the agent hangs up
@@ -60,13 +66,7 @@ async def test_the_seconds_the_agent_holds_the_caller_are_counted_on_the_leg() -
     """ChannelHold to ChannelUnhold of the agent's leg is hold time; a hold still running
     when the leg hangs up ends with it."""
     ari = BridgingAri()
-    start = event("StasisStart", args=["inbound", "100"], channel=channel_json(CHANNEL))
-    assert isinstance(start, StasisStart)
-    call = Call(cast(AriClient, ari), start, EventQueue(CHANNEL))
-    leg = Leg(LEG, "PJSIP/agent1", answered=True)
-    call.legs[LEG] = leg
-    talking = asyncio.create_task(call.converse(leg))
-    await until(lambda: any(kind == "add" for kind, _ in ari.log))
+    call, leg, talking = await conversation(ari)
     call.events.put(event("ChannelHold", channel=channel_json(LEG)))
     await until(lambda: leg.held_since is not None)
     await asyncio.sleep(0.05)
