@@ -261,7 +261,8 @@ DEFAULT_PATH = Path("config/callflow.yaml")
 
 def config_option() -> argparse.ArgumentParser:
     """A parent parser with ``--config FILE``: the settings file of the ``callflow run`` whose
-    store a command reads or writes (``callflow callbacks``, ``campaigns``, ``nodes``)."""
+    store a command reads or writes (``callflow callbacks``, ``campaigns``, ``agents``,
+    ``nodes``)."""
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument(
         "--config",

@@ -629,7 +629,9 @@ async def test_an_agent_who_holds_the_caller_has_hold_time_not_talk_time(
     asterisk: SandboxInfo, start_app: AppFactory, phones: PhoneFactory, no_leaks: None
 ) -> None:
     """The agent's phone puts the caller on hold (SIP re-INVITE) for a while, then resumes:
-    queue.complete splits the conversation into talk and hold, and AHT counts both."""
+    the caller hears music meanwhile, and queue.complete splits the conversation into talk
+    and hold, and AHT counts both."""
+    console_at = asterisk.console_file.stat().st_size
     app = await queue_app(start_app, "agent1")
     agent = await phones("agent1", auto_answer=True)
     caller = await phones("caller1")
@@ -645,6 +647,12 @@ async def test_an_agent_who_holds_the_caller_has_hold_time_not_talk_time(
     await wait_for_events(app, "queue.complete", call_id=call_id)
     [complete] = app.store.events(call_id=call_id, kind="queue.complete")
     print(f"queue.complete: talk {complete.data['talk']} s, hold {complete.data['hold']} s")
+    # Meanwhile the caller heard music: Asterisk's own, for a party held in a bridge.
+    with asterisk.console_file.open("rb") as console:
+        console.seek(console_at)
+        said = console.read().decode(errors="replace")
+    assert "Started music on hold, class 'default', on channel 'PJSIP/caller1-" in said, said
+    assert "Stopped music on hold on PJSIP/caller1-" in said, said
     assert 2.0 < complete.data["hold"] < 4.5, complete.data
     assert 0.5 < complete.data["talk"] < 3.0, complete.data
     events = app.store.events()
