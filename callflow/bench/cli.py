@@ -122,7 +122,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     store.add_argument(
         "--postgresql",
         action="store_true",
-        help="append to a PostgreSQL store too (a server of the run's own)",
+        help="look up and append on a PostgreSQL store too (a server of the run's own)",
     )
     store.set_defaults(func=_run_store)
 

@@ -31,7 +31,7 @@ import random
 import sqlite3
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -52,6 +52,7 @@ QUICK_SIZES = (1_000, 10_000, 100_000)
 SCAN = "scan of the window (before)"
 PROBE = "index, on the loop"
 AWAIT = "index (await last_agent)"
+PG = ", PostgreSQL"
 
 
 @dataclass(frozen=True)
@@ -97,16 +98,52 @@ def _quantile(sorted_values: list[float], q: float) -> float:
     return sorted_values[min(len(sorted_values) - 1, int(len(sorted_values) * q))]
 
 
+@dataclass(frozen=True)
+class _History:
+    """``answered`` calls spread over SPAN_DAYS before now: who called, when, to whom."""
+
+    callers: list[str]
+    times: list[float]
+    who: list[str]
+    agents: list[str]
+
+    @classmethod
+    def of(cls, answered: int, now: float, seed: int) -> _History:
+        rng = random.Random(seed)
+        callers = [f"+44{7000000000 + n}" for n in range(max(1, answered // CALLS_PER_CALLER))]
+        span = SPAN_DAYS * DAY
+        times = sorted(now - span + span * rng.random() for _ in range(answered))
+        who = rng.choices(callers, k=answered)
+        agents = rng.choices([f"agent{n}" for n in range(AGENTS)], k=answered)
+        return cls(callers, times, who, agents)
+
+    def events(self) -> Iterator[tuple[int, str, str, str, str]]:
+        """(id, at, kind, call id, data) of each queue.connect, in the order of the ids."""
+        for n, (when, caller, agent) in enumerate(
+            zip(self.times, self.who, self.agents, strict=True)
+        ):
+            yield (
+                n + 1,
+                dt.datetime.fromtimestamp(when, dt.UTC).isoformat(),
+                "queue.connect",
+                f"call-{n:08d}",  # in the order of the ids, as a live log's are
+                f'{{"queue": "support", "agent": "{agent}", "caller": "{caller}", "waited": 12.5}}',
+            )
+
+    def last_agents(self) -> Iterator[tuple[str, str, float, str]]:
+        """(caller, agent, at, node) of each caller's latest call: the index's rows."""
+        latest = {
+            c: (when, a) for when, c, a in zip(self.times, self.who, self.agents, strict=True)
+        }
+        for caller, (when, agent) in latest.items():
+            yield caller, agent, when, ""
+
+
 def fill(path: Path, answered: int, now: float, seed: int = 1) -> tuple[list[str], float]:
     """Write a store at ``path`` with ``answered`` answered calls; (the callers, seconds)."""
     started = time.perf_counter()
     SqliteStore(path).close()  # the current schema
-    rng = random.Random(seed)
-    callers = [f"+44{7000000000 + n}" for n in range(max(1, answered // CALLS_PER_CALLER))]
-    span = SPAN_DAYS * DAY
-    times = sorted(now - span + span * rng.random() for _ in range(answered))
-    who = rng.choices(callers, k=answered)
-    agents = rng.choices([f"agent{n}" for n in range(AGENTS)], k=answered)
+    history = _History.of(answered, now, seed)
     db = sqlite3.connect(path, isolation_level=None)
     # One writer, a file nobody reads yet: no journal to keep, nothing to sync.
     db.execute("PRAGMA journal_mode=OFF")
@@ -121,27 +158,37 @@ def fill(path: Path, answered: int, now: float, seed: int = 1) -> tuple[list[str
     for name, _ in indexes:
         db.execute(f"DROP INDEX {name}")
     db.executemany(
-        "INSERT INTO event_log (id, at, kind, call_id, data) VALUES (?, ?, 'queue.connect', ?, ?)",
-        (
-            (
-                n + 1,
-                dt.datetime.fromtimestamp(when, dt.UTC).isoformat(),
-                f"call-{n:08d}",  # in the order of the ids, as a live log's are
-                f'{{"queue": "support", "agent": "{agent}", "caller": "{caller}", "waited": 12.5}}',
-            )
-            for n, (when, caller, agent) in enumerate(zip(times, who, agents, strict=True))
-        ),
+        "INSERT INTO event_log (id, at, kind, call_id, data) VALUES (?, ?, ?, ?, ?)",
+        history.events(),
     )
     for _, sql in indexes:
         db.execute(sql)
-    latest = {caller: (when, agent) for when, caller, agent in zip(times, who, agents, strict=True)}
-    db.executemany(
-        REMEMBER_AGENT, ((caller, agent, when, "") for caller, (when, agent) in latest.items())
-    )
+    db.executemany(REMEMBER_AGENT, history.last_agents())
     db.execute("COMMIT")
     db.execute("PRAGMA journal_mode=WAL")
     db.close()
-    return callers, time.perf_counter() - started
+    return history.callers, time.perf_counter() - started
+
+
+def fill_postgres(
+    database: str, answered: int, now: float, seed: int = 1
+) -> tuple[list[str], float]:
+    """The same store in an empty PostgreSQL ``database`` (COPY, then ANALYZE)."""
+    import psycopg  # the PostgreSQL driver, needed only here
+
+    started = time.perf_counter()
+    open_store(database).close()  # the current schema
+    history = _History.of(answered, now, seed)
+    with psycopg.connect(database) as db, db.cursor() as cursor:
+        with cursor.copy("COPY event_log (id, at, kind, call_id, data) FROM STDIN") as copy:
+            for row in history.events():
+                copy.write_row(row)
+        with cursor.copy("COPY last_agents (caller, agent, at, node) FROM STDIN") as copy:
+            for latest in history.last_agents():
+                copy.write_row(latest)
+        cursor.execute("SELECT setval('event_ids', %s)", (answered + 1,))
+        cursor.execute("ANALYZE")
+    return history.callers, time.perf_counter() - started
 
 
 def _scan(store: SqlStore, caller: str, now: float) -> str | None:
@@ -175,9 +222,15 @@ async def _time_lookups(
 
 
 def bench_lookup(
-    folder: Path, sizes: Iterable[int], lookups: int, scans: int, scan_up_to: int
+    folder: Path,
+    sizes: Iterable[int],
+    lookups: int,
+    scans: int,
+    scan_up_to: int,
+    postgres: PostgresServer | None = None,
 ) -> list[LookupRow]:
-    """Each way of finding the last agent, at each size of the event log."""
+    """Each way of finding the last agent, at each size of the event log; with a
+    ``postgres`` server, the index's two ways on a PostgreSQL store of that size too."""
     rows = []
     for answered in sizes:
         path = folder / f"lookup-{answered}.sqlite3"
@@ -192,23 +245,48 @@ def bench_lookup(
                 (PROBE, joining),
                 (AWAIT, joining),
             ]
-            for way, callers in ways:
-                took = asyncio.run(_time_lookups(store, callers, now, way))
-                rows.append(
-                    LookupRow(
-                        way=way,
-                        answered=answered,
-                        lookups=len(took),
-                        p50_ms=round(_quantile(took, 0.5), 3),
-                        p90_ms=round(_quantile(took, 0.9), 3),
-                        p99_ms=round(_quantile(took, 0.99), 3),
-                        max_ms=round(took[-1], 3),
-                        fill_s=round(fill_s, 2),
-                    )
-                )
+            rows += _lookup_rows(store, ways, answered, now, fill_s)
         finally:
             store.close()
             path.unlink()
+        if postgres is None:
+            continue
+        name = f"lookup_{answered}"
+        postgres.run_sql(f"CREATE DATABASE {name}")
+        database = postgres.dsn.rsplit("/", 1)[0] + f"/{name}"
+        _, fill_s = fill_postgres(database, answered, now)
+        pg = open_store(database)
+        try:
+            ways = [(PROBE + PG, joining), (AWAIT + PG, joining)]
+            rows += _lookup_rows(pg, ways, answered, now, fill_s)
+        finally:
+            pg.close()
+            postgres.run_sql(f"DROP DATABASE {name}")
+    return rows
+
+
+def _lookup_rows(
+    store: SqlStore,
+    ways: Sequence[tuple[str, Sequence[str]]],
+    answered: int,
+    now: float,
+    fill_s: float,
+) -> list[LookupRow]:
+    rows = []
+    for way, callers in ways:
+        took = asyncio.run(_time_lookups(store, callers, now, way.removesuffix(PG)))
+        rows.append(
+            LookupRow(
+                way=way,
+                answered=answered,
+                lookups=len(took),
+                p50_ms=round(_quantile(took, 0.5), 3),
+                p90_ms=round(_quantile(took, 0.9), 3),
+                p99_ms=round(_quantile(took, 0.99), 3),
+                max_ms=round(took[-1], 3),
+                fill_s=round(fill_s, 2),
+            )
+        )
     return rows
 
 
@@ -297,11 +375,16 @@ def run_store_bench(
     scan_up_to = sizes[-2] if len(sizes) > 1 else sizes[0]
     events = events or (5000 if quick else 20_000)
     with tempfile.TemporaryDirectory(prefix="callflow-bench-store-", dir=folder) as tmp:
-        lookup_rows = bench_lookup(Path(tmp), sizes, lookups, scans, scan_up_to)
         if postgresql:
-            with PostgresServer(Path(tmp) / "postgres") as database:
+            server = PostgresServer(Path(tmp) / "postgres")
+            try:
+                database = server.start()
+                lookup_rows = bench_lookup(Path(tmp), sizes, lookups, scans, scan_up_to, server)
                 append_rows = bench_append(Path(tmp), events, database)
+            finally:
+                server.stop()
         else:
+            lookup_rows = bench_lookup(Path(tmp), sizes, lookups, scans, scan_up_to)
             append_rows = bench_append(Path(tmp), events)
     if as_json:
         rows: list[LookupRow | AppendRow] = [*lookup_rows, *append_rows]
@@ -329,8 +412,9 @@ def run_store_bench(
 
 def _table(write: Callable[[str], None], columns: list[str], rows: list[tuple[str, ...]]) -> None:
     """A header, a rule and the rows: the way on the left, figures right-aligned."""
-    header = f"{'way':<28}" + "".join(f" {name:>9}" for name in columns)
+    width = max([28, *(len(row[0]) for row in rows)])
+    header = f"{'way':<{width}}" + "".join(f" {name:>9}" for name in columns)
     write(header)
     write("-" * len(header))
     for way, *figures in rows:
-        write(f"{way:<28}" + "".join(f" {figure:>9}" for figure in figures))
+        write(f"{way:<{width}}" + "".join(f" {figure:>9}" for figure in figures))

@@ -6,8 +6,10 @@ import json
 import time
 from pathlib import Path
 
-from callflow.bench.store import fill, run_store_bench
+from callflow.bench.store import fill, fill_postgres, run_store_bench
 from callflow.store import SqliteStore
+from callflow.store.postgres import PostgresStore
+from callflow.testing.postgres import PostgresServer
 
 
 def test_a_generated_store_holds_the_answered_calls_and_their_last_agents(
@@ -23,6 +25,25 @@ def test_a_generated_store_holds_the_answered_calls_and_their_last_agents(
     latest = max((e for e in connects if e.data["caller"] == callers[0]), key=lambda e: e.at)
     assert store.last_agent_sync(callers[0], 0.0) == latest.data["agent"]
     store.close()
+
+
+def test_a_generated_postgresql_store_holds_the_same_calls(tmp_path: Path) -> None:
+    """fill_postgres() writes the same history as fill(): the same last agents, and event ids
+    that go on after it."""
+    now = time.time()
+    callers, _ = fill(tmp_path / "store.sqlite3", 400, now)
+    sqlite = SqliteStore(tmp_path / "store.sqlite3")
+    with PostgresServer(tmp_path / "postgres") as database:
+        assert fill_postgres(database, 400, now)[0] == callers
+        store = PostgresStore(database)
+        try:
+            assert len(store.events(kind="queue.connect")) == 400
+            for caller in callers[:20]:
+                assert store.last_agent_sync(caller, 0.0) == sqlite.last_agent_sync(caller, 0.0)
+            assert store.append("call.start", "c1") > 400
+        finally:
+            store.close()
+    sqlite.close()
 
 
 def test_bench_reports_both_ways_of_each_measure_as_json_lines(tmp_path: Path) -> None:
@@ -63,9 +84,11 @@ def test_bench_prints_two_tables(tmp_path: Path) -> None:
     assert lines[7].startswith("append from the event loop") and len(lines) == 12
 
 
-def test_the_append_table_has_a_postgresql_row_on_request(tmp_path: Path) -> None:
-    """--postgresql appends to a PostgreSQL server of the run's own as well: a third row,
-    every event committed (the rate counts up to the flush), and nothing left behind."""
+def test_both_tables_have_postgresql_rows_on_request(tmp_path: Path) -> None:
+    """--postgresql looks the last agent up and appends on a PostgreSQL server of the run's
+    own as well: the index's two ways on a store of each size (filled with COPY), a third
+    append row, every event committed (the rate counts up to the flush), and nothing left
+    behind."""
     lines: list[str] = []
     code = run_store_bench(
         quick=True,
@@ -76,8 +99,17 @@ def test_the_append_table_has_a_postgresql_row_on_request(tmp_path: Path) -> Non
         events=300,
         postgresql=True,
     )
-    appends = [row for line in lines if (row := json.loads(line))["measure"] == "append"]
+    rows = [json.loads(line) for line in lines]
+    appends = [row for row in rows if row["measure"] == "append"]
     assert code == 0
+    assert [row["way"] for row in rows if row["measure"] == "lookup"] == [
+        "scan of the window (before)",
+        "index, on the loop",
+        "index (await last_agent)",
+        "index, on the loop, PostgreSQL",
+        "index (await last_agent), PostgreSQL",
+    ]
+    assert all(row["lookups"] == 300 for row in rows[1:5]), rows
     assert [row["way"] for row in appends] == [
         "on the loop (before)",
         "writer thread (now)",
