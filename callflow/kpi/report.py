@@ -191,8 +191,8 @@ CONTACT_HEADER = (
     "calls", "repeat%", "surveys", "FCR%",
 )  # fmt: skip
 AGENT_HEADER = (
-    "interval", "agent", "handled", "AHT", "talk", "wrapup", "logged in", "busy", "occ%",
-    "FCR%",
+    "interval", "agent", "handled", "AHT", "talk", "hold", "wrapup", "logged in", "busy",
+    "occ%", "FCR%",
 )  # fmt: skip
 
 
@@ -241,7 +241,7 @@ def render_table(report: Report, tz: dt.tzinfo = dt.UTC) -> str:
     agents = [
         [
             _when(row, report.interval, tz), a.agent, str(a.handled), _secs(a.aht),
-            _secs(a.talk), _secs(a.wrapup), _secs(a.logged_in), _secs(a.busy),
+            _secs(a.talk), _secs(a.hold), _secs(a.wrapup), _secs(a.logged_in), _secs(a.busy),
             _pct(a.occupancy), _pct(a.fcr),
         ]
         for row in report.agents

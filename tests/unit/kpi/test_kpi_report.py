@@ -43,6 +43,11 @@ def test_table_from_the_store(store_file: Path, capsys: pytest.CaptureFixture[st
     assert not any(c[:2] == ["2026-12-01", "10:00"] for c in _cells(out))  # quiet: no row
     (a1,) = [c for c in _cells(out) if c[:3] == ["2026-12-01", "09:00", "a1"]]
     assert a1[-2] == "12.22%"  # occupancy: 220 s busy of 1800 s logged in
+    # a2 talked 60 s and held the caller 20 s, then 20 s of wrap-up: AHT 100 s.
+    header = next(c for c in _cells(out) if c[:2] == ["interval", "agent"])
+    assert header[2:7] == ["handled", "AHT", "talk", "hold", "wrapup"]
+    (a2,) = [c for c in _cells(out) if c[:3] == ["2026-12-01", "09:00", "a2"]]
+    assert a2[3:8] == ["1", "100s", "60s", "20s", "20s"]
 
 
 def _cells(out: str) -> list[list[str]]:
