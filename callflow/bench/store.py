@@ -52,7 +52,6 @@ QUICK_SIZES = (1_000, 10_000, 100_000)
 SCAN = "scan of the window (before)"
 PROBE = "index, on the loop"
 AWAIT = "index (await last_agent)"
-PG = ", PostgreSQL"
 
 
 @dataclass(frozen=True)
@@ -251,17 +250,15 @@ def bench_lookup(
             path.unlink()
         if postgres is None:
             continue
-        name = f"lookup_{answered}"
-        postgres.run_sql(f"CREATE DATABASE {name}")
-        database = postgres.dsn.rsplit("/", 1)[0] + f"/{name}"
+        database = postgres.create_database(f"lookup_{answered}")
         _, fill_s = fill_postgres(database, answered, now)
         pg = open_store(database)
         try:
-            ways = [(PROBE + PG, joining), (AWAIT + PG, joining)]
-            rows += _lookup_rows(pg, ways, answered, now, fill_s)
+            ways = [(PROBE, joining), (AWAIT, joining)]
+            rows += _lookup_rows(pg, ways, answered, now, fill_s, label=", PostgreSQL")
         finally:
             pg.close()
-            postgres.run_sql(f"DROP DATABASE {name}")
+            postgres.run_sql(f"DROP DATABASE lookup_{answered}")
     return rows
 
 
@@ -271,13 +268,15 @@ def _lookup_rows(
     answered: int,
     now: float,
     fill_s: float,
+    label: str = "",
 ) -> list[LookupRow]:
+    """Time each way on ``store``; a row each, its way named with ``label`` after it."""
     rows = []
     for way, callers in ways:
-        took = asyncio.run(_time_lookups(store, callers, now, way.removesuffix(PG)))
+        took = asyncio.run(_time_lookups(store, callers, now, way))
         rows.append(
             LookupRow(
-                way=way,
+                way=way + label,
                 answered=answered,
                 lookups=len(took),
                 p50_ms=round(_quantile(took, 0.5), 3),

@@ -141,6 +141,14 @@ class TalkEnded:
     hold: float = 0.0
 
 
+def talk_and_hold(conversation: float, hold: float) -> dict[str, float]:
+    """``queue.complete``'s ``talk`` and ``hold`` of a conversation ``conversation`` seconds
+    long, ``hold`` of them on hold: AHT is talk + hold + wrap-up, so the talk is the
+    conversation without its holds (a hold longer than it, clocks apart, is cut to it)."""
+    hold = min(max(0.0, hold), conversation)
+    return {"talk": round(conversation - hold, 3), "hold": round(hold, 3)}
+
+
 @dataclass(frozen=True, slots=True)
 class Gone:
     """The caller left while waiting: ``abandon`` (hung up), ``lost`` (Asterisk lost the
@@ -442,14 +450,11 @@ class QueueCaller:
         self.predictor.observe(ServiceCompleted(now, handle))
         with contextlib.suppress(QueueError):  # the agent logged out meanwhile
             self.router.call_ended(offer.agent, now)
-        # AHT is talk + hold + wrap-up: the talk is the conversation without its holds.
-        hold = min(max(0.0, event.hold), now - started)
         return [
             self._record(
                 "queue.complete",
                 agent=offer.agent,
-                talk=round(now - started - hold, 3),
-                hold=round(hold, 3),
+                **talk_and_hold(now - started, event.hold),
                 hung_up_by=event.hung_up_by,
             ),
             self._done(Done("answered", agent=offer.agent)),
@@ -664,4 +669,5 @@ __all__ = [
     "Withdrawn",
     "agents_serving",
     "queue_estimate",
+    "talk_and_hold",
 ]

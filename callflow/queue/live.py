@@ -67,6 +67,7 @@ from callflow.queue.caller import (
     Unanswered,
     Withdrawn,
     queue_estimate,
+    talk_and_hold,
 )
 from callflow.queue.config import QueueCenter, QueueConfig, Target
 from callflow.queue.coordinator import LocalCoordinator, QueueCoordinator
@@ -633,15 +634,13 @@ class QueueService:
         finally:
             end = self.clock()
             held = call.legs.get(leg.id)
-            hold = min(held.hold, end - now) if held is not None else 0.0
             if queue and agent is not None:
                 self._log(
                     "queue.complete",
                     call,
                     queue,
                     agent=agent,
-                    talk=round(end - now - hold, 3),
-                    hold=round(hold, 3),
+                    **talk_and_hold(end - now, held.hold if held is not None else 0.0),
                     hung_up_by=hung_up_by,
                     recovered=True,
                 )

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import socket
 import sqlite3
 import sys
 import time
@@ -26,7 +25,7 @@ import time
 from callflow.app.settings import SettingsError, config_option, load_settings
 from callflow.store import open_store
 from callflow.store.errors import StoreError
-from callflow.store.nodes import STALE_AFTER, NodeLife, callflow_running
+from callflow.store.nodes import NodeLife, this_life, why_free
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -42,13 +41,10 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     nodes.set_defaults(func=run_nodes)
 
 
-def state(node: NodeLife, now: float, host: str = "") -> str:
-    """``running``, or why the name would be taken over by the next start."""
-    if node.host == (host or socket.gethostname()) and not callflow_running(node.pid):
-        return "ended: its process is gone"
-    if now - node.seen_at > STALE_AFTER:
-        return "silent: taken as gone"
-    return "running"
+def state(node: NodeLife, now: float) -> str:
+    """``running``, or why a start under this name here would take it over (the claim's own
+    rule, asked for a process of this host)."""
+    return why_free(node, this_life(node.name, "", now), now) or "running"
 
 
 def run_nodes(args: argparse.Namespace) -> int:

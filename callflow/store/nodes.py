@@ -73,6 +73,34 @@ def callflow_running(pid: int) -> bool:
     return b"callflow" in command
 
 
+ENDED = "ended: its process is gone"
+SILENT = "silent: taken as gone"
+
+
+def why_free(
+    holder: NodeLife | None,
+    me: NodeLife,
+    now: float,
+    *,
+    stale_after: float = STALE_AFTER,
+    running: Callable[[int], bool] = callflow_running,
+) -> str | None:
+    """Why ``me`` may take the name from ``holder``; None while a running process keeps it.
+
+    ``free`` (nobody holds it), ``mine`` (this life), :data:`ENDED` (a former life on this
+    host: crashed, or a restarted container whose callflow has this pid again), or
+    :data:`SILENT` (not heard of for ``stale_after`` seconds)."""
+    if holder is None:
+        return "free"
+    if holder.life == me.life:
+        return "mine"
+    if holder.host == me.host and (holder.pid == me.pid or not running(holder.pid)):
+        return ENDED
+    if now - holder.seen_at > stale_after:
+        return SILENT
+    return None
+
+
 def may_claim(
     holder: NodeLife | None,
     me: NodeLife,
@@ -82,11 +110,7 @@ def may_claim(
     running: Callable[[int], bool] = callflow_running,
 ) -> bool:
     """Whether ``me`` may take the name from ``holder`` (None: nobody holds it)."""
-    if holder is None or holder.life == me.life:
-        return True
-    if holder.host == me.host and (holder.pid == me.pid or not running(holder.pid)):
-        return True  # a former life of this process: crashed, or a restarted container
-    return now - holder.seen_at > stale_after
+    return why_free(holder, me, now, stale_after=stale_after, running=running) is not None
 
 
 class NodeInUse(StoreError):
@@ -104,11 +128,14 @@ class NodeInUse(StoreError):
 
 
 __all__ = [
+    "ENDED",
     "HEARTBEAT",
+    "SILENT",
     "STALE_AFTER",
     "NodeInUse",
     "NodeLife",
     "callflow_running",
     "may_claim",
     "this_life",
+    "why_free",
 ]

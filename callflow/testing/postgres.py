@@ -156,6 +156,12 @@ class PostgresServer:
             return ""
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
+    def create_database(self, name: str, options: str = "") -> str:
+        """Create an empty database ``name`` (``options``: what follows in CREATE DATABASE,
+        e.g. a locale); its DSN."""
+        self.run_sql(f"CREATE DATABASE {name} {options}".rstrip())
+        return f"postgresql://{USER}@127.0.0.1:{self.port}/{name}"
+
     def run_sql(self, sql: str, *, timeout: float = 30.0) -> str:
         """Run SQL with psql in the ``callflow`` database and return what it printed.
 

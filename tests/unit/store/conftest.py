@@ -32,12 +32,10 @@ def database(postgres: PostgresServer) -> str:
     """A fresh, empty database on the session's server: its URL. Its collation is a
     language's (ICU ``en-US``), as a production database's often is, not the byte order of
     the C locale: the store must sort times and kinds the same either way."""
-    name = f"store_{next(_databases)}"
-    postgres.run_sql(
-        f"CREATE DATABASE {name} LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C'"
-        " TEMPLATE template0"
+    return postgres.create_database(
+        f"store_{next(_databases)}",
+        "LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C' TEMPLATE template0",
     )
-    return postgres.dsn.rsplit("/", 1)[0] + f"/{name}"
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
