@@ -27,6 +27,8 @@ from callflow.store import open_store
 from callflow.store.errors import StoreError
 from callflow.store.nodes import NodeLife, this_life, why_free
 
+OK, UNAVAILABLE = 0, 2  # as the other store commands: 2, no settings or no store to read
+
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``nodes``."""
@@ -52,23 +54,23 @@ def run_nodes(args: argparse.Namespace) -> int:
         settings = load_settings(args.config)
     except SettingsError as exc:
         print(f"callflow: {exc}", file=sys.stderr)
-        return 2
+        return UNAVAILABLE
     if settings.store_url is None and not settings.store.exists():
         print(
             f"callflow: the store {settings.store} does not exist (has callflow run?)",
             file=sys.stderr,
         )
-        return 1
+        return UNAVAILABLE
     try:
         store = open_store(settings.store_location)
     except (sqlite3.Error, StoreError) as exc:
         print(f"callflow: cannot open the store: {exc}", file=sys.stderr)
-        return 1
+        return UNAVAILABLE
     try:
         nodes = store.nodes()
     except (sqlite3.Error, StoreError) as exc:
         print(f"callflow: the store {settings.store_location}: {exc}", file=sys.stderr)
-        return 1
+        return UNAVAILABLE
     finally:
         store.close()
     now = time.time()
@@ -85,10 +87,10 @@ def run_nodes(args: argparse.Namespace) -> int:
     ]
     if args.json:
         print(json.dumps(rows, indent=2))
-        return 0
+        return OK
     if not rows:
         print("no callflow runs on this store")
-        return 0
+        return OK
     table = [["NODE", "HOST", "PID", "STARTED (UTC)", "HEARD OF", "STATE"]]
     for row, n in zip(rows, nodes, strict=True):
         started = dt.datetime.fromtimestamp(n.started_at, dt.UTC)
@@ -107,4 +109,4 @@ def run_nodes(args: argparse.Namespace) -> int:
         print(
             "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
         )
-    return 0
+    return OK

@@ -20,6 +20,7 @@ from callflow.bench.load import (
     StepRow,
     _settings,
     announcements_per_caller,
+    context_switches,
     cpu_seconds,
     format_table,
     join_latencies,
@@ -135,6 +136,19 @@ def test_run_queue_wait_is_schedstats_second_field() -> None:
     assert run_queue_seconds("81234567 2500000000 1234\n") == pytest.approx(2.5)
     with open("/proc/self/schedstat") as own:  # the format holds on this kernel
         assert run_queue_seconds(own.read()) >= 0.0
+
+
+def test_context_switches_add_the_voluntary_and_the_involuntary() -> None:
+    """A thread's status: voluntary (it slept: a socket, a timer, a lock) plus
+    nonvoluntary (pre-empted) switches; the format holds on this kernel."""
+    status = (
+        "Name:\tasterisk\nThreads:\t650\n"
+        "voluntary_ctxt_switches:\t1200\nnonvoluntary_ctxt_switches:\t34\n"
+    )
+    assert context_switches(status) == 1234
+    assert context_switches("Name:\tx\n") == 0
+    with open("/proc/self/status") as own:
+        assert context_switches(own.read()) > 0
 
 
 def test_rss_in_mib() -> None:
@@ -264,19 +278,25 @@ def test_announcements_are_counted_per_caller_from_asterisks_log() -> None:
 def _row(system: str, calls: int, **figures: Any) -> StepRow:
     row = StepRow(system, calls, up_generator=calls, up_system=calls)
     row.rtp_loss_in = row.rtp_loss_out = 0.0
+    row.rx_rate = 1.0
     for name, value in figures.items():
         setattr(row, name, value)
     return row
 
 
 def test_a_step_is_clean_with_every_call_up_and_under_a_thousandth_lost() -> None:
-    """Clean: every call up at both ends, none dropped, RTP loss < 0.1 % both ways."""
+    """Clean: every call up at both ends, none dropped, RTP loss < 0.1 % both ways, and
+    the callers sent at least 99 % of their audio (a center late on its timers sends
+    less, with no gap in the sequence to count as lost)."""
     assert _row("callflow", 100).clean
     assert not _row("callflow", 100, up_generator=99).clean
     assert not _row("callflow", 100, up_system=98).clean
     assert not _row("callflow", 100, dropped=1).clean
     assert not _row("callflow", 100, rtp_loss_in=0.001).clean
     assert not _row("callflow", 100, rtp_loss_out=math.nan).clean
+    assert _row("app_queue", 500, rx_rate=0.99).clean
+    assert not _row("app_queue", 500, rx_rate=0.857).clean
+    assert not _row("app_queue", 500, rx_rate=math.nan).clean
 
 
 def test_the_table_has_one_aligned_row_per_step() -> None:
@@ -286,9 +306,17 @@ def test_the_table_has_one_aligned_row_per_step() -> None:
         _row("callflow", 100, cpu_asterisk=20.0, cpu_app=4.0, cpu_generator=10.0),
         _row("app_queue", 100, cpu_asterisk=25.0, cpu_generator=10.0),
     ]
+    rows[0].asterisk_threads, rows[0].asterisk_switches = 650, 151.6
     lines = format_table(rows)
     assert len(lines) == 3
     assert lines[0].split()[0] == "system"
+    names, callflow, app_queue = (
+        [c.strip() for c in line.split("  ") if c.strip()] for line in lines
+    )
+    assert len(callflow) == len(app_queue) == len(names)
+    assert callflow[names.index("ast thr")] == "650"
+    assert callflow[names.index("cs/s/call")] == "152"
+    assert app_queue[names.index("ast thr")] == "-"
     assert lines[1].split()[:5] == ["callflow", "100", "-", "100/100", "20.0"]
     assert lines[2].split()[5] == "-"  # app_queue has no app process
     assert "yes" in lines[1].split()

@@ -22,7 +22,7 @@ def test_nodes_lists_each_claim_and_whether_it_still_runs(
 ) -> None:
     settings = tmp_path / "callflow.yaml"
     settings.write_text("store: store.sqlite3\n")
-    assert main(["nodes", "--config", str(settings)]) == 1  # no store yet
+    assert main(["nodes", "--config", str(settings)]) == 2  # no store yet, as `callbacks list`
     assert "does not exist" in capsys.readouterr().err
 
     here = socket.gethostname()
