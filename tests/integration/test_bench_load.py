@@ -83,3 +83,7 @@ def _complete(row: StepRow, table: str) -> None:
     # The generator plays music into every call and the center plays back music and
     # prompts: about 50 packets a second each way.
     assert 0.8 < row.rx_rate < 1.2, table
+    # Asterisk runs a thread per channel at least, and every one of them is woken for the
+    # packets each way.
+    assert row.asterisk_threads > CALLS, table
+    assert math.isfinite(row.asterisk_switches) and row.asterisk_switches > 50, table
