@@ -116,9 +116,10 @@ SETTLE_S = 3.0  # after the ramp, for the last calls to be answered
 MAX_ORIGINATING = 50  # originate requests in flight at once
 CLEAN_LOSS = 0.001  # < 0.1 % RTP loss, no call lost: the issue's "clean"
 CLEAN_RATE = 0.99
-"""And the callers got at least 99 % of their 50 packets a second: a center that cannot keep
-time sends less audio with no sequence gap for the loss to count (app_queue at 500 once sent
-86 % with 0 % lost), and a caller hears that as music with holes."""
+"""And the callers got, all together, at least 99 % of their 50 packets a second (``rx/50``
+over every call's answered time): a center that cannot keep time sends less audio with no
+sequence gap for the loss to count (app_queue at 500 once sent 86 % with 0 % lost), and a
+caller hears that as music with holes."""
 
 
 class LoadBenchError(Exception):
@@ -399,8 +400,8 @@ class StepRow:
 
     @property
     def clean(self) -> bool:
-        """No call lost, < 0.1 % RTP loss both ways (the issue's 'clean'), and every caller
-        sent (nearly) all the audio they should hear (``rx/50`` >= 0.99)."""
+        """No call lost, < 0.1 % RTP loss both ways (the issue's 'clean'), and the callers
+        were sent, all together, at least 99 % of the audio they should hear (``rx/50``)."""
         return (
             self.lost_calls == 0
             and self.up_system == self.calls
