@@ -259,6 +259,12 @@ def settings_schema() -> JSONSchema:
 DEFAULT_PATH = Path("config/callflow.yaml")
 
 
+OK, REFUSED, UNAVAILABLE = 0, 1, 2
+"""Exit codes of the commands that read or write a running callflow's store or ask the app
+(``callbacks``, ``campaigns``, ``agents``, ``nodes``): done; refused (no such callback, an
+agent's state that does not allow it); no settings, no store or no app to ask."""
+
+
 def config_option() -> argparse.ArgumentParser:
     """A parent parser with ``--config FILE``: the settings file of the ``callflow run`` whose
     store a command reads or writes (``callflow callbacks``, ``campaigns``, ``agents``,

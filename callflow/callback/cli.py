@@ -21,7 +21,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from callflow.app.settings import SettingsError, config_option, load_settings
+from callflow.app.settings import (
+    OK,
+    REFUSED,
+    UNAVAILABLE,
+    SettingsError,
+    config_option,
+    load_settings,
+)
 from callflow.callback.live import CANCEL_ASKED
 from callflow.callback.model import FINAL
 from callflow.callback.number import Refused
@@ -30,7 +37,6 @@ from callflow.queue.config import load_queues
 from callflow.store import SqlStore, open_store
 from callflow.store.errors import StoreError
 
-OK, REFUSED, UNAVAILABLE = 0, 1, 2
 CANCEL_WAIT = 5.0  # seconds `cancel` waits for the running callflow to confirm
 CANCEL_POLL = 0.25  # seconds between its looks at the row
 DAY = 86_400.0

@@ -26,7 +26,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from callflow.app.settings import Settings, SettingsError, config_option, load_settings
+from callflow.app.settings import (
+    OK,
+    REFUSED,
+    UNAVAILABLE,
+    Settings,
+    SettingsError,
+    config_option,
+    load_settings,
+)
 from callflow.dialer.campaign import Campaign, parse_campaign, parse_leads
 from callflow.dialer.live import PAUSED, RUNNING, STOPPED
 from callflow.dialer.rules import read_do_not_call
@@ -37,8 +45,6 @@ from callflow.prompts import missing_prompts
 from callflow.queue.model import QueueCenter
 from callflow.store import SqlStore, open_store
 from callflow.store.errors import StoreError
-
-OK, REFUSED, UNAVAILABLE = 0, 1, 2
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

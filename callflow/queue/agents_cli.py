@@ -21,13 +21,20 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from callflow.app.settings import Settings, SettingsError, config_option, load_settings
+from callflow.app.settings import (
+    OK,
+    REFUSED,
+    UNAVAILABLE,
+    Settings,
+    SettingsError,
+    config_option,
+    load_settings,
+)
 from callflow.ari import AriClient, AriConfig
 from callflow.ari import errors as ari_errors
 from callflow.queue.control import COMMAND_EVENT, EVENT_NAME
 from callflow.store import StoreError, open_store
 
-OK, REFUSED, UNAVAILABLE = 0, 1, 2
 POLL_INTERVAL = 0.05
 # How far back the answer may be stamped: the app's clock and ours are the same host's,
 # the margin only covers sub-second rounding.

@@ -22,12 +22,16 @@ import sqlite3
 import sys
 import time
 
-from callflow.app.settings import SettingsError, config_option, load_settings
+from callflow.app.settings import (
+    OK,
+    UNAVAILABLE,
+    SettingsError,
+    config_option,
+    load_settings,
+)
 from callflow.store import open_store
 from callflow.store.errors import StoreError
 from callflow.store.nodes import NodeLife, this_life, why_free
-
-OK, UNAVAILABLE = 0, 2  # as the other store commands: 2, no settings or no store to read
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
